@@ -1,0 +1,86 @@
+/**
+ * Validation of the JSON an archive carries, done once at the edge so the rest of the code
+ * can trust the shapes. Each guard throws a message saying what is wrong and where.
+ */
+
+export type JsonObject = Record<string, unknown>;
+
+/** The problem found in a JSON document; the caller adds which file it was. */
+export class JsonShapeError extends Error {
+  override name = "JsonShapeError";
+}
+
+export function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new JsonShapeError(`not valid JSON (${(cause as Error).message})`, { cause });
+  }
+}
+
+export function asObject(value: unknown, where: string): JsonObject {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new JsonShapeError(`${where} must be an object`);
+  }
+  return value as JsonObject;
+}
+
+export function asArray(value: unknown, where: string): unknown[] {
+  if (!Array.isArray(value)) throw new JsonShapeError(`${where} must be an array`);
+  return value;
+}
+
+export function asString(value: unknown, where: string): string {
+  if (typeof value !== "string" || value === "") {
+    throw new JsonShapeError(`${where} must be a non-empty string`);
+  }
+  return value;
+}
+
+export function asOptionalString(value: unknown, where: string): string | undefined {
+  return value === undefined || value === null ? undefined : asString(value, where);
+}
+
+export function asSize(value: unknown, where: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new JsonShapeError(`${where} must be a non-negative integer`);
+  }
+  return value;
+}
+
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const SHA256 = /^sha256:[a-f0-9]{64}$/;
+
+/** A digest we can verify (sha256), as the archive formats we read all use. */
+export function asDigest(value: unknown, where: string): string {
+  const text = asString(value, where);
+  if (!DIGEST.test(text)) throw new JsonShapeError(`${where} is not a digest: "${text}"`);
+  if (!SHA256.test(text)) {
+    throw new JsonShapeError(`${where} uses an unsupported digest algorithm: "${text}"`);
+  }
+  return text;
+}
+
+/** An OCI descriptor: `{mediaType, digest, size, annotations?}`. */
+export interface Descriptor {
+  mediaType: string | undefined;
+  digest: string;
+  size: number;
+  annotations: Record<string, string>;
+}
+
+export function asDescriptor(value: unknown, where: string): Descriptor {
+  const obj = asObject(value, where);
+  const annotations: Record<string, string> = {};
+  if (obj["annotations"] !== undefined && obj["annotations"] !== null) {
+    for (const [k, v] of Object.entries(asObject(obj["annotations"], `${where}.annotations`))) {
+      if (typeof v === "string") annotations[k] = v;
+    }
+  }
+  return {
+    mediaType: asOptionalString(obj["mediaType"], `${where}.mediaType`),
+    digest: asDigest(obj["digest"], `${where}.digest`),
+    size: asSize(obj["size"], `${where}.size`),
+    annotations,
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * The program's top level: parse, run, and turn every outcome into an exit code and at most a
+ * couple of lines on stderr. Exit codes: 0 pushed, 1 failed, 2 usage error, 130 interrupted.
+ */
+import { CommanderError } from "commander";
+import { UsageError } from "../errors.ts";
+import { NAME } from "../version.ts";
+import { type CommandContext, runPush } from "./push_command.ts";
+import { buildProgram } from "./program.ts";
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/** Runs the program with `args` (without the executable); returns the exit code. */
+export async function main(
+  args: string[],
+  context: Omit<CommandContext, "onVerbose">,
+): Promise<number> {
+  let verbose = false;
+  const program = buildProgram(
+    { writeOut: context.writeOut, writeErr: context.writeErr },
+    (flags) => runPush(flags, { ...context, onVerbose: (v) => verbose = v }),
+  );
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
+        return EXIT.ok;
+      }
+      if (error.code === "commander.help") return EXIT.ok;
+      const message = error.message.replace(/^error: /, "");
+      context.writeErr(
+        `Error: ${capitalize(message)}\nHint: run "${NAME} --help" for usage\n`,
+      );
+      return EXIT.usage;
+    }
+    if (context.signal.aborted) {
+      context.writeErr(
+        "Interrupted. Run the same command again to resume: blobs already in the registry are " +
+          "skipped.\n",
+      );
+      return EXIT.interrupted;
+    }
+    if (error instanceof UsageError) {
+      context.writeErr(`Error: ${error.message}\n${error.hint ? `Hint: ${error.hint}\n` : ""}`);
+      return EXIT.usage;
+    }
+    context.writeErr(`Error: ${describe(error)}\n`);
+    if (verbose) {
+      for (let cause = (error as Error).cause; cause !== undefined;) {
+        context.writeErr(`  caused by: ${describe(cause)}\n`);
+        cause = cause instanceof Error ? cause.cause : undefined;
+      }
+    }
+    return EXIT.failed;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

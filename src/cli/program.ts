@@ -1,0 +1,115 @@
+/**
+ * The command tree: `docker-image-pusher [push] -r TARGET -f ARCHIVE [options]`. With no
+ * subcommand the arguments go to `push`, so scripts written for the earlier tool keep working.
+ */
+import { Command, Option } from "commander";
+import { NAME, VERSION } from "../version.ts";
+import { DEFAULTS, ENV, type RawFlags } from "./options.ts";
+
+export interface ProgramIo {
+  writeOut(text: string): void;
+  writeErr(text: string): void;
+}
+
+const env = (name: string) => ` (env: ${name})`;
+
+/** Builds the parser; `push` is called with the parsed flags. */
+export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<void>): Command {
+  const program = new Command(NAME)
+    .description("Push a container image from a tar archive straight into an OCI/Docker registry.")
+    .version(VERSION, "-V, --version", "print the version and exit")
+    .helpOption("-h, --help", "show help")
+    .showSuggestionAfterError(true);
+
+  const pushCommand = program.command("push", { isDefault: true })
+    .description("push an image archive to a registry (the default command)")
+    .usage("-r TARGET -f ARCHIVE [options]")
+    .helpOption("-h, --help", "show help")
+    .addOption(
+      new Option("-f, --file <path>", "image archive: docker save, OCI layout tar, skopeo output"),
+    )
+    .addOption(
+      new Option(
+        "-r, --repository-url <target>",
+        "where to push: https://host[:port]/repo[:tag|@digest] or host[:port]/repo[:tag]",
+      ),
+    )
+    .addOption(new Option("-u, --username <user>", `registry username${env(ENV.username)}`))
+    .addOption(
+      new Option(
+        "-p, --password <password>",
+        `registry password; prefer --password-stdin${env(ENV.password)}`,
+      ),
+    )
+    .addOption(new Option("--password-stdin", "read the password from standard input"))
+    .addOption(
+      new Option(
+        "-t, --timeout <seconds>",
+        `fail a request after this long with no bytes moving [default: ${DEFAULTS.timeoutSeconds}]` +
+          env(ENV.timeout),
+      ),
+    )
+    .addOption(
+      new Option(
+        "--large-layer-threshold <bytes>",
+        `layers this size or larger upload in chunks [default: 1GiB]` +
+          env(ENV.largeLayerThreshold),
+      ),
+    )
+    .addOption(
+      new Option(
+        "--chunk-size <bytes>",
+        `size of each chunk [default: 64MiB]${env(ENV.chunkSize)}`,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--max-concurrent <n>",
+        `blobs uploaded in parallel [default: ${DEFAULTS.maxConcurrent}]${env(ENV.maxConcurrent)}`,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--retry-attempts <n>",
+        `retries per request and per blob [default: ${DEFAULTS.retryAttempts}]` +
+          env(ENV.retryAttempts),
+      ),
+    )
+    .addOption(
+      new Option("--skip-tls", `do not verify the registry's TLS certificate${env(ENV.skipTls)}`),
+    )
+    .addOption(
+      new Option(
+        "--skip-existing",
+        `skip blobs the registry already has [default]` +
+          env(ENV.skipExisting),
+      ),
+    )
+    .addOption(new Option("--force-upload", "upload blobs even if the registry has them"))
+    .addOption(new Option("--image <name>", "which image to push from a multi-image archive"))
+    .addOption(
+      new Option("--dry-run", "check archive, registry and credentials; upload nothing"),
+    )
+    .addOption(
+      new Option("--verbose", `log every HTTP request${env(ENV.verbose)}`),
+    )
+    .addOption(new Option("-q, --quiet", "print only errors and the result"))
+    .addHelpText(
+      "after",
+      "\nSizes accept units: 1073741824, 512MiB, 64M, 1GB. Flags win over the environment.\n" +
+        "On success stdout has one line per image: <reference>@<manifest digest>.\n" +
+        "Exit codes: 0 pushed, 1 failed, 2 usage error, 130 interrupted.",
+    )
+    .action(async (flags: RawFlags) => {
+      await push(flags);
+    });
+
+  for (const command of [program, pushCommand]) {
+    command.exitOverride().configureOutput({
+      writeOut: io.writeOut,
+      writeErr: io.writeErr,
+      outputError: () => {}, // Reported by main as one line with a hint.
+    });
+  }
+  return program;
+}

@@ -1,0 +1,108 @@
+/** The `push` command: settings → archive → registry → one result line on stdout. */
+import { openImageArchive, selectImage } from "../archive/image_archive.ts";
+import { formatBytes } from "../progress/format.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { formatReference, registryBaseUrl } from "../registry/reference.ts";
+import { createTransport } from "../registry/transport.ts";
+import { pushImage } from "../push/push_image.ts";
+import { NAME, VERSION } from "../version.ts";
+import { type RawFlags, resolveSettings } from "./options.ts";
+import { createReporter } from "./reporter.ts";
+
+/** What the command needs from the process, injectable for tests. */
+export interface CommandContext {
+  env: (name: string) => string | undefined;
+  readStdin: () => Promise<string>;
+  writeOut: (text: string) => void;
+  writeErr: (text: string) => void;
+  stderrIsTerminal: boolean;
+  noColor: boolean;
+  signal: AbortSignal;
+  /** Told once settings are known, so errors can be reported at the right verbosity. */
+  onVerbose: (verbose: boolean) => void;
+}
+
+/** Runs a push; throws on any failure (the caller maps errors to exit codes). */
+export async function runPush(flags: RawFlags, context: CommandContext): Promise<void> {
+  const stdinPassword = flags.passwordStdin
+    ? (await context.readStdin()).replace(/\r?\n$/, "")
+    : undefined;
+  const settings = resolveSettings(flags, context.env, stdinPassword);
+  context.onVerbose(settings.verbose);
+  const reporter = createReporter({
+    quiet: settings.quiet,
+    verbose: settings.verbose,
+    tty: context.stderrIsTerminal,
+    color: context.stderrIsTerminal && !context.noColor,
+    writeErr: context.writeErr,
+  });
+  const { reference } = settings;
+  try {
+    if (settings.passwordSource === "flag" && !settings.quiet) {
+      context.writeErr(
+        "Warning: a password on the command line can be read by other users of this machine; " +
+          "prefer --password-stdin\n",
+      );
+    }
+    if (settings.skipTls && reference.scheme === "https" && !settings.quiet) {
+      context.writeErr(
+        `Warning: TLS certificate verification is disabled for ${reference.apiHost} (--skip-tls)\n`,
+      );
+    }
+    const archive = await openImageArchive(settings.file, { signal: context.signal });
+    const image = selectImage(archive, settings.image);
+    for (const note of image.notes) reporter.info(`Note: ${note}`);
+
+    const transport = createTransport({
+      inactivityTimeoutMs: settings.timeoutSeconds * 1000,
+      insecureSkipVerify: settings.skipTls,
+      maxSockets: settings.maxConcurrent + 2,
+      userAgent: `${NAME}/${VERSION}`,
+    });
+    try {
+      const client = new RegistryClient({
+        baseUrl: registryBaseUrl(reference),
+        registryName: reference.registry,
+        repository: reference.repository,
+        transport,
+        retries: settings.retryAttempts,
+        sink: reporter.sink,
+        signal: context.signal,
+        ...(settings.username !== undefined
+          ? { credentials: { username: settings.username, password: settings.password ?? "" } }
+          : {}),
+      });
+      const result = await pushImage(
+        client,
+        image,
+        {
+          ...(reference.tag !== undefined ? { tag: reference.tag } : {}),
+          ...(reference.digest !== undefined ? { digest: reference.digest } : {}),
+        },
+        {
+          forceUpload: settings.forceUpload,
+          largeLayerThreshold: settings.largeLayerThreshold,
+          chunkSize: settings.chunkSize,
+          maxConcurrent: settings.maxConcurrent,
+          dryRun: settings.dryRun,
+          sink: reporter.sink,
+        },
+      );
+      reporter.stop();
+      if (result.dryRun) {
+        context.writeErr(
+          `Dry run: ${result.uploaded.count} blob(s), ${formatBytes(result.uploaded.bytes)}, ` +
+            `would be uploaded; ${result.skipped.count} blob(s), ` +
+            `${formatBytes(result.skipped.bytes)}, already in the registry; manifest ` +
+            `${result.digest} would be pushed as ${formatReference(reference)}\n`,
+        );
+      } else {
+        context.writeOut(`${formatReference(reference)}@${result.digest}\n`);
+      }
+    } finally {
+      transport.close();
+    }
+  } finally {
+    reporter.stop();
+  }
+}

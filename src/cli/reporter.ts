@@ -1,0 +1,48 @@
+/**
+ * Chooses how progress reaches the user: live bars on a terminal, plain lines in logs, nothing
+ * with `--quiet`; HTTP request lines with `--verbose`. All of it goes to stderr.
+ */
+import { type ProgressSink, silentSink } from "../progress/events.ts";
+import { combineSinks } from "../progress/fan_out.ts";
+import { createLineRenderer } from "../progress/line_renderer.ts";
+import { createStderrTtyRenderer } from "../progress/stderr_tty.ts";
+import { createHttpLogSink } from "../progress/verbose_logger.ts";
+
+export interface ReporterOptions {
+  quiet: boolean;
+  verbose: boolean;
+  /** stderr is a terminal. */
+  tty: boolean;
+  /** Colour allowed (a terminal, and `NO_COLOR` unset). */
+  color: boolean;
+  writeErr: (text: string) => void;
+}
+
+export interface Reporter {
+  sink: ProgressSink;
+  /** A line of information (suppressed by `--quiet`). */
+  info(line: string): void;
+  stop(): void;
+}
+
+/** Builds the reporter for the given output settings. */
+export function createReporter(options: ReporterOptions): Reporter {
+  if (options.quiet) return { sink: silentSink, info: () => {}, stop: () => {} };
+  if (options.tty) {
+    const tty = createStderrTtyRenderer(options.color);
+    const http = options.verbose ? createHttpLogSink((line) => tty.writeLine(line)) : silentSink;
+    return {
+      sink: combineSinks(tty.sink, http),
+      info: (line) => tty.writeLine(line),
+      stop: () => tty.stop(),
+    };
+  }
+  const writeLine = (line: string) => options.writeErr(`${line}\n`);
+  const lines = createLineRenderer({ writeLine });
+  const http = options.verbose ? createHttpLogSink(writeLine) : silentSink;
+  return {
+    sink: combineSinks(lines.sink, http),
+    info: writeLine,
+    stop: () => lines.stop(),
+  };
+}

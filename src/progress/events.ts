@@ -1,0 +1,31 @@
+/**
+ * Progress events emitted by the push core. The core never touches the terminal: renderers in
+ * `progress/` turn these events into bars, log lines or nothing at all.
+ */
+
+/** Which way a blob went. */
+export type BlobOutcome = "uploaded" | "skipped" | "mounted";
+
+export type ProgressEvent =
+  /** The plan is known: what will be pushed, in bytes and blobs. */
+  | { type: "plan"; image: string; blobs: number; bytes: number }
+  /** A blob starts uploading (or starts again after a retry, with `attempt` > 1). */
+  | { type: "blob-start"; digest: string; size: number; attempt: number }
+  /** `done` bytes of `size` have been sent for this blob (monotonic within an attempt). */
+  | { type: "blob-progress"; digest: string; done: number; size: number }
+  /** The blob is in the registry. */
+  | { type: "blob-done"; digest: string; size: number; outcome: BlobOutcome }
+  /** A request or blob attempt failed and will be retried after `delayMs`. */
+  | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string }
+  /** A manifest was pushed. */
+  | { type: "manifest-done"; reference: string; digest: string }
+  /** An HTTP exchange finished (reported for --verbose; URL already redacted). */
+  | { type: "http"; method: string; url: string; status: number | "error"; ms: number }
+  /** A free-form notice for the user (a warning, a fallback taken). */
+  | { type: "notice"; message: string };
+
+/** Receives progress events. Must not throw and must return quickly. */
+export type ProgressSink = (event: ProgressEvent) => void;
+
+/** A sink that drops everything. */
+export const silentSink: ProgressSink = (): void => {};

@@ -1,0 +1,151 @@
+/**
+ * Pushing one image: every blob (de-duplicated, bounded concurrency, skipped when the registry
+ * has it), then child manifests by digest, then the root manifest under the tag. A manifest is
+ * pushed only after every blob it names is in the registry.
+ */
+import {
+  type ArchiveBlob,
+  type ArchiveImage,
+  type ManifestNode,
+  uniqueBlobs,
+} from "../archive/image.ts";
+import { UsageError } from "../errors.ts";
+import type { BlobOutcome, ProgressSink } from "../progress/events.ts";
+import { blobExists } from "../registry/blobs.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { putManifest } from "../registry/manifests.ts";
+import { withRetries } from "../registry/retry.ts";
+import { uploadBlob } from "../registry/uploads.ts";
+import { runBounded } from "./pool.ts";
+import { verifyBlob } from "./verify.ts";
+
+export interface PushOptions {
+  /** Upload blobs even when the registry has them (`--force-upload`). */
+  forceUpload: boolean;
+  /** Blobs of at least this many bytes go up in chunks. */
+  largeLayerThreshold: number;
+  chunkSize: number;
+  maxConcurrent: number;
+  /** Check and report, but send no POST, PATCH or PUT. */
+  dryRun: boolean;
+  sink: ProgressSink;
+}
+
+/** Where the image goes: a tag, or the digest the root manifest must have. */
+export interface PushTarget {
+  tag?: string;
+  digest?: string;
+}
+
+export interface BlobTally {
+  count: number;
+  bytes: number;
+}
+
+export interface PushResult {
+  /** Digest of the root manifest. */
+  digest: string;
+  uploaded: BlobTally;
+  skipped: BlobTally;
+  /** True when nothing was sent (`--dry-run`); `uploaded` then counts what would be sent. */
+  dryRun: boolean;
+}
+
+/** Pushes `image` into the client's repository. */
+export async function pushImage(
+  client: RegistryClient,
+  image: ArchiveImage,
+  target: PushTarget,
+  options: PushOptions,
+): Promise<PushResult> {
+  const { root } = image;
+  if (target.digest !== undefined && target.digest !== root.digest) {
+    throw new UsageError(
+      `The archive's manifest is ${root.digest}, not ${target.digest} as the reference says`,
+      { hint: "Push by tag, or name the digest the archive holds" },
+    );
+  }
+  await client.ping();
+  const blobs = uniqueBlobs(root);
+  const sink = options.sink;
+  sink({
+    type: "plan",
+    image: image.names[0] ?? root.digest,
+    blobs: blobs.length,
+    bytes: blobs.reduce((sum, b) => sum + b.size, 0),
+  });
+  const uploaded: BlobTally = { count: 0, bytes: 0 };
+  const skipped: BlobTally = { count: 0, bytes: 0 };
+  const tally = (blob: ArchiveBlob, outcome: BlobOutcome | "would-upload") => {
+    const into = outcome === "skipped" ? skipped : uploaded;
+    into.count++;
+    into.bytes += blob.size;
+    if (outcome !== "would-upload") {
+      sink({ type: "blob-done", digest: blob.digest, size: blob.size, outcome });
+    }
+  };
+
+  await runBounded(blobs, options.maxConcurrent, async (blob) => {
+    if (!options.forceUpload && await blobExists(client, blob.digest)) {
+      tally(blob, "skipped");
+      return;
+    }
+    if (options.dryRun) {
+      // A dry run still proves the archive is sound: every blob is hashed locally.
+      await verifyBlob(blob, client.signal);
+      tally(blob, "would-upload");
+      return;
+    }
+    await uploadWithRetries(client, blob, options);
+    tally(blob, "uploaded");
+  });
+
+  if (!options.dryRun) {
+    await pushChildren(client, root, sink);
+    const reference = target.tag ?? root.digest;
+    await putManifest(client, reference, root.mediaType, root.bytes);
+    sink({ type: "manifest-done", reference, digest: root.digest });
+  }
+  return { digest: root.digest, uploaded, skipped, dryRun: options.dryRun };
+}
+
+/** A blob upload is retried whole (a fresh session) when it fails after request retries. */
+function uploadWithRetries(
+  client: RegistryClient,
+  blob: ArchiveBlob,
+  options: PushOptions,
+): Promise<void> {
+  const chunked = blob.size >= options.largeLayerThreshold;
+  return withRetries(async (attempt) => {
+    options.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
+    await uploadBlob(client, blob, {
+      ...(chunked ? { chunkSize: options.chunkSize } : {}),
+      onProgress: (done) =>
+        options.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
+    });
+  }, {
+    retries: client.retries,
+    ...(client.signal ? { signal: client.signal } : {}),
+    onRetry: ({ attempt, delayMs, error }) =>
+      options.sink({
+        type: "retry",
+        what: `blob ${blob.digest}`,
+        attempt,
+        delayMs,
+        reason: error.message,
+      }),
+  });
+}
+
+/** Child manifests (an index's platforms), deepest first, by digest. */
+async function pushChildren(
+  client: RegistryClient,
+  node: ManifestNode,
+  sink: ProgressSink,
+): Promise<void> {
+  for (const child of node.children) {
+    await pushChildren(client, child, sink);
+    await putManifest(client, child.digest, child.mediaType, child.bytes);
+    sink({ type: "manifest-done", reference: child.digest, digest: child.digest });
+  }
+}

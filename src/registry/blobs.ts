@@ -1,0 +1,30 @@
+/** Blob existence checks and the source a blob upload reads from. */
+import type { RegistryClient } from "./client.ts";
+
+/** Where a blob's bytes come from: a re-readable range, so every attempt starts fresh. */
+export interface BlobSource {
+  digest: string;
+  size: number;
+  /** Human name for errors: `app.tar:blobs/sha256/ab…`. */
+  describe: string;
+  /** Streams `length` bytes starting at `offset` within the blob. */
+  read(offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * Whether the repository already has the blob (`HEAD /v2/<name>/blobs/<digest>`).
+ *
+ * 404 means absent. Some registries (GCR, Artifactory in some setups) answer 403 rather than
+ * 404 for a blob the account can't see yet; that is "absent", never "exists".
+ */
+export async function blobExists(client: RegistryClient, digest: string): Promise<boolean> {
+  const response = await client.request({
+    method: "HEAD",
+    url: client.url(`blobs/${digest}`),
+    expect: [200, 404, 403],
+    action: `check blob ${digest}`,
+    followRedirects: true,
+  });
+  await response.discard();
+  return response.status === 200;
+}

@@ -1,0 +1,203 @@
+/**
+ * A registry client bound to one repository: every request goes through here for auth,
+ * retries, redirects and request logging. Protocol operations live in `blobs.ts`,
+ * `uploads.ts` and `manifests.ts`.
+ */
+import type { ProgressSink } from "../progress/events.ts";
+import { Authenticator, AuthError, type Credentials } from "./auth.ts";
+import { redactUrl } from "./redact.ts";
+import { parseErrorCodes, parseRetryAfter, RegistryError } from "./registry_error.ts";
+import { type RetryOptions, withRetries } from "./retry.ts";
+import type { BodySource, Transport, TransportResponse } from "./transport.ts";
+
+export interface RegistryClientOptions {
+  /** `https://host[:port]/` of the registry API. */
+  baseUrl: URL;
+  /** The registry's name for messages (`docker.io`, `harbor.example.com`). */
+  registryName: string;
+  repository: string;
+  transport: Transport;
+  credentials?: Credentials;
+  /** Retries for each request whose body can be re-created. */
+  retries: number;
+  sink: ProgressSink;
+  signal?: AbortSignal;
+  /** Backoff tuning, for tests. */
+  retryTuning?: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs" | "sleep" | "random">;
+}
+
+export interface RequestSpec {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: Uint8Array | BodySource;
+  /** Statuses that count as success; the response is returned for the caller to read. */
+  expect: readonly number[];
+  /** What the request does, for error messages: "upload blob sha256:ab…". */
+  action: string;
+  /** Retry this request on temporary failures (default true). */
+  retry?: boolean;
+  /** Follow redirects (blob GET/HEAD/PUT land on storage backends on some registries). */
+  followRedirects?: boolean;
+  onBodyProgress?: (sent: number) => void;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+/** Requests against one repository of one registry. */
+export class RegistryClient {
+  readonly baseUrl: URL;
+  readonly repository: string;
+  readonly registryName: string;
+  readonly sink: ProgressSink;
+  readonly signal: AbortSignal | undefined;
+  readonly retries: number;
+  #transport: Transport;
+  #auth: Authenticator;
+  #retryTuning: RegistryClientOptions["retryTuning"];
+
+  constructor(options: RegistryClientOptions) {
+    this.baseUrl = options.baseUrl;
+    this.repository = options.repository;
+    this.registryName = options.registryName;
+    this.sink = options.sink;
+    this.signal = options.signal;
+    this.retries = options.retries;
+    this.#transport = options.transport;
+    this.#retryTuning = options.retryTuning;
+    this.#auth = new Authenticator({
+      registryHost: options.baseUrl.host,
+      registryName: options.registryName,
+      transport: options.transport,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    });
+  }
+
+  /** The auth scheme the registry asked for ("none" until a 401 says otherwise). */
+  get authScheme(): "none" | "basic" | "bearer" {
+    return this.#auth.scheme;
+  }
+
+  /** A URL under `/v2/<repository>/`. */
+  url(path: string): URL {
+    return new URL(`/v2/${this.repository}/${path}`, this.baseUrl);
+  }
+
+  /**
+   * Checks that the registry speaks the v2 API and that our credentials are accepted for
+   * pushing to the repository (an anonymous registry answers 200 straight away).
+   */
+  async ping(): Promise<void> {
+    const response = await this.request({
+      method: "GET",
+      url: new URL("/v2/", this.baseUrl),
+      expect: [200],
+      action: `reach registry ${this.registryName}`,
+    });
+    await response.discard();
+  }
+
+  /** Sends a request with auth, retries and redirects; returns a response in `expect`. */
+  request(spec: RequestSpec): Promise<TransportResponse> {
+    return withRetries(() => this.#attempt(spec), {
+      retries: spec.retry === false ? 0 : this.retries,
+      ...this.#retryTuning,
+      ...(this.signal ? { signal: this.signal } : {}),
+      onRetry: ({ attempt, delayMs, error }) =>
+        this.sink({ type: "retry", what: spec.action, attempt, delayMs, reason: error.message }),
+    });
+  }
+
+  async #attempt(spec: RequestSpec): Promise<TransportResponse> {
+    const scopes = [`repository:${this.repository}:push,pull`];
+    let url = spec.url;
+    let method = spec.method;
+    let body = spec.body;
+    let authRetried = false;
+    for (let redirects = 0;;) {
+      const headers: Record<string, string> = { ...spec.headers };
+      // Only the registry's own host gets credentials: never a redirect target.
+      const authorization = await this.#auth.authorization(url, scopes, this.signal);
+      if (authorization) headers["Authorization"] = authorization;
+      const started = performance.now();
+      let response: TransportResponse;
+      try {
+        response = await this.#transport.send({
+          method,
+          url,
+          headers,
+          ...(body !== undefined ? { body } : {}),
+          ...(this.signal ? { signal: this.signal } : {}),
+          ...(spec.onBodyProgress ? { onBodyProgress: spec.onBodyProgress } : {}),
+        });
+      } catch (error) {
+        this.#logHttp(method, url, "error", started);
+        throw error;
+      }
+      this.#logHttp(method, url, response.status, started);
+
+      if (response.status === 401 && url.host === this.baseUrl.host) {
+        await response.discard();
+        await this.#auth.handleUnauthorized(
+          response.headers.get("www-authenticate"),
+          scopes,
+          authRetried,
+          this.signal,
+        );
+        if (authRetried) throw new AuthError(`Authentication failed at ${this.registryName}`);
+        authRetried = true;
+        continue;
+      }
+      if (REDIRECTS.has(response.status) && spec.followRedirects) {
+        const location = response.headers.get("location");
+        if (location && redirects < MAX_REDIRECTS) {
+          await response.discard();
+          redirects++;
+          url = new URL(location, url);
+          if (response.status === 303) {
+            method = "GET";
+            body = undefined;
+          }
+          continue;
+        }
+      }
+      if (spec.expect.includes(response.status)) return response;
+      throw await this.#errorFrom(response, method, url, spec.action);
+    }
+  }
+
+  async #errorFrom(
+    response: TransportResponse,
+    method: string,
+    url: URL,
+    action: string,
+  ): Promise<RegistryError> {
+    let text = "";
+    try {
+      text = method === "HEAD" ? "" : await response.text(64 * 1024);
+    } catch {
+      // The status alone has to do.
+    }
+    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
+    return new RegistryError({
+      method,
+      url: redactUrl(url),
+      status: response.status,
+      statusText: response.statusText,
+      codes: parseErrorCodes(text),
+      action,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
+  }
+
+  #logHttp(method: string, url: URL, status: number | "error", started: number): void {
+    this.sink({
+      type: "http",
+      method,
+      url: redactUrl(url),
+      status,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+}

@@ -1,0 +1,29 @@
+/** Manifest uploads: exact `Content-Type`, and the registry's digest checked against ours. */
+import { sha256Digest } from "../digest.ts";
+import type { RegistryClient } from "./client.ts";
+
+/** Pushes manifest bytes under `reference` (a tag or a digest); returns their digest. */
+export async function putManifest(
+  client: RegistryClient,
+  reference: string,
+  mediaType: string,
+  bytes: Uint8Array,
+): Promise<string> {
+  const digest = sha256Digest(bytes);
+  const response = await client.request({
+    method: "PUT",
+    url: client.url(`manifests/${reference}`),
+    headers: { "Content-Type": mediaType },
+    body: bytes,
+    expect: [200, 201, 202, 204],
+    action: `push manifest ${client.repository}:${reference}`,
+  });
+  await response.discard();
+  const reported = response.headers.get("docker-content-digest");
+  if (reported && reported !== digest) {
+    throw new Error(
+      `Registry stored manifest ${client.repository}:${reference} as ${reported}, expected ${digest}`,
+    );
+  }
+  return digest;
+}

@@ -1,0 +1,197 @@
+/**
+ * Image references: what `-r/--repository-url` names.
+ *
+ * Accepts a full URL (`https://registry.example.com:5000/team/app:v1`, the form the earlier
+ * tool documented) or a docker-style reference (`registry:5000/team/app:1`, `alpine`). A
+ * reference without a scheme uses https; `docker.io/x` and `x` mean Docker Hub's `library/x`.
+ */
+import { UsageError } from "../errors.ts";
+
+/** A parsed push target. */
+export interface ImageReference {
+  /** Transport scheme. Plain HTTP only when the user wrote `http://`. */
+  scheme: "https" | "http";
+  /** The registry as users name it (`docker.io`, `harbor.example.com`, `127.0.0.1:5000`). */
+  registry: string;
+  /** The host[:port] that serves the API (Docker Hub's is `registry-1.docker.io`). */
+  apiHost: string;
+  /** Repository path, e.g. `library/alpine`. */
+  repository: string;
+  /** Tag to push; absent when pushing by digest. */
+  tag?: string;
+  /** Manifest digest the push must produce, when the user named one. */
+  digest?: string;
+  /** Credentials embedded in a URL (`https://user:pass@host/…`). */
+  credentials?: { username: string; password: string };
+}
+
+export const DOCKER_HUB = "docker.io";
+const DOCKER_HUB_API = "registry-1.docker.io";
+const DEFAULT_TAG = "latest";
+
+const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
+
+const HINT = "Use a URL like https://registry.example.com/team/app:1.0 or a reference like " +
+  "registry.example.com:5000/team/app:1.0";
+
+/**
+ * Parses a push target.
+ *
+ * @example
+ * ```ts
+ * parseReference("alpine"); // docker.io, library/alpine, tag latest
+ * parseReference("http://127.0.0.1:5000/team/app:1"); // http, 127.0.0.1:5000, team/app, tag 1
+ * ```
+ */
+export function parseReference(input: string): ImageReference {
+  const text = input.trim();
+  if (text === "") throw new UsageError("The repository URL is empty", { hint: HINT });
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text);
+  if (scheme) return parseUrlForm(text, scheme[1]!.toLowerCase());
+  return parseDockerForm(text);
+}
+
+function parseUrlForm(text: string, scheme: string): ImageReference {
+  if (scheme !== "http" && scheme !== "https") {
+    throw new UsageError(`Unsupported scheme "${scheme}://" in the repository URL`, { hint: HINT });
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new UsageError(`Invalid repository URL: ${redactUserinfo(text)}`, { hint: HINT, cause });
+  }
+  if (url.search !== "" || url.hash !== "") {
+    throw new UsageError("The repository URL must not have a query or fragment", { hint: HINT });
+  }
+  const path = decodeURIComponent(url.pathname).replace(/^\/+/, "").replace(/\/+$/, "");
+  if (path === "") {
+    throw new UsageError(`The repository URL names no repository: ${url.host}`, { hint: HINT });
+  }
+  const ref = splitNameTagDigest(path);
+  const registry = normalizeHubAlias(url.host);
+  const result: ImageReference = {
+    scheme,
+    registry,
+    apiHost: apiHostFor(registry),
+    repository: validateRepository(registry === DOCKER_HUB ? hubPath(ref.name) : ref.name),
+    ...tagAndDigest(ref),
+  };
+  if (url.username !== "") {
+    result.credentials = {
+      username: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+    };
+  }
+  return result;
+}
+
+function parseDockerForm(text: string): ImageReference {
+  const ref = splitNameTagDigest(text);
+  const slash = ref.name.indexOf("/");
+  const first = slash === -1 ? "" : ref.name.slice(0, slash);
+  // Docker's rule: the first component is a registry host if it has a dot or a port, or is
+  // `localhost`; otherwise the whole name is a Docker Hub repository.
+  const isHost = first !== "" && (first.includes(".") || first.includes(":") ||
+    first === "localhost" || first !== first.toLowerCase());
+  const registry = isHost ? normalizeHubAlias(first) : DOCKER_HUB;
+  if (isHost && !HOST.test(first)) {
+    throw new UsageError(`Invalid registry host "${first}"`, { hint: HINT });
+  }
+  const rest = isHost ? ref.name.slice(slash + 1) : ref.name;
+  return {
+    scheme: "https",
+    registry,
+    apiHost: apiHostFor(registry),
+    repository: validateRepository(registry === DOCKER_HUB ? hubPath(rest) : rest),
+    ...tagAndDigest(ref),
+  };
+}
+
+interface NameParts {
+  name: string;
+  tag: string | undefined;
+  digest: string | undefined;
+}
+
+function splitNameTagDigest(text: string): NameParts {
+  let name = text;
+  let digest: string | undefined;
+  const at = name.indexOf("@");
+  if (at !== -1) {
+    digest = name.slice(at + 1);
+    name = name.slice(0, at);
+    if (!DIGEST.test(digest)) {
+      throw new UsageError(`Invalid digest "${digest}"`, {
+        hint: "A digest looks like sha256: followed by 64 lowercase hex characters",
+      });
+    }
+  }
+  let tag: string | undefined;
+  const colon = name.lastIndexOf(":");
+  if (colon > name.lastIndexOf("/")) {
+    tag = name.slice(colon + 1);
+    name = name.slice(0, colon);
+    if (!TAG.test(tag)) {
+      throw new UsageError(`Invalid tag "${tag}"`, {
+        hint: "Tags are up to 128 characters of letters, digits, _, . and -",
+      });
+    }
+  }
+  return { name, tag, digest };
+}
+
+function tagAndDigest(parts: NameParts): { tag?: string; digest?: string } {
+  if (parts.digest !== undefined) {
+    return parts.tag === undefined ? { digest: parts.digest } : {
+      tag: parts.tag,
+      digest: parts.digest,
+    };
+  }
+  return { tag: parts.tag ?? DEFAULT_TAG };
+}
+
+function validateRepository(name: string): string {
+  const components = name.split("/");
+  if (name === "" || !components.every((c) => COMPONENT.test(c))) {
+    throw new UsageError(`Invalid repository name "${name}"`, {
+      hint: "Repository names are lowercase letters, digits and separators (. _ __ -), " +
+        "in components joined by /",
+    });
+  }
+  if (name.length > 255) {
+    throw new UsageError(`Repository name is longer than 255 characters`, { hint: HINT });
+  }
+  return name;
+}
+
+function hubPath(name: string): string {
+  return name.includes("/") ? name : `library/${name}`;
+}
+
+function normalizeHubAlias(host: string): string {
+  return host === "index.docker.io" || host === DOCKER_HUB_API ? DOCKER_HUB : host;
+}
+
+function apiHostFor(registry: string): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
+}
+
+function redactUserinfo(text: string): string {
+  return text.replace(/:\/\/[^/@]*@/, "://***@");
+}
+
+/** `registry/repository:tag` (or `@digest`), as users write it, for output. */
+export function formatReference(ref: ImageReference): string {
+  const base = `${ref.registry}/${ref.repository}`;
+  if (ref.tag !== undefined) return `${base}:${ref.tag}`;
+  return `${base}@${ref.digest}`;
+}
+
+/** The base URL of the registry API (`https://host[:port]`). */
+export function registryBaseUrl(ref: ImageReference): URL {
+  return new URL(`${ref.scheme}://${ref.apiHost}/`);
+}

@@ -1,0 +1,112 @@
+/**
+ * The one error type for a registry that answered with an unexpected status.
+ *
+ * It carries the HTTP status, the method, the redacted URL, the distribution error codes the
+ * registry sent (`{"errors":[{"code":"BLOB_UNKNOWN",…}]}`), and whether retrying can help.
+ */
+
+/** One entry of the registry's `errors` array. */
+export interface DistributionErrorCode {
+  code: string;
+  message: string;
+}
+
+/** Statuses worth retrying: timeouts, rate limits and server-side failures. */
+const TEMPORARY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
+/** Codes that mean "try again later" even when the status alone doesn't say so. */
+const TEMPORARY_CODES = new Set(["TOOMANYREQUESTS", "UNAVAILABLE"]);
+
+export interface RegistryErrorInit {
+  method: string;
+  url: string;
+  status: number;
+  statusText?: string;
+  codes?: DistributionErrorCode[];
+  /** Milliseconds the registry asked us to wait (`Retry-After`). */
+  retryAfterMs?: number;
+  /** What we were doing, e.g. `upload blob sha256:ab…`. */
+  action?: string;
+}
+
+/** A registry answered a request with a status we did not expect. */
+export class RegistryError extends Error {
+  override name = "RegistryError";
+  readonly method: string;
+  readonly url: string;
+  readonly status: number;
+  readonly codes: readonly DistributionErrorCode[];
+  readonly retryAfterMs: number | undefined;
+  /** Whether the same request may succeed if tried again. */
+  readonly temporary: boolean;
+
+  constructor(init: RegistryErrorInit) {
+    const codes = init.codes ?? [];
+    const detail = codes.length > 0
+      ? ` (${codes.map((c) => c.message ? `${c.code}: ${c.message}` : c.code).join("; ")})`
+      : "";
+    const what = init.action ? `Failed to ${init.action}: ` : "";
+    const status = `${init.status}${init.statusText ? ` ${init.statusText}` : ""}`;
+    super(`${what}${init.method} ${init.url} answered ${status}${detail}`);
+    this.method = init.method;
+    this.url = init.url;
+    this.status = init.status;
+    this.codes = codes;
+    this.retryAfterMs = init.retryAfterMs;
+    this.temporary = TEMPORARY_STATUSES.has(init.status) ||
+      codes.some((c) => TEMPORARY_CODES.has(c.code));
+  }
+
+  /** Whether the registry sent this distribution error code. */
+  hasCode(code: string): boolean {
+    return this.codes.some((c) => c.code === code);
+  }
+}
+
+/** A request that never got an HTTP answer: refused, reset, timed out, TLS failure. */
+export class NetworkError extends Error {
+  override name = "NetworkError";
+  readonly method: string;
+  readonly url: string;
+  /** Whether trying again may help (false for TLS verification failures). */
+  readonly temporary: boolean;
+  constructor(
+    method: string,
+    url: string,
+    reason: string,
+    options: { temporary: boolean; cause?: unknown },
+  ) {
+    super(`${method} ${url} failed: ${reason}`, { cause: options.cause });
+    this.method = method;
+    this.url = url;
+    this.temporary = options.temporary;
+  }
+}
+
+/** Parses the distribution spec's error body, tolerating anything else. */
+export function parseErrorCodes(body: string): DistributionErrorCode[] {
+  if (body.trim() === "") return [];
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed !== "object" || parsed === null) return [];
+    const errors = (parsed as { errors?: unknown }).errors;
+    if (!Array.isArray(errors)) return [];
+    return errors.flatMap((e): DistributionErrorCode[] => {
+      if (typeof e !== "object" || e === null) return [];
+      const { code, message } = e as { code?: unknown; message?: unknown };
+      if (typeof code !== "string") return [];
+      return [{ code, message: typeof message === "string" ? message : "" }];
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** Parses `Retry-After` (delta-seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - now);
+}

@@ -1,0 +1,326 @@
+/**
+ * The HTTP transport: one request, one response, nothing else (no auth, no retries).
+ *
+ * Built on `node:http`/`node:https` rather than `fetch` because Deno's fetch sends streamed
+ * bodies with chunked transfer encoding and ignores a given `Content-Length` (the spec's
+ * monolithic PUT wants an exact length), and because verification can be relaxed per client
+ * only through node's TLS options (`fetch` has no such switch).
+ */
+import http from "node:http";
+import https from "node:https";
+import { redactUrl } from "./redact.ts";
+import { NetworkError } from "./registry_error.ts";
+
+/** A request body that can be produced again for every attempt. */
+export interface BodySource {
+  /** Exact number of bytes `open()` yields. Sent as `Content-Length`. */
+  readonly length: number;
+  /** Starts a fresh pass over the bytes. */
+  open(signal?: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+export interface TransportRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: Uint8Array | BodySource;
+  signal?: AbortSignal;
+  /** Called as body bytes are handed to the socket, with the running total. */
+  onBodyProgress?: (sent: number) => void;
+}
+
+export interface TransportResponse {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  /** Reads the body, failing if it is longer than `limit` bytes. */
+  bytes(limit?: number): Promise<Uint8Array>;
+  text(limit?: number): Promise<string>;
+  /** Drains and drops the body so the connection can be reused. */
+  discard(): Promise<void>;
+}
+
+export interface Transport {
+  send(request: TransportRequest): Promise<TransportResponse>;
+  close(): void;
+}
+
+export interface TransportOptions {
+  /** Fail a request when no bytes move for this long, in either direction. */
+  inactivityTimeoutMs: number;
+  /** Skip TLS certificate verification (the user's explicit `--skip-tls`). */
+  insecureSkipVerify?: boolean;
+  /** Extra PEM CA certificates to trust. */
+  caCerts?: string[];
+  /** Sockets per host. */
+  maxSockets?: number;
+  userAgent?: string;
+}
+
+const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+
+/** Creates a transport with keep-alive connection pools. */
+export function createTransport(options: TransportOptions): Transport {
+  const maxSockets = options.maxSockets ?? 16;
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
+  const httpsAgent = new https.Agent({
+    keepAlive: true,
+    maxSockets,
+    rejectUnauthorized: !options.insecureSkipVerify,
+    ...(options.caCerts ? { ca: options.caCerts } : {}),
+  });
+  return {
+    send: (request) =>
+      sendOnce(request, request.url.protocol === "https:" ? httpsAgent : httpAgent, options),
+    close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
+
+function sendOnce(
+  request: TransportRequest,
+  agent: http.Agent,
+  options: TransportOptions,
+): Promise<TransportResponse> {
+  const { method, url, body } = request;
+  const where = redactUrl(url);
+  const headers: Record<string, string> = { ...request.headers };
+  if (options.userAgent && !hasHeader(headers, "user-agent")) {
+    headers["User-Agent"] = options.userAgent;
+  }
+  if (body !== undefined) headers["Content-Length"] = String(body.length);
+  else if (method === "PUT" || method === "POST" || method === "PATCH") {
+    headers["Content-Length"] = "0";
+  }
+  const client = url.protocol === "https:" ? https : http;
+
+  return new Promise<TransportResponse>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      request.signal?.removeEventListener("abort", onAbort);
+      reject(toNetworkError(method, where, error, options.inactivityTimeoutMs));
+    };
+    const req = client.request(url, { method, headers, agent });
+    const onAbort = () => req.destroy(abortReason(request.signal));
+    if (request.signal?.aborted) {
+      fail(abortReason(request.signal));
+      return;
+    }
+    request.signal?.addEventListener("abort", onAbort, { once: true });
+    req.setTimeout(options.inactivityTimeoutMs, () => {
+      req.destroy(new InactivityTimeout(options.inactivityTimeoutMs));
+    });
+    req.on("error", fail);
+    req.on("response", (res) => {
+      if (settled) {
+        res.resume();
+        return;
+      }
+      settled = true;
+      // The socket timeout keeps guarding the body; errors now surface from the body readers.
+      resolve(wrapResponse(res, req, request.signal, onAbort, method, where, options));
+    });
+    writeBody(req, body, request.signal, request.onBodyProgress).catch((error) => {
+      req.destroy(error instanceof Error ? error : new Error(String(error)));
+    });
+  });
+}
+
+async function writeBody(
+  req: http.ClientRequest,
+  body: Uint8Array | BodySource | undefined,
+  signal: AbortSignal | undefined,
+  onProgress: ((sent: number) => void) | undefined,
+): Promise<void> {
+  if (body === undefined) {
+    req.end();
+    return;
+  }
+  if (body instanceof Uint8Array) {
+    req.end(body);
+    onProgress?.(body.length);
+    return;
+  }
+  let sent = 0;
+  for await (const chunk of body.open(signal)) {
+    // The server may answer early (an error before it read our body); stop feeding it.
+    if (req.destroyed || req.writableEnded) return;
+    sent += chunk.length;
+    if (sent > body.length) throw new Error(`Body source yielded more than ${body.length} bytes`);
+    if (!req.write(chunk)) await drained(req);
+    onProgress?.(sent);
+  }
+  if (sent !== body.length) {
+    throw new Error(`Body source yielded ${sent} bytes, expected ${body.length}`);
+  }
+  req.end();
+}
+
+function drained(req: http.ClientRequest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      req.off("drain", done);
+      req.off("close", closed);
+      resolve();
+    };
+    const closed = () => {
+      req.off("drain", done);
+      req.off("close", closed);
+      reject(new Error("Connection closed while sending the body"));
+    };
+    req.on("drain", done);
+    req.on("close", closed);
+  });
+}
+
+function wrapResponse(
+  res: http.IncomingMessage,
+  req: http.ClientRequest,
+  signal: AbortSignal | undefined,
+  onAbort: () => void,
+  method: string,
+  where: string,
+  options: TransportOptions,
+): TransportResponse {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  let consumed = false;
+  const finish = () => signal?.removeEventListener("abort", onAbort);
+  const bytes = (limit = DEFAULT_BODY_LIMIT): Promise<Uint8Array> => {
+    if (consumed) return Promise.reject(new Error("Response body already consumed"));
+    consumed = true;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      res.on("data", (chunk: Uint8Array) => {
+        total += chunk.length;
+        if (total > limit) {
+          req.destroy();
+          finish();
+          reject(new Error(`Response from ${method} ${where} is larger than ${limit} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on("end", () => {
+        finish();
+        const out = new Uint8Array(total);
+        let at = 0;
+        for (const c of chunks) {
+          out.set(c, at);
+          at += c.length;
+        }
+        resolve(out);
+      });
+      res.on("error", (error) => {
+        finish();
+        reject(toNetworkError(method, where, error, options.inactivityTimeoutMs));
+      });
+      res.on("aborted", () => {
+        finish();
+        reject(new NetworkError(method, where, "response truncated", { temporary: true }));
+      });
+    });
+  };
+  return {
+    status: res.statusCode ?? 0,
+    statusText: res.statusMessage ?? "",
+    headers,
+    bytes,
+    text: async (limit) => new TextDecoder().decode(await bytes(limit)),
+    discard: async () => {
+      if (consumed) return;
+      if (method === "HEAD") {
+        consumed = true;
+        res.resume();
+        finish();
+        return;
+      }
+      try {
+        await bytes(DEFAULT_BODY_LIMIT);
+      } catch {
+        // A body we were going to drop anyway; the connection is discarded with it.
+      }
+    },
+  };
+}
+
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
+}
+
+/** Raised (then wrapped) when no bytes moved for the configured time. */
+class InactivityTimeout extends Error {
+  override name = "InactivityTimeout";
+  constructor(ms: number) {
+    super(`no data moved for ${ms / 1000} s`);
+  }
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error) return reason;
+  return new DOMException("The operation was aborted", "AbortError");
+}
+
+const TLS_CODES = new Set([
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+function toNetworkError(method: string, where: string, error: unknown, timeoutMs: number): Error {
+  if (error instanceof NetworkError) return error;
+  if (error instanceof DOMException && error.name === "AbortError") return error;
+  if (error instanceof Error && error.name === "AbortError") return error;
+  if (error instanceof InactivityTimeout) {
+    return new NetworkError(method, where, `timed out: no data moved for ${timeoutMs / 1000} s`, {
+      temporary: true,
+      cause: error,
+    });
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  const codeText = typeof code === "string" ? code : "";
+  if (TLS_CODES.has(codeText) || /certificate|self.signed|UnknownIssuer|tls/i.test(message)) {
+    return new NetworkError(
+      method,
+      where,
+      `TLS certificate verification failed (${message}); trust the registry's CA with --ca-cert FILE, or use --skip-tls`,
+      { temporary: false, cause: error },
+    );
+  }
+  const reason = codeText ? `${describeCode(codeText)} (${codeText})` : message;
+  return new NetworkError(method, where, reason, { temporary: true, cause: error });
+}
+
+function describeCode(code: string): string {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ECONNRESET":
+      return "connection reset";
+    case "EPIPE":
+      return "connection closed while sending";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found";
+    case "ETIMEDOUT":
+      return "connection timed out";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "network unreachable";
+    default:
+      return "network error";
+  }
+}
