@@ -1,0 +1,118 @@
+/**
+ * Number formatting shared by every renderer, so a size reads the same in a live bar, a CI log
+ * line and a summary.
+ */
+
+const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"] as const;
+
+/**
+ * Formats a byte count with binary units.
+ *
+ * Bytes are whole numbers; KiB and MiB get one decimal; GiB and above get two, so a counter in
+ * the gigabytes still moves visibly (0.01 GiB is about 10 MiB). Negative or non-finite input
+ * renders as "0 B": renderers must not throw on a bad event.
+ *
+ * @example
+ * ```ts
+ * formatBytes(512); // "512 B"
+ * formatBytes(1536); // "1.5 KiB"
+ * formatBytes(64 * 1024 ** 2); // "64.0 MiB"
+ * formatBytes(1024 ** 3); // "1.00 GiB"
+ * ```
+ */
+export function formatBytes(n: number): string {
+  const bytes = Number.isFinite(n) && n > 0 ? n : 0;
+  if (Math.round(bytes) < 1024) return `${Math.round(bytes)} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  // Promote when rounding reaches 1024 ("1024.0 KiB" reads worse than "1.0 MiB").
+  while (unit < UNITS.length - 1 && Number(value.toFixed(decimalsFor(unit))) >= 1024) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(decimalsFor(unit))} ${UNITS[unit]}`;
+}
+
+function decimalsFor(unit: number): number {
+  return unit < 2 ? 1 : 2;
+}
+
+/**
+ * Formats a transfer rate, or "-- B/s" when it is not known yet.
+ *
+ * @example
+ * ```ts
+ * formatRate(12.3 * 1024 ** 2); // "12.3 MiB/s"
+ * formatRate(undefined); // "-- B/s"
+ * ```
+ */
+export function formatRate(bytesPerSec: number | undefined): string {
+  if (bytesPerSec === undefined || !Number.isFinite(bytesPerSec)) return "-- B/s";
+  return `${formatBytes(bytesPerSec)}/s`;
+}
+
+/**
+ * Formats a duration as a clock, "m:ss" or "h:mm:ss"; "--:--" when unknown.
+ *
+ * @example
+ * ```ts
+ * formatDuration(5_000); // "0:05"
+ * formatDuration(3_723_000); // "1:02:03"
+ * formatDuration(undefined); // "--:--"
+ * ```
+ */
+export function formatDuration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return "--:--";
+  const total = Math.round(ms / 1000);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = String(total % 60).padStart(2, "0");
+  if (hours === 0) return `${minutes}:${seconds}`;
+  return `${hours}:${String(minutes).padStart(2, "0")}:${seconds}`;
+}
+
+/**
+ * Formats a short span for humans: "850 ms", "12.3 s", and clock form from a minute up.
+ * Used for retry delays and per-blob times, where "0:00" would hide everything under a second.
+ *
+ * @example
+ * ```ts
+ * formatMillis(850); // "850 ms"
+ * formatMillis(2_500); // "2.5 s"
+ * formatMillis(65_000); // "1:05"
+ * ```
+ */
+export function formatMillis(ms: number): string {
+  const value = Number.isFinite(ms) && ms > 0 ? ms : 0;
+  if (value < 1000) return `${Math.round(value)} ms`;
+  // toFixed(1) of 59.96 s is "60.0"; switch to the clock before that happens.
+  if (value < 59_950) return `${(value / 1000).toFixed(1)} s`;
+  return formatDuration(value);
+}
+
+/**
+ * The first 12 hex characters of a digest, as `docker` shows image IDs.
+ *
+ * @example
+ * ```ts
+ * shortDigest("sha256:abcdef0123456789..."); // "abcdef012345"
+ * ```
+ */
+export function shortDigest(digest: string): string {
+  const colon = digest.indexOf(":");
+  return digest.slice(colon + 1, colon + 13);
+}
+
+/**
+ * Names a pushed manifest: "app:1 (sha256:…)" with the full digest, which users copy; just the
+ * digest when the manifest was pushed by digest (an index's per-platform children).
+ */
+export function formatManifest(reference: string, digest: string): string {
+  return reference === digest ? digest : `${reference} (${digest})`;
+}
+
+/** Percentage of `fraction` (0..1), rounded down so "100%" only appears when complete. */
+export function formatPercent(fraction: number): string {
+  const value = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+  return `${Math.floor(value * 100)}%`;
+}

@@ -1,0 +1,131 @@
+/**
+ * What the TTY renderer draws, as pure functions of the progress model: the live block (one
+ * row per blob in flight plus the total) and the permanent lines printed above it.
+ *
+ * ```
+ * ✓ 0123456789ab uploaded 12.0 MiB in 3.1 s                       <- permanent lines
+ * abcdef012345 [███████████████░░░░░░░░░░░░░░░]  50% 32.0 MiB / 64.0 MiB
+ * fedcba987654 retrying (attempt 2)
+ * total        [██████░░░░░░░░░░░░░░░░░░░░░░░░]  20% 44.0 MiB / 200.0 MiB
+ *              1/4 blobs, 10.5 MiB/s, ETA 0:15
+ * ```
+ */
+import type { ProgressEvent } from "./events.ts";
+import type { Palette } from "./ansi.ts";
+import {
+  formatBytes,
+  formatDuration,
+  formatManifest,
+  formatMillis,
+  formatPercent,
+  formatRate,
+  shortDigest,
+} from "./format.ts";
+import type { BlobState, ProgressState } from "./state.ts";
+
+/** Layout knobs for {@linkcode renderLiveBlock}. */
+export interface FrameOptions {
+  readonly palette: Palette;
+  /** Terminal columns. */
+  readonly width: number;
+  /** Most blob rows to show; the rest are summarised in one line. */
+  readonly maxRows: number;
+}
+
+/** Width of the label column: a short digest, or "total". */
+const LABEL = 12;
+const MAX_BAR = 30;
+/** Narrower than this and a bar says nothing; rows drop it. */
+const MIN_BAR = 5;
+/** A row besides its bar: label, spaces, brackets, "100%", "1023.99 GiB / 1023.99 GiB". */
+const ROW_TEXT = LABEL + 1 + 2 + 1 + 4 + 1 + 25;
+
+/**
+ * The live block for the current state: one row per blob in flight, then two total lines.
+ * Empty before anything is known. Lines are joined with "\n", without a trailing newline.
+ */
+export function renderLiveBlock(state: ProgressState, options: FrameOptions): string {
+  const totals = state.totals();
+  if (!totals.planned && state.blobs().length === 0) return "";
+  const { palette: c } = options;
+  // One column short of the width: some terminals wrap a line that fills the last column.
+  const barWidth = Math.min(MAX_BAR, options.width - 1 - ROW_TEXT);
+  const lines: string[] = [];
+
+  const inFlight = state.inFlight();
+  const maxRows = Math.max(0, Math.floor(options.maxRows));
+  // Showing "… 1 more" would take the row the blob itself needs.
+  const shown = inFlight.length <= maxRows ? inFlight : inFlight.slice(0, Math.max(0, maxRows - 1));
+  for (const blob of shown) lines.push(blobRow(blob, barWidth, c));
+  if (shown.length < inFlight.length) {
+    lines.push(c.dim(`… ${inFlight.length - shown.length} more in flight`));
+  }
+
+  const bytes = `${formatBytes(totals.bytesDone)} / ${formatBytes(totals.bytesTotal)}`;
+  lines.push(row(c.bold("total".padEnd(LABEL)), totals.fraction, bytes, barWidth, c));
+  const stats = `${totals.blobsFinished}/${totals.blobsTotal} blobs, ` +
+    `${formatRate(totals.rate)}, ETA ${formatDuration(totals.etaMs)}`;
+  // Aligned under the bar when there is room; a wrapped line would cost a row.
+  const indent = LABEL + 1 + stats.length < options.width ? " ".repeat(LABEL + 1) : "";
+  lines.push(indent + stats);
+  return lines.join("\n");
+}
+
+function blobRow(blob: BlobState, barWidth: number, c: Palette): string {
+  const label = shortDigest(blob.digest).padEnd(LABEL);
+  if (blob.status === "retrying") {
+    return `${label} ${c.yellow(`retrying (attempt ${blob.attempt})`)}`;
+  }
+  const fraction = blob.size > 0 ? blob.done / blob.size : 0;
+  return row(label, fraction, `${formatBytes(blob.done)} / ${formatBytes(blob.size)}`, barWidth, c);
+}
+
+function row(label: string, fraction: number, bytes: string, barWidth: number, c: Palette): string {
+  const percent = formatPercent(fraction).padStart(4);
+  if (barWidth < MIN_BAR) return `${label} ${percent} ${bytes}`;
+  return `${label} ${bar(fraction, barWidth, c)} ${percent} ${bytes}`;
+}
+
+function bar(fraction: number, width: number, c: Palette): string {
+  const clamped = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+  // Round down so a full bar means done, like the percentage.
+  const filled = Math.floor(clamped * width);
+  return `[${c.cyan("█".repeat(filled))}${c.dim("░".repeat(width - filled))}]`;
+}
+
+/**
+ * The permanent line an event leaves above the live block, if any. Call after the state has
+ * applied the event, so a finished blob's start time is known.
+ */
+export function permanentLine(
+  event: ProgressEvent,
+  state: ProgressState,
+  c: Palette,
+): string | undefined {
+  switch (event.type) {
+    case "blob-done": {
+      const digest = shortDigest(event.digest);
+      if (event.outcome === "skipped") return c.dim(`= ${digest} exists, skipped`);
+      if (event.outcome === "mounted") {
+        return c.dim(`= ${digest} mounted from another repository`);
+      }
+      const blob = state.blob(event.digest);
+      const took = blob?.startedAt !== undefined && blob.finishedAt !== undefined
+        ? ` in ${formatMillis(blob.finishedAt - blob.startedAt)}`
+        : "";
+      return `${c.green("✓")} ${digest} uploaded ${formatBytes(event.size)}${took}`;
+    }
+    case "retry":
+      return `${c.yellow("↻")} Retrying ${event.what} in ${formatMillis(event.delayMs)} ` +
+        `(attempt ${event.attempt}): ${event.reason}`;
+    case "notice":
+      return `${c.yellow("!")} ${event.message}`;
+    case "manifest-done":
+      return `${c.green("✓")} pushed manifest ${formatManifest(event.reference, event.digest)}`;
+    case "plan":
+    case "blob-start":
+    case "blob-progress":
+    case "http":
+      return undefined;
+  }
+}
