@@ -6,7 +6,7 @@ import { CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
 import { NAME } from "../version.ts";
 import { type CommandContext, runPush } from "./push_command.ts";
-import { buildProgram } from "./program.ts";
+import { buildProgram, withDefaultCommand } from "./program.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -21,7 +21,7 @@ export async function main(
     (flags) => runPush(flags, { ...context, onVerbose: (v) => verbose = v }),
   );
   try {
-    await program.parseAsync(args, { from: "user" });
+    await program.parseAsync(withDefaultCommand(args), { from: "user" });
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {

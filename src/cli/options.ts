@@ -110,15 +110,19 @@ export function resolveSettings(
 
   let password: string | undefined;
   let passwordSource: PushSettings["passwordSource"];
+  let username = flags.username ?? nonEmpty(env(ENV.username));
   if (flags.password !== undefined) [password, passwordSource] = [flags.password, "flag"];
   else if (flags.passwordStdin) [password, passwordSource] = [stdinPassword ?? "", "stdin"];
   else if (nonEmpty(env(ENV.password)) !== undefined) {
     [password, passwordSource] = [env(ENV.password), "env"];
-  } else if (reference.credentials) {
-    [password, passwordSource] = [reference.credentials.password, "url"];
+  } else if (reference.credentials && username === undefined) {
+    // Credentials in the URL count only as a pair: never one user's password for another.
+    [username, password, passwordSource] = [
+      reference.credentials.username,
+      reference.credentials.password,
+      "url",
+    ];
   }
-  const username = flags.username ?? nonEmpty(env(ENV.username)) ??
-    reference.credentials?.username;
   if (password !== undefined && username === undefined) {
     throw new UsageError("A password was given without a username", {
       hint: "Pass -u USER (or set DOCKER_PUSHER_USERNAME)",

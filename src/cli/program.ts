@@ -13,6 +13,14 @@ export interface ProgramIo {
 
 const env = (name: string) => ` (env: ${name})`;
 
+/** Subcommands; anything else on the command line is an argument to the default, `push`. */
+const COMMANDS = new Set(["push", "help"]);
+
+/** Puts the implied `push` in front of arguments that don't start with a subcommand. */
+export function withDefaultCommand(args: string[]): string[] {
+  return args[0] !== undefined && COMMANDS.has(args[0]) ? args : ["push", ...args];
+}
+
 /** Builds the parser; `push` is called with the parsed flags. */
 export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<void>): Command {
   const program = new Command(NAME)
@@ -22,8 +30,12 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     .showSuggestionAfterError(true);
 
   const pushCommand = program.command("push", { isDefault: true })
-    .description("push an image archive to a registry (the default command)")
+    .description(
+      "Push a container image from a tar archive straight into an OCI/Docker registry.\n" +
+        "This is the default command: `docker-image-pusher -r … -f …` means `push`.",
+    )
     .usage("-r TARGET -f ARCHIVE [options]")
+    .version(VERSION, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "show help")
     .addOption(
       new Option("-f, --file <path>", "image archive: docker save, OCI layout tar, skopeo output"),

@@ -1,7 +1,7 @@
 /** Parsing of the numbers users type: byte sizes with optional units, counts, booleans. */
 import { UsageError } from "../errors.ts";
 
-const UNITS: Record<string, number> = {
+const UNITS = new Map<string, number>(Object.entries({
   "": 1,
   b: 1,
   k: 1024,
@@ -16,12 +16,12 @@ const UNITS: Record<string, number> = {
   t: 1024 ** 4,
   tb: 1000 ** 4,
   tib: 1024 ** 4,
-};
+}));
 
 /** `1073741824`, `512MiB`, `64M` (binary), `1GB` (decimal) → bytes. */
 export function parseBytes(text: string, flag: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const unit = UNITS[match?.[2]?.toLowerCase() ?? "x"];
+  const unit = UNITS.get(match?.[2]?.toLowerCase() ?? "x");
   if (!match || unit === undefined) {
     throw new UsageError(`${flag} expects a size in bytes, got "${text}"`, {
       hint: "Use a number of bytes, optionally with a unit: 1073741824, 512MiB, 64M, 1GB",

@@ -67,7 +67,7 @@ function parseUrlForm(text: string, scheme: string): ImageReference {
   if (url.search !== "" || url.hash !== "") {
     throw new UsageError("The repository URL must not have a query or fragment", { hint: HINT });
   }
-  const path = decodeURIComponent(url.pathname).replace(/^\/+/, "").replace(/\/+$/, "");
+  const path = decode(url.pathname, text).replace(/^\/+/, "").replace(/\/+$/, "");
   if (path === "") {
     throw new UsageError(`The repository URL names no repository: ${url.host}`, { hint: HINT });
   }
@@ -82,8 +82,8 @@ function parseUrlForm(text: string, scheme: string): ImageReference {
   };
   if (url.username !== "") {
     result.credentials = {
-      username: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
+      username: decode(url.username, text),
+      password: decode(url.password, text),
     };
   }
   return result;
@@ -181,7 +181,22 @@ function apiHostFor(registry: string): string {
 }
 
 function redactUserinfo(text: string): string {
-  return text.replace(/:\/\/[^/@]*@/, "://***@");
+  // Up to the last "@" before the path: a password may itself contain "@".
+  return text.replace(/:\/\/[^/]*@/, "://***@");
+}
+
+function decode(part: string, text: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch (cause) {
+    throw new UsageError(
+      `Invalid percent-encoding in the repository URL: ${redactUserinfo(text)}`,
+      {
+        hint: HINT,
+        cause,
+      },
+    );
+  }
 }
 
 /** `registry/repository:tag` (or `@digest`), as users write it, for output. */

@@ -61,6 +61,7 @@ export async function withRetries<T>(
 ): Promise<T> {
   const sleep = options.sleep ?? abortableSleep;
   for (let n = 1;; n++) {
+    options.signal?.throwIfAborted();
     try {
       return await attempt(n);
     } catch (error) {

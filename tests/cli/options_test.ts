@@ -1,0 +1,193 @@
+import { UsageError } from "../../src/errors.ts";
+import {
+  DEFAULTS,
+  ENV,
+  type PushSettings,
+  type RawFlags,
+  resolveSettings,
+} from "../../src/cli/options.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+
+const BASE: RawFlags = { file: "app.tar", repositoryUrl: "registry.example.com/team/app:1" };
+const MiB = 1024 ** 2;
+
+const noEnv = (): string | undefined => undefined;
+const envOf = (vars: Record<string, string>) => (name: string): string | undefined => vars[name];
+const resolve = (flags: RawFlags, vars: Record<string, string> = {}, stdin?: string) =>
+  resolveSettings({ ...BASE, ...flags }, envOf(vars), stdin);
+
+Deno.test("resolveSettings uses the documented defaults", () => {
+  const s = resolveSettings(BASE, noEnv);
+  assertEquals(DEFAULTS, {
+    timeoutSeconds: 7200,
+    largeLayerThreshold: 1024 ** 3,
+    chunkSize: 64 * MiB,
+    maxConcurrent: 3,
+    retryAttempts: 3,
+  });
+  const expected: Omit<PushSettings, "reference"> = {
+    file: "app.tar",
+    username: undefined,
+    password: undefined,
+    passwordSource: undefined,
+    timeoutSeconds: 7200,
+    largeLayerThreshold: 1024 ** 3,
+    chunkSize: 64 * MiB,
+    maxConcurrent: 3,
+    retryAttempts: 3,
+    skipTls: false,
+    verbose: false,
+    quiet: false,
+    dryRun: false,
+    forceUpload: false,
+    image: undefined,
+  };
+  const { reference, ...rest } = s;
+  assertEquals(rest, expected);
+  assertEquals([reference.registry, reference.repository, reference.tag], [
+    "registry.example.com",
+    "team/app",
+    "1",
+  ]);
+});
+
+// [setting, flags, env var, env value, flag value, expected from env, expected from flag]
+type Row = [keyof PushSettings, keyof RawFlags, string, string, string | boolean, unknown, unknown];
+const ROWS: Row[] = [
+  ["username", "username", ENV.username, "envuser", "flaguser", "envuser", "flaguser"],
+  ["maxConcurrent", "maxConcurrent", ENV.maxConcurrent, "5", "8", 5, 8],
+  ["timeoutSeconds", "timeout", ENV.timeout, "60", "90", 60, 90],
+  [
+    "largeLayerThreshold",
+    "largeLayerThreshold",
+    ENV.largeLayerThreshold,
+    "512MiB",
+    "2GB",
+    512 * MiB,
+    2_000_000_000,
+  ],
+  ["retryAttempts", "retryAttempts", ENV.retryAttempts, "0", "7", 0, 7],
+  ["chunkSize", "chunkSize", ENV.chunkSize, "8M", "4MiB", 8 * MiB, 4 * MiB],
+  ["skipTls", "skipTls", ENV.skipTls, "yes", false, true, false],
+  ["verbose", "verbose", ENV.verbose, "on", false, true, false],
+  ["forceUpload", "skipExisting", ENV.skipExisting, "false", true, true, false],
+];
+
+Deno.test("resolveSettings: environment overrides defaults, flags override environment", () => {
+  for (const [setting, flag, name, envValue, flagValue, fromEnv, fromFlag] of ROWS) {
+    assertEquals(resolve({}, { [name]: envValue })[setting], fromEnv, `${name}=${envValue}`);
+    assertEquals(
+      resolve({ [flag]: flagValue }, { [name]: envValue })[setting],
+      fromFlag,
+      `--${flag} ${flagValue} over ${name}`,
+    );
+  }
+});
+
+Deno.test("resolveSettings reads the password from the flag, stdin, environment or URL", () => {
+  const env = { [ENV.username]: "u", [ENV.password]: "envpw" };
+  const cases: [RawFlags, Record<string, string>, string | undefined, unknown[]][] = [
+    [{ password: "flagpw" }, env, undefined, ["u", "flagpw", "flag"]],
+    [{ passwordStdin: true }, env, "stdinpw", ["u", "stdinpw", "stdin"]],
+    [{ passwordStdin: true }, env, undefined, ["u", "", "stdin"]],
+    [{}, env, undefined, ["u", "envpw", "env"]],
+    [{ repositoryUrl: "https://a:urlpw@r.example/app" }, {}, undefined, ["a", "urlpw", "url"]],
+    [{ repositoryUrl: "https://a:urlpw@r.example/app" }, env, undefined, ["u", "envpw", "env"]],
+    [{ username: "x" }, { [ENV.password]: "" }, undefined, ["x", undefined, undefined]],
+  ];
+  for (const [flags, vars, stdin, expected] of cases) {
+    const s = resolve(flags, vars, stdin);
+    assertEquals([s.username, s.password, s.passwordSource], expected, JSON.stringify(flags));
+  }
+});
+
+Deno.test("resolveSettings reads boolean environment variables", () => {
+  const cases: [string, boolean][] = [
+    ["true", true],
+    ["1", true],
+    ["YES", true],
+    ["on", true],
+    ["false", false],
+    ["0", false],
+    ["no", false],
+    ["Off", false],
+  ];
+  for (const [value, expected] of cases) {
+    for (const name of [ENV.skipTls, ENV.verbose] as const) {
+      const s = resolve({}, { [name]: value });
+      assertEquals(name === ENV.skipTls ? s.skipTls : s.verbose, expected, `${name}=${value}`);
+    }
+    assertEquals(resolve({}, { [ENV.skipExisting]: value }).forceUpload, !expected, value);
+  }
+  assertEquals(resolve({}, { [ENV.verbose]: "" }).verbose, false);
+});
+
+Deno.test("resolveSettings rejects garbage boolean environment variables", () => {
+  for (const name of [ENV.skipTls, ENV.verbose, ENV.skipExisting]) {
+    assertThrows(() => resolve({}, { [name]: "maybe" }), UsageError, name);
+  }
+});
+
+Deno.test("resolveSettings: --force-upload wins over DOCKER_PUSHER_SKIP_EXISTING=true", () => {
+  assertEquals(resolve({ forceUpload: true }, { [ENV.skipExisting]: "true" }).forceUpload, true);
+  assertEquals(resolve({ forceUpload: true }).forceUpload, true);
+  assertEquals(resolve({ skipExisting: true }).forceUpload, false);
+});
+
+Deno.test("resolveSettings: --quiet wins over DOCKER_PUSHER_VERBOSE", () => {
+  const s = resolve({ quiet: true }, { [ENV.verbose]: "true" });
+  assertEquals([s.quiet, s.verbose], [true, false]);
+});
+
+Deno.test("resolveSettings rejects conflicting or missing flags with a UsageError", () => {
+  const cases: [RawFlags, Record<string, string>, string][] = [
+    [{ forceUpload: true, skipExisting: true }, {}, "--skip-existing and --force-upload"],
+    [{ quiet: true, verbose: true }, {}, "--quiet and --verbose"],
+    [{ password: "p", passwordStdin: true }, {}, "--password and --password-stdin"],
+    [{ password: "p" }, {}, "without a username"],
+    [{ passwordStdin: true }, {}, "without a username"],
+    [{}, { [ENV.password]: "p" }, "without a username"],
+    [{ repositoryUrl: "Not A Reference" }, {}, "Invalid"],
+    [{ chunkSize: "1KiB" }, {}, "--chunk-size must be at least"],
+    [{ timeout: "0" }, {}, "--timeout"],
+    [{ retryAttempts: "101" }, {}, "--retry-attempts"],
+  ];
+  for (const [flags, vars, message] of cases) {
+    assertThrows(() => resolve(flags, vars), UsageError, message);
+  }
+  for (const flags of [{ file: "app.tar" }, { file: "app.tar", repositoryUrl: "" }]) {
+    const error = assertThrows(
+      () => resolveSettings(flags, noEnv),
+      UsageError,
+      "-r/--repository-url",
+    );
+    assert(error.hint !== undefined, "no hint");
+  }
+  for (const flags of [{ repositoryUrl: "app" }, { repositoryUrl: "app", file: "" }]) {
+    const error = assertThrows(() => resolveSettings(flags, noEnv), UsageError, "-f/--file");
+    assert(error.hint !== undefined, "no hint");
+  }
+});
+
+Deno.test("resolveSettings validates counts and sizes from flags and environment", () => {
+  for (const value of ["0", "65", "abc", "-1", "2.5"]) {
+    assertThrows(() => resolve({ maxConcurrent: value }), UsageError, "--max-concurrent");
+    assertThrows(() => resolve({}, { [ENV.maxConcurrent]: value }), UsageError, "--max-concurrent");
+  }
+  assertEquals(resolve({ maxConcurrent: "64" }).maxConcurrent, 64);
+  assertEquals(resolve({ maxConcurrent: "1" }).maxConcurrent, 1);
+  for (const value of ["garbage", "12XB", "1..5G"]) {
+    assertThrows(() => resolve({ largeLayerThreshold: value }), UsageError, "--large-layer");
+    assertThrows(() => resolve({}, { [ENV.chunkSize]: value }), UsageError, "--chunk-size");
+  }
+  assertEquals(resolve({ largeLayerThreshold: "1.5GiB" }).largeLayerThreshold, 1.5 * 1024 ** 3);
+  assertEquals(resolve({ largeLayerThreshold: "0" }).largeLayerThreshold, 0);
+  assertEquals(resolve({ chunkSize: "64KiB" }).chunkSize, 64 * 1024);
+  assertEquals(resolve({ timeout: "604800" }).timeoutSeconds, 7 * 24 * 3600);
+  assertThrows(() => resolve({ timeout: "604801" }), UsageError, "--timeout");
+});
+
+Deno.test("resolveSettings passes --dry-run, --image and --file through", () => {
+  const s = resolve({ dryRun: true, image: "app:2", file: "/tmp/x.tar" });
+  assertEquals([s.dryRun, s.image, s.file], [true, "app:2", "/tmp/x.tar"]);
+});

@@ -1,0 +1,55 @@
+/**
+ * Runs docker-image-pusher as a user would: a subprocess of `deno run -A main.ts`, with a
+ * clean environment apart from what the test gives, capturing exit code, stdout and stderr.
+ */
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  stdin?: string;
+  /** Run this script instead of main.ts (e.g. the bundle). */
+  script?: string;
+}
+
+/** Runs the CLI with `args`; never throws for a non-zero exit. */
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  // Only PATH and HOME leak in: DOCKER_PUSHER_* from the developer's shell must not.
+  const env: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: Deno.env.get("HOME") ?? "/tmp",
+    NO_COLOR: "1",
+    ...options.env,
+  };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", options.script ?? MAIN, ...args],
+    env,
+    clearEnv: true,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Lines of text, without the empty one after a final newline. */
+export function lines(text: string): string[] {
+  return text.split("\n").filter((line, i, all) => line !== "" || i < all.length - 1);
+}

@@ -1,0 +1,222 @@
+import { UsageError } from "../../src/errors.ts";
+import {
+  formatReference,
+  type ImageReference,
+  parseReference,
+  registryBaseUrl,
+} from "../../src/registry/reference.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+
+const DIGEST = `sha256:${"ab".repeat(32)}`;
+
+const VALID: [string, ImageReference][] = [
+  ["https://registry.example.com/project/app:v1.0", {
+    scheme: "https",
+    registry: "registry.example.com",
+    apiHost: "registry.example.com",
+    repository: "project/app",
+    tag: "v1.0",
+  }],
+  ["http://127.0.0.1:5000/a/b:1", {
+    scheme: "http",
+    registry: "127.0.0.1:5000",
+    apiHost: "127.0.0.1:5000",
+    repository: "a/b",
+    tag: "1",
+  }],
+  ["https://registry.example.com:8443/team/app", {
+    scheme: "https",
+    registry: "registry.example.com:8443",
+    apiHost: "registry.example.com:8443",
+    repository: "team/app",
+    tag: "latest",
+  }],
+  [`https://registry.example.com/app@${DIGEST}`, {
+    scheme: "https",
+    registry: "registry.example.com",
+    apiHost: "registry.example.com",
+    repository: "app",
+    digest: DIGEST,
+  }],
+  [`https://registry.example.com/app:v2@${DIGEST}`, {
+    scheme: "https",
+    registry: "registry.example.com",
+    apiHost: "registry.example.com",
+    repository: "app",
+    tag: "v2",
+    digest: DIGEST,
+  }],
+  ["https://u:p@host.example/app", {
+    scheme: "https",
+    registry: "host.example",
+    apiHost: "host.example",
+    repository: "app",
+    tag: "latest",
+    credentials: { username: "u", password: "p" },
+  }],
+  ["HTTPS://docker.io/nginx", {
+    scheme: "https",
+    registry: "docker.io",
+    apiHost: "registry-1.docker.io",
+    repository: "library/nginx",
+    tag: "latest",
+  }],
+  ["https://registry-1.docker.io/user/app:3", {
+    scheme: "https",
+    registry: "docker.io",
+    apiHost: "registry-1.docker.io",
+    repository: "user/app",
+    tag: "3",
+  }],
+  ["alpine", {
+    scheme: "https",
+    registry: "docker.io",
+    apiHost: "registry-1.docker.io",
+    repository: "library/alpine",
+    tag: "latest",
+  }],
+  ["docker.io/x", {
+    scheme: "https",
+    registry: "docker.io",
+    apiHost: "registry-1.docker.io",
+    repository: "library/x",
+    tag: "latest",
+  }],
+  ["index.docker.io/x:1", {
+    scheme: "https",
+    registry: "docker.io",
+    apiHost: "registry-1.docker.io",
+    repository: "library/x",
+    tag: "1",
+  }],
+  ["user/app", {
+    scheme: "https",
+    registry: "docker.io",
+    apiHost: "registry-1.docker.io",
+    repository: "user/app",
+    tag: "latest",
+  }],
+  ["localhost/app", {
+    scheme: "https",
+    registry: "localhost",
+    apiHost: "localhost",
+    repository: "app",
+    tag: "latest",
+  }],
+  ["localhost:5000/app", {
+    scheme: "https",
+    registry: "localhost:5000",
+    apiHost: "localhost:5000",
+    repository: "app",
+    tag: "latest",
+  }],
+  ["registry:5000/team/app:1", {
+    scheme: "https",
+    registry: "registry:5000",
+    apiHost: "registry:5000",
+    repository: "team/app",
+    tag: "1",
+  }],
+  ["[::1]:5000/app", {
+    scheme: "https",
+    registry: "[::1]:5000",
+    apiHost: "[::1]:5000",
+    repository: "app",
+    tag: "latest",
+  }],
+  [`  ghcr.io/org/sub/app@${DIGEST}  `, {
+    scheme: "https",
+    registry: "ghcr.io",
+    apiHost: "ghcr.io",
+    repository: "org/sub/app",
+    digest: DIGEST,
+  }],
+];
+
+Deno.test("parseReference accepts full URLs and docker-style references", () => {
+  for (const [input, expected] of VALID) {
+    assertEquals(parseReference(input), expected, input);
+  }
+});
+
+const INVALID: [string, string][] = [
+  ["https://registry.example.com/Team/app", "Invalid repository name"],
+  ["Alpine", "Invalid repository name"],
+  ["registry.example.com/app:-bad", "Invalid tag"],
+  ["registry.example.com/app:bad!", "Invalid tag"],
+  [`app:${"t".repeat(129)}`, "Invalid tag"],
+  ["registry.example.com/app@sha256:xyz", "Invalid digest"],
+  [`app@md5:${"ab".repeat(16)}`, "Invalid digest"],
+  ["", "empty"],
+  ["   ", "empty"],
+  ["ftp://registry.example.com/app", "Unsupported scheme"],
+  ["https://registry.example.com/app?x=1", "query or fragment"],
+  ["https://registry.example.com/app#frag", "query or fragment"],
+  ["https://registry.example.com/", "names no repository"],
+  ["https://registry.example.com", "names no repository"],
+  ["registry.example.com/", "Invalid repository name"],
+  ["https://registry.example.com/a//b", "Invalid repository name"],
+  ["bad_host.example/app", "Invalid registry host"],
+  ["https://bad host/app", "Invalid repository URL"],
+];
+
+Deno.test("parseReference rejects malformed input with a UsageError and a hint", () => {
+  for (const [input, message] of INVALID) {
+    const error = assertThrows(() => parseReference(input), UsageError, message);
+    assert(error.hint !== undefined && error.hint.length > 0, `no hint for ${input}`);
+  }
+});
+
+Deno.test("parseReference never puts the password of a bad URL in the error text", () => {
+  for (const input of ["https://u:s3cret@bad host/app", "https://u:s3cret@host:99999/app"]) {
+    const error = assertThrows(() => parseReference(input), UsageError, "***@");
+    assert(!error.message.includes("s3cret"), error.message);
+    assert(!String(error.hint).includes("s3cret"), String(error.hint));
+  }
+});
+
+Deno.test({
+  name: "parseReference hides a password containing @ in the error for a bad URL",
+  fn() {
+    const error = assertThrows(() => parseReference("https://u:p@ss@bad host/app"), UsageError);
+    assert(!error.message.includes("ss@"), error.message);
+  },
+});
+
+Deno.test({
+  name: "parseReference rejects malformed percent-escapes with a UsageError",
+  fn() {
+    assertThrows(() => parseReference("https://host.example/app%ZZ"), UsageError);
+    assertThrows(() => parseReference("https://u%ZZ:p@host.example/app"), UsageError);
+  },
+});
+
+Deno.test("parseReference decodes percent-encoded credentials", () => {
+  const ref = parseReference("https://us%40er:p%3Ass@host.example/app");
+  assertEquals(ref.credentials, { username: "us@er", password: "p:ss" });
+});
+
+Deno.test("formatReference writes registry/repository with the tag or the digest", () => {
+  const cases: [string, string][] = [
+    ["alpine", "docker.io/library/alpine:latest"],
+    ["http://127.0.0.1:5000/a/b:1", "127.0.0.1:5000/a/b:1"],
+    [`host.example/app@${DIGEST}`, `host.example/app@${DIGEST}`],
+    ["https://u:p@host.example/app:2", "host.example/app:2"],
+  ];
+  for (const [input, expected] of cases) {
+    assertEquals(formatReference(parseReference(input)), expected, input);
+  }
+});
+
+Deno.test("registryBaseUrl uses the scheme and the API host", () => {
+  const cases: [string, string][] = [
+    ["alpine", "https://registry-1.docker.io/"],
+    ["http://127.0.0.1:5000/a/b:1", "http://127.0.0.1:5000/"],
+    ["registry:5000/team/app:1", "https://registry:5000/"],
+    ["[::1]:5000/app", "https://[::1]:5000/"],
+    ["https://u:p@host.example/app", "https://host.example/"],
+  ];
+  for (const [input, expected] of cases) {
+    assertEquals(registryBaseUrl(parseReference(input)).href, expected, input);
+  }
+});

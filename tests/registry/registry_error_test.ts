@@ -1,0 +1,130 @@
+import {
+  type DistributionErrorCode,
+  NetworkError,
+  parseErrorCodes,
+  parseRetryAfter,
+  RegistryError,
+} from "../../src/registry/registry_error.ts";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+
+Deno.test("parseErrorCodes reads the distribution error body and tolerates anything else", () => {
+  const cases: [string, DistributionErrorCode[]][] = [
+    [
+      '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"x"}]}',
+      [{ code: "BLOB_UNKNOWN", message: "blob unknown to registry" }],
+    ],
+    [
+      '{"errors":[{"code":"DENIED","message":"no"},{"code":"UNAUTHORIZED"}]}',
+      [{ code: "DENIED", message: "no" }, { code: "UNAUTHORIZED", message: "" }],
+    ],
+    ['{"errors":[{"code":"X","message":42}]}', [{ code: "X", message: "" }]],
+    ['{"errors":[null,1,"s",{"message":"no code"},{"code":7},{"code":"OK"}]}', [
+      { code: "OK", message: "" },
+    ]],
+    ['{"errors":[]}', []],
+    ['{"errors":{"code":"X"}}', []],
+    ['{"error":"x"}', []],
+    ["[]", []],
+    ["null", []],
+    ['"text"', []],
+    ["42", []],
+    ["<html>502 Bad Gateway</html>", []],
+    ['{"errors":[{"code":"X"', []],
+    ["", []],
+    ["   ", []],
+  ];
+  for (const [body, expected] of cases) {
+    assertEquals(parseErrorCodes(body), expected, body);
+  }
+});
+
+Deno.test("parseRetryAfter reads seconds and HTTP dates relative to now", () => {
+  const now = Date.parse("2015-10-21T07:27:30Z");
+  const cases: [string | null, number | undefined][] = [
+    ["120", 120_000],
+    [" 5 ", 5_000],
+    ["0", 0],
+    ["Wed, 21 Oct 2015 07:28:00 GMT", 30_000],
+    ["Wed, 21 Oct 2015 07:27:00 GMT", 0],
+    [null, undefined],
+    ["", undefined],
+    ["soon", undefined],
+    ["in a minute", undefined],
+  ];
+  for (const [value, expected] of cases) {
+    assertEquals(parseRetryAfter(value, now), expected, String(value));
+  }
+});
+
+Deno.test({
+  name: "parseRetryAfter ignores numbers that are not delta-seconds",
+  fn() {
+    const now = Date.parse("2015-10-21T07:27:30Z");
+    for (const value of ["1.5", "-5", "3600.0"]) {
+      assertEquals(parseRetryAfter(value, now), undefined, value);
+    }
+  },
+});
+
+const init = { method: "PUT", url: "https://r.example/v2/a/blobs/uploads/u?_state=REDACTED" };
+
+Deno.test("RegistryError is temporary for timeouts, rate limits and server failures", () => {
+  for (const status of [408, 429, 500, 502, 503, 504]) {
+    assertEquals(new RegistryError({ ...init, status }).temporary, true, String(status));
+  }
+  for (const status of [400, 401, 403, 404, 405, 413, 416, 501]) {
+    assertEquals(new RegistryError({ ...init, status }).temporary, false, String(status));
+  }
+});
+
+Deno.test("RegistryError is temporary when a 4xx carries TOOMANYREQUESTS", () => {
+  const codes = [{ code: "TOOMANYREQUESTS", message: "slow down" }];
+  for (const status of [400, 403]) {
+    assertEquals(new RegistryError({ ...init, status, codes }).temporary, true, String(status));
+  }
+  const denied = new RegistryError({
+    ...init,
+    status: 403,
+    codes: [{ code: "DENIED", message: "" }],
+  });
+  assertEquals(denied.temporary, false);
+  assertEquals(denied.hasCode("DENIED"), true);
+  assertEquals(denied.hasCode("TOOMANYREQUESTS"), false);
+});
+
+Deno.test("RegistryError message names the method, URL, status and codes", () => {
+  const error = new RegistryError({
+    ...init,
+    status: 400,
+    statusText: "Bad Request",
+    codes: [{ code: "DIGEST_INVALID", message: "digest did not match" }, {
+      code: "SIZE_INVALID",
+      message: "",
+    }],
+    action: "upload blob sha256:ab",
+  });
+  assertEquals(
+    error.message,
+    `Failed to upload blob sha256:ab: PUT ${init.url} answered 400 Bad Request ` +
+      "(DIGEST_INVALID: digest did not match; SIZE_INVALID)",
+  );
+  assertEquals(error.name, "RegistryError");
+  assertEquals(error.status, 400);
+  assertEquals(error.method, "PUT");
+
+  const bare = new RegistryError({ method: "HEAD", url: "https://r.example/v2/", status: 503 });
+  assertEquals(bare.message, "HEAD https://r.example/v2/ answered 503");
+  assertEquals(bare.retryAfterMs, undefined);
+  assert(bare instanceof Error);
+});
+
+Deno.test("NetworkError carries its temporary flag and cause", () => {
+  const cause = new TypeError("connection reset");
+  const error = new NetworkError("GET", "https://r.example/v2/", "connection reset", {
+    temporary: true,
+    cause,
+  });
+  assertStringIncludes(error.message, "GET https://r.example/v2/ failed: connection reset");
+  assertEquals(error.temporary, true);
+  assert(error.cause === cause, "cause not chained");
+});
