@@ -296,7 +296,7 @@ function toNetworkError(method: string, where: string, error: unknown, timeoutMs
     return new NetworkError(
       method,
       where,
-      `TLS certificate verification failed (${message}); trust the registry's CA with --ca-cert FILE, or use --skip-tls`,
+      `TLS certificate verification failed (${message}); for a self-signed or internal certificate use --skip-tls`,
       { temporary: false, cause: error },
     );
   }
