@@ -1,15 +1,11 @@
 /** Local verification of a blob: hash every byte and compare with the digest it claims. */
 import { Sha256 } from "../digest.ts";
 import type { ArchiveBlob } from "../archive/image.ts";
-import { BlobDigestMismatchError } from "../registry/uploads.ts";
+import { digestMismatch } from "../registry/uploads.ts";
 
 /** Reads the whole blob and throws if it does not hash to its digest. */
 export async function verifyBlob(blob: ArchiveBlob, signal?: AbortSignal): Promise<void> {
   const hash = new Sha256();
   for await (const chunk of blob.read(0, blob.size, signal)) hash.update(chunk);
-  if (hash.digest() !== blob.digest) {
-    throw new BlobDigestMismatchError(
-      `${blob.describe}: content does not match its digest ${blob.digest} (the archive is corrupt)`,
-    );
-  }
+  if (hash.digest() !== blob.digest) throw digestMismatch(blob);
 }

@@ -116,7 +116,7 @@ async function putMonolithic(
     checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
   } catch (error) {
     // The registry says DIGEST_INVALID: find out whether the archive is to blame.
-    if (hashed === blob.size && hash.digest() !== blob.digest) throw mismatch(blob);
+    if (hashed === blob.size && hash.digest() !== blob.digest) throw digestMismatch(blob);
     throw error;
   }
 }
@@ -197,7 +197,7 @@ async function patchChunks(
     }
     options.onProgress?.(offset);
   }
-  if (hashedUpTo === blob.size && hash.digest() !== blob.digest) throw mismatch(blob);
+  if (hashedUpTo === blob.size && hash.digest() !== blob.digest) throw digestMismatch(blob);
   const response = await client.request({
     method: "PUT",
     url: withDigest(location, blob.digest),
@@ -237,7 +237,8 @@ function checkCommittedDigest(blob: BlobSource, reported: string | null): void {
   }
 }
 
-function mismatch(blob: BlobSource): BlobDigestMismatchError {
+/** The error for a blob whose bytes don't hash to its digest. */
+export function digestMismatch(blob: BlobSource): BlobDigestMismatchError {
   return new BlobDigestMismatchError(
     `${blob.describe}: content does not match its digest ${blob.digest} (the archive is corrupt)`,
   );
