@@ -29,20 +29,20 @@ interface SaveEntry {
 }
 
 function parseSaveManifest(value: unknown): SaveEntry[] {
-  const list = asArray(value, "manifest.json");
+  const list = asArray(value, "the top level");
   if (list.length === 0) throw new JsonShapeError("lists no images");
   return list.map((item, i) => {
-    const obj = asObject(item, `manifest.json[${i}]`);
+    const obj = asObject(item, `entry ${i}`);
     const tags = obj["RepoTags"] === null || obj["RepoTags"] === undefined
       ? []
-      : asArray(obj["RepoTags"], `manifest.json[${i}].RepoTags`).map((t, j) =>
-        asString(t, `manifest.json[${i}].RepoTags[${j}]`)
+      : asArray(obj["RepoTags"], `entry ${i}.RepoTags`).map((t, j) =>
+        asString(t, `entry ${i}.RepoTags[${j}]`)
       );
     return {
-      config: asString(obj["Config"], `manifest.json[${i}].Config`),
+      config: asString(obj["Config"], `entry ${i}.Config`),
       repoTags: tags,
-      layers: asArray(obj["Layers"], `manifest.json[${i}].Layers`).map((l, j) =>
-        asString(l, `manifest.json[${i}].Layers[${j}]`)
+      layers: asArray(obj["Layers"], `entry ${i}.Layers`).map((l, j) =>
+        asString(l, `entry ${i}.Layers[${j}]`)
       ),
     };
   });

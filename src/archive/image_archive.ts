@@ -27,7 +27,8 @@ export async function openImageArchive(
   throw new ArchiveError(
     path,
     `not an image archive: it has neither manifest.json (docker save) nor index.json ` +
-      `(OCI layout) among its ${index.entries.size} entries`,
+      `(OCI layout) among its ${index.entries.size} entries` +
+      (index.endMarker ? "" : "; it also lacks an end-of-archive marker, so it may be truncated"),
   );
 }
 

@@ -28,7 +28,7 @@ const NAME_ANNOTATIONS = ["io.containerd.image.name", "org.opencontainers.image.
 const MAX_DEPTH = 4;
 
 function parseIndex(value: unknown): Descriptor[] {
-  const obj = asObject(value, "index");
+  const obj = asObject(value, "the top level");
   return asArray(obj["manifests"], "manifests").map((d, i) => asDescriptor(d, `manifests[${i}]`));
 }
 

@@ -46,6 +46,8 @@ export interface TarIndex {
   readonly size: number;
   /** Every entry except the root directory, in archive order. */
   readonly entries: ReadonlyMap<string, TarEntry>;
+  /** Whether the archive ended with an end-of-archive marker (false hints at truncation). */
+  readonly endMarker: boolean;
   /** The entry with this name (normalized first, so "./a//b/" finds "a/b"), if any. */
   get(name: string): TarEntry | undefined;
   /**
@@ -117,6 +119,7 @@ export async function indexTar(path: string, options?: IndexTarOptions): Promise
 
   let overrides: Overrides = {};
   let offset = 0;
+  let endMarker = false;
   // A clean end of file exactly at a header boundary is accepted as the end of the archive.
   while (offset < size) {
     signal?.throwIfAborted();
@@ -124,7 +127,10 @@ export async function indexTar(path: string, options?: IndexTarOptions): Promise
     if (got === BLOCK_SIZE && isZeroBlock(block)) {
       // The end marker is two zero blocks; accept one followed by end of file. Anything after
       // the marker (tar pads to a 10 KiB record) is ignored.
-      if (await readAt(offset + BLOCK_SIZE, block) < BLOCK_SIZE || isZeroBlock(block)) break;
+      if (await readAt(offset + BLOCK_SIZE, block) < BLOCK_SIZE || isZeroBlock(block)) {
+        endMarker = true;
+        break;
+      }
       throw new ArchiveError(
         path,
         `unexpected header after an end-of-archive block at offset ${offset}`,
@@ -191,7 +197,7 @@ export async function indexTar(path: string, options?: IndexTarOptions): Promise
       `extended header at offset ${overrides.at} is not followed by an entry (truncated?)`,
     );
   }
-  return new Index(path, size, entries);
+  return new Index(path, size, entries, endMarker);
 
   /** Old GNU sparse headers chain extension blocks, each flagging another at byte 504. */
   async function skipSparseExtensions(at: number): Promise<number> {
@@ -344,6 +350,7 @@ class Index implements TarIndex {
     readonly path: string,
     readonly size: number,
     readonly entries: ReadonlyMap<string, TarEntry>,
+    readonly endMarker: boolean,
   ) {}
 
   get(name: string): TarEntry | undefined {

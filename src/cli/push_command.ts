@@ -2,7 +2,7 @@
 import { openImageArchive, selectImage } from "../archive/image_archive.ts";
 import { formatBytes } from "../progress/format.ts";
 import { RegistryClient } from "../registry/client.ts";
-import { formatReference, registryBaseUrl } from "../registry/reference.ts";
+import { formatPushed, formatReference, registryBaseUrl } from "../registry/reference.ts";
 import { createTransport } from "../registry/transport.ts";
 import { pushImage } from "../push/push_image.ts";
 import { NAME, VERSION } from "../version.ts";
@@ -97,7 +97,7 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
             `${result.digest} would be pushed as ${formatReference(reference)}\n`,
         );
       } else {
-        context.writeOut(`${formatReference(reference)}@${result.digest}\n`);
+        context.writeOut(`${formatPushed(reference, result.digest)}\n`);
       }
     } finally {
       transport.close();

@@ -206,6 +206,12 @@ export function formatReference(ref: ImageReference): string {
   return `${base}@${ref.digest}`;
 }
 
+/** What a push prints: `registry/repository:tag@digest`, or `registry/repository@digest`. */
+export function formatPushed(ref: ImageReference, digest: string): string {
+  const base = `${ref.registry}/${ref.repository}`;
+  return ref.tag !== undefined ? `${base}:${ref.tag}@${digest}` : `${base}@${digest}`;
+}
+
 /** The base URL of the registry API (`https://host[:port]`). */
 export function registryBaseUrl(ref: ImageReference): URL {
   return new URL(`${ref.scheme}://${ref.apiHost}/`);
