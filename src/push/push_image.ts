@@ -123,18 +123,7 @@ function uploadWithRetries(
       onProgress: (done) =>
         options.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
     });
-  }, {
-    retries: client.retries,
-    ...(client.signal ? { signal: client.signal } : {}),
-    onRetry: ({ attempt, delayMs, error }) =>
-      options.sink({
-        type: "retry",
-        what: `blob ${blob.digest}`,
-        attempt,
-        delayMs,
-        reason: error.message,
-      }),
-  });
+  }, client.retryOptions(`blob ${blob.digest}`));
 }
 
 /** Child manifests (an index's platforms), deepest first, by digest. */

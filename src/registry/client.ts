@@ -7,7 +7,7 @@ import type { ProgressSink } from "../progress/events.ts";
 import { Authenticator, AuthError, type Credentials } from "./auth.ts";
 import { redactUrl } from "./redact.ts";
 import { parseErrorCodes, parseRetryAfter, RegistryError } from "./registry_error.ts";
-import { type RetryOptions, withRetries } from "./retry.ts";
+import { abortableSleep, backoffDelay, type RetryOptions, withRetries } from "./retry.ts";
 import type { BodySource, Transport, TransportResponse } from "./transport.ts";
 
 export interface RegistryClientOptions {
@@ -100,13 +100,37 @@ export class RegistryClient {
 
   /** Sends a request with auth, retries and redirects; returns a response in `expect`. */
   request(spec: RequestSpec): Promise<TransportResponse> {
+    const options = this.retryOptions(spec.action);
     return withRetries(() => this.#attempt(spec), {
-      retries: spec.retry === false ? 0 : this.retries,
+      ...options,
+      retries: spec.retry === false ? 0 : options.retries,
+    });
+  }
+
+  /**
+   * The retry policy for work on this registry (`what` names it in retry events): the
+   * user's `--retry-attempts`, backoff tuning, cancellation and progress reporting.
+   */
+  retryOptions(what: string): RetryOptions {
+    return {
+      retries: this.retries,
       ...this.#retryTuning,
       ...(this.signal ? { signal: this.signal } : {}),
       onRetry: ({ attempt, delayMs, error }) =>
-        this.sink({ type: "retry", what: spec.action, attempt, delayMs, reason: error.message }),
+        this.sink({ type: "retry", what, attempt, delayMs, reason: error.message }),
+    };
+  }
+
+  /** Waits as the retry policy says before attempt `attempt` of `what`, reporting it. */
+  async waitBeforeRetry(what: string, attempt: number, error: unknown): Promise<void> {
+    const options = this.retryOptions(what);
+    const delayMs = backoffDelay(attempt - 1, error, options);
+    options.onRetry?.({
+      attempt,
+      delayMs,
+      error: error instanceof Error ? error : new Error(String(error)),
     });
+    await (options.sleep ?? abortableSleep)(delayMs, this.signal);
   }
 
   async #attempt(spec: RequestSpec): Promise<TransportResponse> {

@@ -59,24 +59,65 @@ export interface TransportOptions {
 
 const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
-/** Creates a transport with keep-alive connection pools. */
+/**
+ * Creates a transport. Requests without a streamed body share keep-alive pools; streamed
+ * uploads each get a fresh connection, because Deno's node:http (2.9) transparently re-sends
+ * a request whose reused keep-alive socket fails, and for a streamed body it re-sends nothing
+ * (denoland/deno#32148, #36786): the upload would hang instead of failing into our retries.
+ */
 export function createTransport(options: TransportOptions): Transport {
   const maxSockets = options.maxSockets ?? 16;
-  const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-  const httpsAgent = new https.Agent({
-    keepAlive: true,
-    maxSockets,
+  const tls = {
     rejectUnauthorized: !options.insecureSkipVerify,
     ...(options.caCerts ? { ca: options.caCerts } : {}),
-  });
+  };
+  const agents = {
+    http: new http.Agent({ keepAlive: true, maxSockets }),
+    https: new https.Agent({ keepAlive: true, maxSockets, ...tls }),
+    httpFresh: new http.Agent({ keepAlive: false }),
+    httpsFresh: new https.Agent({ keepAlive: false, ...tls }),
+  };
   return {
-    send: (request) =>
-      sendOnce(request, request.url.protocol === "https:" ? httpsAgent : httpAgent, options),
+    send(request) {
+      const secure = request.url.protocol === "https:";
+      const streamed = request.body !== undefined && !(request.body instanceof Uint8Array);
+      const agent = streamed
+        ? (secure ? agents.httpsFresh : agents.httpFresh)
+        : (secure ? agents.https : agents.http);
+      return sendOnce(request, agent, options);
+    },
     close() {
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      for (const agent of Object.values(agents)) agent.destroy();
     },
   };
+}
+
+/**
+ * Fails an exchange when no bytes move for the configured time. Our own timer rather than
+ * `req.setTimeout`: a socket timeout is lost when node:http moves the request to a new socket.
+ */
+class Watchdog {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #ms: number;
+  #onExpire: () => void;
+  expired = false;
+  constructor(ms: number, onExpire: () => void) {
+    this.#ms = ms;
+    this.#onExpire = onExpire;
+    this.kick();
+  }
+  /** Bytes moved: start counting again. */
+  kick(): void {
+    if (this.expired) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.expired = true;
+      this.#onExpire();
+    }, this.#ms);
+  }
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
 }
 
 function sendOnce(
@@ -95,25 +136,53 @@ function sendOnce(
     headers["Content-Length"] = "0";
   }
   const client = url.protocol === "https:" ? https : http;
+  const timeout = () =>
+    new NetworkError(
+      method,
+      where,
+      `timed out: no data moved for ${options.inactivityTimeoutMs / 1000} s`,
+      { temporary: true },
+    );
 
   return new Promise<TransportResponse>((resolve, reject) => {
     let settled = false;
+    const req = client.request(url, { method, headers, agent });
+    const exchange: Exchange = {
+      req,
+      res: undefined,
+      watchdog: new Watchdog(options.inactivityTimeoutMs, () => {
+        const error = timeout();
+        exchange.res?.destroy(error);
+        req.destroy(error);
+        fail(error);
+        exchange.onTimeout?.(error);
+      }),
+      timeoutError: timeout,
+      finish: () => {
+        exchange.watchdog.stop();
+        request.signal?.removeEventListener("abort", onAbort);
+      },
+      onTimeout: undefined,
+    };
     const fail = (error: unknown) => {
       if (settled) return;
       settled = true;
-      request.signal?.removeEventListener("abort", onAbort);
-      reject(toNetworkError(method, where, error, options.inactivityTimeoutMs));
+      exchange.finish();
+      reject(
+        exchange.watchdog.expired ? timeout() : toNetworkError(method, where, error),
+      );
     };
-    const req = client.request(url, { method, headers, agent });
-    const onAbort = () => req.destroy(abortReason(request.signal));
+    const onAbort = () => {
+      const reason = abortReason(request.signal);
+      req.destroy(reason);
+      exchange.res?.destroy(reason);
+      fail(reason);
+    };
     if (request.signal?.aborted) {
       fail(abortReason(request.signal));
       return;
     }
     request.signal?.addEventListener("abort", onAbort, { once: true });
-    req.setTimeout(options.inactivityTimeoutMs, () => {
-      req.destroy(new InactivityTimeout(options.inactivityTimeoutMs));
-    });
     req.on("error", fail);
     req.on("response", (res) => {
       if (settled) {
@@ -121,20 +190,37 @@ function sendOnce(
         return;
       }
       settled = true;
-      // The socket timeout keeps guarding the body; errors now surface from the body readers.
-      resolve(wrapResponse(res, req, request.signal, onAbort, method, where, options));
+      exchange.res = res;
+      exchange.watchdog.kick();
+      // The watchdog keeps guarding the body; errors now surface from the body readers.
+      resolve(wrapResponse(exchange, method, where));
     });
-    writeBody(req, body, request.signal, request.onBodyProgress).catch((error) => {
+    writeBody(req, body, request.signal, (sent) => {
+      exchange.watchdog.kick();
+      request.onBodyProgress?.(sent);
+    }).catch((error) => {
       req.destroy(error instanceof Error ? error : new Error(String(error)));
     });
   });
+}
+
+/** One request/response pair and what guards it. */
+interface Exchange {
+  req: http.ClientRequest;
+  res: http.IncomingMessage | undefined;
+  watchdog: Watchdog;
+  timeoutError: () => NetworkError;
+  /** Stops the watchdog and abort listener once the exchange is over. */
+  finish: () => void;
+  /** Set while a body reader waits, so a timeout rejects it. */
+  onTimeout: ((error: NetworkError) => void) | undefined;
 }
 
 async function writeBody(
   req: http.ClientRequest,
   body: Uint8Array | BodySource | undefined,
   signal: AbortSignal | undefined,
-  onProgress: ((sent: number) => void) | undefined,
+  onProgress: (sent: number) => void,
 ): Promise<void> {
   if (body === undefined) {
     req.end();
@@ -142,7 +228,7 @@ async function writeBody(
   }
   if (body instanceof Uint8Array) {
     req.end(body);
-    onProgress?.(body.length);
+    onProgress(body.length);
     return;
   }
   let sent = 0;
@@ -152,7 +238,7 @@ async function writeBody(
     sent += chunk.length;
     if (sent > body.length) throw new Error(`Body source yielded more than ${body.length} bytes`);
     if (!req.write(chunk)) await drained(req);
-    onProgress?.(sent);
+    onProgress(sent);
   }
   if (sent !== body.length) {
     throw new Error(`Body source yielded ${sent} bytes, expected ${body.length}`);
@@ -177,40 +263,43 @@ function drained(req: http.ClientRequest): Promise<void> {
   });
 }
 
-function wrapResponse(
-  res: http.IncomingMessage,
-  req: http.ClientRequest,
-  signal: AbortSignal | undefined,
-  onAbort: () => void,
-  method: string,
-  where: string,
-  options: TransportOptions,
-): TransportResponse {
+function wrapResponse(exchange: Exchange, method: string, where: string): TransportResponse {
+  const res = exchange.res!;
   const headers = new Headers();
   for (const [name, value] of Object.entries(res.headers)) {
     if (value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
   }
   let consumed = false;
-  const finish = () => signal?.removeEventListener("abort", onAbort);
   const bytes = (limit = DEFAULT_BODY_LIMIT): Promise<Uint8Array> => {
     if (consumed) return Promise.reject(new Error("Response body already consumed"));
     consumed = true;
     return new Promise<Uint8Array>((resolve, reject) => {
       const chunks: Uint8Array[] = [];
       let total = 0;
+      let done = false;
+      const fail = (error: Error) => {
+        if (done) return;
+        done = true;
+        exchange.finish();
+        reject(exchange.watchdog.expired ? exchange.timeoutError() : error);
+      };
+      exchange.onTimeout = fail;
+      if (exchange.watchdog.expired) fail(exchange.timeoutError());
       res.on("data", (chunk: Uint8Array) => {
+        exchange.watchdog.kick();
         total += chunk.length;
         if (total > limit) {
-          req.destroy();
-          finish();
-          reject(new Error(`Response from ${method} ${where} is larger than ${limit} bytes`));
+          exchange.req.destroy();
+          fail(new Error(`Response from ${method} ${where} is larger than ${limit} bytes`));
           return;
         }
         chunks.push(chunk);
       });
       res.on("end", () => {
-        finish();
+        if (done) return;
+        done = true;
+        exchange.finish();
         const out = new Uint8Array(total);
         let at = 0;
         for (const c of chunks) {
@@ -219,14 +308,11 @@ function wrapResponse(
         }
         resolve(out);
       });
-      res.on("error", (error) => {
-        finish();
-        reject(toNetworkError(method, where, error, options.inactivityTimeoutMs));
-      });
-      res.on("aborted", () => {
-        finish();
-        reject(new NetworkError(method, where, "response truncated", { temporary: true }));
-      });
+      res.on("error", (error) => fail(toNetworkError(method, where, error)));
+      res.on(
+        "aborted",
+        () => fail(new NetworkError(method, where, "response truncated", { temporary: true })),
+      );
     });
   };
   return {
@@ -240,7 +326,7 @@ function wrapResponse(
       if (method === "HEAD") {
         consumed = true;
         res.resume();
-        finish();
+        exchange.finish();
         return;
       }
       try {
@@ -254,14 +340,6 @@ function wrapResponse(
 
 function hasHeader(headers: Record<string, string>, name: string): boolean {
   return Object.keys(headers).some((k) => k.toLowerCase() === name);
-}
-
-/** Raised (then wrapped) when no bytes moved for the configured time. */
-class InactivityTimeout extends Error {
-  override name = "InactivityTimeout";
-  constructor(ms: number) {
-    super(`no data moved for ${ms / 1000} s`);
-  }
 }
 
 function abortReason(signal: AbortSignal | undefined): Error {
@@ -279,16 +357,10 @@ const TLS_CODES = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
 
-function toNetworkError(method: string, where: string, error: unknown, timeoutMs: number): Error {
+function toNetworkError(method: string, where: string, error: unknown): Error {
   if (error instanceof NetworkError) return error;
   if (error instanceof DOMException && error.name === "AbortError") return error;
   if (error instanceof Error && error.name === "AbortError") return error;
-  if (error instanceof InactivityTimeout) {
-    return new NetworkError(method, where, `timed out: no data moved for ${timeoutMs / 1000} s`, {
-      temporary: true,
-      cause: error,
-    });
-  }
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   const codeText = typeof code === "string" ? code : "";

@@ -8,7 +8,7 @@ import { Sha256 } from "../digest.ts";
 import type { BlobSource } from "./blobs.ts";
 import type { RegistryClient } from "./client.ts";
 import { nextOffsetFromRange, resolveLocation, withDigest } from "./location.ts";
-import { abortableSleep, backoffDelay, isRetryable } from "./retry.ts";
+import { isRetryable } from "./retry.ts";
 import { RegistryError } from "./registry_error.ts";
 import type { BodySource } from "./transport.ts";
 
@@ -181,15 +181,7 @@ async function patchChunks(
       failures++;
       const rangeError = error instanceof RegistryError && error.status === 416;
       if ((!isRetryable(error) && !rangeError) || failures > client.retries) throw error;
-      const delayMs = backoffDelay(failures, error);
-      client.sink({
-        type: "retry",
-        what: `chunk at ${from} of ${blob.digest}`,
-        attempt: failures + 1,
-        delayMs,
-        reason: error instanceof Error ? error.message : String(error),
-      });
-      await abortableSleep(delayMs, client.signal);
+      await client.waitBeforeRetry(`chunk at ${from} of ${blob.digest}`, failures + 1, error);
       // Ask the registry what it holds and continue from there, not from zero.
       const status = await uploadStatus(client, location);
       location = status.location;
