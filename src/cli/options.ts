@@ -77,7 +77,6 @@ export function resolveSettings(
   env: (name: string) => string | undefined,
   stdinPassword?: string,
 ): PushSettings {
-  const pick = (flag: string | undefined, name: string) => flag ?? nonEmpty(env(name));
   const pickBool = (flag: boolean | undefined, name: string) => {
     if (flag !== undefined) return flag;
     const value = nonEmpty(env(name));
@@ -129,15 +128,25 @@ export function resolveSettings(
     });
   }
 
-  const timeout = pick(flags.timeout, ENV.timeout);
-  const threshold = pick(flags.largeLayerThreshold, ENV.largeLayerThreshold);
-  const chunk = pick(flags.chunkSize, ENV.chunkSize);
-  const concurrent = pick(flags.maxConcurrent, ENV.maxConcurrent);
-  const retries = pick(flags.retryAttempts, ENV.retryAttempts);
-  const chunkSize = chunk === undefined ? DEFAULTS.chunkSize : parseBytes(chunk, "--chunk-size");
-  if (chunkSize < MIN_CHUNK) {
-    throw new UsageError(`--chunk-size must be at least ${MIN_CHUNK} bytes (64KiB)`);
-  }
+  /** A flag's value, else its variable's, else the default; errors name where it came from. */
+  const setting = <T>(
+    flag: string | undefined,
+    flagName: string,
+    envName: string,
+    parse: (text: string, name: string) => T,
+    fallback: T,
+  ): T => {
+    if (flag !== undefined) return parse(flag, flagName);
+    const fromEnv = nonEmpty(env(envName));
+    return fromEnv === undefined ? fallback : parse(fromEnv, envName);
+  };
+  const chunkBytes = (text: string, name: string) => {
+    const value = parseBytes(text, name);
+    if (value < MIN_CHUNK) {
+      throw new UsageError(`${name} must be at least ${MIN_CHUNK} bytes (64KiB), got "${text}"`);
+    }
+    return value;
+  };
   const verbose = pickBool(flags.verbose, ENV.verbose) ?? false;
   return {
     file: flags.file,
@@ -145,19 +154,41 @@ export function resolveSettings(
     username,
     password,
     passwordSource,
-    timeoutSeconds: timeout === undefined
-      ? DEFAULTS.timeoutSeconds
-      : parseInteger(timeout, "--timeout", 1, 7 * 24 * 3600),
-    largeLayerThreshold: threshold === undefined
-      ? DEFAULTS.largeLayerThreshold
-      : parseBytes(threshold, "--large-layer-threshold"),
-    chunkSize,
-    maxConcurrent: concurrent === undefined
-      ? DEFAULTS.maxConcurrent
-      : parseInteger(concurrent, "--max-concurrent", 1, 64),
-    retryAttempts: retries === undefined
-      ? DEFAULTS.retryAttempts
-      : parseInteger(retries, "--retry-attempts", 0, 100),
+    timeoutSeconds: setting(
+      flags.timeout,
+      "--timeout",
+      ENV.timeout,
+      (t, n) => parseInteger(t, n, 1, 7 * 24 * 3600),
+      DEFAULTS.timeoutSeconds,
+    ),
+    largeLayerThreshold: setting(
+      flags.largeLayerThreshold,
+      "--large-layer-threshold",
+      ENV.largeLayerThreshold,
+      parseBytes,
+      DEFAULTS.largeLayerThreshold,
+    ),
+    chunkSize: setting(
+      flags.chunkSize,
+      "--chunk-size",
+      ENV.chunkSize,
+      chunkBytes,
+      DEFAULTS.chunkSize,
+    ),
+    maxConcurrent: setting(
+      flags.maxConcurrent,
+      "--max-concurrent",
+      ENV.maxConcurrent,
+      (t, n) => parseInteger(t, n, 1, 64),
+      DEFAULTS.maxConcurrent,
+    ),
+    retryAttempts: setting(
+      flags.retryAttempts,
+      "--retry-attempts",
+      ENV.retryAttempts,
+      (t, n) => parseInteger(t, n, 0, 100),
+      DEFAULTS.retryAttempts,
+    ),
     skipTls: pickBool(flags.skipTls, ENV.skipTls) ?? false,
     verbose: flags.quiet ? false : verbose,
     quiet: flags.quiet ?? false,

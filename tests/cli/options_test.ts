@@ -172,13 +172,13 @@ Deno.test("resolveSettings rejects conflicting or missing flags with a UsageErro
 Deno.test("resolveSettings validates counts and sizes from flags and environment", () => {
   for (const value of ["0", "65", "abc", "-1", "2.5"]) {
     assertThrows(() => resolve({ maxConcurrent: value }), UsageError, "--max-concurrent");
-    assertThrows(() => resolve({}, { [ENV.maxConcurrent]: value }), UsageError, "--max-concurrent");
+    assertThrows(() => resolve({}, { [ENV.maxConcurrent]: value }), UsageError, ENV.maxConcurrent);
   }
   assertEquals(resolve({ maxConcurrent: "64" }).maxConcurrent, 64);
   assertEquals(resolve({ maxConcurrent: "1" }).maxConcurrent, 1);
   for (const value of ["garbage", "12XB", "1..5G"]) {
     assertThrows(() => resolve({ largeLayerThreshold: value }), UsageError, "--large-layer");
-    assertThrows(() => resolve({}, { [ENV.chunkSize]: value }), UsageError, "--chunk-size");
+    assertThrows(() => resolve({}, { [ENV.chunkSize]: value }), UsageError, ENV.chunkSize);
   }
   assertEquals(resolve({ largeLayerThreshold: "1.5GiB" }).largeLayerThreshold, 1.5 * 1024 ** 3);
   assertEquals(resolve({ largeLayerThreshold: "0" }).largeLayerThreshold, 0);

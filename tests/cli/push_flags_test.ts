@@ -1,0 +1,401 @@
+/**
+ * Every flag of `docker-image-pusher push`, run as a user would (a subprocess) against a real
+ * registry, sometimes behind a recording, fault-injecting proxy. Each test fails if its flag is
+ * ignored; the last test checks that every flag in `--help` has one. Environment variables and
+ * their precedence are in `push_env_test.ts`; `--image` is in `push_roundtrip_test.ts`.
+ */
+import { ENV } from "../../src/cli/options.ts";
+import { buildProgram } from "../../src/cli/program.ts";
+import { VERSION } from "../../src/version.ts";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { type CliOptions, lines, runCli } from "../helpers/cli.ts";
+import { run } from "../helpers/command.ts";
+import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
+import { startProxy, type TestProxy } from "../helpers/proxy.ts";
+import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+
+/** Four layers of 120–560 KB plus a config: five blobs, two of them over 256 KiB. */
+const LAYERS = [120_000, 250_000, 400_000, 560_000];
+const BLOBS = LAYERS.length + 1;
+const KiB = 1024;
+const PASSWORD = "pw-Zq8#flags";
+const USER = { username: "alice", password: PASSWORD };
+
+interface Archive extends AsyncDisposable {
+  path: string;
+}
+
+async function makeArchive(): Promise<Archive> {
+  const dir = await Deno.makeTempDir({ prefix: "dip-flags-" });
+  await writeDockerSaveLegacy(`${dir}/app.tar`, [{ name: "app:1", layerSizes: LAYERS }]);
+  return {
+    path: `${dir}/app.tar`,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+/** `-r <origin>/<repo>:1 -f <archive> …args`. */
+function push(origin: string, repo: string, archive: Archive, args: string[] = [], o?: CliOptions) {
+  return runCli(["-r", `${origin}/${repo}:1`, "-f", archive.path, ...args], o);
+}
+
+const count = (log: { method: string }[], method: string) =>
+  log.filter((r) => r.method === method).length;
+const ofRepo = <T extends { path: string }>(log: T[], repo: string) =>
+  log.filter((r) => r.path.startsWith(`/v2/${repo}/`));
+const RESULT_LINE = (host: string, repo: string) =>
+  new RegExp(`^${host.replaceAll(".", "\\.")}/${repo}:1@sha256:[0-9a-f]{64}\\n$`);
+
+/** For each blob uploaded to `repo`: its size and how many PATCHes carried it. */
+async function uploads(registry: TestRegistry, repo: string) {
+  const log = ofRepo(await registry.requests(), repo);
+  const patches = new Map<string, number>();
+  for (const r of log) {
+    if (r.method === "PATCH") patches.set(r.path, (patches.get(r.path) ?? 0) + 1);
+  }
+  const result: { size: number; patches: number }[] = [];
+  for (const r of log.filter((r) => r.method === "PUT" && r.path.includes("/blobs/uploads/"))) {
+    const digest = new URL(r.uri, "http://x").searchParams.get("digest")!;
+    const size = (await registry.fetchBlob(repo, digest)).length;
+    result.push({ size, patches: patches.get(r.path) ?? 0 });
+  }
+  assertEquals(result.length, BLOBS);
+  return result;
+}
+
+// --image: push_roundtrip_test.ts. Help (-h) and version: the first tests below.
+const covered = new Set<string>(["--image", "-h", "--help", "-V", "--version"]);
+const TOOLS = ["docker-registry"];
+
+/** An integration test that proves `flags` are honoured. */
+function flagTest(flags: string[], name: string, fn: () => Promise<void>, tools = TOOLS): void {
+  for (const flag of flags) covered.add(flag);
+  integrationTest(`${flags.join(", ")}: ${name}`, fn, { tools });
+}
+
+function pushOptions() {
+  const program = buildProgram({ writeOut() {}, writeErr() {} }, async () => {});
+  const command = program.commands.find((c) => c.name() === "push")!;
+  return command.options;
+}
+
+// --- Help, version and usage errors: no registry needed. ---------------------------------------
+
+Deno.test("--help, -h, push --help, help push: every flag and env var on stdout, exit 0", async () => {
+  for (const args of [["--help"], ["-h"], ["push", "--help"], ["help", "push"]]) {
+    const { code, stdout, stderr } = await runCli(args);
+    assertEquals([code, stderr], [0, ""], args.join(" "));
+    for (const option of pushOptions()) {
+      for (const flag of [option.long, option.short]) {
+        if (flag) assert(new RegExp(`(^|[ ,])${flag}\\b`, "m").test(stdout), `${args}: ${flag}`);
+      }
+    }
+    for (const name of Object.values(ENV)) assertStringIncludes(stdout, name, args.join(" "));
+  }
+});
+
+Deno.test("--version, -V, push --version: the version from src/version.ts, exit 0", async () => {
+  for (const args of [["--version"], ["-V"], ["push", "--version"]]) {
+    assertEquals(await runCli(args), { code: 0, stdout: `${VERSION}\n`, stderr: "" });
+  }
+});
+
+Deno.test("invalid values and conflicting flags are usage errors (exit 2) naming the flag", async () => {
+  const base = ["-r", "127.0.0.1:1/app:1", "-f", "/nonexistent/app.tar"];
+  const cases: [string[], string][] = [
+    [["--max-concurrent", "0"], "--max-concurrent"],
+    [["--max-concurrent", "65"], "--max-concurrent"],
+    [["--chunk-size", "1"], "--chunk-size"],
+    [["--chunk-size", "lots"], "--chunk-size"],
+    [["--timeout", "abc"], "--timeout"],
+    [["-t", "0"], "--timeout"],
+    [["--large-layer-threshold", "1XB"], "--large-layer-threshold"],
+    [["--retry-attempts", "many"], "--retry-attempts"],
+    [["--quiet", "--verbose"], "--quiet and --verbose"],
+    [["--skip-existing", "--force-upload"], "--skip-existing and --force-upload"],
+    [["-u", "a", "-p", "b", "--password-stdin"], "--password-stdin"],
+    [["-p", "secret"], "without a username"],
+    [["--no-such-flag"], "--no-such-flag"],
+  ];
+  for (const [args, needle] of cases) {
+    const { code, stdout, stderr } = await runCli([...base, ...args]);
+    assertEquals([code, stdout], [2, ""], args.join(" "));
+    assertStringIncludes(stderr, needle, args.join(" "));
+    assert(!stderr.includes("secret"), "usage errors never echo a password");
+  }
+  for (const args of [["-f", "x.tar"], ["-r", "127.0.0.1:1/app:1"]]) {
+    const { code, stderr } = await runCli(args);
+    assertEquals(code, 2);
+    assertStringIncludes(stderr, args[0] === "-f" ? "--repository-url" : "--file");
+  }
+});
+
+// --- Pushes. -----------------------------------------------------------------------------------
+
+const TARGET = ["-r", "-f", "--repository-url", "--file"];
+flagTest(TARGET, "stdout: only the result line; stderr: progress", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const implicit = await push(registry.url, "app", archive);
+  assertEquals(implicit.code, 0, implicit.stderr);
+  const { digest } = await registry.fetchManifest("app", "1");
+  assertEquals(implicit.stdout, `${registry.host}/app:1@${digest}\n`);
+  const err = lines(implicit.stderr);
+  assertEquals(err.filter((l) => l.startsWith("Uploading ")).length, BLOBS, implicit.stderr);
+  assertEquals(err.filter((l) => l.startsWith("Uploaded ")).length, BLOBS, implicit.stderr);
+  assert(!implicit.stderr.includes(implicit.stdout.trim()), "the result line is on stdout only");
+  assert(!err.some((l) => l.startsWith("HTTP ")), "no HTTP lines without --verbose");
+  // The explicit subcommand behaves the same.
+  const sub = ["--repository-url", `${registry.url}/sub:1`, "--file", archive.path];
+  const explicit = await runCli(["push", ...sub]);
+  assertEquals([explicit.code, explicit.stdout], [0, `${registry.host}/sub:1@${digest}\n`]);
+});
+
+flagTest(["--large-layer-threshold", "--chunk-size"], "pick chunked uploads", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const threshold = 256 * KiB;
+  assertEquals((await push(registry.url, "mono", archive, ["--chunk-size", "64KiB"])).code, 0);
+  for (const u of await uploads(registry, "mono")) assertEquals(u.patches, 0, "no PATCH below");
+
+  const chunked = ["--large-layer-threshold", "256KiB"];
+  assertEquals((await push(registry.url, "big", archive, chunked)).code, 0);
+  for (const u of await uploads(registry, "big")) {
+    assertEquals(u.patches, u.size >= threshold ? 1 : 0, `default 64 MiB chunks: ${u.size}`);
+  }
+  const small = [...chunked, "--chunk-size", "64KiB"];
+  assertEquals((await push(registry.url, "small", archive, small)).code, 0);
+  const sizes = await uploads(registry, "small");
+  for (const u of sizes) {
+    assertEquals(u.patches, u.size >= threshold ? Math.ceil(u.size / (64 * KiB)) : 0, `${u.size}`);
+  }
+  assertEquals(sizes.filter((u) => u.patches > 1).length, 2);
+});
+
+flagTest(["--max-concurrent"], "bounds the blob uploads in flight (default 3)", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const cases: [string[], number, number][] = [[["--max-concurrent", "1"], 1, 1], [
+    ["--max-concurrent", "3"],
+    2,
+    3,
+  ], [[], 2, 3]];
+  for (const [i, [args, min, max]] of cases.entries()) {
+    await using proxy = startProxy({
+      upstream: registry.url,
+      delay: { method: "PUT", path: /\/blobs\/uploads\//, ms: 300 },
+    });
+    const result = await push(proxy.url, `c${i}`, archive, args);
+    assertEquals(result.code, 0, result.stderr);
+    const inFlight = proxy.maxInFlight;
+    assert(inFlight >= min && inFlight <= max, `${args}: ${inFlight} not in [${min}, ${max}]`);
+  }
+});
+
+const MANIFEST_PUT = { method: "PUT", path: /\/manifests\// };
+const manifestPuts = (proxy: TestProxy) =>
+  proxy.requests.filter((r) => r.method === "PUT" && r.path.includes("/manifests/")).length;
+
+flagTest(["--retry-attempts"], "retries temporary failures that many times", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  // [flag value (none: the default, 3), 503s before the manifest PUT goes through, exit code]
+  const cases: [string | undefined, number, number][] = [
+    ["0", 2, 1],
+    ["1", 2, 1],
+    ["2", 2, 0],
+    ["3", 2, 0],
+    [undefined, 3, 0],
+    [undefined, 4, 1],
+  ];
+  for (const [i, [attempts, failures, exit]] of cases.entries()) {
+    const what = `--retry-attempts ${attempts ?? "(default)"} with ${failures} 503s`;
+    // `Retry-After: 0` keeps the test quick; the backoff itself is unit-tested.
+    const occurrences = Array.from({ length: failures }, (_, n) => n + 1);
+    const faults = [{ ...MANIFEST_PUT, occurrences, status: 503, headers: { "Retry-After": "0" } }];
+    await using proxy = startProxy({ upstream: registry.url, faults });
+    const args = attempts === undefined ? [] : ["--retry-attempts", attempts];
+    const result = await push(proxy.url, `r${i}`, archive, args);
+    assertEquals(result.code, exit, `${what}: ${result.stderr}`);
+    assertEquals(manifestPuts(proxy), Math.min(failures, Number(attempts ?? 3)) + 1, what);
+    if (exit === 1) assertStringIncludes(result.stderr, "503");
+  }
+  // A 400 is final: exactly one request, however many retries are allowed.
+  const bad = { ...MANIFEST_PUT, status: 400, body: '{"errors":[]}' };
+  await using proxy = startProxy({ upstream: registry.url, faults: [bad] });
+  const result = await push(proxy.url, "bad", archive, ["--retry-attempts", "3"]);
+  assertEquals([result.code, manifestPuts(proxy)], [1, 1], result.stderr);
+  assertStringIncludes(result.stderr, "400");
+});
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers. */
+function silentServer() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) conns.push(conn);
+    } catch { /* closed */ }
+  })();
+  const dropAll = () => {
+    for (const conn of conns.splice(0)) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
+  };
+  return {
+    origin: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    dropAll,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      dropAll();
+    },
+  };
+}
+
+flagTest(["-t", "--timeout"], "fails a request when no data moves", async () => {
+  await using archive = await makeArchive();
+  for (const flag of ["-t", "--timeout"]) {
+    await using server = silentServer();
+    // Ignoring the flag means the default of 2 h: cut connections after 15 s so the test ends.
+    const watchdog = setTimeout(server.dropAll, 15_000);
+    const started = Date.now();
+    const result = await push(server.origin, "app", archive, [flag, "1", "--retry-attempts", "0"]);
+    clearTimeout(watchdog);
+    const seconds = (Date.now() - started) / 1000;
+    assertEquals(result.code, 1, result.stderr);
+    assertStringIncludes(result.stderr, "no data moved");
+    assert(seconds < 8, `${flag} 1 took ${seconds} s`);
+  }
+}, []);
+
+/** A self-signed certificate for 127.0.0.1, made by openssl. */
+async function selfSignedCert(): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "dip-tls-" });
+  try {
+    await run("openssl", [
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
+      ...["-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"],
+      ...["-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`],
+    ]);
+    return {
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+flagTest(["--skip-tls"], "accepts a self-signed certificate, with a warning", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  await using proxy = startProxy({ upstream: registry.url, tls: await selfSignedCert() });
+  const refused = await push(proxy.url, "app", archive);
+  assertEquals([refused.code, refused.stdout], [1, ""], refused.stderr);
+  assertStringIncludes(refused.stderr, "certificate");
+  assertStringIncludes(refused.stderr, "--skip-tls");
+  assertEquals(ofRepo(await registry.requests(), "app"), [], "nothing reached the registry");
+
+  const result = await push(proxy.url, "app", archive, ["--skip-tls"]);
+  assertEquals(result.code, 0, result.stderr);
+  assert(RESULT_LINE(proxy.host, "app").test(result.stdout), result.stdout);
+  const warnings = lines(result.stderr).filter((l) => l.includes("verification is disabled"));
+  assertEquals(warnings.length, 1, result.stderr);
+  assert(await registry.manifestExists("app", "1"));
+}, [...TOOLS, "openssl"]);
+
+flagTest(["--verbose"], "logs every HTTP request, without credentials", async () => {
+  await using registry = await startRegistry({ htpasswd: USER });
+  await using archive = await makeArchive();
+  const login = ["--verbose", "-u", "alice"];
+  const result = await push(registry.url, "app", archive, [...login, "--password-stdin"], {
+    stdin: PASSWORD,
+  });
+  assertEquals(result.code, 0, result.stderr);
+  assert(RESULT_LINE(registry.host, "app").test(result.stdout), result.stdout);
+  const http = lines(result.stderr).filter((l) => l.startsWith("HTTP "));
+  assert(http.some((l) => /^HTTP PUT \S+\/v2\/app\/manifests\/1 -> 201 /.test(l)), result.stderr);
+  assert(http.some((l) => /^HTTP GET \S+\/v2\/ -> 401 /.test(l)), result.stderr);
+  assertEquals(count(http.map((l) => ({ method: l.split(" ")[1]! })), "HEAD"), BLOBS);
+  // -p and credentials in the URL: the password shows up nowhere.
+  const secrets = [PASSWORD, btoa(`alice:${PASSWORD}`), encodeURIComponent(PASSWORD)];
+  const withFlag = await push(registry.url, "p", archive, [...login, "-p", PASSWORD]);
+  const inUrl = await runCli([
+    ...["--verbose", "-f", archive.path, "-r"],
+    `http://alice:${encodeURIComponent(PASSWORD)}@${registry.host}/u:1`,
+  ]);
+  for (const r of [result, withFlag, inUrl]) {
+    assertEquals(r.code, 0, r.stderr);
+    for (const s of secrets) assert(!`${r.stdout}${r.stderr}`.includes(s), `leaked ${s}`);
+  }
+}, [...TOOLS, "htpasswd"]);
+
+flagTest(["-q", "--quiet"], "stderr is empty, stdout has the result line only", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  for (const flag of ["-q", "--quiet"]) {
+    const result = await push(registry.url, `q${flag.length}`, archive, [flag]);
+    assertEquals([result.code, result.stderr], [0, ""]);
+    assert(RESULT_LINE(registry.host, `q${flag.length}`).test(result.stdout), result.stdout);
+  }
+});
+
+flagTest(["--dry-run"], "sends no POST, PATCH or PUT", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const result = await push(registry.url, "app", archive, ["--dry-run"]);
+  assertEquals([result.code, result.stdout], [0, ""], result.stderr);
+  assertStringIncludes(result.stderr, `Dry run: ${BLOBS} blob(s)`);
+  const methods = new Set((await registry.requests()).map((r) => r.method));
+  assertEquals([...methods].sort(), ["GET", "HEAD"]);
+  assertEquals(await registry.listTags("app"), []);
+});
+
+flagTest(["--skip-existing", "--force-upload"], "skip or re-send blobs present", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const since = async (n: number) => (await registry.requests()).slice(n);
+  assertEquals((await push(registry.url, "app", archive)).code, 0);
+  for (const args of [[], ["--skip-existing"]]) {
+    const before = (await registry.requests()).length;
+    assertEquals((await push(registry.url, "app", archive, args)).code, 0);
+    const log = await since(before);
+    assertEquals(log.map((r) => r.method).sort(), ["GET", ...Array(BLOBS).fill("HEAD"), "PUT"]);
+    assert(log.every((r) => r.status < 400), JSON.stringify(log));
+  }
+  const before = (await registry.requests()).length;
+  const forced = await push(registry.url, "app", archive, ["--force-upload"]);
+  assertEquals(forced.code, 0, forced.stderr);
+  const log = await since(before);
+  assertEquals([count(log, "HEAD"), count(log, "POST"), count(log, "PUT")], [0, BLOBS, BLOBS + 1]);
+});
+
+flagTest(["-u", "--username", "-p", "--password", "--password-stdin"], "log in", async () => {
+  await using registry = await startRegistry({ htpasswd: USER });
+  await using archive = await makeArchive();
+  const warning = (stderr: string) =>
+    lines(stderr).filter((l) => l.startsWith("Warning:") && l.includes("--password-stdin"));
+  const cases: [string[], string | undefined, number, number][] = [
+    [["-u", "alice", "-p", PASSWORD], undefined, 0, 1],
+    [["--username", "alice", "--password", PASSWORD], undefined, 0, 1],
+    [["-u", "alice", "--password-stdin"], `${PASSWORD}\n`, 0, 0],
+    [["-u", "alice", "-p", "wrong"], undefined, 1, 1],
+    [["-u", "mallory", "--password-stdin"], PASSWORD, 1, 0],
+    [[], undefined, 1, 0],
+  ];
+  for (const [i, [args, stdin, exit, warnings]] of cases.entries()) {
+    const result = await push(registry.url, `a${i}`, archive, args, stdin ? { stdin } : {});
+    assertEquals(result.code, exit, `${args}: ${result.stderr}`);
+    assertEquals(warning(result.stderr).length, warnings, `${args}: ${result.stderr}`);
+    assertEquals(await registry.manifestExists(`a${i}`, "1"), exit === 0);
+  }
+}, [...TOOLS, "htpasswd"]);
+
+Deno.test("every flag in --help has a test above", () => {
+  const missing = pushOptions().flatMap((o) => [o.long, o.short])
+    .filter((flag): flag is string => flag !== undefined && !covered.has(flag));
+  assertEquals(missing, []);
+});
