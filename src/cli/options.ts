@@ -5,6 +5,7 @@
 import { UsageError } from "../errors.ts";
 import { type ImageReference, parseReference } from "../registry/reference.ts";
 import { parseBoolean, parseBytes, parseInteger } from "./units.ts";
+import type { ChunkedMode } from "../push/upload_policy.ts";
 
 /** Flags as the command-line parser hands them over (absent when not given). */
 export interface RawFlags {
@@ -25,6 +26,10 @@ export interface RawFlags {
   skipExisting?: boolean;
   forceUpload?: boolean;
   image?: string;
+  caCert?: string;
+  mountFrom?: string;
+  /** `--chunked` (true) or `--no-chunked` (false); absent: automatic. */
+  chunked?: boolean;
 }
 
 export interface PushSettings {
@@ -45,6 +50,11 @@ export interface PushSettings {
   dryRun: boolean;
   forceUpload: boolean;
   image: string | undefined;
+  /** PEM file of extra CAs to trust (`--ca-cert`). */
+  caCert: string | undefined;
+  /** Repository on the same registry to mount blobs from (`--mount-from`). */
+  mountFrom: string | undefined;
+  chunked: ChunkedMode;
 }
 
 export const DEFAULTS = {
@@ -67,6 +77,7 @@ export const ENV = {
   skipTls: "DOCKER_PUSHER_SKIP_TLS",
   verbose: "DOCKER_PUSHER_VERBOSE",
   skipExisting: "DOCKER_PUSHER_SKIP_EXISTING",
+  caCert: "DOCKER_PUSHER_CA_CERT",
 } as const;
 
 const MIN_CHUNK = 64 * 1024;
@@ -195,7 +206,27 @@ export function resolveSettings(
     dryRun: flags.dryRun ?? false,
     forceUpload,
     image: flags.image,
+    caCert: flags.caCert ?? nonEmpty(env(ENV.caCert)),
+    mountFrom: flags.mountFrom === undefined
+      ? undefined
+      : validateMountSource(flags.mountFrom, reference.repository),
+    chunked: flags.chunked === undefined ? "auto" : flags.chunked ? "always" : "never",
   };
+}
+
+const REPOSITORY =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+
+function validateMountSource(repository: string, target: string): string {
+  if (!REPOSITORY.test(repository)) {
+    throw new UsageError(`--mount-from expects a repository name, got "${repository}"`, {
+      hint: "Name a repository on the same registry, e.g. --mount-from team/base",
+    });
+  }
+  if (repository === target) {
+    throw new UsageError("--mount-from names the repository being pushed to");
+  }
+  return repository;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

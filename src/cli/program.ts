@@ -92,6 +92,25 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     )
     .addOption(
       new Option(
+        "--ca-cert <file>",
+        `PEM file of CA certificates to trust for the registry${env(ENV.caCert)}`,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--chunked",
+        "always upload blobs at or above the threshold in chunks, with no fallback",
+      ),
+    )
+    .addOption(new Option("--no-chunked", "always upload each blob in one request"))
+    .addOption(
+      new Option(
+        "--mount-from <repository>",
+        "mount blobs from this repository on the same registry instead of uploading them",
+      ),
+    )
+    .addOption(
+      new Option(
         "--skip-existing",
         `skip blobs the registry already has [default]` +
           env(ENV.skipExisting),

@@ -8,6 +8,29 @@ import { pushImage } from "../push/push_image.ts";
 import { NAME, VERSION } from "../version.ts";
 import { type RawFlags, resolveSettings } from "./options.ts";
 import { createReporter } from "./reporter.ts";
+import { resolveCredentials } from "../credentials/resolve.ts";
+import { realCredentialSystem } from "../credentials/system.ts";
+import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
+import { UsageError } from "../errors.ts";
+
+/** Reads a PEM bundle for `--ca-cert`; a missing or non-PEM file is the user's mistake. */
+async function readCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (cause) {
+    throw new UsageError(`Cannot read the CA certificate file ${path}`, {
+      hint: "--ca-cert (or DOCKER_PUSHER_CA_CERT) takes a PEM file of CA certificates",
+      cause,
+    });
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new UsageError(`${path} holds no PEM certificate`, {
+      hint: "--ca-cert takes a PEM file (-----BEGIN CERTIFICATE----- …)",
+    });
+  }
+  return text;
+}
 
 /** What the command needs from the process, injectable for tests. */
 export interface CommandContext {
@@ -49,28 +72,38 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
         `Warning: TLS certificate verification is disabled for ${reference.apiHost} (--skip-tls)\n`,
       );
     }
+    const caCerts = settings.caCert === undefined ? undefined : [await readCaFile(settings.caCert)];
     const archive = await openImageArchive(settings.file, { signal: context.signal });
     const image = selectImage(archive, settings.image);
     for (const note of image.notes) reporter.info(`Note: ${note}`);
+    const { credentials, source } = await resolveCredentials(
+      settings,
+      reference.registry,
+      realCredentialSystem(context.env),
+    );
+    if (settings.verbose) reporter.info(`Credentials: ${source}`);
 
+    const baseUrl = registryBaseUrl(reference);
     const transport = createTransport({
       inactivityTimeoutMs: settings.timeoutSeconds * 1000,
-      insecureSkipVerify: settings.skipTls,
+      // --skip-tls is for the registry the user named, not its token realm or redirects.
+      insecureHosts: settings.skipTls ? [baseUrl.host] : [],
+      ...(caCerts ? { caCerts } : {}),
+      proxy: proxyConfigFromEnv(context.env),
       maxSockets: settings.maxConcurrent + 2,
       userAgent: `${NAME}/${VERSION}`,
     });
     try {
       const client = new RegistryClient({
-        baseUrl: registryBaseUrl(reference),
+        baseUrl,
         registryName: reference.registry,
         repository: reference.repository,
         transport,
         retries: settings.retryAttempts,
         sink: reporter.sink,
         signal: context.signal,
-        ...(settings.username !== undefined
-          ? { credentials: { username: settings.username, password: settings.password ?? "" } }
-          : {}),
+        ...(credentials ? { credentials } : {}),
+        ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
       });
       const result = await pushImage(
         client,
@@ -83,6 +116,8 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
           forceUpload: settings.forceUpload,
           largeLayerThreshold: settings.largeLayerThreshold,
           chunkSize: settings.chunkSize,
+          chunked: settings.chunked,
+          ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
           maxConcurrent: settings.maxConcurrent,
           dryRun: settings.dryRun,
           sink: reporter.sink,

@@ -14,8 +14,8 @@ import type { BlobOutcome, ProgressSink } from "../progress/events.ts";
 import { blobExists } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { putManifest } from "../registry/manifests.ts";
-import { withRetries } from "../registry/retry.ts";
-import { uploadBlob } from "../registry/uploads.ts";
+import type { ChunkedMode } from "./upload_policy.ts";
+import { UploadPolicy } from "./upload_policy.ts";
 import { runBounded } from "./pool.ts";
 import { verifyBlob } from "./verify.ts";
 
@@ -25,6 +25,10 @@ export interface PushOptions {
   /** Blobs of at least this many bytes go up in chunks. */
   largeLayerThreshold: number;
   chunkSize: number;
+  /** `auto`, `always` (`--chunked`) or `never` (`--no-chunked`); see {@linkcode ChunkedMode}. */
+  chunked: ChunkedMode;
+  /** Repository on the same registry to mount blobs from before uploading. */
+  mountFrom?: string;
   maxConcurrent: number;
   /** Check and report, but send no POST, PATCH or PUT. */
   dryRun: boolean;
@@ -46,7 +50,10 @@ export interface PushResult {
   /** Digest of the root manifest. */
   digest: string;
   uploaded: BlobTally;
+  /** Blobs the registry already had. */
   skipped: BlobTally;
+  /** Blobs mounted from `--mount-from` instead of uploaded. */
+  mounted: BlobTally;
   /** True when nothing was sent (`--dry-run`); `uploaded` then counts what would be sent. */
   dryRun: boolean;
 }
@@ -76,8 +83,9 @@ export async function pushImage(
   });
   const uploaded: BlobTally = { count: 0, bytes: 0 };
   const skipped: BlobTally = { count: 0, bytes: 0 };
+  const mounted: BlobTally = { count: 0, bytes: 0 };
   const tally = (blob: ArchiveBlob, outcome: BlobOutcome | "would-upload") => {
-    const into = outcome === "skipped" ? skipped : uploaded;
+    const into = outcome === "skipped" ? skipped : outcome === "mounted" ? mounted : uploaded;
     into.count++;
     into.bytes += blob.size;
     if (outcome !== "would-upload") {
@@ -85,6 +93,7 @@ export async function pushImage(
     }
   };
 
+  const policy = new UploadPolicy(client, options);
   await runBounded(blobs, options.maxConcurrent, async (blob) => {
     if (!options.forceUpload && await blobExists(client, blob.digest)) {
       tally(blob, "skipped");
@@ -96,8 +105,7 @@ export async function pushImage(
       tally(blob, "would-upload");
       return;
     }
-    await uploadWithRetries(client, blob, options);
-    tally(blob, "uploaded");
+    tally(blob, await policy.upload(blob));
   });
 
   if (!options.dryRun) {
@@ -106,24 +114,7 @@ export async function pushImage(
     await putManifest(client, reference, root.mediaType, root.bytes);
     sink({ type: "manifest-done", reference, digest: root.digest });
   }
-  return { digest: root.digest, uploaded, skipped, dryRun: options.dryRun };
-}
-
-/** A blob upload is retried whole (a fresh session) when it fails after request retries. */
-function uploadWithRetries(
-  client: RegistryClient,
-  blob: ArchiveBlob,
-  options: PushOptions,
-): Promise<void> {
-  const chunked = blob.size >= options.largeLayerThreshold;
-  return withRetries(async (attempt) => {
-    options.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
-    await uploadBlob(client, blob, {
-      ...(chunked ? { chunkSize: options.chunkSize } : {}),
-      onProgress: (done) =>
-        options.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
-    });
-  }, client.retryOptions(`blob ${blob.digest}`));
+  return { digest: root.digest, uploaded, skipped, mounted, dryRun: options.dryRun };
 }
 
 /** Child manifests (an index's platforms), deepest first, by digest. */

@@ -2,32 +2,37 @@
  * Registry authentication: anonymous, Basic, and Bearer tokens from the realm a challenge names.
  *
  * Credentials go only to the registry's own host and to its token realm, never to a host a
- * redirect points at. Tokens are cached per scope and refreshed before they expire.
+ * redirect points at. Tokens are cached per scope set and refreshed before they expire; one
+ * fetch serves every concurrent request that needs it; and once the registry has refused us,
+ * every other request fails at once instead of asking again.
  */
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import { redactUrl } from "./redact.ts";
+import {
+  type CachedToken,
+  encodeBasic,
+  mergeScopes,
+  parseTokenResponse,
+  tokenRequest,
+} from "./token.ts";
 import type { Transport } from "./transport.ts";
 
-export interface Credentials {
-  username: string;
-  password: string;
+/** A username and password, or docker's OAuth2 refresh token (`identitytoken`). */
+export type Credentials =
+  | { username: string; password: string }
+  | { identityToken: string; username?: string };
+
+/** Who the credentials belong to, for messages (never the secret). */
+export function describeAccount(credentials: Credentials | undefined): string {
+  if (credentials === undefined) return "anonymous access";
+  if (credentials.username) return `user "${credentials.username}"`;
+  return "the configured identity token";
 }
 
 /** The registry refused our credentials (or wants some we don't have). */
 export class AuthError extends Error {
   override name = "AuthError";
 }
-
-interface CachedToken {
-  value: string;
-  /** Epoch ms after which we fetch a new one. */
-  refreshAt: number;
-}
-
-/** Seconds a token lives when the server doesn't say (the distribution spec's default). */
-const DEFAULT_TOKEN_SECONDS = 60;
-/** Refresh this long before expiry so a request never starts with a dying token. */
-const REFRESH_MARGIN_MS = 10_000;
 
 export interface AuthenticatorOptions {
   /** host[:port] of the registry API; the only host that gets registry credentials. */
@@ -44,6 +49,11 @@ export class Authenticator {
   #scheme: "none" | "basic" | "bearer" = "none";
   #bearer: { realm: string; service: string | undefined } | undefined;
   #tokens = new Map<string, CachedToken>();
+  #fetching = new Map<string, Promise<CachedToken>>();
+  /** Scopes challenges asked for, added to every later token request. */
+  #learned: string[] = [];
+  /** Set once the registry has refused us for good. */
+  #refusal: AuthError | undefined;
   #now: () => number;
 
   constructor(options: AuthenticatorOptions) {
@@ -62,44 +72,43 @@ export class Authenticator {
     scopes: string[],
     signal?: AbortSignal,
   ): Promise<string | undefined> {
+    if (this.#refusal) throw this.#refusal;
     if (url.host !== this.#options.registryHost) return undefined;
     if (this.#scheme === "basic") return this.#basicHeader();
     if (this.#scheme === "bearer") {
-      const token = await this.#token(scopes, false, signal);
-      return token === undefined ? undefined : `Bearer ${token}`;
+      return `Bearer ${(await this.#token(scopes, undefined, signal)).value}`;
     }
     return undefined;
   }
 
   /**
    * Learns from a 401's challenge so that one retry can succeed with new authorization;
-   * throws {@linkcode AuthError} when no retry can.
+   * throws {@linkcode AuthError} when no retry can. `sent` is the header the refused request
+   * carried, so a token another request has refreshed meanwhile is not fetched again.
    */
   async handleUnauthorized(
     header: string | null,
     scopes: string[],
     alreadyRetried: boolean,
     signal?: AbortSignal,
+    sent?: string,
   ): Promise<void> {
+    if (this.#refusal) throw this.#refusal;
     const challenges = header ? parseChallenges(header) : [];
     const bearer = challenges.find((c) => c.scheme === "bearer");
     const basic = challenges.find((c) => c.scheme === "basic");
     if (bearer?.params["realm"]) {
       this.#useBearer(bearer);
-      // `insufficient_scope` names the scope it wants: ask for it too.
+      // `insufficient_scope` names the scope it wants: ask for it from now on.
       const wanted = bearer.params["scope"];
-      const allScopes = wanted ? [...new Set([...scopes, ...wanted.split(" ")])] : scopes;
-      if (alreadyRetried && this.#scheme === "bearer") {
-        throw this.#refused(bearer.params["error"]);
-      }
-      await this.#token(allScopes, true, signal);
+      if (wanted) this.#learned = mergeScopes([...this.#learned, ...wanted.split(" ")]);
+      if (alreadyRetried) throw this.#refuse(bearer.params["error"]);
+      await this.#token(scopes, sent?.replace(/^Bearer /, "") ?? "", signal);
       return;
     }
     if (basic || challenges.length === 0) {
       // Basic credentials were already sent (or there are none): a retry cannot help.
-      if (this.#options.credentials === undefined || this.#scheme === "basic") {
-        throw this.#refused(undefined);
-      }
+      if (!this.#basicHeader() || this.#scheme === "basic") throw this.#refuse(undefined);
       this.#scheme = "basic";
       return;
     }
@@ -117,100 +126,70 @@ export class Authenticator {
     this.#scheme = "bearer";
   }
 
-  #refused(error: string | undefined): AuthError {
-    const who = this.#options.credentials
-      ? `user "${this.#options.credentials.username}"`
-      : "anonymous access";
+  /** Remembers and returns the refusal, so concurrent requests stop asking. */
+  #refuse(error: string | undefined): AuthError {
+    const who = describeAccount(this.#options.credentials);
     const reason = this.#options.credentials
-      ? "check the username and password"
-      : "pass credentials with -u USER and --password-stdin (or -p)";
+      ? "check the username and password (or token)"
+      : "pass credentials with -u USER and --password-stdin, or log in with docker login";
     const detail = error ? ` (${error})` : "";
-    return new AuthError(
+    this.#refusal ??= new AuthError(
       `Authentication failed for ${who} at ${this.#options.registryName}${detail}: ${reason}`,
     );
+    return this.#refusal;
   }
 
   #basicHeader(): string | undefined {
     const creds = this.#options.credentials;
-    if (!creds) return undefined;
-    return `Basic ${encodeBasic(creds)}`;
+    if (!creds || !("password" in creds)) return undefined;
+    return `Basic ${encodeBasic(creds.username, creds.password)}`;
   }
 
+  /**
+   * A token for `scopes` (plus learnt ones). `stale`, when given, is a token that was just
+   * refused: the cached one is reused only if it is a different, newer one.
+   */
   async #token(
-    scopes: string[],
-    force: boolean,
+    requested: string[],
+    stale: string | undefined,
     signal?: AbortSignal,
-  ): Promise<string | undefined> {
+  ): Promise<CachedToken> {
+    const scopes = mergeScopes([...requested, ...this.#learned]);
     const key = scopes.join(" ");
     const cached = this.#tokens.get(key);
-    if (!force && cached && cached.refreshAt > this.#now()) return cached.value;
-    const bearer = this.#bearer;
-    if (!bearer) return undefined;
+    const usable = cached && cached.refreshAt > this.#now() &&
+      (stale === undefined || cached.value !== stale);
+    if (usable) return cached;
+    let pending = this.#fetching.get(key);
+    if (!pending) {
+      pending = this.#fetch(scopes, signal).finally(() => this.#fetching.delete(key));
+      this.#fetching.set(key, pending);
+    }
+    const token = await pending;
+    this.#tokens.set(key, token);
+    return token;
+  }
+
+  async #fetch(scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
+    const bearer = this.#bearer!;
     const url = new URL(bearer.realm);
-    if (bearer.service !== undefined) url.searchParams.set("service", bearer.service);
-    for (const scope of scopes) url.searchParams.append("scope", scope);
-    const headers: Record<string, string> = { Accept: "application/json" };
-    const basic = this.#basicHeader();
-    if (basic) headers["Authorization"] = basic;
     const response = await this.#options.transport.send({
-      method: "GET",
-      url,
-      headers,
+      ...tokenRequest(url, bearer.service, scopes, this.#options.credentials),
       ...(signal ? { signal } : {}),
     });
     if (response.status === 401 || response.status === 403) {
       await response.discard();
-      throw this.#refused(undefined);
+      throw this.#refuse(undefined);
     }
     if (response.status !== 200) {
       await response.discard();
       throw new AuthError(
-        `Token request to ${redactUrl(url)} answered ${response.status} ${response.statusText}`,
+        `Token request to ${redactUrl(url)} for ${this.#options.registryName} answered ` +
+          `${response.status} ${response.statusText}`,
       );
     }
     const token = parseTokenResponse(await response.text(1024 * 1024), this.#now());
-    if (!token) {
-      throw new AuthError(`Token server ${redactUrl(url)} sent no token`);
-    }
-    this.#tokens.set(key, token);
-    return token.value;
+    if (!token) throw new AuthError(`Token server ${redactUrl(url)} sent no token`);
+    return token;
   }
-}
-
-/** Reads `token` or `access_token`, `expires_in` and `issued_at` from a token response. */
-export function parseTokenResponse(body: string, now: number): CachedToken | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null) return undefined;
-  const record = parsed as Record<string, unknown>;
-  const value = typeof record["token"] === "string" && record["token"] !== ""
-    ? record["token"]
-    : typeof record["access_token"] === "string"
-    ? record["access_token"]
-    : undefined;
-  if (!value) return undefined;
-  const expiresIn = typeof record["expires_in"] === "number" && record["expires_in"] > 0
-    ? record["expires_in"]
-    : DEFAULT_TOKEN_SECONDS;
-  const issuedParsed = typeof record["issued_at"] === "string"
-    ? Date.parse(record["issued_at"])
-    : NaN;
-  // Trust the server's issue time only when our clocks roughly agree.
-  const issuedAt = Number.isFinite(issuedParsed) && Math.abs(issuedParsed - now) < 60_000
-    ? issuedParsed
-    : now;
-  const lifetime = expiresIn * 1000;
-  const margin = Math.min(REFRESH_MARGIN_MS, lifetime / 4);
-  return { value, refreshAt: issuedAt + lifetime - margin };
-}
-
-function encodeBasic(creds: Credentials): string {
-  const bytes = new TextEncoder().encode(`${creds.username}:${creds.password}`);
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
 }

@@ -22,6 +22,8 @@ export interface RegistryClientOptions {
   retries: number;
   sink: ProgressSink;
   signal?: AbortSignal;
+  /** Other repositories we read from (cross-repository mounts need `pull` on them). */
+  pullFrom?: string[];
   /** Backoff tuning, for tests. */
   retryTuning?: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs" | "sleep" | "random">;
 }
@@ -56,6 +58,7 @@ export class RegistryClient {
   #transport: Transport;
   #auth: Authenticator;
   #retryTuning: RegistryClientOptions["retryTuning"];
+  #scopes: string[];
 
   constructor(options: RegistryClientOptions) {
     this.baseUrl = options.baseUrl;
@@ -66,6 +69,11 @@ export class RegistryClient {
     this.retries = options.retries;
     this.#transport = options.transport;
     this.#retryTuning = options.retryTuning;
+    // Push first: some token services (Docker Hub's among them) read only the first scope.
+    this.#scopes = [
+      `repository:${options.repository}:push,pull`,
+      ...(options.pullFrom ?? []).map((repo) => `repository:${repo}:pull`),
+    ];
     this.#auth = new Authenticator({
       registryHost: options.baseUrl.host,
       registryName: options.registryName,
@@ -134,7 +142,7 @@ export class RegistryClient {
   }
 
   async #attempt(spec: RequestSpec): Promise<TransportResponse> {
-    const scopes = [`repository:${this.repository}:push,pull`];
+    const scopes = this.#scopes;
     let url = spec.url;
     let method = spec.method;
     let body = spec.body;
@@ -168,6 +176,7 @@ export class RegistryClient {
           scopes,
           authRetried,
           this.signal,
+          authorization,
         );
         if (authRetried) throw new AuthError(`Authentication failed at ${this.registryName}`);
         authRetried = true;

@@ -8,6 +8,7 @@
  */
 import http from "node:http";
 import https from "node:https";
+import { type AgentOptions, AgentPool, type Connection } from "./agents.ts";
 import { redactUrl } from "./redact.ts";
 import { NetworkError } from "./registry_error.ts";
 
@@ -45,50 +46,24 @@ export interface Transport {
   close(): void;
 }
 
-export interface TransportOptions {
+export interface TransportOptions extends AgentOptions {
   /** Fail a request when no bytes move for this long, in either direction. */
   inactivityTimeoutMs: number;
-  /** Skip TLS certificate verification (the user's explicit `--skip-tls`). */
-  insecureSkipVerify?: boolean;
-  /** Extra PEM CA certificates to trust. */
-  caCerts?: string[];
-  /** Sockets per host. */
-  maxSockets?: number;
   userAgent?: string;
 }
 
 const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
-/**
- * Creates a transport. Requests without a streamed body share keep-alive pools; streamed
- * uploads each get a fresh connection, because Deno's node:http (2.9) transparently re-sends
- * a request whose reused keep-alive socket fails, and for a streamed body it re-sends nothing
- * (denoland/deno#32148, #36786): the upload would hang instead of failing into our retries.
- */
+/** Creates a transport: keep-alive pools, TLS and proxy settings per target host. */
 export function createTransport(options: TransportOptions): Transport {
-  const maxSockets = options.maxSockets ?? 16;
-  const tls = {
-    rejectUnauthorized: !options.insecureSkipVerify,
-    ...(options.caCerts ? { ca: options.caCerts } : {}),
-  };
-  const agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets }),
-    https: new https.Agent({ keepAlive: true, maxSockets, ...tls }),
-    httpFresh: new http.Agent({ keepAlive: false }),
-    httpsFresh: new https.Agent({ keepAlive: false, ...tls }),
-  };
+  const pool = new AgentPool(options);
   return {
-    send(request) {
-      const secure = request.url.protocol === "https:";
+    async send(request) {
       const streamed = request.body !== undefined && !(request.body instanceof Uint8Array);
-      const agent = streamed
-        ? (secure ? agents.httpsFresh : agents.httpFresh)
-        : (secure ? agents.https : agents.http);
-      return sendOnce(request, agent, options);
+      const connection = await pool.connectionFor(request.url, streamed);
+      return await sendOnce(request, connection, options);
     },
-    close() {
-      for (const agent of Object.values(agents)) agent.destroy();
-    },
+    close: () => pool.destroy(),
   };
 }
 
@@ -122,7 +97,7 @@ class Watchdog {
 
 function sendOnce(
   request: TransportRequest,
-  agent: http.Agent,
+  connection: Connection,
   options: TransportOptions,
 ): Promise<TransportResponse> {
   const { method, url, body } = request;
@@ -146,7 +121,12 @@ function sendOnce(
 
   return new Promise<TransportResponse>((resolve, reject) => {
     let settled = false;
-    const req = client.request(url, { method, headers, agent });
+    const req = client.request(url, {
+      method,
+      headers,
+      agent: connection.agent,
+      ...connection.tls,
+    });
     const exchange: Exchange = {
       req,
       res: undefined,
@@ -368,7 +348,16 @@ function toNetworkError(method: string, where: string, error: unknown): Error {
     return new NetworkError(
       method,
       where,
-      `TLS certificate verification failed (${message}); for a self-signed or internal certificate use --skip-tls`,
+      `TLS certificate verification failed (${message}); trust the registry's CA with --ca-cert FILE, or skip verification with --skip-tls`,
+      { temporary: false, cause: error },
+    );
+  }
+  if (codeText === "ERR_SSL_WRONG_VERSION_NUMBER" || /InvalidContentType/.test(message)) {
+    // What a TLS handshake against a plain-HTTP port looks like; retrying can't change it.
+    return new NetworkError(
+      method,
+      where,
+      "the server does not speak TLS here; if the registry serves plain HTTP, use an http:// URL",
       { temporary: false, cause: error },
     );
   }

@@ -17,31 +17,54 @@ export class BlobDigestMismatchError extends Error {
   override name = "BlobDigestMismatchError";
 }
 
+/** The registry won't take chunked (PATCH) uploads; one monolithic PUT may still work. */
+export class ChunkedUploadRefusedError extends Error {
+  override name = "ChunkedUploadRefusedError";
+}
+
+/**
+ * Chunk size shared by every upload of a push. A registry (or a proxy in front of it) that
+ * answers 413 to a chunk halves it for the rest of the push, down to `minSize`.
+ */
+export interface ChunkSettings {
+  size: number;
+  minSize: number;
+}
+
 export interface UploadOptions {
-  /** Upload in PATCH chunks of this size (undefined: one monolithic PUT). */
-  chunkSize?: number;
+  /** Upload in PATCH chunks (undefined: one monolithic PUT). */
+  chunks?: ChunkSettings;
+  /** Try a cross-repository mount from this repository first. */
+  mountFrom?: string;
   /** Reports bytes of this blob the registry has been sent so far. */
   onProgress?: (done: number) => void;
 }
+
+/** How the blob got into the repository. */
+export type UploadOutcome = "uploaded" | "mounted";
 
 /** Uploads one blob into the client's repository. Throws on failure after cleaning up. */
 export async function uploadBlob(
   client: RegistryClient,
   blob: BlobSource,
   options: UploadOptions = {},
-): Promise<void> {
-  const session = await startSession(client, blob);
+): Promise<UploadOutcome> {
+  const session = await startSession(client, blob, options.mountFrom);
+  if (session === "mounted") return "mounted";
   let committed = false;
   try {
-    if (options.chunkSize === undefined) await putMonolithic(client, blob, session.url, options);
+    if (options.chunks === undefined) await putMonolithic(client, blob, session.url, options);
     else {
-      const chunk = Math.max(options.chunkSize, session.minChunk ?? 0);
-      await patchChunks(client, blob, session.url, chunk, options);
+      if (session.minChunk !== undefined && options.chunks.size < session.minChunk) {
+        options.chunks.size = session.minChunk;
+      }
+      await patchChunks(client, blob, session.url, options.chunks, options);
     }
     committed = true;
   } finally {
     if (!committed) await cancelSession(client, session.url);
   }
+  return "uploaded";
 }
 
 interface Session {
@@ -49,11 +72,34 @@ interface Session {
   minChunk: number | undefined;
 }
 
-async function startSession(client: RegistryClient, blob: BlobSource): Promise<Session> {
+/**
+ * `POST …/blobs/uploads/`, optionally as a mount (`?mount=<digest>&from=<repo>`): 201 means
+ * mounted; 202 is an ordinary upload session, which is what registries answer when they
+ * won't mount (the source lacks the blob, or the account can't read it).
+ */
+async function startSession(
+  client: RegistryClient,
+  blob: BlobSource,
+  mountFrom: string | undefined,
+): Promise<Session | "mounted"> {
   const url = client.url("blobs/uploads/");
-  const action = `start upload of ${blob.digest}`;
-  const response = await client.request({ method: "POST", url, expect: [202], action });
+  if (mountFrom !== undefined) {
+    url.search = `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}`;
+  }
+  const action = mountFrom === undefined
+    ? `start upload of ${blob.digest}`
+    : `mount ${blob.digest} from ${mountFrom}`;
+  const response = await client.request({
+    method: "POST",
+    url,
+    expect: mountFrom === undefined ? [202] : [201, 202],
+    action,
+  });
   await response.discard();
+  if (response.status === 201) {
+    checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
+    return "mounted";
+  }
   const min = Number(response.headers.get("oci-chunk-min-length") ?? "");
   return {
     url: resolveLocation(response.headers.get("location"), url, action),
@@ -121,11 +167,14 @@ async function putMonolithic(
   }
 }
 
+/** Statuses with which registries turn chunked uploads away (ECR-like setups, old proxies). */
+const CHUNKS_REFUSED = new Set([400, 405, 415, 501]);
+
 async function patchChunks(
   client: RegistryClient,
   blob: BlobSource,
   start: URL,
-  chunkSize: number,
+  chunks: ChunkSettings,
   options: UploadOptions,
 ): Promise<void> {
   const hash = new Sha256();
@@ -135,7 +184,7 @@ async function patchChunks(
   let failures = 0;
   while (offset < blob.size) {
     const from = offset;
-    const length = Math.min(chunkSize, blob.size - from);
+    const length = Math.min(chunks.size, blob.size - from);
     const body: BodySource = {
       length,
       async *open(signal) {
@@ -178,6 +227,30 @@ async function patchChunks(
       if (offset < from + length) offset = Math.max(offset, from); // registry kept less: resend
       failures = 0;
     } catch (error) {
+      if (
+        from === 0 && error instanceof RegistryError &&
+        (CHUNKS_REFUSED.has(error.status) || error.hasCode("UNSUPPORTED")) &&
+        !error.hasCode("DIGEST_INVALID")
+      ) {
+        throw new ChunkedUploadRefusedError(
+          `${client.registryName} refused a chunked upload (${error.status})`,
+          { cause: error },
+        );
+      }
+      if (error instanceof RegistryError && error.status === 413) {
+        // A body-size cap (Cloudflare ~100 MB, GHCR 4 MiB chunks): smaller chunks, same spot.
+        if (chunks.size <= chunks.minSize) throw error;
+        chunks.size = Math.max(chunks.minSize, Math.floor(chunks.size / 2));
+        client.sink({
+          type: "notice",
+          message: `${client.registryName} refused a ${length}-byte chunk (413); ` +
+            `sending ${chunks.size}-byte chunks`,
+        });
+        const status = await uploadStatus(client, location);
+        location = status.location;
+        offset = status.offset;
+        continue;
+      }
       failures++;
       const rangeError = error instanceof RegistryError && error.status === 416;
       if ((!isRetryable(error) && !rangeError) || failures > client.retries) throw error;

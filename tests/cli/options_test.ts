@@ -41,6 +41,9 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     dryRun: false,
     forceUpload: false,
     image: undefined,
+    caCert: undefined,
+    mountFrom: undefined,
+    chunked: "auto",
   };
   const { reference, ...rest } = s;
   assertEquals(rest, expected);

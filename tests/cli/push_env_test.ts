@@ -240,6 +240,29 @@ const TESTS: Record<keyof typeof ENV, [string, () => Promise<void>, string[]?]> 
       assertEquals(await registry.manifestExists(`s${i}`, "1"), exit === 0);
     }
   }, ["openssl"]],
+  caCert: ["trusts the registry's certificate; --ca-cert overrides it", async () => {
+    await using registry = await startRegistry();
+    await using archive = await makeArchive();
+    const tls = await selfSignedCert();
+    await using proxy = startProxy({ upstream: registry.url, tls });
+    const dir = await Deno.makeTempDir({ prefix: "dip-ca-" });
+    try {
+      const caPath = `${dir}/ca.pem`;
+      await Deno.writeTextFile(caPath, tls.cert);
+      await Deno.writeTextFile(`${dir}/other.pem`, (await selfSignedCert()).cert);
+      const trusted = await push(proxy.url, "c0", archive, { caCert: caPath });
+      expectExit(trusted, 0, "DOCKER_PUSHER_CA_CERT=ca.pem");
+      assert(!trusted.stderr.includes("verification is disabled"), trusted.stderr);
+      const wrong = await push(proxy.url, "c1", archive, { caCert: `${dir}/other.pem` });
+      expectExit(wrong, 1, "DOCKER_PUSHER_CA_CERT=other.pem");
+      assertStringIncludes(wrong.stderr, "--ca-cert");
+      const env = { caCert: `${dir}/other.pem` };
+      expectExit(await push(proxy.url, "c2", archive, env, ["--ca-cert", caPath]), 0, "flag");
+      assertEquals(await registry.listTags("c1"), []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }, ["openssl"]],
   verbose: ["true logs HTTP requests; --verbose and --quiet override it", async () => {
     await using registry = await startRegistry();
     await using archive = await makeArchive();

@@ -12,6 +12,24 @@
  * });
  * ```
  *
+ * Token auth (`token`) and HTTPS (`tls`) are options; the helper's own queries
+ * (`manifestExists`, `fetchManifest`, `listTags`…) keep working in both modes:
+ *
+ * ```ts
+ * await using tokens = await startTokenServer({ users: { alice: "pw", helper: "hpw" } });
+ * const ca = await makeTestCa(dir);
+ * await using registry = await startRegistry({
+ *   token: {
+ *     realm: tokens.realm,
+ *     service: tokens.service,
+ *     issuer: tokens.issuer,
+ *     rootCertBundle: tokens.certPath,
+ *     credentials: { username: "helper", password: "hpw" }, // for the helper's queries
+ *   },
+ *   tls: { cert: ca.serverCert, key: ca.serverKey, ca: ca.caCert },
+ * });
+ * ```
+ *
  * @module
  */
 
@@ -46,10 +64,52 @@ export interface Credentials {
   password: string;
 }
 
+/**
+ * The registry's `auth: token:` section: it accepts only JWTs from this token server (see
+ * `startTokenServer` in `token_server.ts`, whose fields these are).
+ */
+export interface RegistryTokenAuth {
+  /** Where clients get tokens, e.g. `http://127.0.0.1:PORT/token` (sent in challenges). */
+  realm: string;
+  /** The token's `aud`, sent to the realm as `service=`. */
+  service: string;
+  /** The token's `iss`. */
+  issuer: string;
+  /** PEM file with the certificate(s) whose keys sign the tokens (`rootcertbundle`). */
+  rootCertBundle: string;
+  /**
+   * An account of the token server the helper's own queries use (Basic auth to `realm`);
+   * also the registry's `credentials`, which `pullBack` gives skopeo. Without it (and without
+   * `authorize`), the queries get 401 and throw. Requests the helper sends show up in the
+   * token server's records: use an account of its own, or count requests before and after.
+   */
+  credentials?: Credentials;
+}
+
+/** Paths of PEM files for an HTTPS registry, e.g. from `makeTestCa` in `tls.ts`. */
+export interface RegistryTls {
+  /** Server certificate (chain), valid for 127.0.0.1. */
+  cert: string;
+  /** Its private key. */
+  key: string;
+  /** The CA certificate that signed `cert`; the helper's own requests trust it. */
+  ca: string;
+}
+
 /** Options for {@linkcode startRegistry}. */
 export interface StartRegistryOptions {
   /** Require HTTP basic auth with these credentials (bcrypt htpasswd file). Default: anonymous access. */
   htpasswd?: Credentials;
+  /** Require bearer tokens from a token server instead. Default: anonymous access. */
+  token?: RegistryTokenAuth;
+  /**
+   * In token mode, how the helper's own queries get a token for a challenge's scope (e.g.
+   * `repository:app:pull`): resolves to the bare token. Default: `GET realm?service=…&scope=…`
+   * with Basic `token.credentials`, reading `token` or `access_token`.
+   */
+  authorize?: (scope: string) => Promise<string>;
+  /** Serve HTTPS with this certificate; `url` becomes `https://…`. Default: plain HTTP. */
+  tls?: RegistryTls;
   /** How long to wait for `GET /v2/` to answer, in ms. Default: 10000. */
   startTimeoutMs?: number;
 }
@@ -84,12 +144,17 @@ export interface FetchedManifest {
 export interface TestRegistry extends AsyncDisposable {
   /** "127.0.0.1:PORT". */
   readonly host: string;
-  /** "http://127.0.0.1:PORT". */
+  /** "http://127.0.0.1:PORT", or "https://127.0.0.1:PORT" with `tls`. */
   readonly url: string;
   /** The filesystem storage root (`docker/registry/v2/…` lives below it). */
   readonly storageDir: string;
-  /** The credentials the registry requires, if any. */
+  /** The credentials the registry requires, if any (in token mode, `token.credentials`). */
   readonly credentials: Credentials | undefined;
+  /**
+   * `fetch` with the test CA trusted (with `tls`), for requests of a test's own; plain
+   * `fetch` otherwise. No authorization is added.
+   */
+  fetch(input: string | URL, init?: RequestInit): Promise<Response>;
   /** Kills the registry, waits for it to exit and removes its directory. Idempotent. */
   stop(): Promise<void>;
   /** Whether `HEAD /v2/<repo>/manifests/<ref>` answers 200 (any manifest type). */
@@ -137,6 +202,9 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   if (!toolOnPath(REGISTRY_BINARY)) {
     throw new Error(`Cannot start the test registry: ${REGISTRY_BINARY} is not on PATH`);
   }
+  if (options.htpasswd !== undefined && options.token !== undefined) {
+    throw new TypeError("Cannot start the test registry with both htpasswd and token auth");
+  }
   const dir = await Deno.makeTempDir({ prefix: "dip-registry-" });
   try {
     let htpasswdPath: string | undefined;
@@ -153,7 +221,10 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     for (let attempt = 1;; attempt++) {
       const port = freePort();
       const configPath = `${dir}/config.yml`;
-      await Deno.writeTextFile(configPath, registryConfig(port, storageDir, htpasswdPath));
+      await Deno.writeTextFile(
+        configPath,
+        registryConfig(port, storageDir, { htpasswdPath, token: options.token, tls: options.tls }),
+      );
       try {
         return await launch(dir, configPath, port, storageDir, options);
       } catch (error) {
@@ -176,7 +247,13 @@ function freePort(): number {
   return port;
 }
 
-function registryConfig(port: number, storageDir: string, htpasswdPath?: string): string {
+interface AuthAndTls {
+  htpasswdPath: string | undefined;
+  token: RegistryTokenAuth | undefined;
+  tls: RegistryTls | undefined;
+}
+
+function registryConfig(port: number, storageDir: string, extra: AuthAndTls): string {
   // JSON strings are valid YAML scalars, which keeps odd temp paths safe.
   const q = JSON.stringify;
   const lines = [
@@ -200,12 +277,33 @@ function registryConfig(port: number, storageDir: string, htpasswdPath?: string)
     `  addr: ${q(`127.0.0.1:${port}`)}`,
     // A fixed secret silences the "No HTTP secret provided" warning.
     `  secret: ${q(`test-secret-${port}`)}`,
-    "health:",
-    "  storagedriver:",
-    "    enabled: false",
   ];
-  if (htpasswdPath !== undefined) {
-    lines.push("auth:", "  htpasswd:", "    realm: basic-realm", `    path: ${q(htpasswdPath)}`);
+  if (extra.tls !== undefined) {
+    lines.push(
+      "  tls:",
+      `    certificate: ${q(extra.tls.cert)}`,
+      `    key: ${q(extra.tls.key)}`,
+    );
+  }
+  lines.push("health:", "  storagedriver:", "    enabled: false");
+  if (extra.htpasswdPath !== undefined) {
+    lines.push(
+      "auth:",
+      "  htpasswd:",
+      "    realm: basic-realm",
+      `    path: ${q(extra.htpasswdPath)}`,
+    );
+  }
+  if (extra.token !== undefined) {
+    const { realm, service, issuer, rootCertBundle } = extra.token;
+    lines.push(
+      "auth:",
+      "  token:",
+      `    realm: ${q(realm)}`,
+      `    service: ${q(service)}`,
+      `    issuer: ${q(issuer)}`,
+      `    rootcertbundle: ${q(rootCertBundle)}`,
+    );
   }
   return lines.join("\n") + "\n";
 }
@@ -250,11 +348,19 @@ async function launch(
   });
 
   const host = `127.0.0.1:${port}`;
-  const url = `http://${host}`;
-  const credentials = options.htpasswd;
-  const authHeaders: Record<string, string> = credentials === undefined
+  const url = `${options.tls === undefined ? "http" : "https"}://${host}`;
+  const credentials = options.htpasswd ?? options.token?.credentials;
+  const authHeaders: Record<string, string> = options.htpasswd === undefined
     ? {}
-    : { Authorization: `Basic ${btoa(`${credentials.username}:${credentials.password}`)}` };
+    : { Authorization: `Basic ${basic(options.htpasswd)}` };
+  // Deno's fetch trusts only the system roots; the test CA goes into a client of our own.
+  const client = options.tls === undefined
+    ? undefined
+    : Deno.createHttpClient({ caCerts: [await Deno.readTextFile(options.tls.ca)] });
+  const fetchHere = (input: string | URL, init: RequestInit = {}) =>
+    fetch(input, client === undefined ? init : { ...init, client });
+  const authorize = options.authorize ??
+    (options.token === undefined ? undefined : tokenFetcher(options.token, fetchHere));
 
   let stopped = false;
   const stop = async () => {
@@ -279,6 +385,7 @@ async function launch(
     }
     await status;
     await pumps;
+    client?.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
 
@@ -297,7 +404,7 @@ async function launch(
         );
       }
       try {
-        const response = await fetch(`${url}/v2/`);
+        const response = await fetchHere(`${url}/v2/`);
         await response.body?.cancel();
         if (response.status === 200 || response.status === 401) break;
       } catch {
@@ -317,13 +424,30 @@ async function launch(
     if (!exited) child.kill("SIGKILL");
     await status;
     await pumps;
+    client?.close();
     throw error;
   }
 
   async function request(method: string, path: string, accept?: string): Promise<Response> {
-    return await fetch(`${url}${path}`, {
+    const headers: Record<string, string> = {
+      ...authHeaders,
+      ...(accept === undefined ? {} : { Accept: accept }),
+    };
+    const response = await fetchHere(`${url}${path}`, { method, headers });
+    // Token mode: answer the challenge with a token for the scope it names, once.
+    const challenge = response.headers.get("WWW-Authenticate") ?? "";
+    if (response.status !== 401 || authorize === undefined || !/^bearer /i.test(challenge)) {
+      return response;
+    }
+    await response.body?.cancel();
+    const scope = /\bscope="([^"]*)"/.exec(challenge)?.[1];
+    if (scope === undefined) {
+      throw new Error(`${method} ${url}${path}: a bearer challenge without a scope: ${challenge}`);
+    }
+    const token = await authorize(scope);
+    return await fetchHere(`${url}${path}`, {
       method,
-      headers: { ...authHeaders, ...(accept === undefined ? {} : { Accept: accept }) },
+      headers: { ...headers, Authorization: `Bearer ${token}` },
     });
   }
 
@@ -349,7 +473,7 @@ async function launch(
     // The registry logs a request after answering it. A marker request sent now is
     // logged after everything answered before it, so wait until the marker shows up.
     const marker = `__request_log_marker_${++markerCount}_${crypto.randomUUID()}`;
-    const response = await fetch(`${url}/v2/?${marker}`);
+    const response = await fetchHere(`${url}/v2/?${marker}`);
     await response.body?.cancel();
     const deadline = Date.now() + 5000;
     while (!stdout.includes(marker)) {
@@ -369,6 +493,7 @@ async function launch(
     url,
     storageDir,
     credentials,
+    fetch: fetchHere,
     stop,
     [Symbol.asyncDispose]: stop,
     manifestExists: (repo, ref) => exists(`/v2/${repo}/manifests/${ref}`, MANIFEST_ACCEPT),
@@ -411,6 +536,40 @@ async function launch(
     serverLog: () => stderr,
   };
   return registry;
+}
+
+function basic(credentials: Credentials): string {
+  return btoa(`${credentials.username}:${credentials.password}`);
+}
+
+/** The default `authorize` of token mode: asks the realm with Basic `token.credentials`. */
+function tokenFetcher(
+  token: RegistryTokenAuth,
+  fetchWith: (input: URL, init: RequestInit) => Promise<Response>,
+): (scope: string) => Promise<string> {
+  return async (scope) => {
+    const realm = new URL(token.realm);
+    realm.searchParams.set("service", token.service);
+    realm.searchParams.set("scope", scope);
+    const headers: Record<string, string> = token.credentials === undefined
+      ? {}
+      : { Authorization: `Basic ${basic(token.credentials)}` };
+    const response = await fetchWith(realm, { headers });
+    if (!response.ok) {
+      throw new Error(
+        `Failed to get a token for ${scope} from ${token.realm}: ${response.status} ` +
+          (await response.text()),
+      );
+    }
+    const body = await response.json() as { token?: unknown; access_token?: unknown };
+    const value = typeof body.token === "string" && body.token !== ""
+      ? body.token
+      : body.access_token;
+    if (typeof value !== "string" || value === "") {
+      throw new Error(`Failed to get a token for ${scope} from ${token.realm}: no token`);
+    }
+    return value;
+  };
 }
 
 const ACCESS_LINE = /^\S+ \S+ \S+ \[[^\]]*\] "(\S+) (\S+) [^"]*" (\d{3}) \S+ "[^"]*" "([^"]*)"/;

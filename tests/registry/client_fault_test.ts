@@ -40,7 +40,9 @@ const OPERATIONS: { name: string; route: Route; run: (client: RegistryClient) =>
     {
       name: "POST upload",
       route: "upload-start",
-      run: (client) => uploadBlob(client, memoryBlob(BLOB)),
+      run: async (client) => {
+        await uploadBlob(client, memoryBlob(BLOB));
+      },
     },
     {
       name: "PUT manifest",
@@ -206,7 +208,7 @@ Deno.test("RegistryClient refuses after a second 401 without leaking the passwor
     credentials: { username: "alice", password: "wrong-Pa55word" },
   });
 
-  const error = await assertRejects(() => blobExists(harness.client, BLOB_DIGEST), AuthError);
+  const error = await assertRejects(() => harness.client.ping(), AuthError);
 
   assert(error.message.includes('"alice"'), error.message);
   assert(!error.message.includes("wrong-Pa55word"), error.message);
@@ -258,11 +260,11 @@ Deno.test("RegistryClient reports refused token credentials as an AuthError", as
     credentials: { username: "alice", password: "wrong-Pa55word" },
   });
 
-  const error = await assertRejects(() => blobExists(harness.client, BLOB_DIGEST), AuthError);
+  const error = await assertRejects(() => harness.client.ping(), AuthError);
 
   assert(error.message.includes('"alice"') && !error.message.includes("wrong-Pa55word"));
   assertEquals(fake.requests.map((r) => `${r.route} ${r.outcome}`), [
-    "blob-head 401",
+    "ping 401",
     "token 401",
   ]);
 });
@@ -321,4 +323,19 @@ Deno.test("putManifest rejects a Docker-Content-Digest that isn't the manifest's
   assert(error.message.includes(sha256(MANIFEST)), error.message);
   assertEquals(fake.requestsTo("manifest-put").length, 1);
   assertEquals(fake.requestsTo("manifest-put")[0]!.headers["content-type"], MANIFEST_TYPE);
+});
+
+Deno.test("blobExists reads a HEAD that stays 401 as absent, never as present", async () => {
+  // Artifactory and some GAR setups answer 401 on HEAD for a blob they don't have.
+  await using fake = await FakeRegistry.start({
+    auth: { scheme: "basic", username: "alice", password: "right" },
+    faults: [{
+      route: "blob-head",
+      action: respond(401, { headers: { "WWW-Authenticate": 'Basic realm="x"' } }),
+    }],
+  });
+  using harness = connectClient(fake, { credentials: { username: "alice", password: "right" } });
+
+  assertEquals(await blobExists(harness.client, BLOB_DIGEST), false);
+  assert(fake.requestsTo("blob-head").length <= 2, "no loop");
 });

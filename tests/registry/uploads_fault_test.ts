@@ -72,7 +72,7 @@ for (const uploadLocation of LOCATIONS) {
     const progress: number[] = [];
 
     await uploadBlob(harness.client, blob, {
-      chunkSize: 64 * KIB,
+      chunks: { size: 64 * KIB, minSize: 64 * KIB },
       onProgress: (done) => progress.push(done),
     });
 
@@ -118,7 +118,7 @@ Deno.test("uploadBlob honours OCI-Chunk-Min-Length from the POST response", asyn
   const bytes = randomBytes("min-chunk", 250 * KIB);
   const blob = memoryBlob(bytes);
 
-  await uploadBlob(harness.client, blob, { chunkSize: 64 * KIB });
+  await uploadBlob(harness.client, blob, { chunks: { size: 64 * KIB, minSize: 64 * KIB } });
 
   assertEquals(fake.requestsTo("upload-patch").map((r) => r.bodyLength), [
     100 * KIB,
@@ -172,7 +172,7 @@ for (const { name, options, resumeAt } of RESUME_CASES) {
     const bytes = randomBytes("resume", size);
     const blob = memoryBlob(bytes);
 
-    await uploadBlob(harness.client, blob, { chunkSize: 64 * KIB });
+    await uploadBlob(harness.client, blob, { chunks: { size: 64 * KIB, minSize: 64 * KIB } });
 
     const routes = fake.requests.map((r) => r.route);
     assertEquals(routes.slice(0, 4), [
@@ -212,7 +212,9 @@ Deno.test({
     const bytes = randomBytes("resume-keep-alive", 256 * KIB);
     const blob = memoryBlob(bytes);
 
-    const upload = uploadBlob(harness.client, blob, { chunkSize: 64 * KIB });
+    const upload = uploadBlob(harness.client, blob, {
+      chunks: { size: 64 * KIB, minSize: 64 * KIB },
+    });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const finished = await Promise.race([
       upload.then(() => true, () => true),
@@ -243,7 +245,7 @@ Deno.test("uploadBlob resends what the registry didn't keep of an accepted chunk
   const bytes = randomBytes("lost-chunk", 160 * KIB);
   const blob = memoryBlob(bytes);
 
-  await uploadBlob(harness.client, blob, { chunkSize: 64 * KIB });
+  await uploadBlob(harness.client, blob, { chunks: { size: 64 * KIB, minSize: 64 * KIB } });
 
   assertEquals(fake.requestsTo("upload-patch").map((r) => r.headers["content-range"]), [
     `0-${64 * KIB - 1}`,
@@ -262,7 +264,7 @@ Deno.test("uploadBlob retries the closing PUT of a chunked upload after a 503", 
   const bytes = randomBytes("final-put", 100 * KIB);
   const blob = memoryBlob(bytes);
 
-  await uploadBlob(harness.client, blob, { chunkSize: 64 * KIB });
+  await uploadBlob(harness.client, blob, { chunks: { size: 64 * KIB, minSize: 64 * KIB } });
 
   const puts = fake.requestsTo("upload-put");
   assertEquals(puts.map((r) => r.outcome), [503, 201]);
@@ -278,7 +280,7 @@ Deno.test("uploadBlob in chunks refuses a blob that doesn't match its digest bef
   const blob = memoryBlob(bytes, { digest: claimed });
 
   const error = await assertRejects(
-    () => uploadBlob(harness.client, blob, { chunkSize: 64 * KIB }),
+    () => uploadBlob(harness.client, blob, { chunks: { size: 64 * KIB, minSize: 64 * KIB } }),
     BlobDigestMismatchError,
   );
 
@@ -328,7 +330,7 @@ Deno.test({
     using harness = connectClient(fake);
     const blob = memoryBlob(randomBytes("retry-policy", 100 * KIB));
 
-    await uploadBlob(harness.client, blob, { chunkSize: 64 * KIB });
+    await uploadBlob(harness.client, blob, { chunks: { size: 64 * KIB, minSize: 64 * KIB } });
 
     assertEquals(harness.sleeps, [1000]);
   },

@@ -1,4 +1,4 @@
-import { parseTokenResponse } from "../../src/registry/auth.ts";
+import { mergeScopes, parseTokenResponse } from "../../src/registry/token.ts";
 import { assertEquals } from "../helpers/assert.ts";
 
 const NOW = Date.parse("2024-05-01T12:00:00Z");
@@ -91,4 +91,21 @@ Deno.test("parseTokenResponse survives a corrupted byte anywhere in a real respo
       assertEquals(token.refreshAt > NOW, true, corrupted);
     }
   }
+});
+
+Deno.test("mergeScopes joins actions per resource, push first, keeping other scopes", () => {
+  const cases: [string[], string[]][] = [
+    [["repository:a:push,pull"], ["repository:a:push,pull"]],
+    [["repository:a:pull", "repository:a:push"], ["repository:a:push,pull"]],
+    [["repository:a:push,pull", "repository:a:pull,push"], ["repository:a:push,pull"]],
+    [["repository:a:push,pull", "repository:b:pull"], [
+      "repository:a:push,pull",
+      "repository:b:pull",
+    ]],
+    [["repository:a:pull", "repository:a:delete"], ["repository:a:pull,delete"]],
+    [["registry:catalog:*", "registry:catalog:*"], ["registry:catalog:*"]],
+    [["repository:host:5000/a:pull"], ["repository:host:5000/a:pull"]],
+    [["odd"], ["odd"]],
+  ];
+  for (const [input, expected] of cases) assertEquals(mergeScopes(input), expected);
 });

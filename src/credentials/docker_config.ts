@@ -1,0 +1,143 @@
+/**
+ * Credentials the way docker stores them: `$DOCKER_CONFIG/config.json` (or
+ * `~/.docker/config.json`) with `auths` entries (base64 `auth`, or `username`/`password`,
+ * or an OAuth2 `identitytoken`), `credHelpers` per registry and a default `credsStore`, both
+ * run as `docker-credential-<name> get`.
+ */
+import { UsageError } from "../errors.ts";
+import type { Credentials } from "../registry/auth.ts";
+import { DOCKER_HUB } from "../registry/reference.ts";
+
+/** Docker keys Docker Hub's credentials by its v1 index URL. */
+export const DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/";
+const HUB_ALIASES = new Set([DOCKER_HUB, "index.docker.io", "registry-1.docker.io"]);
+
+/** What looking credentials up needs from the system, injectable for tests. */
+export interface CredentialSystem {
+  env: (name: string) => string | undefined;
+  /** Reads a file; resolves undefined when it does not exist. */
+  readTextFile: (path: string) => Promise<string | undefined>;
+  /** Runs `docker-credential-<helper> get` with `serverUrl` on stdin; returns stdout. */
+  runHelper: (helper: string, serverUrl: string) => Promise<HelperResult>;
+}
+
+export type HelperResult =
+  | { ok: true; stdout: string }
+  | { ok: false; notFound: boolean; message: string };
+
+/** Credentials found in docker's configuration, with where they came from. */
+export interface FoundCredentials {
+  credentials: Credentials;
+  /** e.g. `~/.docker/config.json auths`, `credential helper "ecr-login"`. */
+  source: string;
+}
+
+/** Looks up credentials for `registry` (as users name it: `docker.io`, `host:port`). */
+export async function dockerConfigCredentials(
+  registry: string,
+  system: CredentialSystem,
+): Promise<FoundCredentials | undefined> {
+  const dir = system.env("DOCKER_CONFIG") || `${system.env("HOME") ?? ""}/.docker`;
+  const path = `${dir}/config.json`;
+  const text = await system.readTextFile(path);
+  if (text === undefined) return undefined;
+  let config: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error();
+    config = parsed as Record<string, unknown>;
+  } catch {
+    throw new UsageError(`Docker config ${path} is not valid JSON`, {
+      hint: "Fix or move the file, or pass credentials with -u and --password-stdin",
+    });
+  }
+  const host = configHost(registry);
+  const serverUrl = host === DOCKER_HUB ? DOCKER_HUB_CONFIG_KEY : host;
+
+  const helpers = asRecord(config["credHelpers"]);
+  const helperName = Object.entries(helpers).find(([key]) => configHost(key) === host)?.[1] ??
+    config["credsStore"];
+  if (typeof helperName === "string" && helperName !== "") {
+    const found = await fromHelper(helperName, serverUrl, system);
+    if (found) return found;
+  }
+
+  for (const [key, value] of Object.entries(asRecord(config["auths"]))) {
+    if (configHost(key) !== host) continue;
+    const credentials = fromAuthEntry(asRecord(value), path, key);
+    if (credentials) return { credentials, source: `${path} (auths "${key}")` };
+  }
+  return undefined;
+}
+
+async function fromHelper(
+  helper: string,
+  serverUrl: string,
+  system: CredentialSystem,
+): Promise<FoundCredentials | undefined> {
+  const program = `docker-credential-${helper}`;
+  const result = await system.runHelper(helper, serverUrl);
+  if (!result.ok) {
+    if (result.notFound) return undefined;
+    throw new Error(`Credential helper ${program} failed: ${result.message}`);
+  }
+  let reply: Record<string, unknown>;
+  try {
+    reply = asRecord(JSON.parse(result.stdout));
+  } catch {
+    throw new Error(`Credential helper ${program} printed something that is not JSON`);
+  }
+  const username = typeof reply["Username"] === "string" ? reply["Username"] : "";
+  const secret = typeof reply["Secret"] === "string" ? reply["Secret"] : "";
+  if (secret === "") return undefined;
+  const source = `credential helper ${program}`;
+  // Docker's convention: the username "<token>" marks an OAuth2 refresh token.
+  if (username === "<token>") return { credentials: { identityToken: secret }, source };
+  return { credentials: { username, password: secret }, source };
+}
+
+function fromAuthEntry(
+  entry: Record<string, unknown>,
+  path: string,
+  key: string,
+): Credentials | undefined {
+  const identityToken = entry["identitytoken"];
+  const username = typeof entry["username"] === "string" ? entry["username"] : undefined;
+  if (typeof identityToken === "string" && identityToken !== "") {
+    return { identityToken, ...(username ? { username } : {}) };
+  }
+  if (typeof entry["auth"] === "string" && entry["auth"] !== "") {
+    let decoded: string;
+    try {
+      decoded = new TextDecoder().decode(
+        Uint8Array.from(atob(entry["auth"]), (c) => c.charCodeAt(0)),
+      );
+    } catch {
+      throw new UsageError(`The "auth" value for "${key}" in ${path} is not valid base64`);
+    }
+    const colon = decoded.indexOf(":");
+    if (colon === -1) {
+      throw new UsageError(`The "auth" value for "${key}" in ${path} is not user:password`);
+    }
+    return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  if (username !== undefined && typeof entry["password"] === "string") {
+    return { username, password: entry["password"] };
+  }
+  return undefined;
+}
+
+/**
+ * The host a config key names, the way docker matches them: scheme and path dropped
+ * (`https://host:5000/v2/` → `host:5000`), and every Docker Hub spelling as `docker.io`.
+ */
+export function configHost(key: string): string {
+  const host = key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").split("/")[0]!.toLowerCase();
+  return HUB_ALIASES.has(host) ? DOCKER_HUB : host;
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : {};
+}

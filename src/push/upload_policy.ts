@@ -1,0 +1,111 @@
+/**
+ * How each blob goes up: monolithic or chunked, mount first or not, and what to do when a
+ * registry turns a method away. Decisions learnt on one blob (chunks refused, a smaller chunk
+ * size after a 413) hold for the rest of the push.
+ */
+import type { ArchiveBlob } from "../archive/image.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { RegistryError } from "../registry/registry_error.ts";
+import { withRetries } from "../registry/retry.ts";
+import {
+  ChunkedUploadRefusedError,
+  type ChunkSettings,
+  uploadBlob,
+  type UploadOptions,
+  type UploadOutcome,
+} from "../registry/uploads.ts";
+
+/**
+ * `auto` chunks blobs at or above the threshold, but falls back to one PUT when the registry
+ * refuses chunks, and starts that way on ECR; `always` (`--chunked`) chunks at the threshold
+ * with no fallback; `never` (`--no-chunked`) always sends one PUT.
+ */
+export type ChunkedMode = "auto" | "always" | "never";
+
+export interface UploadPolicyOptions {
+  largeLayerThreshold: number;
+  chunkSize: number;
+  chunked: ChunkedMode;
+  mountFrom?: string;
+}
+
+/** Smallest chunk a 413 may shrink chunks to. */
+const MIN_SHRUNK_CHUNK = 1024 * 1024;
+
+/**
+ * ECR has silently dropped chunks of PATCH uploads (see PROTOCOL.md): monolithic streaming is
+ * the safe default there. `--chunked` still forces chunks.
+ */
+export function isEcrHost(host: string): boolean {
+  return /\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?(:\d+)?$/i.test(host);
+}
+
+export class UploadPolicy {
+  #client: RegistryClient;
+  #options: UploadPolicyOptions;
+  #chunks: ChunkSettings;
+  #chunksOff: boolean;
+
+  constructor(client: RegistryClient, options: UploadPolicyOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#chunks = {
+      size: options.chunkSize,
+      minSize: Math.min(options.chunkSize, MIN_SHRUNK_CHUNK),
+    };
+    this.#chunksOff = options.chunked === "never" ||
+      (options.chunked === "auto" && isEcrHost(client.baseUrl.host));
+  }
+
+  /** Uploads (or mounts) one blob, retrying it whole with a fresh session on failure. */
+  upload(blob: ArchiveBlob): Promise<UploadOutcome> {
+    const client = this.#client;
+    return withRetries(async (attempt) => {
+      client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
+      const chunked = !this.#chunksOff && blob.size >= this.#options.largeLayerThreshold;
+      try {
+        return await uploadBlob(client, blob, this.#uploadOptions(blob, chunked));
+      } catch (error) {
+        return await this.#fallBack(blob, chunked, error);
+      }
+    }, client.retryOptions(`blob ${blob.digest}`));
+  }
+
+  #uploadOptions(blob: ArchiveBlob, chunked: boolean): UploadOptions {
+    return {
+      ...(chunked ? { chunks: this.#chunks } : {}),
+      ...(this.#options.mountFrom !== undefined ? { mountFrom: this.#options.mountFrom } : {}),
+      onProgress: (done) =>
+        this.#client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
+    };
+  }
+
+  /** In `auto` mode, a method the registry refuses is swapped for the other one. */
+  async #fallBack(blob: ArchiveBlob, chunked: boolean, error: unknown): Promise<UploadOutcome> {
+    const client = this.#client;
+    const mode = this.#options.chunked;
+    if (error instanceof ChunkedUploadRefusedError) {
+      if (mode !== "auto") {
+        throw new Error(`${error.message}; use --no-chunked to upload in one request`, {
+          cause: error,
+        });
+      }
+      this.#chunksOff = true;
+      client.sink({
+        type: "notice",
+        message: `${error.message}; uploading each blob in one request instead`,
+      });
+      return await uploadBlob(client, blob, this.#uploadOptions(blob, false));
+    }
+    const tooLarge = error instanceof RegistryError && error.status === 413;
+    if (tooLarge && !chunked && mode === "auto" && blob.size > this.#chunks.minSize) {
+      client.sink({
+        type: "notice",
+        message: `${client.registryName} refused ${blob.size} bytes in one request (413); ` +
+          `uploading ${blob.digest} in chunks`,
+      });
+      return await uploadBlob(client, blob, this.#uploadOptions(blob, true));
+    }
+    throw error;
+  }
+}
