@@ -28,6 +28,9 @@ export interface RawFlags {
   image?: string;
   caCert?: string;
   mountFrom?: string;
+  /** false with `--no-resume`. */
+  resume?: boolean;
+  verify?: boolean;
   /** `--chunked` (true) or `--no-chunked` (false); absent: automatic. */
   chunked?: boolean;
 }
@@ -55,6 +58,10 @@ export interface PushSettings {
   /** Repository on the same registry to mount blobs from (`--mount-from`). */
   mountFrom: string | undefined;
   chunked: ChunkedMode;
+  /** Use and save resume state for chunked uploads (off with `--no-resume`). */
+  resume: boolean;
+  /** Hash every blob before uploading (`--verify`). */
+  verify: boolean;
 }
 
 export const DEFAULTS = {
@@ -211,6 +218,8 @@ export function resolveSettings(
       ? undefined
       : validateMountSource(flags.mountFrom, reference.repository),
     chunked: flags.chunked === undefined ? "auto" : flags.chunked ? "always" : "never",
+    resume: flags.resume !== false,
+    verify: flags.verify ?? false,
   };
 }
 

@@ -111,6 +111,13 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     )
     .addOption(
       new Option(
+        "--no-resume",
+        "ignore saved progress of interrupted chunked uploads, and save none",
+      ),
+    )
+    .addOption(new Option("--verify", "hash every blob locally before uploading any"))
+    .addOption(
+      new Option(
         "--skip-existing",
         `skip blobs the registry already has [default]` +
           env(ENV.skipExisting),

@@ -11,6 +11,7 @@ import { createReporter } from "./reporter.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
+import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
 import { UsageError } from "../errors.ts";
 
 /** Reads a PEM bundle for `--ca-cert`; a missing or non-PEM file is the user's mistake. */
@@ -84,6 +85,8 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
     if (settings.verbose) reporter.info(`Credentials: ${source}`);
 
     const baseUrl = registryBaseUrl(reference);
+    const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(context.env) : undefined;
+    const resume = stateDir === undefined ? undefined : new ResumeStore(stateDir);
     const transport = createTransport({
       inactivityTimeoutMs: settings.timeoutSeconds * 1000,
       // --skip-tls is for the registry the user named, not its token realm or redirects.
@@ -118,6 +121,8 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
           chunkSize: settings.chunkSize,
           chunked: settings.chunked,
           ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
+          ...(resume ? { resume } : {}),
+          verify: settings.verify,
           maxConcurrent: settings.maxConcurrent,
           dryRun: settings.dryRun,
           sink: reporter.sink,

@@ -16,6 +16,7 @@ import type { RegistryClient } from "../registry/client.ts";
 import { putManifest } from "../registry/manifests.ts";
 import type { ChunkedMode } from "./upload_policy.ts";
 import { UploadPolicy } from "./upload_policy.ts";
+import type { ResumeStore } from "./resume_store.ts";
 import { runBounded } from "./pool.ts";
 import { verifyBlob } from "./verify.ts";
 
@@ -29,6 +30,10 @@ export interface PushOptions {
   chunked: ChunkedMode;
   /** Repository on the same registry to mount blobs from before uploading. */
   mountFrom?: string;
+  /** Saved progress of chunked uploads; absent with `--no-resume`. */
+  resume?: ResumeStore;
+  /** Hash every blob locally before uploading anything (`--verify`). */
+  verify?: boolean;
   maxConcurrent: number;
   /** Check and report, but send no POST, PATCH or PUT. */
   dryRun: boolean;
@@ -93,15 +98,21 @@ export async function pushImage(
     }
   };
 
+  if (options.verify) {
+    // Every blob is proven intact before the registry sees a byte of any of them.
+    sink({ type: "notice", message: `Verifying ${blobs.length} blob(s) against their digests` });
+    await runBounded(blobs, options.maxConcurrent, (blob) => verifyBlob(blob, client.signal));
+  }
   const policy = new UploadPolicy(client, options);
   await runBounded(blobs, options.maxConcurrent, async (blob) => {
     if (!options.forceUpload && await blobExists(client, blob.digest)) {
+      if (!options.dryRun) await policy.forget(blob);
       tally(blob, "skipped");
       return;
     }
     if (options.dryRun) {
       // A dry run still proves the archive is sound: every blob is hashed locally.
-      await verifyBlob(blob, client.signal);
+      if (!options.verify) await verifyBlob(blob, client.signal);
       tally(blob, "would-upload");
       return;
     }

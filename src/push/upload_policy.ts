@@ -7,6 +7,8 @@ import type { ArchiveBlob } from "../archive/image.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { RegistryError } from "../registry/registry_error.ts";
 import { withRetries } from "../registry/retry.ts";
+import { UploadSessionExpiredError } from "../registry/chunked_upload.ts";
+import type { ResumeStore } from "./resume_store.ts";
 import {
   ChunkedUploadRefusedError,
   type ChunkSettings,
@@ -27,6 +29,8 @@ export interface UploadPolicyOptions {
   chunkSize: number;
   chunked: ChunkedMode;
   mountFrom?: string;
+  /** Where chunked uploads save their progress; absent with `--no-resume`. */
+  resume?: ResumeStore;
 }
 
 /** Smallest chunk a 413 may shrink chunks to. */
@@ -57,26 +61,90 @@ export class UploadPolicy {
       (options.chunked === "auto" && isEcrHost(client.baseUrl.host));
   }
 
-  /** Uploads (or mounts) one blob, retrying it whole with a fresh session on failure. */
-  upload(blob: ArchiveBlob): Promise<UploadOutcome> {
+  /**
+   * Uploads (or mounts) one blob, retrying it whole on failure. A chunked upload continues
+   * its saved session (from this run's earlier attempt, or an earlier run) when there is one.
+   */
+  async upload(blob: ArchiveBlob): Promise<UploadOutcome> {
     const client = this.#client;
-    return withRetries(async (attempt) => {
+    const outcome = await withRetries(async (attempt) => {
       client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
       const chunked = !this.#chunksOff && blob.size >= this.#options.largeLayerThreshold;
       try {
-        return await uploadBlob(client, blob, this.#uploadOptions(blob, chunked));
+        return await this.#uploadOnce(blob, chunked);
       } catch (error) {
         return await this.#fallBack(blob, chunked, error);
       }
     }, client.retryOptions(`blob ${blob.digest}`));
+    await this.forget(blob);
+    return outcome;
+  }
+
+  /** Drops saved progress for a blob the registry now has. */
+  async forget(blob: ArchiveBlob): Promise<void> {
+    await this.#options.resume?.remove(this.#registry, this.#client.repository, blob.digest);
+  }
+
+  get #registry(): string {
+    return this.#client.baseUrl.host;
+  }
+
+  /**
+   * One attempt: continue the saved session if there is one, else start one. A session the
+   * registry has discarded (expired, or spoilt by a chunk cut off mid-body) means starting the
+   * blob again, once, in this attempt.
+   */
+  async #uploadOnce(blob: ArchiveBlob, chunked: boolean): Promise<UploadOutcome> {
+    const store = this.#options.resume;
+    const saved = chunked && store
+      ? await store.load(this.#registry, this.#client.repository, blob.digest)
+      : undefined;
+    if (saved) {
+      this.#client.sink({
+        type: "notice",
+        message: `Resuming the saved upload of ${blob.digest} (${saved.offset} of ${blob.size} ` +
+          "bytes were confirmed)",
+      });
+    }
+    const options = this.#uploadOptions(blob, chunked);
+    try {
+      return await uploadBlob(this.#client, blob, {
+        ...options,
+        ...(saved ? { resume: new URL(saved.location) } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof UploadSessionExpiredError)) throw error;
+      this.#client.sink({
+        type: "notice",
+        message: `Uploading ${blob.digest} from the start: ${error.message}`,
+      });
+      await this.forget(blob);
+      return await uploadBlob(this.#client, blob, options);
+    }
   }
 
   #uploadOptions(blob: ArchiveBlob, chunked: boolean): UploadOptions {
+    const client = this.#client;
+    const store = this.#options.resume;
     return {
       ...(chunked ? { chunks: this.#chunks } : {}),
       ...(this.#options.mountFrom !== undefined ? { mountFrom: this.#options.mountFrom } : {}),
       onProgress: (done) =>
-        this.#client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
+        client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
+      ...(chunked && store
+        ? {
+          keepSessionOnFailure: true,
+          onCommitted: async (location: URL, offset: number) => {
+            await store.save({
+              registry: this.#registry,
+              repository: client.repository,
+              digest: blob.digest,
+              location: location.href,
+              offset,
+            });
+          },
+        }
+        : {}),
     };
   }
 

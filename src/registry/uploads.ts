@@ -7,41 +7,26 @@
 import { Sha256 } from "../digest.ts";
 import type { BlobSource } from "./blobs.ts";
 import type { RegistryClient } from "./client.ts";
-import { nextOffsetFromRange, resolveLocation, withDigest } from "./location.ts";
-import { isRetryable } from "./retry.ts";
-import { RegistryError } from "./registry_error.ts";
+import { patchChunks, resumeStatus } from "./chunked_upload.ts";
+import {
+  BlobDigestMismatchError,
+  checkCommittedDigest,
+  ChunkedUploadRefusedError,
+  digestMismatch,
+  type UploadOptions,
+  type UploadOutcome,
+} from "./upload_common.ts";
+
+export {
+  BlobDigestMismatchError,
+  ChunkedUploadRefusedError,
+  digestMismatch,
+  type UploadOptions,
+  type UploadOutcome,
+} from "./upload_common.ts";
+export type { ChunkSettings } from "./upload_common.ts";
+import { resolveLocation, withDigest } from "./location.ts";
 import type { BodySource } from "./transport.ts";
-
-/** The bytes read from the archive don't hash to the digest the archive claims. */
-export class BlobDigestMismatchError extends Error {
-  override name = "BlobDigestMismatchError";
-}
-
-/** The registry won't take chunked (PATCH) uploads; one monolithic PUT may still work. */
-export class ChunkedUploadRefusedError extends Error {
-  override name = "ChunkedUploadRefusedError";
-}
-
-/**
- * Chunk size shared by every upload of a push. A registry (or a proxy in front of it) that
- * answers 413 to a chunk halves it for the rest of the push, down to `minSize`.
- */
-export interface ChunkSettings {
-  size: number;
-  minSize: number;
-}
-
-export interface UploadOptions {
-  /** Upload in PATCH chunks (undefined: one monolithic PUT). */
-  chunks?: ChunkSettings;
-  /** Try a cross-repository mount from this repository first. */
-  mountFrom?: string;
-  /** Reports bytes of this blob the registry has been sent so far. */
-  onProgress?: (done: number) => void;
-}
-
-/** How the blob got into the repository. */
-export type UploadOutcome = "uploaded" | "mounted";
 
 /** Uploads one blob into the client's repository. Throws on failure after cleaning up. */
 export async function uploadBlob(
@@ -49,20 +34,31 @@ export async function uploadBlob(
   blob: BlobSource,
   options: UploadOptions = {},
 ): Promise<UploadOutcome> {
-  const session = await startSession(client, blob, options.mountFrom);
-  if (session === "mounted") return "mounted";
-  let committed = false;
+  let session: Session;
+  let startOffset = 0;
+  if (options.chunks !== undefined && options.resume !== undefined) {
+    const status = await resumeStatus(client, options.resume);
+    session = { url: status.location, minChunk: undefined };
+    startOffset = status.offset;
+  } else {
+    const started = await startSession(client, blob, options.mountFrom);
+    if (started === "mounted") return "mounted";
+    session = started;
+  }
   try {
     if (options.chunks === undefined) await putMonolithic(client, blob, session.url, options);
     else {
       if (session.minChunk !== undefined && options.chunks.size < session.minChunk) {
         options.chunks.size = session.minChunk;
       }
-      await patchChunks(client, blob, session.url, options.chunks, options);
+      await patchChunks(client, blob, session.url, startOffset, options.chunks, options);
     }
-    committed = true;
-  } finally {
-    if (!committed) await cancelSession(client, session.url);
+  } catch (error) {
+    // A resumable session survives ordinary failures; a wrong blob or a refused method doesn't.
+    const keep = options.chunks !== undefined && options.keepSessionOnFailure === true &&
+      !(error instanceof BlobDigestMismatchError || error instanceof ChunkedUploadRefusedError);
+    if (!keep) await cancelSession(client, session.url);
+    throw error;
   }
   return "uploaded";
 }
@@ -165,146 +161,4 @@ async function putMonolithic(
     if (hashed === blob.size && hash.digest() !== blob.digest) throw digestMismatch(blob);
     throw error;
   }
-}
-
-/** Statuses with which registries turn chunked uploads away (ECR-like setups, old proxies). */
-const CHUNKS_REFUSED = new Set([400, 405, 415, 501]);
-
-async function patchChunks(
-  client: RegistryClient,
-  blob: BlobSource,
-  start: URL,
-  chunks: ChunkSettings,
-  options: UploadOptions,
-): Promise<void> {
-  const hash = new Sha256();
-  let hashedUpTo = 0;
-  let location = start;
-  let offset = 0;
-  let failures = 0;
-  while (offset < blob.size) {
-    const from = offset;
-    const length = Math.min(chunks.size, blob.size - from);
-    const body: BodySource = {
-      length,
-      async *open(signal) {
-        let position = from;
-        for await (const chunk of blob.read(from, length, signal)) {
-          // Hash each byte once, in order, even when a chunk is resent from an earlier offset.
-          if (position + chunk.length > hashedUpTo) {
-            hash.update(chunk.subarray(Math.max(0, hashedUpTo - position)));
-            hashedUpTo = position + chunk.length;
-          }
-          position += chunk.length;
-          yield chunk;
-        }
-      },
-    };
-    try {
-      const response = await client.request({
-        method: "PATCH",
-        url: location,
-        headers: {
-          "Content-Type": "application/octet-stream",
-          // No `bytes ` prefix: the spec's form; ACR rejects the prefixed one.
-          "Content-Range": `${from}-${from + length - 1}`,
-        },
-        body,
-        expect: [202],
-        action: `upload chunk ${from}-${from + length - 1} of ${blob.digest}`,
-        retry: false,
-        ...(options.onProgress
-          ? { onBodyProgress: (sent) => options.onProgress!(from + sent) }
-          : {}),
-      });
-      await response.discard();
-      location = resolveLocation(
-        response.headers.get("location") ?? location.href,
-        location,
-        "upload chunk",
-      );
-      offset = nextOffsetFromRange(response.headers.get("range")) ?? from + length;
-      if (offset < from + length) offset = Math.max(offset, from); // registry kept less: resend
-      failures = 0;
-    } catch (error) {
-      if (
-        from === 0 && error instanceof RegistryError &&
-        (CHUNKS_REFUSED.has(error.status) || error.hasCode("UNSUPPORTED")) &&
-        !error.hasCode("DIGEST_INVALID")
-      ) {
-        throw new ChunkedUploadRefusedError(
-          `${client.registryName} refused a chunked upload (${error.status})`,
-          { cause: error },
-        );
-      }
-      if (error instanceof RegistryError && error.status === 413) {
-        // A body-size cap (Cloudflare ~100 MB, GHCR 4 MiB chunks): smaller chunks, same spot.
-        if (chunks.size <= chunks.minSize) throw error;
-        chunks.size = Math.max(chunks.minSize, Math.floor(chunks.size / 2));
-        client.sink({
-          type: "notice",
-          message: `${client.registryName} refused a ${length}-byte chunk (413); ` +
-            `sending ${chunks.size}-byte chunks`,
-        });
-        const status = await uploadStatus(client, location);
-        location = status.location;
-        offset = status.offset;
-        continue;
-      }
-      failures++;
-      const rangeError = error instanceof RegistryError && error.status === 416;
-      if ((!isRetryable(error) && !rangeError) || failures > client.retries) throw error;
-      await client.waitBeforeRetry(`chunk at ${from} of ${blob.digest}`, failures + 1, error);
-      // Ask the registry what it holds and continue from there, not from zero.
-      const status = await uploadStatus(client, location);
-      location = status.location;
-      offset = status.offset;
-    }
-    options.onProgress?.(offset);
-  }
-  if (hashedUpTo === blob.size && hash.digest() !== blob.digest) throw digestMismatch(blob);
-  const response = await client.request({
-    method: "PUT",
-    url: withDigest(location, blob.digest),
-    expect: [201, 204],
-    action: `complete upload of ${blob.digest}`,
-    followRedirects: true,
-  });
-  await response.discard();
-  checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
-}
-
-/** `GET <location>`: where an upload session stands. */
-export async function uploadStatus(
-  client: RegistryClient,
-  location: URL,
-): Promise<{ location: URL; offset: number }> {
-  const response = await client.request({
-    method: "GET",
-    url: location,
-    expect: [204, 200],
-    action: "query upload status",
-  });
-  await response.discard();
-  return {
-    location: response.headers.get("location")
-      ? resolveLocation(response.headers.get("location"), location, "query upload status")
-      : location,
-    offset: nextOffsetFromRange(response.headers.get("range")) ?? 0,
-  };
-}
-
-function checkCommittedDigest(blob: BlobSource, reported: string | null): void {
-  if (reported !== null && reported !== "" && reported !== blob.digest) {
-    throw new Error(
-      `Registry stored ${blob.describe} as ${reported}, expected ${blob.digest}`,
-    );
-  }
-}
-
-/** The error for a blob whose bytes don't hash to its digest. */
-export function digestMismatch(blob: BlobSource): BlobDigestMismatchError {
-  return new BlobDigestMismatchError(
-    `${blob.describe}: content does not match its digest ${blob.digest} (the archive is corrupt)`,
-  );
 }

@@ -44,6 +44,8 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     caCert: undefined,
     mountFrom: undefined,
     chunked: "auto",
+    resume: true,
+    verify: false,
   };
   const { reference, ...rest } = s;
   assertEquals(rest, expected);

@@ -1,0 +1,94 @@
+/**
+ * Saved progress of chunked uploads, so a push killed at any moment can be re-run and continue
+ * each large blob from where the registry says it stands.
+ *
+ * One small JSON file per blob upload, keyed by registry, repository and digest, in the user's
+ * state directory (`$XDG_STATE_HOME/docker-image-pusher/uploads`, else the platform's
+ * equivalent). It holds the upload session's URL and the committed offset, never credentials.
+ * Files are written atomically (temp file, then rename) and readable by the owner only.
+ */
+import { createHash } from "node:crypto";
+
+export interface UploadRecord {
+  registry: string;
+  repository: string;
+  digest: string;
+  /** The session URL the registry gave us last (its `Location`). */
+  location: string;
+  /** Bytes the registry had confirmed. */
+  offset: number;
+  updatedAt: string;
+}
+
+/** Where state lives by default on this platform. */
+export function defaultStateDir(env: (name: string) => string | undefined): string | undefined {
+  const xdg = env("XDG_STATE_HOME");
+  if (xdg) return `${xdg}/docker-image-pusher`;
+  if (Deno.build.os === "windows") {
+    const local = env("LOCALAPPDATA");
+    return local ? `${local}\\docker-image-pusher\\state` : undefined;
+  }
+  const home = env("HOME");
+  if (!home) return undefined;
+  if (Deno.build.os === "darwin") return `${home}/Library/Application Support/docker-image-pusher`;
+  return `${home}/.local/state/docker-image-pusher`;
+}
+
+/** Saved upload sessions in one directory. */
+export class ResumeStore {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = `${stateDir}/uploads`;
+  }
+
+  #path(registry: string, repository: string, digest: string): string {
+    const key = createHash("sha256").update(`${registry}\n${repository}\n${digest}`).digest("hex");
+    return `${this.dir}/${key.slice(0, 32)}.json`;
+  }
+
+  /** The saved session for this blob, if any (unreadable or foreign files count as none). */
+  async load(
+    registry: string,
+    repository: string,
+    digest: string,
+  ): Promise<UploadRecord | undefined> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.#path(registry, repository, digest));
+    } catch {
+      return undefined;
+    }
+    try {
+      const record = JSON.parse(text) as Partial<UploadRecord>;
+      if (
+        record.registry !== registry || record.repository !== repository ||
+        record.digest !== digest || typeof record.location !== "string" ||
+        typeof record.offset !== "number" || !Number.isSafeInteger(record.offset) ||
+        record.offset < 0
+      ) {
+        return undefined;
+      }
+      return record as UploadRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async save(record: Omit<UploadRecord, "updatedAt">): Promise<void> {
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const path = this.#path(record.registry, record.repository, record.digest);
+    const temp = `${path}.${crypto.randomUUID()}.tmp`;
+    const full: UploadRecord = { ...record, updatedAt: new Date().toISOString() };
+    await Deno.writeTextFile(temp, JSON.stringify(full), { mode: 0o600 });
+    await Deno.rename(temp, path);
+  }
+
+  async remove(registry: string, repository: string, digest: string): Promise<void> {
+    try {
+      await Deno.remove(this.#path(registry, repository, digest));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * What uploads share: their options, the errors they raise, and the checks on what a registry
+ * says it stored.
+ */
+import type { BlobSource } from "./blobs.ts";
+
+/** The bytes read from the archive don't hash to the digest the archive claims. */
+export class BlobDigestMismatchError extends Error {
+  override name = "BlobDigestMismatchError";
+}
+
+/** The registry won't take chunked (PATCH) uploads; one monolithic PUT may still work. */
+export class ChunkedUploadRefusedError extends Error {
+  override name = "ChunkedUploadRefusedError";
+}
+
+/**
+ * Chunk size shared by every upload of a push. A registry (or a proxy in front of it) that
+ * answers 413 to a chunk halves it for the rest of the push, down to `minSize`.
+ */
+export interface ChunkSettings {
+  size: number;
+  minSize: number;
+}
+
+export interface UploadOptions {
+  /** Upload in PATCH chunks (undefined: one monolithic PUT). */
+  chunks?: ChunkSettings;
+  /** Try a cross-repository mount from this repository first. */
+  mountFrom?: string;
+  /** Reports bytes of this blob the registry has been sent so far. */
+  onProgress?: (done: number) => void;
+  /** Chunked only: continue this saved session (its URL) instead of starting a new one. */
+  resume?: URL;
+  /** Chunked only: called whenever the registry confirms an offset (to save resume state). */
+  onCommitted?: (location: URL, offset: number) => Promise<void>;
+  /** Chunked only: keep the session on failure, so a later run can resume it. */
+  keepSessionOnFailure?: boolean;
+}
+
+/** How the blob got into the repository. */
+export type UploadOutcome = "uploaded" | "mounted";
+
+export function checkCommittedDigest(blob: BlobSource, reported: string | null): void {
+  if (reported !== null && reported !== "" && reported !== blob.digest) {
+    throw new Error(
+      `Registry stored ${blob.describe} as ${reported}, expected ${blob.digest}`,
+    );
+  }
+}
+
+/** The error for a blob whose bytes don't hash to its digest. */
+export function digestMismatch(blob: BlobSource): BlobDigestMismatchError {
+  return new BlobDigestMismatchError(
+    `${blob.describe}: content does not match its digest ${blob.digest} (the archive is corrupt)`,
+  );
+}
