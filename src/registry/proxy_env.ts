@@ -4,6 +4,8 @@
  * hosts, `.domain` or `domain` suffixes, `host:port` entries, or `*` for everything.
  */
 
+import { UsageError } from "../errors.ts";
+
 export interface ProxyConfig {
   http: URL | undefined;
   https: URL | undefined;
@@ -13,13 +15,17 @@ export interface ProxyConfig {
 /** Reads proxy settings; an unparsable proxy URL is an error naming the variable. */
 export function proxyConfigFromEnv(env: (name: string) => string | undefined): ProxyConfig {
   const read = (upper: string): URL | undefined => {
-    const raw = env(upper) || env(upper.toLowerCase());
+    const name = env(upper) ? upper : upper.toLowerCase();
+    const raw = env(name);
     if (!raw) return undefined;
     try {
       // `proxy:3128` means http://proxy:3128, as curl reads it.
       return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
-    } catch (cause) {
-      throw new Error(`${upper} is not a valid proxy URL`, { cause });
+    } catch {
+      // No cause chained: the parser's message quotes the value, proxy password and all.
+      throw new UsageError(`${name} is not a valid proxy URL`, {
+        hint: "Use a URL like http://proxy.example.com:3128 (credentials as user:password@)",
+      });
     }
   };
   const noProxy = (env("NO_PROXY") || env("no_proxy") || "")

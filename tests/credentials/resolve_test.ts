@@ -1,0 +1,141 @@
+/**
+ * Which credentials a push uses: explicit ones first, docker's configuration otherwise, and a
+ * username alone only completed by docker's stored secret for that same user.
+ */
+import type { CredentialSystem, HelperResult } from "../../src/credentials/docker_config.ts";
+import { type ExplicitCredentials, resolveCredentials } from "../../src/credentials/resolve.ts";
+import { UsageError } from "../../src/errors.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
+
+const CONFIG = "/home/u/.docker/config.json";
+
+interface Fake {
+  system: CredentialSystem;
+  /** Every file read and helper run, in order. */
+  calls: string[];
+}
+
+/** A system whose ~/.docker/config.json is `config` (none when undefined). */
+function fake(config?: unknown, helpers: Record<string, HelperResult> = {}): Fake {
+  const calls: string[] = [];
+  const system: CredentialSystem = {
+    env: (name) => (name === "HOME" ? "/home/u" : undefined),
+    readTextFile: (path) => {
+      calls.push(`read ${path}`);
+      return Promise.resolve(
+        path === CONFIG && config !== undefined ? JSON.stringify(config) : undefined,
+      );
+    },
+    runHelper: (helper, serverUrl) => {
+      calls.push(`helper ${helper} ${serverUrl}`);
+      return Promise.resolve(
+        helpers[helper] ?? { ok: false, notFound: false, message: "not on PATH" },
+      );
+    },
+  };
+  return { system, calls };
+}
+
+function explicit(
+  username?: string,
+  password?: string,
+  passwordSource?: string,
+): ExplicitCredentials {
+  return { username, password, passwordSource };
+}
+
+const auth = (user: string, password: string) => ({ auth: btoa(`${user}:${password}`) });
+
+Deno.test("explicit username and password win without reading docker's config", async () => {
+  const sources: [string | undefined, string][] = [
+    ["flag", "-p/--password"],
+    ["stdin", "--password-stdin"],
+    ["env", "DOCKER_PUSHER_PASSWORD"],
+    ["url", "the repository URL"],
+    [undefined, "the command line"],
+  ];
+  for (const [passwordSource, source] of sources) {
+    const { system, calls } = fake({ auths: { "host:5000": auth("bob", "config-pw") } });
+    const resolved = await resolveCredentials(
+      explicit("alice", "cli-pw", passwordSource),
+      "host:5000",
+      system,
+    );
+    assertEquals(resolved, { credentials: { username: "alice", password: "cli-pw" }, source });
+    assertEquals(calls, [], "docker's config must not be read");
+  }
+});
+
+Deno.test("an empty explicit password still counts as given", async () => {
+  const { system, calls } = fake();
+  const resolved = await resolveCredentials(explicit("alice", "", "stdin"), "h", system);
+  assertEquals(resolved.credentials, { username: "alice", password: "" });
+  assertEquals(calls, []);
+});
+
+Deno.test("no username: docker's config, with where it came from", async () => {
+  const { system } = fake({ auths: { "host:5000": auth("bob", "config-pw") } });
+  const resolved = await resolveCredentials(explicit(), "host:5000", system);
+  assertEquals(resolved, {
+    credentials: { username: "bob", password: "config-pw" },
+    source: `${CONFIG} (auths "host:5000")`,
+  });
+});
+
+Deno.test("no username and nothing configured: anonymous", async () => {
+  for (const config of [undefined, {}, { auths: { "other:5000": auth("bob", "pw") } }]) {
+    const { system, calls } = fake(config);
+    const resolved = await resolveCredentials(explicit(), "host:5000", system);
+    assertEquals(resolved, { credentials: undefined, source: "none (anonymous)" });
+    assertEquals(calls, [`read ${CONFIG}`]);
+  }
+});
+
+Deno.test("-u alone is completed by the config's secret for the same user", async () => {
+  const { system } = fake({ auths: { "host:5000": auth("alice", "stored-pw") } });
+  const resolved = await resolveCredentials(explicit("alice"), "host:5000", system);
+  assertEquals(resolved.credentials, { username: "alice", password: "stored-pw" });
+  const helper = fake({ credsStore: "desktop" }, {
+    desktop: { ok: true, stdout: JSON.stringify({ Username: "alice", Secret: "kc-pw" }) },
+  });
+  const fromHelper = await resolveCredentials(explicit("alice"), "host:5000", helper.system);
+  assertEquals(fromHelper, {
+    credentials: { username: "alice", password: "kc-pw" },
+    source: "credential helper docker-credential-desktop",
+  });
+});
+
+Deno.test("-u alone with another user's (or no) stored secret is a UsageError", async () => {
+  for (const config of [{ auths: { "host:5000": auth("bob", "bob-pw") } }, undefined]) {
+    const { system } = fake(config);
+    const error = await assertRejects(
+      () => resolveCredentials(explicit("alice"), "host:5000", system),
+      UsageError,
+      'No password for user "alice"',
+    );
+    assertStringIncludes(error.message, "host:5000");
+    assert(!`${error.message} ${error.hint}`.includes("bob-pw"), error.message);
+  }
+});
+
+Deno.test("the source never holds the secret", async () => {
+  const SECRET = "Sup3r-S3cret";
+  const cases: [ExplicitCredentials, Fake][] = [
+    [explicit("alice", SECRET, "flag"), fake()],
+    [explicit("alice", SECRET, "url"), fake()],
+    [explicit(), fake({ auths: { "host:5000": auth("alice", SECRET) } })],
+    [explicit("alice"), fake({ auths: { "host:5000": auth("alice", SECRET) } })],
+    [explicit(), fake({ auths: { "host:5000": { identitytoken: SECRET } } })],
+    [
+      explicit(),
+      fake({ credsStore: "desktop" }, {
+        desktop: { ok: true, stdout: JSON.stringify({ Username: "<token>", Secret: SECRET }) },
+      }),
+    ],
+  ];
+  for (const [given, { system }] of cases) {
+    const resolved = await resolveCredentials(given, "host:5000", system);
+    assert(resolved.credentials !== undefined, JSON.stringify(given));
+    assert(!resolved.source.includes(SECRET), `source leaks the secret: ${resolved.source}`);
+  }
+});
