@@ -158,15 +158,22 @@ export class UploadPolicy {
           cause: error,
         });
       }
-      this.#chunksOff = true;
-      client.sink({
-        type: "notice",
-        message: `${error.message}; uploading each blob in one request instead`,
-      });
+      if (!this.#chunksOff) {
+        this.#chunksOff = true;
+        client.sink({
+          type: "notice",
+          message: `${error.message}; uploading each blob in one request instead`,
+        });
+      }
       return await uploadBlob(client, blob, this.#uploadOptions(blob, false));
     }
     const tooLarge = error instanceof RegistryError && error.status === 413;
     if (tooLarge && !chunked && mode === "auto" && blob.size > this.#chunks.minSize) {
+      // The registry took less than the whole blob: start chunks at half of what it refused.
+      this.#chunks.size = Math.max(
+        this.#chunks.minSize,
+        Math.min(this.#chunks.size, Math.floor(blob.size / 2)),
+      );
       client.sink({
         type: "notice",
         message: `${client.registryName} refused ${blob.size} bytes in one request (413); ` +

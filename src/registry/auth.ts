@@ -84,16 +84,18 @@ export class Authenticator {
   /**
    * Learns from a 401's challenge so that one retry can succeed with new authorization;
    * throws {@linkcode AuthError} when no retry can. `sent` is the header the refused request
-   * carried, so a token another request has refreshed meanwhile is not fetched again.
+   * carried, so a token another request has refreshed meanwhile is not fetched again. A
+   * `tentative` request's 401 may mean something else (a HEAD for a missing blob on some
+   * registries), so its refusal is not remembered for the requests after it.
    */
   async handleUnauthorized(
     header: string | null,
     scopes: string[],
     alreadyRetried: boolean,
-    signal?: AbortSignal,
-    sent?: string,
+    options: { signal?: AbortSignal; sent?: string; tentative?: boolean } = {},
   ): Promise<void> {
     if (this.#refusal) throw this.#refusal;
+    const { signal, sent, tentative = false } = options;
     const challenges = header ? parseChallenges(header) : [];
     const bearer = challenges.find((c) => c.scheme === "bearer");
     const basic = challenges.find((c) => c.scheme === "basic");
@@ -102,13 +104,15 @@ export class Authenticator {
       // `insufficient_scope` names the scope it wants: ask for it from now on.
       const wanted = bearer.params["scope"];
       if (wanted) this.#learned = mergeScopes([...this.#learned, ...wanted.split(" ")]);
-      if (alreadyRetried) throw this.#refuse(bearer.params["error"]);
+      if (alreadyRetried) throw this.#refuse(bearer.params["error"], tentative);
       await this.#token(scopes, sent?.replace(/^Bearer /, "") ?? "", signal);
       return;
     }
     if (basic || challenges.length === 0) {
       // Basic credentials were already sent (or there are none): a retry cannot help.
-      if (!this.#basicHeader() || this.#scheme === "basic") throw this.#refuse(undefined);
+      if (!this.#basicHeader() || this.#scheme === "basic") {
+        throw this.#refuse(undefined, tentative);
+      }
       this.#scheme = "basic";
       return;
     }
@@ -126,17 +130,18 @@ export class Authenticator {
     this.#scheme = "bearer";
   }
 
-  /** Remembers and returns the refusal, so concurrent requests stop asking. */
-  #refuse(error: string | undefined): AuthError {
+  /** Returns the refusal, remembering it (unless tentative) so other requests stop asking. */
+  #refuse(error: string | undefined, tentative = false): AuthError {
     const who = describeAccount(this.#options.credentials);
     const reason = this.#options.credentials
       ? "check the username and password (or token)"
       : "pass credentials with -u USER and --password-stdin, or log in with docker login";
     const detail = error ? ` (${error})` : "";
-    this.#refusal ??= new AuthError(
+    const refusal = new AuthError(
       `Authentication failed for ${who} at ${this.#options.registryName}${detail}: ${reason}`,
     );
-    return this.#refusal;
+    if (!tentative) this.#refusal ??= refusal;
+    return this.#refusal ?? refusal;
   }
 
   #basicHeader(): string | undefined {

@@ -1,5 +1,4 @@
 /** Blob existence checks and the source a blob upload reads from. */
-import { AuthError } from "./auth.ts";
 import type { RegistryClient } from "./client.ts";
 
 /** Where a blob's bytes come from: a re-readable range, so every attempt starts fresh. */
@@ -19,22 +18,17 @@ export interface BlobSource {
  * 404 for a blob the account can't see yet; that is "absent", never "exists".
  */
 export async function blobExists(client: RegistryClient, digest: string): Promise<boolean> {
-  let response;
-  try {
-    response = await client.request({
-      method: "HEAD",
-      url: client.url(`blobs/${digest}`),
-      expect: [200, 404, 403],
-      action: `check blob ${digest}`,
-      followRedirects: true,
-    });
-  } catch (error) {
+  const response = await client.request({
+    method: "HEAD",
+    url: client.url(`blobs/${digest}`),
+    expect: [200, 404, 403, 401],
+    action: `check blob ${digest}`,
+    followRedirects: true,
     // Some registries (Artifactory, some GAR setups) answer 401 on HEAD for a blob they don't
     // have, even with a fresh token. Never read that as "exists": upload it, and let the
     // upload itself report real credential problems.
-    if (error instanceof AuthError) return false;
-    throw error;
-  }
+    unauthorizedIsAnswer: true,
+  });
   await response.discard();
   return response.status === 200;
 }

@@ -104,7 +104,7 @@ export async function patchChunks(
       if (error instanceof RegistryError && error.status === 413) {
         // A body-size cap (Cloudflare ~100 MB, GHCR 4 MiB chunks): smaller chunks, same spot.
         if (chunks.size <= chunks.minSize) throw error;
-        chunks.size = Math.max(chunks.minSize, Math.floor(chunks.size / 2));
+        chunks.size = Math.max(chunks.minSize, Math.floor(Math.min(chunks.size, length) / 2));
         client.sink({
           type: "notice",
           message: `${client.registryName} refused a ${length}-byte chunk (413); ` +

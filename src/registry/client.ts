@@ -41,6 +41,11 @@ export interface RequestSpec {
   retry?: boolean;
   /** Follow redirects (blob GET/HEAD/PUT land on storage backends on some registries). */
   followRedirects?: boolean;
+  /**
+   * A 401 that persists after one auth retry is returned (with status 401) rather than failing
+   * the push: some registries answer 401 on HEAD for a blob they don't have.
+   */
+  unauthorizedIsAnswer?: boolean;
   onBodyProgress?: (sent: number) => void;
 }
 
@@ -170,14 +175,24 @@ export class RegistryClient {
       this.#logHttp(method, url, response.status, started);
 
       if (response.status === 401 && url.host === this.baseUrl.host) {
+        const tentative = spec.unauthorizedIsAnswer === true;
+        if (tentative && authRetried) return response;
         await response.discard();
-        await this.#auth.handleUnauthorized(
-          response.headers.get("www-authenticate"),
-          scopes,
-          authRetried,
-          this.signal,
-          authorization,
-        );
+        try {
+          await this.#auth.handleUnauthorized(
+            response.headers.get("www-authenticate"),
+            scopes,
+            authRetried,
+            {
+              ...(this.signal ? { signal: this.signal } : {}),
+              ...(authorization ? { sent: authorization } : {}),
+              tentative,
+            },
+          );
+        } catch (error) {
+          if (tentative && error instanceof AuthError) return response;
+          throw error;
+        }
         if (authRetried) throw new AuthError(`Authentication failed at ${this.registryName}`);
         authRetried = true;
         continue;

@@ -394,6 +394,167 @@ flagTest(["-u", "--username", "-p", "--password", "--password-stdin"], "log in",
   }
 }, [...TOOLS, "htpasswd"]);
 
+const THRESHOLD = ["--large-layer-threshold", "256KiB"];
+/** ECR-style: every PATCH answered 405 (more cases in tests/registry/quirks_test.ts). */
+const REFUSE_PATCH = { refusePatch: 405 };
+
+flagTest(["--chunked"], "no fallback to one PUT when chunks are refused", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  await using proxy = startProxy({ upstream: registry.url, quirks: REFUSE_PATCH });
+  // Without the flag, the 405 makes the push fall back to monolithic PUTs.
+  const auto = await push(proxy.url, "auto", archive, THRESHOLD);
+  assertEquals(auto.code, 0, auto.stderr);
+  assertStringIncludes(auto.stderr, "405");
+  const forced = await push(proxy.url, "forced", archive, [...THRESHOLD, "--chunked"]);
+  assertEquals([forced.code, forced.stdout], [1, ""], forced.stderr);
+  assertStringIncludes(forced.stderr, "--no-chunked");
+  assertEquals(await registry.listTags("forced"), []);
+});
+
+flagTest(["--no-chunked"], "one PUT per blob, even over the threshold", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const args = [...THRESHOLD, "--chunk-size", "64KiB", "--no-chunked"];
+  assertEquals((await push(registry.url, "app", archive, args)).code, 0);
+  for (const u of await uploads(registry, "app")) assertEquals(u.patches, 0, `${u.size}`);
+  // Not even a first PATCH to find out: a registry refusing them is never asked.
+  await using proxy = startProxy({ upstream: registry.url, quirks: REFUSE_PATCH });
+  const result = await push(proxy.url, "p", archive, [
+    "--large-layer-threshold",
+    "1",
+    "--no-chunked",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(count(proxy.requests, "PATCH"), 0);
+});
+
+flagTest(["--mount-from"], "mounts blobs from another repository (201), uploads none", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  assertEquals((await push(registry.url, "team/base", archive)).code, 0);
+  const before = (await registry.requests()).length;
+  const result = await push(registry.url, "team/app", archive, ["--mount-from", "team/base"]);
+  assertEquals(result.code, 0, result.stderr);
+  assert(RESULT_LINE(registry.host, "team/app").test(result.stdout), result.stdout);
+  const log = ofRepo((await registry.requests()).slice(before), "team/app");
+  const posts = log.filter((r) => r.method === "POST");
+  assertEquals(posts.length, BLOBS);
+  for (const post of posts) {
+    assertEquals(post.status, 201, post.uri);
+    assertEquals(new URL(post.uri, "http://x").searchParams.get("from"), "team/base");
+  }
+  assertEquals(count(log, "PATCH") + count(log, "PUT"), 1, "only the manifest PUT");
+  const { digest } = await registry.fetchManifest("team/app", "1");
+  assertEquals(result.stdout, `${registry.host}/team/app:1@${digest}\n`);
+});
+
+flagTest(["--ca-cert"], "trusts a certificate the system doesn't", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  // node's TLS takes a self-signed leaf as its own CA.
+  const tls = await selfSignedCert();
+  await using proxy = startProxy({ upstream: registry.url, tls });
+  const dir = await Deno.makeTempDir({ prefix: "dip-ca-" });
+  try {
+    await Deno.writeTextFile(`${dir}/cert.pem`, tls.cert);
+    const refused = await push(proxy.url, "app", archive);
+    assertEquals([refused.code, refused.stdout], [1, ""], refused.stderr);
+    assertStringIncludes(refused.stderr, "certificate");
+    const result = await push(proxy.url, "app", archive, ["--ca-cert", `${dir}/cert.pem`]);
+    assertEquals(result.code, 0, result.stderr);
+    assert(RESULT_LINE(proxy.host, "app").test(result.stdout), result.stdout);
+    assert(!result.stderr.includes("verification is disabled"), "verified, not skipped");
+    assert(await registry.manifestExists("app", "1"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}, [...TOOLS, "openssl"]);
+
+/** Flips one byte in the middle of the archive's largest entry (the 560 KB layer). */
+async function corruptLargestLayer(path: string): Promise<void> {
+  const bytes = await Deno.readFile(path);
+  let largest = { at: 0, size: 0 };
+  for (let at = 0; at + 512 <= bytes.length;) {
+    const header = bytes.subarray(at, at + 512);
+    if (header.every((b) => b === 0)) break;
+    const size = parseInt(new TextDecoder().decode(header.subarray(124, 136)).trim() || "0", 8);
+    if (size > largest.size) largest = { at: at + 512, size };
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  const middle = largest.at + Math.floor(largest.size / 2);
+  bytes[middle] = bytes[middle]! ^ 0xff;
+  await Deno.writeFile(path, bytes);
+}
+
+flagTest(["--verify"], "a corrupt layer fails the push before any upload", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  await corruptLargestLayer(archive.path);
+  // Without the flag, the other blobs go up before the bad one is caught.
+  const late = await push(registry.url, "late", archive);
+  assertEquals(late.code, 1, late.stderr);
+  assertStringIncludes(late.stderr, "does not match its digest");
+  assert(count(ofRepo(await registry.requests(), "late"), "POST") > 0, "uploads started");
+  const early = await push(registry.url, "early", archive, ["--verify"]);
+  assertEquals([early.code, early.stdout], [1, ""], early.stderr);
+  assertStringIncludes(early.stderr, "does not match its digest");
+  assertEquals(count(ofRepo(await registry.requests(), "early"), "POST"), 0, "nothing sent");
+});
+
+flagTest(["--no-resume"], "ignores saved chunked progress and saves none", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const state = await Deno.makeTempDir({ prefix: "dip-state-" });
+  const saved = async () => {
+    const files: string[] = [];
+    try {
+      for await (const e of Deno.readDir(`${state}/docker-image-pusher/uploads`)) {
+        files.push(e.name);
+      }
+    } catch { /* no directory: nothing saved */ }
+    return files;
+  };
+  // One blob at a time in 64 KiB chunks; the third PATCH (after 128 KiB confirmed) gets a 400.
+  const args = [...THRESHOLD, "--chunk-size", "64KiB", "--max-concurrent", "1"];
+  const interrupt = { method: "PATCH", occurrences: [3], status: 400 };
+  const run = (proxy: TestProxy, repo: string, extra: string[] = []) =>
+    push(proxy.url, repo, archive, [...args, "--retry-attempts", "0", ...extra], {
+      env: { XDG_STATE_HOME: state },
+    });
+  const firstRange = (proxy: TestProxy, since: number) =>
+    proxy.requests.slice(since).find((r) => r.method === "PATCH")?.headers.get("content-range");
+  try {
+    // Without the flag: the session is saved, and the next run continues it.
+    await using resumed = startProxy({ upstream: registry.url, faults: [interrupt] });
+    assertEquals((await run(resumed, "a")).code, 1);
+    assertEquals((await saved()).length, 1, "progress saved");
+    let since = resumed.requests.length;
+    const again = await run(resumed, "a");
+    assertEquals(again.code, 0, again.stderr);
+    assertStringIncludes(again.stderr, "Resuming the saved upload");
+    assertEquals(firstRange(resumed, since), `${128 * KiB}-${192 * KiB - 1}`);
+
+    // With it: saved progress is ignored (the blob starts at 0)…
+    await using ignored = startProxy({ upstream: registry.url, faults: [interrupt] });
+    assertEquals((await run(ignored, "b")).code, 1);
+    assertEquals((await saved()).length, 1, "progress saved");
+    since = ignored.requests.length;
+    const fresh = await run(ignored, "b", ["--no-resume"]);
+    assertEquals(fresh.code, 0, fresh.stderr);
+    assert(!fresh.stderr.includes("Resuming"), fresh.stderr);
+    assertEquals(firstRange(ignored, since), `0-${64 * KiB - 1}`);
+
+    // …and none is saved.
+    await Deno.remove(`${state}/docker-image-pusher`, { recursive: true });
+    await using unsaved = startProxy({ upstream: registry.url, faults: [interrupt] });
+    assertEquals((await run(unsaved, "c", ["--no-resume"])).code, 1);
+    assertEquals(await saved(), []);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
 Deno.test("every flag in --help has a test above", () => {
   const missing = pushOptions().flatMap((o) => [o.long, o.short])
     .filter((flag): flag is string => flag !== undefined && !covered.has(flag));

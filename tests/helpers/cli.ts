@@ -18,6 +18,25 @@ export interface CliOptions {
   script?: string;
 }
 
+/**
+ * Resume state goes to a directory of this test process unless a test sets its own, so no test
+ * writes into the developer's real state directory.
+ */
+let stateDir: string | undefined;
+function defaultStateHome(): string {
+  if (stateDir === undefined) {
+    stateDir = Deno.makeTempDirSync({ prefix: "dip-cli-state-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(stateDir!, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    });
+  }
+  return stateDir;
+}
+
 /** Runs the CLI with `args`; never throws for a non-zero exit. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   // Only PATH and HOME leak in: DOCKER_PUSHER_* from the developer's shell must not.
@@ -25,6 +44,7 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     HOME: Deno.env.get("HOME") ?? "/tmp",
     NO_COLOR: "1",
+    XDG_STATE_HOME: defaultStateHome(),
     ...options.env,
   };
   const child = new Deno.Command(Deno.execPath(), {
