@@ -46,8 +46,13 @@ export function selectImage(archive: ImageArchive, wanted: string | undefined): 
     });
   }
   const key = canonicalName(wanted);
+  // A manifest digest (or a prefix of 12+ hex digits) picks images that share a name.
+  const digest = /^(sha256:)?[a-f0-9]{12,64}$/.test(wanted)
+    ? (wanted.startsWith("sha256:") ? wanted : `sha256:${wanted}`)
+    : undefined;
   const match = images.filter((image) =>
-    image.names.some((name) => name === wanted || canonicalName(name) === key)
+    image.names.some((name) => name === wanted || canonicalName(name) === key) ||
+    (digest !== undefined && image.root.digest.startsWith(digest))
   );
   if (match.length === 1) return match[0]!;
   if (match.length === 0) {
@@ -61,9 +66,14 @@ export function selectImage(archive: ImageArchive, wanted: string | undefined): 
 }
 
 function describeChoices(images: ArchiveImage[]): string {
-  return images.map((image, i) =>
-    image.names[0] ?? `#${i + 1} (untagged, ${image.root.digest.slice(0, 19)}…)`
-  ).join(", ");
+  const names = images.map((image) => image.names[0]);
+  return images.map((image, i) => {
+    const name = names[i];
+    const short = image.root.digest.slice(0, 19);
+    if (name === undefined) return `${short} (untagged)`;
+    // Names shared by several images need the digest to tell them apart.
+    return names.filter((n) => n === name).length > 1 ? `${name} (${short})` : name;
+  }).join(", ");
 }
 
 /** `app:1` and `docker.io/library/app:1` name the same image. */

@@ -56,7 +56,11 @@ export function asDigest(value: unknown, where: string): string {
   const text = asString(value, where);
   if (!DIGEST.test(text)) throw new JsonShapeError(`${where} is not a digest: "${text}"`);
   if (!SHA256.test(text)) {
-    throw new JsonShapeError(`${where} uses an unsupported digest algorithm: "${text}"`);
+    throw new JsonShapeError(
+      text.startsWith("sha256:")
+        ? `${where} is not a valid digest (sha256 takes 64 lowercase hex digits): "${text}"`
+        : `${where} uses an unsupported digest algorithm: "${text}"`,
+    );
   }
   return text;
 }

@@ -360,8 +360,11 @@ class Index implements TarIndex {
 
   resolve(name: string): TarEntry {
     const fail = (problem: string) => new ArchiveError(this.path, problem);
+    // A missing entry in an archive without its end marker is most likely cut off.
+    const missing = `"${name}" not found in archive` +
+      (this.endMarker ? "" : " (the archive has no end-of-archive marker: truncated?)");
     let parts = joinPath([], name);
-    if (parts === undefined) throw fail(`"${name}" not found in archive`);
+    if (parts === undefined) throw fail(missing);
     const chain: string[] = [];
     let symlinks = false;
     for (let hop = 0; hop <= MAX_LINK_HOPS; hop++) {
@@ -379,9 +382,7 @@ class Index implements TarIndex {
           throw fail(`"${name}" is a directory, not a file`);
         }
         throw fail(
-          hop === 0
-            ? `"${name}" not found in archive`
-            : `"${name}" links to "${current}", which is not in the archive`,
+          hop === 0 ? missing : `"${name}" links to "${current}", which is not in the archive`,
         );
       }
       if (entry.type === "file") return entry;

@@ -124,7 +124,12 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
       ),
     )
     .addOption(new Option("--force-upload", "upload blobs even if the registry has them"))
-    .addOption(new Option("--image <name>", "which image to push from a multi-image archive"))
+    .addOption(
+      new Option(
+        "--image <name>",
+        "which image to push from a multi-image archive (a name, or a manifest digest)",
+      ),
+    )
     .addOption(
       new Option("--dry-run", "check archive, registry and credentials; upload nothing"),
     )

@@ -98,7 +98,7 @@ function parseDockerForm(text: string): ImageReference {
   const isHost = first !== "" && (first.includes(".") || first.includes(":") ||
     first === "localhost" || first !== first.toLowerCase());
   const registry = isHost ? normalizeHubAlias(first) : DOCKER_HUB;
-  if (isHost && !HOST.test(first)) {
+  if (isHost && !isUsableHost(first)) {
     throw new UsageError(`Invalid registry host "${first}"`, { hint: HINT });
   }
   const rest = isHost ? ref.name.slice(slash + 1) : ref.name;
@@ -168,6 +168,16 @@ function validateRepository(name: string): string {
   return name;
 }
 
+/** A host[:port] that a URL can carry unchanged (the URL parser rejects bad IPs and ports). */
+function isUsableHost(host: string): boolean {
+  if (!HOST.test(host)) return false;
+  try {
+    return new URL(`https://${host}/`).host !== "";
+  } catch {
+    return false;
+  }
+}
+
 function hubPath(name: string): string {
   return name.includes("/") ? name : `library/${name}`;
 }
@@ -199,11 +209,16 @@ function decode(part: string, text: string): string {
   }
 }
 
-/** `registry/repository:tag` (or `@digest`), as users write it, for output. */
+/**
+ * `registry/repository[:tag][@digest]`, as users write it, for output. (A registry host with
+ * no dot, port or `localhost`, reachable only through a URL target, reads back as a Docker Hub
+ * name: docker references cannot say it otherwise.)
+ */
 export function formatReference(ref: ImageReference): string {
   const base = `${ref.registry}/${ref.repository}`;
-  if (ref.tag !== undefined) return `${base}:${ref.tag}`;
-  return `${base}@${ref.digest}`;
+  return `${base}${ref.tag !== undefined ? `:${ref.tag}` : ""}${
+    ref.digest !== undefined ? `@${ref.digest}` : ""
+  }`;
 }
 
 /** What a push prints: `registry/repository:tag@digest`, or `registry/repository@digest`. */
