@@ -1,37 +1,18 @@
 /** The `push` command: settings → archive → registry → one result line on stdout. */
 import { openImageArchive, selectImage } from "../archive/image_archive.ts";
+import { resolveCredentials } from "../credentials/resolve.ts";
+import { realCredentialSystem } from "../credentials/system.ts";
+import { UsageError } from "../errors.ts";
 import { formatBytes } from "../progress/format.ts";
+import { pushImage } from "../push/push_image.ts";
+import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
 import { RegistryClient } from "../registry/client.ts";
+import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { formatPushed, formatReference, registryBaseUrl } from "../registry/reference.ts";
 import { createTransport } from "../registry/transport.ts";
-import { pushImage } from "../push/push_image.ts";
 import { NAME, VERSION } from "../version.ts";
 import { type RawFlags, resolveSettings } from "./options.ts";
 import { createReporter } from "./reporter.ts";
-import { resolveCredentials } from "../credentials/resolve.ts";
-import { realCredentialSystem } from "../credentials/system.ts";
-import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
-import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
-import { UsageError } from "../errors.ts";
-
-/** Reads a PEM bundle for `--ca-cert`; a missing or non-PEM file is the user's mistake. */
-async function readCaFile(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (cause) {
-    throw new UsageError(`Cannot read the CA certificate file ${path}`, {
-      hint: "--ca-cert (or DOCKER_PUSHER_CA_CERT) takes a PEM file of CA certificates",
-      cause,
-    });
-  }
-  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new UsageError(`${path} holds no PEM certificate`, {
-      hint: "--ca-cert takes a PEM file (-----BEGIN CERTIFICATE----- …)",
-    });
-  }
-  return text;
-}
 
 /** What the command needs from the process, injectable for tests. */
 export interface CommandContext {
@@ -145,4 +126,23 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
   } finally {
     reporter.stop();
   }
+}
+
+/** Reads a PEM bundle for `--ca-cert`; a missing or non-PEM file is the user's mistake. */
+async function readCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (cause) {
+    throw new UsageError(`Cannot read the CA certificate file ${path}`, {
+      hint: "--ca-cert (or DOCKER_PUSHER_CA_CERT) takes a PEM file of CA certificates",
+      cause,
+    });
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new UsageError(`${path} holds no PEM certificate`, {
+      hint: "--ca-cert takes a PEM file (-----BEGIN CERTIFICATE----- …)",
+    });
+  }
+  return text;
 }
