@@ -223,7 +223,9 @@ export class RegistryClient {
   ): Promise<RegistryError> {
     let text = "";
     try {
-      text = method === "HEAD" ? "" : await response.text(64 * 1024);
+      // Always drain, or the pooled socket (and its watchdog) stays taken until it times out.
+      if (method === "HEAD") await response.discard();
+      else text = await response.text(64 * 1024);
     } catch {
       // The status alone has to do.
     }
