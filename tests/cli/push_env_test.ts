@@ -7,7 +7,7 @@
 import { ENV } from "../../src/cli/options.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { type CliResult, lines, runCli } from "../helpers/cli.ts";
-import { run } from "../helpers/command.ts";
+import { selfSignedCert } from "../helpers/tls.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
 import { startProxy } from "../helpers/proxy.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
@@ -76,24 +76,6 @@ async function uploads(registry: TestRegistry, repo: string) {
   }
   assertEquals(result.length, BLOBS);
   return result;
-}
-
-/** A self-signed certificate for 127.0.0.1, made by openssl. */
-async function selfSignedCert(): Promise<{ cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "dip-tls-" });
-  try {
-    await run("openssl", [
-      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
-      ...["-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"],
-      ...["-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`],
-    ]);
-    return {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 const pwWarnings = (stderr: string) =>

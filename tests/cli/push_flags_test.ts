@@ -9,7 +9,7 @@ import { buildProgram } from "../../src/cli/program.ts";
 import { VERSION } from "../../src/version.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { type CliOptions, lines, runCli } from "../helpers/cli.ts";
-import { run } from "../helpers/command.ts";
+import { selfSignedCert } from "../helpers/tls.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
 import { startProxy, type TestProxy } from "../helpers/proxy.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
@@ -270,24 +270,6 @@ flagTest(["-t", "--timeout"], "fails a request when no data moves", async () => 
     assert(seconds < 8, `${flag} 1 took ${seconds} s`);
   }
 }, []);
-
-/** A self-signed certificate for 127.0.0.1, made by openssl. */
-async function selfSignedCert(): Promise<{ cert: string; key: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "dip-tls-" });
-  try {
-    await run("openssl", [
-      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
-      ...["-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"],
-      ...["-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`],
-    ]);
-    return {
-      cert: await Deno.readTextFile(`${dir}/cert.pem`),
-      key: await Deno.readTextFile(`${dir}/key.pem`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 flagTest(["--skip-tls"], "accepts a self-signed certificate, with a warning", async () => {
   await using registry = await startRegistry();

@@ -121,3 +121,21 @@ export async function makeTestCa(dir: string, options: TestCaOptions = {}): Prom
   await Deno.remove(extensions);
   return ca;
 }
+
+/** A self-signed certificate for 127.0.0.1, made by openssl (node's TLS accepts it as its own CA). */
+export async function selfSignedCert(): Promise<{ cert: string; key: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "dip-tls-" });
+  try {
+    await run("openssl", [
+      ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
+      ...["-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"],
+      ...["-keyout", `${dir}/key.pem`, "-out", `${dir}/cert.pem`],
+    ]);
+    return {
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
