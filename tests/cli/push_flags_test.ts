@@ -96,7 +96,13 @@ Deno.test("--help, -h, push --help, help push: every flag and env var on stdout,
 
 Deno.test("--version, -V, push --version: the version from src/version.ts, exit 0", async () => {
   for (const args of [["--version"], ["-V"], ["push", "--version"]]) {
-    assertEquals(await runCli(args), { code: 0, stdout: `${VERSION}\n`, stderr: "" });
+    assertEquals(await runCli(args), {
+      code: 0,
+      signal: null,
+      stdout: `${VERSION}\n`,
+      stderr: "",
+      hung: false,
+    });
   }
 });
 

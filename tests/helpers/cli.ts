@@ -7,8 +7,12 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 export interface CliResult {
   code: number;
+  /** The signal that ended the process, if one did. */
+  signal: Deno.Signal | null;
   stdout: string;
   stderr: string;
+  /** Whether the process was killed at `deadlineMs`. */
+  hung: boolean;
 }
 
 export interface CliOptions {
@@ -16,6 +20,14 @@ export interface CliOptions {
   stdin?: string;
   /** Run this script instead of main.ts (e.g. the bundle). */
   script?: string;
+  /** Kill the process after this long, so a hang fails the test instead of stalling it. */
+  deadlineMs?: number;
+}
+
+/** A CLI process under way: signal it through `child`, await `done` for its result. */
+export interface RunningCli {
+  child: Deno.ChildProcess;
+  done: Promise<CliResult>;
 }
 
 /**
@@ -37,12 +49,19 @@ function defaultStateHome(): string {
   return stateDir;
 }
 
-/** Runs the CLI with `args`; never throws for a non-zero exit. */
-export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  // Only PATH and HOME leak in: DOCKER_PUSHER_* from the developer's shell must not.
+/** Runs the CLI with `args` to its end; never throws for a non-zero exit. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
+/** Starts the CLI with `args` as `runCli` does, returning at once. */
+export function startCli(args: string[], options: CliOptions = {}): RunningCli {
+  // Only PATH, HOME and Deno's cache leak in: DOCKER_PUSHER_* from the developer's shell must not.
+  const denoDir = Deno.env.get("DENO_DIR");
   const env: Record<string, string> = {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     HOME: Deno.env.get("HOME") ?? "/tmp",
+    ...(denoDir ? { DENO_DIR: denoDir } : {}),
     NO_COLOR: "1",
     XDG_STATE_HOME: defaultStateHome(),
     ...options.env,
@@ -55,18 +74,32 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  let hung = false;
+  const timer = options.deadlineMs === undefined ? undefined : setTimeout(() => {
+    hung = true;
+    child.kill("SIGKILL");
+  }, options.deadlineMs);
+  const done = (async () => {
+    try {
+      if (options.stdin !== undefined) {
+        const writer = child.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(options.stdin));
+        await writer.close();
+      }
+      const output = await child.output();
+      const decoder = new TextDecoder();
+      return {
+        code: output.code,
+        signal: output.signal,
+        stdout: decoder.decode(output.stdout),
+        stderr: decoder.decode(output.stderr),
+        hung,
+      };
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
+  return { child, done };
 }
 
 /** Lines of text, without the empty one after a final newline. */

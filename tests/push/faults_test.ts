@@ -10,7 +10,7 @@
  * `fault_proxy.ts`), so they repeat run after run. Each test asserts the faults happened.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { type CliResult, lines } from "../helpers/cli.ts";
+import { type CliResult, lines, runCli } from "../helpers/cli.ts";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault_proxy.ts";
 import {
   type FixtureImageInfo,
@@ -44,7 +44,6 @@ const SEEDS_SMALL = [1, 4, 5];
 const SEED_BIG = 1;
 /** A push that takes longer than this has hung: it is killed and the test fails. */
 const DEADLINE_MS = 90_000;
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** A temporary directory for the archive and the pusher's state, removed with `await using`. */
 async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
@@ -52,15 +51,10 @@ async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
 }
 
-interface PushResult extends CliResult {
-  /** Whether the push was killed at the deadline. */
-  hung: boolean;
-}
-
 /**
- * Runs the CLI against `proxy` with its state in `stateHome` and `--retry-attempts 10`, as
- * `runCli` does but killing it after `deadlineMs`, so a hang fails the test instead of
- * stalling it for the CLI's two-hour inactivity timeout.
+ * Runs the CLI against `proxy` with its state in `stateHome` and `--retry-attempts 10`, killed
+ * after `deadlineMs`, so a hang fails the test instead of stalling it for the CLI's two-hour
+ * inactivity timeout.
  */
 async function push(
   proxy: FaultProxy,
@@ -69,14 +63,9 @@ async function push(
   stateHome: string,
   args: string[],
   deadlineMs = DEADLINE_MS,
-): Promise<PushResult> {
-  const denoDir = Deno.env.get("DENO_DIR");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      MAIN,
+): Promise<CliResult> {
+  return await runCli(
+    [
       "-r",
       `http://${proxy.host}/${repo}:1`,
       "-f",
@@ -85,39 +74,12 @@ async function push(
       "10",
       ...args,
     ],
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: Deno.env.get("HOME") ?? "/tmp",
-      NO_COLOR: "1",
-      XDG_STATE_HOME: stateHome,
-      ...(denoDir ? { DENO_DIR: denoDir } : {}),
-    },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let hung = false;
-  const timer = setTimeout(() => {
-    hung = true;
-    child.kill("SIGKILL");
-  }, deadlineMs);
-  try {
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-      hung,
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+    { env: { XDG_STATE_HOME: stateHome }, deadlineMs },
+  );
 }
 
 /** Exit 0 and the one result line naming the pushed tag. */
-function assertPushed(result: PushResult, proxy: FaultProxy, repo: string): void {
+function assertPushed(result: CliResult, proxy: FaultProxy, repo: string): void {
   const context = `${proxy.summary()}\n--- stderr ---\n${result.stderr}`;
   assert(!result.hung, `the push hung and was killed; ${context}`);
   assertEquals(result.code, 0, `the push failed; ${context}`);

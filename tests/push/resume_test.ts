@@ -16,7 +16,7 @@
  * One 1 GiB archive serves every step and is removed at the end.
  */
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { lines } from "../helpers/cli.ts";
+import { type CliResult, lines, type RunningCli, startCli } from "../helpers/cli.ts";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault_proxy.ts";
 import { type FixtureImageInfo, makeBigLayerArchive } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
@@ -27,7 +27,6 @@ const GiB = 1024 * MiB;
 const CHUNK = 32 * MiB;
 const CHUNK_ARGS = ["--large-layer-threshold", "1", "--chunk-size", "32MiB"];
 const TOOLS = ["docker-registry", "skopeo"];
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 /** A run that takes longer than this has hung: it is killed and the step fails. */
 const DEADLINE_MS = 90_000;
 
@@ -41,67 +40,22 @@ interface Fixture {
   configSize: number;
 }
 
-interface RunResult {
-  code: number;
-  /** The signal that ended the process, if one did. */
-  signal: Deno.Signal | null;
-  stdout: string;
-  stderr: string;
-  /** Whether the run was killed at the deadline. */
-  hung: boolean;
-}
-
-interface Running {
-  child: Deno.ChildProcess;
-  done: Promise<RunResult>;
-}
-
 /** Starts the CLI as `runCli` does, with its resume state in `stateHome`. */
-function startCli(args: string[], stateHome: string): Running {
-  const denoDir = Deno.env.get("DENO_DIR");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: Deno.env.get("HOME") ?? "/tmp",
-      NO_COLOR: "1",
-      XDG_STATE_HOME: stateHome,
-      ...(denoDir ? { DENO_DIR: denoDir } : {}),
-    },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let hung = false;
-  const timer = setTimeout(() => {
-    hung = true;
-    child.kill("SIGKILL");
-  }, DEADLINE_MS);
-  const done = child.output().then((output) => {
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      signal: output.signal,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-      hung,
-    };
-  }).finally(() => clearTimeout(timer));
-  return { child, done };
+function startPush(args: string[], stateHome: string): RunningCli {
+  return startCli(args, { env: { XDG_STATE_HOME: stateHome }, deadlineMs: DEADLINE_MS });
 }
 
 /** Runs the CLI to the end. */
-function runToEnd(args: string[], stateHome: string): Promise<RunResult> {
-  return startCli(args, stateHome).done;
+function runToEnd(args: string[], stateHome: string): Promise<CliResult> {
+  return startPush(args, stateHome).done;
 }
 
 /** Sends `signal` to the CLI once `moment` resolves; fails if the CLI ends first. */
 async function stopAt(
-  run: Running,
+  run: RunningCli,
   moment: Promise<void>,
   signal: Deno.Signal,
-): Promise<RunResult> {
+): Promise<CliResult> {
   const first = await Promise.race([
     moment.then(() => "moment" as const),
     run.done.then(() => "exited" as const),
@@ -187,7 +141,7 @@ function pushArgs(host: string, repo: string, fixture: Fixture, extra: string[] 
 
 /** Exit 0 with the one result line; no saved upload left behind. */
 async function assertPushed(
-  result: RunResult,
+  result: CliResult,
   host: string,
   repo: string,
   stateHome: string,
@@ -248,7 +202,7 @@ integrationTest(
         const started = performance.now();
         // Half the layer, plus half a chunk: the CLI dies in the middle of a chunk.
         const killed = await stopAt(
-          startCli(args, stateHome),
+          startPush(args, stateHome),
           proxy.whenReceived(fixture.layerSize / 2 + CHUNK / 2),
           "SIGKILL",
         );
@@ -307,7 +261,7 @@ integrationTest(
         const args = pushArgs(proxy.host, "resume/int", fixture);
 
         const interrupted = await stopAt(
-          startCli(args, stateHome),
+          startPush(args, stateHome),
           proxy.whenReceived(fixture.layerSize / 4 + CHUNK / 2),
           "SIGINT",
         );
@@ -345,7 +299,7 @@ integrationTest(
         const args = pushArgs(proxy.host, "resume/none", fixture);
 
         const killed = await stopAt(
-          startCli(args, stateHome),
+          startPush(args, stateHome),
           proxy.whenReceived(fixture.layerSize / 2 + CHUNK / 2),
           "SIGKILL",
         );
@@ -380,7 +334,7 @@ integrationTest(
           const args = pushArgs(proxy.host, repo, fixture);
 
           const killed = await stopAt(
-            startCli(args, stateHome),
+            startPush(args, stateHome),
             proxy.whenReceived(2 * CHUNK + CHUNK / 2),
             "SIGKILL",
           );
@@ -410,7 +364,7 @@ integrationTest(
           const args = pushArgs(registry.host, repo, fixture);
 
           const killed = await stopAt(
-            startCli(args, stateHome),
+            startPush(args, stateHome),
             midChunk(registry, repo, stateHome),
             "SIGKILL",
           );
