@@ -6,6 +6,7 @@ import { UsageError } from "../errors.ts";
 import { type ImageReference, parseReference } from "../registry/reference.ts";
 import { parseBoolean, parseBytes, parseInteger } from "./units.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
+import { type Compression, LEVELS } from "../compress/codec.ts";
 
 /** Flags as the command-line parser hands them over (absent when not given). */
 export interface RawFlags {
@@ -33,6 +34,8 @@ export interface RawFlags {
   verify?: boolean;
   /** `--chunked` (true) or `--no-chunked` (false); absent: automatic. */
   chunked?: boolean;
+  compression?: string;
+  compressionLevel?: string;
 }
 
 export interface PushSettings {
@@ -62,6 +65,8 @@ export interface PushSettings {
   resume: boolean;
   /** Hash every blob before uploading (`--verify`). */
   verify: boolean;
+  /** How uncompressed layers go up (`--compression`, `--compression-level`). */
+  compression: Compression;
 }
 
 export const DEFAULTS = {
@@ -70,6 +75,7 @@ export const DEFAULTS = {
   chunkSize: 64 * 1024 ** 2,
   maxConcurrent: 3,
   retryAttempts: 3,
+  compression: "gzip",
 } as const;
 
 /** Environment variables, by the setting they default. */
@@ -85,6 +91,8 @@ export const ENV = {
   verbose: "DOCKER_PUSHER_VERBOSE",
   skipExisting: "DOCKER_PUSHER_SKIP_EXISTING",
   caCert: "DOCKER_PUSHER_CA_CERT",
+  compression: "DOCKER_PUSHER_COMPRESSION",
+  compressionLevel: "DOCKER_PUSHER_COMPRESSION_LEVEL",
 } as const;
 
 const MIN_CHUNK = 64 * 1024;
@@ -220,7 +228,40 @@ export function resolveSettings(
     chunked: flags.chunked === undefined ? "auto" : flags.chunked ? "always" : "never",
     resume: flags.resume !== false,
     verify: flags.verify ?? false,
+    compression: compressionSetting(flags, env),
   };
+}
+
+const CODECS = ["none", "gzip", "zstd"] as const;
+
+/** `--compression` and `--compression-level` (or their variables), checked against each other. */
+function compressionSetting(
+  flags: RawFlags,
+  env: (name: string) => string | undefined,
+): Compression {
+  const [codecText, codecName] = flags.compression !== undefined
+    ? [flags.compression, "--compression"]
+    : [nonEmpty(env(ENV.compression)) ?? DEFAULTS.compression, ENV.compression];
+  const codec = CODECS.find((c) => c === codecText.toLowerCase());
+  if (codec === undefined) {
+    throw new UsageError(`${codecName} must be none, gzip or zstd, got "${codecText}"`);
+  }
+  const [levelText, levelName] = flags.compressionLevel !== undefined
+    ? [flags.compressionLevel, "--compression-level"]
+    : [nonEmpty(env(ENV.compressionLevel)), ENV.compressionLevel];
+  if (codec === "none") {
+    if (levelText !== undefined) {
+      throw new UsageError(`${levelName} has no effect with compression none`, {
+        hint: "Choose --compression gzip or zstd, or drop the level",
+      });
+    }
+    return { codec };
+  }
+  if (levelText === undefined || levelText.toLowerCase() === "auto") {
+    return { codec, level: "auto" };
+  }
+  const { min, max } = LEVELS[codec];
+  return { codec, level: parseInteger(levelText, levelName, min, max) };
 }
 
 const REPOSITORY =

@@ -105,6 +105,21 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     .addOption(new Option("--no-chunked", "always upload each blob in one request"))
     .addOption(
       new Option(
+        "--compression <codec>",
+        `compress uncompressed layers on the way up: none, gzip or zstd (OCI, newer ` +
+          `clients only) [default: ${DEFAULTS.compression}]${env(ENV.compression)}`,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--compression-level <n>",
+        "a fixed level (gzip 1-9, zstd 1-19; same input, same digest), or auto: follow " +
+          `the link, faster when it is fast, smaller when it is slow [default: auto]` +
+          env(ENV.compressionLevel),
+      ),
+    )
+    .addOption(
+      new Option(
         "--mount-from <repository>",
         "mount blobs from this repository on the same registry instead of uploading them",
       ),

@@ -6,6 +6,7 @@ import { UsageError } from "../errors.ts";
 import { formatBytes } from "../progress/format.ts";
 import { pushImage } from "../push/push_image.ts";
 import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
+import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { formatPushed, formatReference, registryBaseUrl } from "../registry/reference.ts";
@@ -68,6 +69,8 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
     const baseUrl = registryBaseUrl(reference);
     const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(context.env) : undefined;
     const resume = stateDir === undefined ? undefined : new ResumeStore(stateDir);
+    const cacheDir = defaultCacheDir(context.env);
+    const cache = cacheDir === undefined ? undefined : await BlobInfoCache.open(cacheDir);
     const transport = createTransport({
       inactivityTimeoutMs: settings.timeoutSeconds * 1000,
       // --skip-tls is for the registry the user named, not its token realm or redirects.
@@ -106,16 +109,27 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
           verify: settings.verify,
           maxConcurrent: settings.maxConcurrent,
           dryRun: settings.dryRun,
+          compression: settings.compression,
+          ...(cache ? { cache } : {}),
           sink: reporter.sink,
         },
-      );
+      ).finally(async () => {
+        // What this run learnt holds even if it failed part-way.
+        if (cache === undefined || settings.dryRun) return;
+        await cache.save().catch((error) =>
+          reporter.info(`Note: could not save the blob-info cache ${cache.path}: ${error}`)
+        );
+      });
       reporter.stop();
       if (result.dryRun) {
         context.writeErr(
           `Dry run: ${result.uploaded.count} blob(s), ${formatBytes(result.uploaded.bytes)}, ` +
             `would be uploaded; ${result.skipped.count} blob(s), ` +
-            `${formatBytes(result.skipped.bytes)}, already in the registry; manifest ` +
-            `${result.digest} would be pushed as ${formatReference(reference)}\n`,
+            `${formatBytes(result.skipped.bytes)}, already in the registry; ` +
+            (result.manifestFinal
+              ? `manifest ${result.digest}`
+              : "the manifest (its digest depends on the compressed layers)") +
+            ` would be pushed as ${formatReference(reference)}\n`,
         );
       } else {
         context.writeOut(`${formatPushed(reference, result.digest)}\n`);

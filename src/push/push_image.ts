@@ -19,6 +19,10 @@ import { UploadPolicy } from "./upload_policy.ts";
 import type { ResumeStore } from "./resume_store.ts";
 import { runBounded } from "./pool.ts";
 import { verifyBlob } from "./verify.ts";
+import type { Compression } from "../compress/codec.ts";
+import type { BlobInfoCache } from "./blob_info_cache.ts";
+import { LayerCompressor } from "./layer_compressor.ts";
+import { type Descriptor, isUncompressedLayer, rewriteTree } from "./manifest_rewrite.ts";
 
 export interface PushOptions {
   /** Upload blobs even when the registry has them (`--force-upload`). */
@@ -37,6 +41,12 @@ export interface PushOptions {
   maxConcurrent: number;
   /** Check and report, but send no POST, PATCH or PUT. */
   dryRun: boolean;
+  /** How layers the archive holds uncompressed go up (`--compression`, `--compression-level`). */
+  compression: Compression;
+  /** What earlier pushes learnt (compressed forms, repositories holding blobs). */
+  cache?: BlobInfoCache;
+  /** Compression workers (default: one per core). */
+  workers?: number;
   sink: ProgressSink;
 }
 
@@ -59,8 +69,15 @@ export interface PushResult {
   skipped: BlobTally;
   /** Blobs mounted from `--mount-from` instead of uploaded. */
   mounted: BlobTally;
+  /** Layers compressed on the way up: their size in the archive, and compressed. */
+  compressed: { count: number; bytes: number; size: number };
   /** True when nothing was sent (`--dry-run`); `uploaded` then counts what would be sent. */
   dryRun: boolean;
+  /**
+   * False in a dry run that would compress layers it has never compressed before: `digest` is
+   * then the manifest's as far as known, not what a real push would produce.
+   */
+  manifestFinal: boolean;
 }
 
 /** Pushes `image` into the client's repository. */
@@ -71,6 +88,17 @@ export async function pushImage(
   options: PushOptions,
 ): Promise<PushResult> {
   const { root } = image;
+  const blobs = uniqueBlobs(root);
+  const compression = options.compression.codec === "none" ? undefined : options.compression;
+  const compressible = (blob: ArchiveBlob) =>
+    compression !== undefined && isUncompressedLayer(blob.mediaType);
+  if (target.digest !== undefined && blobs.some(compressible)) {
+    throw new UsageError(
+      `Compressing the archive's uncompressed layers changes its manifest, so it cannot be ` +
+        `pushed as ${target.digest}`,
+      { hint: "Add --compression none to push the layers as stored" },
+    );
+  }
   if (target.digest !== undefined && target.digest !== root.digest) {
     throw new UsageError(
       `The archive's manifest is ${root.digest}, not ${target.digest} as the reference says`,
@@ -78,7 +106,6 @@ export async function pushImage(
     );
   }
   await client.ping();
-  const blobs = uniqueBlobs(root);
   const sink = options.sink;
   sink({
     type: "plan",
@@ -89,11 +116,16 @@ export async function pushImage(
   const uploaded: BlobTally = { count: 0, bytes: 0 };
   const skipped: BlobTally = { count: 0, bytes: 0 };
   const mounted: BlobTally = { count: 0, bytes: 0 };
-  const tally = (blob: ArchiveBlob, outcome: BlobOutcome | "would-upload") => {
+  const compressed = { count: 0, bytes: 0, size: 0 };
+  const cache = options.dryRun ? undefined : options.cache;
+  const registry = client.baseUrl.host;
+  /** Counts a blob; `stored` is the digest the registry holds it under (compressed or not). */
+  const tally = (blob: ArchiveBlob, outcome: BlobOutcome | "would-upload", stored?: string) => {
     const into = outcome === "skipped" ? skipped : outcome === "mounted" ? mounted : uploaded;
     into.count++;
     into.bytes += blob.size;
     if (outcome !== "would-upload") {
+      cache?.recordLocation(stored ?? blob.digest, registry, client.repository);
       sink({ type: "blob-done", digest: blob.digest, size: blob.size, outcome });
     }
   };
@@ -104,28 +136,99 @@ export async function pushImage(
     await runBounded(blobs, options.maxConcurrent, (blob) => verifyBlob(blob, client.signal));
   }
   const policy = new UploadPolicy(client, options);
-  await runBounded(blobs, options.maxConcurrent, async (blob) => {
-    if (!options.forceUpload && await blobExists(client, blob.digest)) {
-      if (!options.dryRun) await policy.forget(blob);
-      tally(blob, "skipped");
-      return;
+  const compressor = compression && blobs.some(compressible)
+    ? new LayerCompressor(client, {
+      ...compression,
+      ...(cache ? { cache } : {}),
+      maxConcurrent: options.maxConcurrent,
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
+    })
+    : undefined;
+  /** Compressed layers: original digest → what the manifest names now. */
+  const replaced = new Map<string, Descriptor>();
+
+  const pushCompressed = async (blob: ArchiveBlob, compressor: LayerCompressor) => {
+    if (!options.forceUpload) {
+      const found = await compressor.findExisting(blob, !options.dryRun);
+      if (found !== undefined) {
+        replaced.set(blob.digest, found.descriptor);
+        tally(blob, found.outcome, found.descriptor.digest);
+        return;
+      }
     }
     if (options.dryRun) {
-      // A dry run still proves the archive is sound: every blob is hashed locally.
       if (!options.verify) await verifyBlob(blob, client.signal);
       tally(blob, "would-upload");
       return;
     }
-    tally(blob, await policy.upload(blob));
-  });
+    const descriptor = await compressor.upload(blob);
+    replaced.set(blob.digest, descriptor);
+    compressed.count++;
+    compressed.bytes += blob.size;
+    compressed.size += descriptor.size;
+    tally(blob, "uploaded", descriptor.digest);
+  };
 
-  if (!options.dryRun) {
-    await pushChildren(client, root, sink);
-    const reference = target.tag ?? root.digest;
-    await putManifest(client, reference, root.mediaType, root.bytes);
-    sink({ type: "manifest-done", reference, digest: root.digest });
+  try {
+    await runBounded(blobs, options.maxConcurrent, async (blob) => {
+      if (compressor !== undefined && compressible(blob)) {
+        await pushCompressed(blob, compressor);
+        return;
+      }
+      if (!options.forceUpload && await blobExists(client, blob.digest)) {
+        if (!options.dryRun) await policy.forget(blob);
+        tally(blob, "skipped");
+        return;
+      }
+      if (options.dryRun) {
+        // A dry run still proves the archive is sound: every blob is hashed locally.
+        if (!options.verify) await verifyBlob(blob, client.signal);
+        tally(blob, "would-upload");
+        return;
+      }
+      tally(blob, await policy.upload(blob, mountSource(blob.digest)));
+    });
+  } finally {
+    compressor?.close();
   }
-  return { digest: root.digest, uploaded, skipped, mounted, dryRun: options.dryRun };
+  if (compressed.count > 0 && compression !== undefined) {
+    sink({
+      type: "notice",
+      message: `Compressed ${compressed.count} layer(s) with ${compression.codec}: ` +
+        `${compressed.bytes} → ${compressed.size} bytes`,
+    });
+  }
+
+  /** Where to try mounting a blob from: --mount-from, else a sibling repository we pushed to. */
+  function mountSource(digest: string): string | undefined {
+    if (options.mountFrom !== undefined) return options.mountFrom;
+    const from = cache?.repositoriesWith(digest, registry).find((r) => r !== client.repository);
+    if (from !== undefined) client.addPullScope(from);
+    return from;
+  }
+
+  const tree = replaced.size > 0
+    ? rewriteTree(root, replaced, compression?.codec === "zstd")
+    : root;
+  if (!options.dryRun) {
+    await pushChildren(client, tree, sink);
+    const reference = target.tag ?? tree.digest;
+    await putManifest(client, reference, tree.mediaType, tree.bytes);
+    sink({ type: "manifest-done", reference, digest: tree.digest });
+  }
+  const manifestFinal = !blobs.some((b) =>
+    compressor !== undefined && compressible(b) &&
+    !replaced.has(b.digest)
+  );
+  return {
+    digest: tree.digest,
+    uploaded,
+    skipped,
+    mounted,
+    compressed,
+    dryRun: options.dryRun,
+    manifestFinal,
+  };
 }
 
 /** Child manifests (an index's platforms), deepest first, by digest. */

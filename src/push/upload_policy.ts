@@ -65,15 +65,15 @@ export class UploadPolicy {
    * Uploads (or mounts) one blob, retrying it whole on failure. A chunked upload continues
    * its saved session (from this run's earlier attempt, or an earlier run) when there is one.
    */
-  async upload(blob: ArchiveBlob): Promise<UploadOutcome> {
+  async upload(blob: ArchiveBlob, mountFrom = this.#options.mountFrom): Promise<UploadOutcome> {
     const client = this.#client;
     const outcome = await withRetries(async (attempt) => {
       client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
       const chunked = !this.#chunksOff && blob.size >= this.#options.largeLayerThreshold;
       try {
-        return await this.#uploadOnce(blob, chunked);
+        return await this.#uploadOnce(blob, chunked, mountFrom);
       } catch (error) {
-        return await this.#fallBack(blob, chunked, error);
+        return await this.#fallBack(blob, chunked, error, mountFrom);
       }
     }, client.retryOptions(`blob ${blob.digest}`));
     await this.forget(blob);
@@ -94,7 +94,11 @@ export class UploadPolicy {
    * registry has discarded (expired, or spoilt by a chunk cut off mid-body) means starting the
    * blob again, once, in this attempt.
    */
-  async #uploadOnce(blob: ArchiveBlob, chunked: boolean): Promise<UploadOutcome> {
+  async #uploadOnce(
+    blob: ArchiveBlob,
+    chunked: boolean,
+    mountFrom: string | undefined,
+  ): Promise<UploadOutcome> {
     const store = this.#options.resume;
     const saved = chunked && store
       ? await store.load(this.#registry, this.#client.repository, blob.digest)
@@ -106,7 +110,7 @@ export class UploadPolicy {
           "bytes were confirmed)",
       });
     }
-    const options = this.#uploadOptions(blob, chunked);
+    const options = this.#uploadOptions(blob, chunked, mountFrom);
     try {
       return await uploadBlob(this.#client, blob, {
         ...options,
@@ -123,12 +127,16 @@ export class UploadPolicy {
     }
   }
 
-  #uploadOptions(blob: ArchiveBlob, chunked: boolean): UploadOptions {
+  #uploadOptions(
+    blob: ArchiveBlob,
+    chunked: boolean,
+    mountFrom: string | undefined,
+  ): UploadOptions {
     const client = this.#client;
     const store = this.#options.resume;
     return {
       ...(chunked ? { chunks: this.#chunks } : {}),
-      ...(this.#options.mountFrom !== undefined ? { mountFrom: this.#options.mountFrom } : {}),
+      ...(mountFrom !== undefined ? { mountFrom } : {}),
       onProgress: (done) =>
         client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
       ...(chunked && store
@@ -149,7 +157,12 @@ export class UploadPolicy {
   }
 
   /** In `auto` mode, a method the registry refuses is swapped for the other one. */
-  async #fallBack(blob: ArchiveBlob, chunked: boolean, error: unknown): Promise<UploadOutcome> {
+  async #fallBack(
+    blob: ArchiveBlob,
+    chunked: boolean,
+    error: unknown,
+    mountFrom: string | undefined,
+  ): Promise<UploadOutcome> {
     const client = this.#client;
     const mode = this.#options.chunked;
     if (error instanceof ChunkedUploadRefusedError) {
@@ -165,7 +178,7 @@ export class UploadPolicy {
           message: `${error.message}; uploading each blob in one request instead`,
         });
       }
-      return await uploadBlob(client, blob, this.#uploadOptions(blob, false));
+      return await uploadBlob(client, blob, this.#uploadOptions(blob, false, mountFrom));
     }
     const tooLarge = error instanceof RegistryError && error.status === 413;
     if (tooLarge && !chunked && mode === "auto" && blob.size > this.#chunks.minSize) {
@@ -179,7 +192,7 @@ export class UploadPolicy {
         message: `${client.registryName} refused ${blob.size} bytes in one request (413); ` +
           `uploading ${blob.digest} in chunks`,
       });
-      return await uploadBlob(client, blob, this.#uploadOptions(blob, true));
+      return await uploadBlob(client, blob, this.#uploadOptions(blob, true, mountFrom));
     }
     throw error;
   }

@@ -92,6 +92,17 @@ export class RegistryClient {
     return this.#auth.scheme;
   }
 
+  /**
+   * Asks for pull access to another repository of the registry from now on (a mount from it
+   * needs that in the token).
+   */
+  addPullScope(repository: string): void {
+    const scope = `repository:${repository}:pull`;
+    if (repository !== this.repository && !this.#scopes.includes(scope)) {
+      this.#scopes = [...this.#scopes, scope];
+    }
+  }
+
   /** A URL under `/v2/<repository>/`. */
   url(path: string): URL {
     return new URL(`/v2/${this.repository}/${path}`, this.baseUrl);

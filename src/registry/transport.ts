@@ -14,8 +14,11 @@ import { NetworkError } from "./registry_error.ts";
 
 /** A request body that can be produced again for every attempt. */
 export interface BodySource {
-  /** Exact number of bytes `open()` yields. Sent as `Content-Length`. */
-  readonly length: number;
+  /**
+   * Exact number of bytes `open()` yields, sent as `Content-Length`. Absent for a stream whose
+   * length is known only at its end: it goes with chunked transfer encoding.
+   */
+  readonly length?: number;
   /** Starts a fresh pass over the bytes. */
   open(signal?: AbortSignal): AsyncIterable<Uint8Array>;
 }
@@ -106,8 +109,10 @@ function sendOnce(
   if (options.userAgent && !hasHeader(headers, "user-agent")) {
     headers["User-Agent"] = options.userAgent;
   }
-  if (body !== undefined) headers["Content-Length"] = String(body.length);
-  else if (method === "PUT" || method === "POST" || method === "PATCH") {
+  if (body !== undefined) {
+    // A body of unknown length goes with chunked transfer encoding (node's default).
+    if (body.length !== undefined) headers["Content-Length"] = String(body.length);
+  } else if (method === "PUT" || method === "POST" || method === "PATCH") {
     headers["Content-Length"] = "0";
   }
   const client = url.protocol === "https:" ? https : http;
@@ -216,11 +221,13 @@ async function writeBody(
     // The server may answer early (an error before it read our body); stop feeding it.
     if (req.destroyed || req.writableEnded) return;
     sent += chunk.length;
-    if (sent > body.length) throw new Error(`Body source yielded more than ${body.length} bytes`);
+    if (body.length !== undefined && sent > body.length) {
+      throw new Error(`Body source yielded more than ${body.length} bytes`);
+    }
     if (!req.write(chunk)) await drained(req);
     onProgress(sent);
   }
-  if (sent !== body.length) {
+  if (body.length !== undefined && sent !== body.length) {
     throw new Error(`Body source yielded ${sent} bytes, expected ${body.length}`);
   }
   req.end();

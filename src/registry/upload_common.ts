@@ -41,7 +41,10 @@ export interface UploadOptions {
 /** How the blob got into the repository. */
 export type UploadOutcome = "uploaded" | "mounted";
 
-export function checkCommittedDigest(blob: BlobSource, reported: string | null): void {
+export function checkCommittedDigest(
+  blob: Pick<BlobSource, "digest" | "describe">,
+  reported: string | null,
+): void {
   if (reported !== null && reported !== "" && reported !== blob.digest) {
     throw new Error(
       `Registry stored ${blob.describe} as ${reported}, expected ${blob.digest}`,

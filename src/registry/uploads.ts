@@ -63,7 +63,7 @@ export async function uploadBlob(
   return "uploaded";
 }
 
-interface Session {
+export interface Session {
   url: URL;
   minChunk: number | undefined;
 }
@@ -73,9 +73,9 @@ interface Session {
  * mounted; 202 is an ordinary upload session, which is what registries answer when they
  * won't mount (the source lacks the blob, or the account can't read it).
  */
-async function startSession(
+export async function startSession(
   client: RegistryClient,
-  blob: BlobSource,
+  blob: Pick<BlobSource, "digest" | "describe">,
   mountFrom: string | undefined,
 ): Promise<Session | "mounted"> {
   const url = client.url("blobs/uploads/");
@@ -104,7 +104,7 @@ async function startSession(
 }
 
 /** Deletes an abandoned session so the registry can free it; failures don't matter. */
-async function cancelSession(client: RegistryClient, url: URL): Promise<void> {
+export async function cancelSession(client: RegistryClient, url: URL): Promise<void> {
   if (client.signal?.aborted) return;
   try {
     const response = await client.request({

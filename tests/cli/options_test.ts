@@ -24,6 +24,7 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     chunkSize: 64 * MiB,
     maxConcurrent: 3,
     retryAttempts: 3,
+    compression: "gzip",
   });
   const expected: Omit<PushSettings, "reference"> = {
     file: "app.tar",
@@ -46,6 +47,7 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     chunked: "auto",
     resume: true,
     verify: false,
+    compression: { codec: "gzip", level: "auto" },
   };
   const { reference, ...rest } = s;
   assertEquals(rest, expected);
@@ -86,6 +88,36 @@ Deno.test("resolveSettings: environment overrides defaults, flags override envir
       fromFlag,
       `--${flag} ${flagValue} over ${name}`,
     );
+  }
+});
+
+Deno.test("resolveSettings: --compression and --compression-level, flags over environment", () => {
+  const cases: [RawFlags, Record<string, string>, unknown][] = [
+    [{}, {}, { codec: "gzip", level: "auto" }],
+    [{ compression: "ZSTD" }, {}, { codec: "zstd", level: "auto" }],
+    [{ compression: "none" }, { [ENV.compression]: "zstd" }, { codec: "none" }],
+    [{}, { [ENV.compression]: "zstd", [ENV.compressionLevel]: "19" }, { codec: "zstd", level: 19 }],
+    [{ compressionLevel: "1" }, { [ENV.compressionLevel]: "9" }, { codec: "gzip", level: 1 }],
+    [{ compressionLevel: "auto" }, { [ENV.compressionLevel]: "9" }, {
+      codec: "gzip",
+      level: "auto",
+    }],
+    [{}, { [ENV.compression]: "" }, { codec: "gzip", level: "auto" }],
+  ];
+  for (const [flags, vars, expected] of cases) {
+    assertEquals(resolve(flags, vars).compression, expected, JSON.stringify([flags, vars]));
+  }
+  const bad: [RawFlags, Record<string, string>, string][] = [
+    [{ compression: "brotli" }, {}, "--compression"],
+    [{}, { [ENV.compression]: "lz4" }, ENV.compression],
+    [{ compressionLevel: "10" }, {}, "--compression-level"],
+    [{ compression: "zstd", compressionLevel: "20" }, {}, "--compression-level"],
+    [{ compressionLevel: "0" }, {}, "--compression-level"],
+    [{ compression: "none", compressionLevel: "3" }, {}, "--compression-level"],
+    [{}, { [ENV.compression]: "none", [ENV.compressionLevel]: "3" }, ENV.compressionLevel],
+  ];
+  for (const [flags, vars, needle] of bad) {
+    assertThrows(() => resolve(flags, vars), UsageError, needle);
   }
 });
 

@@ -126,6 +126,22 @@ async function chunking(cases: [Env, string[], number | "none"][]): Promise<void
 
 const THRESHOLD = ["--large-layer-threshold", "256KiB"];
 
+/** Media types of the pushed image's layers, and each layer's first bytes. */
+async function pushedLayers(registry: TestRegistry, repo: string) {
+  const { json } = await registry.fetchManifest(repo, "1");
+  const layers = json.layers as { mediaType: string; digest: string }[];
+  return await Promise.all(layers.map(async (l) => ({
+    mediaType: l.mediaType,
+    head: (await registry.fetchBlob(repo, l.digest)).subarray(0, 10),
+  })));
+}
+
+/**
+ * zlib's gzip header says how hard it worked (RFC 1952 XFL, byte 8): 2 for level 9, 4 for
+ * level 1, 0 in between.
+ */
+const gzipXfl = (head: Uint8Array) => head[0] === 0x1f && head[1] === 0x8b ? head[8] : -1;
+
 /** One test per variable: it is read, a flag overrides it, and it overrides the default. */
 const TESTS: Record<keyof typeof ENV, [string, () => Promise<void>, string[]?]> = {
   username: ["logs in with it; -u overrides it", () =>
@@ -262,6 +278,49 @@ const TESTS: Record<keyof typeof ENV, [string, () => Promise<void>, string[]?]> 
       assertEquals(put.test(result.stderr), logged, `${what}\n${result.stderr}`);
       if (args.includes("--quiet")) assertEquals(result.stderr, "", what);
     }
+  }],
+  compression: ["picks the layer codec; --compression overrides it; gzip by default", async () => {
+    await using registry = await startRegistry();
+    await using archive = await makeArchive();
+    const cases: [Env, string[], string][] = [
+      [{ compression: "zstd" }, [], "application/vnd.oci.image.layer.v1.tar+zstd"],
+      [
+        { compression: "zstd" },
+        ["--compression", "none"],
+        "application/vnd.docker.image.rootfs.diff.tar",
+      ],
+      [
+        { compression: "none" },
+        ["--compression", "gzip"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+      ],
+      [{ compression: "" }, [], "application/vnd.docker.image.rootfs.diff.tar.gzip"],
+    ];
+    for (const [i, [env, args, mediaType]] of cases.entries()) {
+      const what = `${JSON.stringify(env)} ${args.join(" ")}`;
+      expectExit(await push(registry.url, `c${i}`, archive, env, args), 0, what);
+      const layers = await pushedLayers(registry, `c${i}`);
+      assertEquals(layers.map((l) => l.mediaType), LAYERS.map(() => mediaType), what);
+    }
+  }],
+  compressionLevel: ["sets a fixed level; --compression-level overrides it", async () => {
+    await using registry = await startRegistry();
+    await using archive = await makeArchive();
+    const cases: [Env, string[], number][] = [
+      [{ compression: "gzip", compressionLevel: "1" }, [], 4],
+      [{ compression: "gzip", compressionLevel: "9" }, [], 2],
+      [{ compression: "gzip", compressionLevel: "1" }, ["--compression-level", "9"], 2],
+      [{ compression: "gzip", compressionLevel: "9" }, ["--compression-level", "1"], 4],
+    ];
+    for (const [i, [env, args, xfl]] of cases.entries()) {
+      const what = `${JSON.stringify(env)} ${args.join(" ")}`;
+      expectExit(await push(registry.url, `l${i}`, archive, env, args), 0, what);
+      const layers = await pushedLayers(registry, `l${i}`);
+      assertEquals(layers.map((l) => gzipXfl(l.head)), LAYERS.map(() => xfl), what);
+    }
+    const clash = await push(registry.url, "l9", archive, { compressionLevel: "3" });
+    expectExit(clash, 2, "a level with compression none");
+    assertStringIncludes(clash.stderr, ENV.compressionLevel);
   }],
   skipExisting: [
     "false re-uploads every blob; --skip-existing and --force-upload win",

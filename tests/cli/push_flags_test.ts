@@ -543,6 +543,29 @@ flagTest(["--no-resume"], "ignores saved chunked progress and saves none", async
   }
 });
 
+flagTest(["--compression", "--compression-level"], "codec and level of the layers", async () => {
+  await using registry = await startRegistry();
+  await using archive = await makeArchive();
+  const cases: [string[], string, number | undefined][] = [
+    [["--compression", "gzip", "--compression-level", "1"], "rootfs.diff.tar.gzip", 4],
+    [["--compression", "gzip", "--compression-level", "9"], "rootfs.diff.tar.gzip", 2],
+    [["--compression", "zstd", "--compression-level", "auto"], "layer.v1.tar+zstd", undefined],
+    [["--compression", "none"], "rootfs.diff.tar", undefined],
+  ];
+  for (const [i, [args, suffix, xfl]] of cases.entries()) {
+    const what = args.join(" ");
+    const result = await push(registry.url, `z${i}`, archive, args);
+    assertEquals(result.code, 0, `${what}\n${result.stderr}`);
+    const { json } = await registry.fetchManifest(`z${i}`, "1");
+    const layers = json.layers as { mediaType: string; digest: string }[];
+    for (const layer of layers) {
+      assert(layer.mediaType.endsWith(suffix), `${what}: ${layer.mediaType}`);
+      const head = (await registry.fetchBlob(`z${i}`, layer.digest)).subarray(0, 10);
+      if (xfl !== undefined) assertEquals([head[0], head[1], head[8]], [0x1f, 0x8b, xfl], what);
+    }
+  }
+});
+
 Deno.test("every flag in --help has a test above", () => {
   const missing = pushOptions().flatMap((o) => [o.long, o.short])
     .filter((flag): flag is string => flag !== undefined && !covered.has(flag));

@@ -35,6 +35,7 @@ export interface RunningCli {
  * writes into the developer's real state directory.
  */
 let stateDir: string | undefined;
+let runs = 0;
 function defaultStateHome(): string {
   if (stateDir === undefined) {
     stateDir = Deno.makeTempDirSync({ prefix: "dip-cli-state-" });
@@ -49,6 +50,13 @@ function defaultStateHome(): string {
   return stateDir;
 }
 
+function defaultDenoDir(): string | undefined {
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const home = Deno.env.get("HOME");
+  if (xdg) return `${xdg}/deno`;
+  return home ? `${home}/.cache/deno` : undefined;
+}
+
 /** Runs the CLI with `args` to its end; never throws for a non-zero exit. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return startCli(args, options).done;
@@ -57,13 +65,21 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
 /** Starts the CLI with `args` as `runCli` does, returning at once. */
 export function startCli(args: string[], options: CliOptions = {}): RunningCli {
   // Only PATH, HOME and Deno's cache leak in: DOCKER_PUSHER_* from the developer's shell must not.
-  const denoDir = Deno.env.get("DENO_DIR");
+  // Deno's own cache defaults to $XDG_CACHE_HOME/deno, and the child gets a private
+  // XDG_CACHE_HOME: name the parent's cache explicitly so npm packages are found offline.
+  const denoDir = Deno.env.get("DENO_DIR") ?? defaultDenoDir();
   const env: Record<string, string> = {
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     HOME: Deno.env.get("HOME") ?? "/tmp",
     ...(denoDir ? { DENO_DIR: denoDir } : {}),
     NO_COLOR: "1",
     XDG_STATE_HOME: defaultStateHome(),
+    // A cache of its own per run (blobs found in sibling repositories would be mounted, not
+    // uploaded); tests of the cache pass a shared XDG_CACHE_HOME.
+    XDG_CACHE_HOME: `${defaultStateHome()}/cache-${++runs}`,
+    // Most tests are about how blobs travel, so they send layers as stored; tests of
+    // compression set it (an empty value restores the default).
+    DOCKER_PUSHER_COMPRESSION: "none",
     ...options.env,
   };
   const child = new Deno.Command(Deno.execPath(), {

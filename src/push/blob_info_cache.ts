@@ -1,0 +1,171 @@
+/**
+ * What we learnt about blobs on earlier pushes, the way skopeo's blob-info cache does: which
+ * compressed blob each uncompressed layer became under each compression setting, and which
+ * repositories of which registries hold a blob. With it, a re-push of a compressed image finds
+ * every layer with a `HEAD` (or mounts it from a sibling repository) without compressing again.
+ *
+ * One JSON file (`$XDG_CACHE_HOME/docker-image-pusher/blob-info.json`, else the platform's
+ * cache directory), read at the start of a push and merged back at its end. Entries are hints:
+ * the registry is always asked, so a stale entry costs one request, never a wrong push.
+ */
+import type { Codec, Compression } from "../compress/codec.ts";
+
+export interface CompressedInfo {
+  digest: string;
+  size: number;
+}
+
+interface CompressedEntry extends CompressedInfo {
+  level: number | "auto";
+}
+
+interface CacheData {
+  /** `<uncompressed digest> <codec>` → what it became, per level setting. */
+  compressed: Record<string, CompressedEntry[]>;
+  /** `<digest>` → `registry/repository` names holding it, most recent last. */
+  locations: Record<string, string[]>;
+}
+
+/** Entries kept per table; the oldest go first. */
+const MAX_ENTRIES = 20_000;
+const MAX_LOCATIONS = 8;
+
+/** Where the cache lives by default on this platform. */
+export function defaultCacheDir(env: (name: string) => string | undefined): string | undefined {
+  const xdg = env("XDG_CACHE_HOME");
+  if (xdg) return `${xdg}/docker-image-pusher`;
+  if (Deno.build.os === "windows") {
+    const local = env("LOCALAPPDATA");
+    return local ? `${local}\\docker-image-pusher\\cache` : undefined;
+  }
+  const home = env("HOME");
+  if (!home) return undefined;
+  if (Deno.build.os === "darwin") return `${home}/Library/Caches/docker-image-pusher`;
+  return `${home}/.cache/docker-image-pusher`;
+}
+
+export class BlobInfoCache {
+  readonly path: string;
+  #data: CacheData;
+  /** What this run learnt, merged into the file on save. */
+  #learnt: CacheData = { compressed: {}, locations: {} };
+
+  private constructor(path: string, data: CacheData) {
+    this.path = path;
+    this.#data = data;
+  }
+
+  /** Opens the cache in `dir`; a missing or unreadable file is an empty cache. */
+  static async open(dir: string): Promise<BlobInfoCache> {
+    const path = `${dir}/blob-info.json`;
+    return new BlobInfoCache(path, await readData(path));
+  }
+
+  /**
+   * What `uncompressed` became under `compression`. A fixed level wants exactly that level; `auto`
+   * takes any level of the codec (the output differs, not its worth).
+   */
+  compressed(uncompressed: string, compression: Compression): CompressedInfo | undefined {
+    if (compression.codec === "none") return undefined;
+    const key = `${uncompressed} ${compression.codec}`;
+    const entries = [
+      ...(this.#learnt.compressed[key] ?? []),
+      ...(this.#data.compressed[key] ?? []),
+    ];
+    const match = entries.find((e) => e.level === compression.level) ??
+      (compression.level === "auto" ? entries[0] : undefined);
+    return match === undefined ? undefined : { digest: match.digest, size: match.size };
+  }
+
+  recordCompressed(
+    uncompressed: string,
+    compression: { codec: Codec; level: number | "auto" },
+    info: CompressedInfo,
+  ): void {
+    const key = `${uncompressed} ${compression.codec}`;
+    const entry: CompressedEntry = { ...info, level: compression.level };
+    for (const data of [this.#data, this.#learnt]) {
+      const kept = (data.compressed[key] ?? []).filter((e) => e.level !== compression.level);
+      delete data.compressed[key];
+      data.compressed[key] = [entry, ...kept];
+    }
+  }
+
+  /** Repositories of `registry` known to hold `digest`, most recent first. */
+  repositoriesWith(digest: string, registry: string): string[] {
+    const prefix = `${registry}/`;
+    const names = [...(this.#data.locations[digest] ?? [])].reverse();
+    return names.filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
+  }
+
+  recordLocation(digest: string, registry: string, repository: string): void {
+    const name = `${registry}/${repository}`;
+    for (const data of [this.#data, this.#learnt]) {
+      const kept = (data.locations[digest] ?? []).filter((n) => n !== name);
+      delete data.locations[digest];
+      data.locations[digest] = [...kept, name].slice(-MAX_LOCATIONS);
+    }
+  }
+
+  /**
+   * Merges what this run learnt into the file as it is now (another push may have written it
+   * meanwhile), then writes it atomically.
+   */
+  async save(): Promise<void> {
+    const current = await readData(this.path);
+    for (const [key, entries] of Object.entries(this.#learnt.compressed)) {
+      const levels = new Set(entries.map((e) => e.level));
+      const kept = (current.compressed[key] ?? []).filter((e) => !levels.has(e.level));
+      delete current.compressed[key];
+      current.compressed[key] = [...entries, ...kept];
+    }
+    for (const [digest, names] of Object.entries(this.#learnt.locations)) {
+      const kept = (current.locations[digest] ?? []).filter((n) => !names.includes(n));
+      delete current.locations[digest];
+      current.locations[digest] = [...kept, ...names].slice(-MAX_LOCATIONS);
+    }
+    const data: CacheData = {
+      compressed: newest(current.compressed),
+      locations: newest(current.locations),
+    };
+    const dir = this.path.slice(0, this.path.lastIndexOf("/"));
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const temp = `${this.path}.${crypto.randomUUID()}.tmp`;
+    await Deno.writeTextFile(temp, JSON.stringify(data), { mode: 0o600 });
+    await Deno.rename(temp, this.path);
+    this.#learnt = { compressed: {}, locations: {} };
+  }
+}
+
+/** The last {@linkcode MAX_ENTRIES} keys (insertion order is recency). */
+function newest<T>(table: Record<string, T>): Record<string, T> {
+  const keys = Object.keys(table);
+  if (keys.length <= MAX_ENTRIES) return table;
+  return Object.fromEntries(keys.slice(-MAX_ENTRIES).map((k) => [k, table[k]!]));
+}
+
+async function readData(path: string): Promise<CacheData> {
+  try {
+    const parsed: unknown = JSON.parse(await Deno.readTextFile(path));
+    if (isCacheData(parsed)) return parsed;
+  } catch {
+    // Missing or damaged: start empty; the next save rewrites it.
+  }
+  return { compressed: {}, locations: {} };
+}
+
+function isCacheData(value: unknown): value is CacheData {
+  if (typeof value !== "object" || value === null) return false;
+  const { compressed, locations } = value as Partial<CacheData>;
+  if (typeof compressed !== "object" || compressed === null) return false;
+  if (typeof locations !== "object" || locations === null) return false;
+  const goodEntry = (e: unknown) =>
+    typeof e === "object" && e !== null &&
+    typeof (e as CompressedEntry).digest === "string" &&
+    typeof (e as CompressedEntry).size === "number" &&
+    (typeof (e as CompressedEntry).level === "number" || (e as CompressedEntry).level === "auto");
+  return Object.values(compressed).every((v) => Array.isArray(v) && v.every(goodEntry)) &&
+    Object.values(locations).every((v) =>
+      Array.isArray(v) && v.every((n) => typeof n === "string")
+    );
+}

@@ -1,0 +1,127 @@
+/**
+ * Layers the archive holds uncompressed, pushed compressed: found through the blob-info cache
+ * when an earlier push already compressed them (a `HEAD`, or a mount from a sibling repository,
+ * and no compression at all), otherwise compressed on the worker pool in one pass while hashed
+ * and uploaded, and remembered for next time.
+ */
+import type { ArchiveBlob } from "../archive/image.ts";
+import type { Codec } from "../compress/codec.ts";
+import { compressBlob } from "../compress/compress_blob.ts";
+import { LevelControl } from "../compress/level_control.ts";
+import { CompressorPool } from "../compress/worker_pool.ts";
+import { blobExists } from "../registry/blobs.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { withRetries } from "../registry/retry.ts";
+import { uploadStreamed } from "../registry/streamed_upload.ts";
+import { cancelSession, digestMismatch, startSession } from "../registry/uploads.ts";
+import type { BlobInfoCache } from "./blob_info_cache.ts";
+import { compressedLayerType, type Descriptor } from "./manifest_rewrite.ts";
+
+export interface LayerCompressorOptions {
+  codec: Codec;
+  level: number | "auto";
+  cache?: BlobInfoCache;
+  /** Layers uploading at once (each keeps a few blocks in flight). */
+  maxConcurrent: number;
+  /** Workers (default: one per core). */
+  workers?: number;
+}
+
+export type CompressedOutcome = "uploaded" | "skipped" | "mounted";
+
+export class LayerCompressor {
+  #client: RegistryClient;
+  #options: LayerCompressorOptions;
+  #pool: CompressorPool;
+  #control: LevelControl;
+  #window: number;
+
+  constructor(client: RegistryClient, options: LayerCompressorOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#pool = new CompressorPool(options.workers);
+    this.#control = new LevelControl(options.codec, options.level);
+    // Enough blocks in flight to keep every worker busy on one layer, and one ready to send.
+    this.#window = Math.max(3, (options.workers ?? navigator.hardwareConcurrency ?? 1) + 1);
+  }
+
+  get #setting(): { codec: Codec; level: number | "auto" } {
+    return { codec: this.#options.codec, level: this.#options.level };
+  }
+
+  /** The descriptor `blob` gets once compressed, if an earlier push recorded it. */
+  known(blob: ArchiveBlob): Descriptor | undefined {
+    const info = this.#options.cache?.compressed(blob.digest, this.#setting);
+    return info && { mediaType: this.#mediaType(blob), ...info };
+  }
+
+  /**
+   * Whether the compressed form of `blob` the cache knows is in the repository, or can be
+   * mounted into it from another repository of the registry that holds it.
+   */
+  async findExisting(
+    blob: ArchiveBlob,
+    mayMount: boolean,
+  ): Promise<{ outcome: "skipped" | "mounted"; descriptor: Descriptor } | undefined> {
+    const descriptor = this.known(blob);
+    if (descriptor === undefined) return undefined;
+    const client = this.#client;
+    if (await blobExists(client, descriptor.digest)) return { outcome: "skipped", descriptor };
+    if (!mayMount) return undefined;
+    const registry = client.baseUrl.host;
+    for (const from of this.#options.cache?.repositoriesWith(descriptor.digest, registry) ?? []) {
+      if (from === client.repository) continue;
+      client.addPullScope(from);
+      const session = await startSession(
+        client,
+        { digest: descriptor.digest, describe: `${blob.describe} (${this.#options.codec})` },
+        from,
+      );
+      if (session === "mounted") return { outcome: "mounted", descriptor };
+      // Declined (the source lost it, or we may not read it): drop the session, upload instead.
+      await cancelSession(client, session.url);
+      return undefined;
+    }
+    return undefined;
+  }
+
+  /** Compresses and uploads `blob` (retrying it whole); returns its new descriptor. */
+  async upload(blob: ArchiveBlob): Promise<Descriptor> {
+    const client = this.#client;
+    const codec = this.#options.codec;
+    const describe = `${blob.describe} (${codec})`;
+    const result = await withRetries(async (attempt) => {
+      client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
+      const onProgress = (done: number) =>
+        client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size });
+      const stream = compressBlob(blob, {
+        pool: this.#pool,
+        control: this.#control,
+        window: this.#window,
+        ...(client.signal ? { signal: client.signal } : {}),
+        onProgress,
+      });
+      const digest = await uploadStreamed(client, {
+        describe,
+        chunks: stream.chunks,
+        finish: () => {
+          const summary = stream.summary();
+          if (summary.inputDigest !== blob.digest) throw digestMismatch(blob);
+          return summary.digest;
+        },
+      });
+      return { digest, size: stream.summary().size };
+    }, client.retryOptions(`blob ${blob.digest}`));
+    this.#options.cache?.recordCompressed(blob.digest, this.#setting, result);
+    return { mediaType: this.#mediaType(blob), ...result };
+  }
+
+  /** Stops the workers. */
+  close(): void {
+    this.#pool.close();
+  }
+
+  #mediaType(blob: ArchiveBlob): string {
+    return compressedLayerType(blob.mediaType, this.#options.codec);
+  }
+}

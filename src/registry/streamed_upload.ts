@@ -1,0 +1,79 @@
+/**
+ * Uploads of a stream whose digest and length are known only at its end (a layer compressed on
+ * the fly): one `PATCH` with chunked transfer encoding, as `docker push` sends, then
+ * `PUT ?digest=` with the digest the stream turned out to have.
+ */
+import type { RegistryClient } from "./client.ts";
+import { resolveLocation, withDigest } from "./location.ts";
+import type { BodySource } from "./transport.ts";
+import { cancelSession, startSession } from "./uploads.ts";
+import { checkCommittedDigest } from "./upload_common.ts";
+
+export interface StreamedBlob {
+  /** Human name for errors: `app.tar:blobs/sha256/ab… (gzip)`. */
+  describe: string;
+  /** The bytes, read once. */
+  chunks: AsyncIterable<Uint8Array>;
+  /**
+   * Called once every byte is sent, before the registry is asked to commit: the stream's
+   * digest. Throws to abandon the upload (the input did not match its digest).
+   */
+  finish: () => string;
+  /** Bytes handed to the socket so far. */
+  onProgress?: (sent: number) => void;
+}
+
+/** Uploads `blob` into a new session; returns the digest it was stored under. */
+export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob): Promise<string> {
+  // The digest is not known yet: the session is named by what is being sent.
+  const session = await startSession(
+    client,
+    { digest: blob.describe, describe: blob.describe },
+    undefined,
+  );
+  if (session === "mounted") throw new Error("unreachable: no mount was asked for");
+  try {
+    let used = false;
+    const body: BodySource = {
+      open() {
+        if (used) throw new Error(`${blob.describe}: a streamed body cannot be sent twice`);
+        used = true;
+        return blob.chunks;
+      },
+    };
+    const action = `upload ${blob.describe}`;
+    const patched = await client.request({
+      method: "PATCH",
+      url: session.url,
+      headers: { "Content-Type": "application/octet-stream" },
+      body,
+      expect: [202],
+      action,
+      retry: false,
+      ...(blob.onProgress ? { onBodyProgress: blob.onProgress } : {}),
+    });
+    await patched.discard();
+    const digest = blob.finish();
+    const location = resolveLocation(
+      patched.headers.get("location") ?? session.url.href,
+      session.url,
+      action,
+    );
+    const committed = await client.request({
+      method: "PUT",
+      url: withDigest(location, digest),
+      expect: [201, 204],
+      action: `complete upload of ${blob.describe} as ${digest}`,
+      followRedirects: true,
+    });
+    await committed.discard();
+    checkCommittedDigest(
+      { digest, describe: blob.describe },
+      committed.headers.get("docker-content-digest"),
+    );
+    return digest;
+  } catch (error) {
+    await cancelSession(client, session.url);
+    throw error;
+  }
+}
