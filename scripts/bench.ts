@@ -5,7 +5,13 @@
  * registry by this tool, by skopeo and by curl PUTs of the bare layer blobs. Prints a markdown
  * table of medians over `--runs` repetitions: wall time, peak RSS (GNU time), client CPU, bytes.
  *
- *   deno run -A scripts/bench.ts [--runs 3] [--skip-4g] [--keep DIR]
+ *   deno run -A scripts/bench.ts [--runs 3] [--skip-4g] [--keep DIR] [--throttled-runs 1]
+ *
+ * Our modes: as stored (`--compression none`, monolithic and chunked), gzip and zstd with the
+ * level following the link (the default), gzip at a fixed level 6 (docker's), and re-pushes with
+ * our blob-info cache kept. A second table pushes the same image through a proxy limiting the
+ * link to 100 Mbit/s (`scripts/throttle_proxy.ts`), `--throttled-runs` times (0 skips it), to
+ * choose the default compression where it matters.
  *
  * `--keep DIR` keeps the built archives (and extracted layers) there so reruns skip the build;
  * the default is a temporary directory removed at the end. Needs docker-registry, umoci, skopeo,
@@ -16,17 +22,24 @@
 import { run } from "../tests/helpers/command.ts";
 import { makeBigLayerArchive } from "../tests/helpers/image_fixtures.ts";
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
+import { startThrottleProxy } from "./throttle_proxy.ts";
 
 const argv = Deno.args;
 const option = (name: string) => argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined;
 const runs = Number(option("--runs") ?? 3);
 if (!(Number.isInteger(runs) && runs >= 1)) throw new TypeError("--runs takes a whole number ≥ 1");
 const keepDir = option("--keep");
+const throttledRuns = Number(option("--throttled-runs") ?? 1);
+if (!(Number.isInteger(throttledRuns) && throttledRuns >= 0)) {
+  throw new TypeError("--throttled-runs takes a whole number ≥ 0");
+}
+const THROTTLE_MBIT = 100;
 const main = new URL("../main.ts", import.meta.url).pathname;
 /** One layer per tree of this machine, capped so the image is ~1.5 GB. */
 const TREES = [["/usr/lib", 800e6], ["/usr/share", 420e6], ["/usr/bin", 300e6]] as const;
-const MONO = "--no-chunked";
-const CHUNKED = ["--large-layer-threshold", "1", "--chunk-size", "64MiB"];
+const NONE = ["--compression", "none"];
+const MONO = [...NONE, "--no-chunked"];
+const CHUNKED = [...NONE, "--large-layer-threshold", "1", "--chunk-size", "64MiB"];
 const CHUNKED_NAME = `ours, chunked (${CHUNKED.join(" ")})`;
 const SKOPEO = "skopeo copy (gzip)";
 const SKOPEO_AGAIN = "skopeo re-push (cache kept)";
@@ -36,7 +49,7 @@ const disturbed = (s: Sample) => s.otherCpu! > 0.5 + 0.1 * s.seconds;
 /** One way of pushing, measured against skopeo's push (or, with `again`, its re-push). */
 interface Mode {
   name: string;
-  image: "usr" | "big";
+  image: "usr" | "big" | "slow";
   push: (repo: string, run: number) => Promise<Sample>;
   /** Push into the repository the row before just filled; otherwise into a fresh one. */
   again?: boolean;
@@ -69,82 +82,148 @@ try {
   const bigLayers = bigTar === undefined ? [] : await extractLayers(bigTar);
   await using registry = await startRegistry();
   const registryPid = await findRegistryPid(registry);
-  const target = (repo: string) => `${registry.host}/${repo}:latest`;
   const cli = [Deno.execPath(), "run", "-A", main];
-  const ours = (archive: string, flags: string[]) => (repo: string) =>
-    timed([...cli, "-r", `http://${target(repo)}`, "-f", archive, ...flags]);
+  // Our blob-info cache, like skopeo's: emptied before each run's first push of a mode, kept for
+  // its re-push.
+  const ours =
+    (archive: string, flags: string[], fresh = true, host = registry.host) =>
+    async (repo: string, run: number) => {
+      const cache = `${work}/our-caches/${run}`;
+      if (fresh) await Deno.remove(cache, { recursive: true }).catch(() => {});
+      const env = { XDG_CACHE_HOME: cache };
+      return await timed(
+        [...cli, "-r", `http://${host}/${repo}:latest`, "-f", archive, ...flags],
+        env,
+      );
+    };
   const curl = (layers: Layer[]) => (repo: string) => curlPush(registry, repo, layers);
   // skopeo's blob-info cache: emptied before each run's first push, kept for its re-push.
-  const skopeo = (fresh: boolean) => async (repo: string, run: number) => {
+  const skopeo = (fresh: boolean, host = registry.host) => async (repo: string, run: number) => {
     const dir = `${work}/skopeo-caches/${run}`;
     if (fresh) await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.mkdir(dir, { recursive: true });
     const copy = ["skopeo", "copy", "--dest-tls-verify=false", `docker-archive:${usrTar}`];
     const env = { HOME: dir, XDG_DATA_HOME: dir };
-    return await timed(withBlobInfoCache(dir, [...copy, `docker://${target(repo)}`]), env);
+    return await timed(withBlobInfoCache(dir, [...copy, `docker://${host}/${repo}:latest`]), env);
   };
-
-  // ---- COMPRESSION MODES go here once `--compression gzip|zstd` exists (no numbers until then):
-  //   { image: "usr", name: "ours, zstd", push: ours(usrTar, ["--compression", "zstd"]) },
-  const COMPRESSION_MODES: Mode[] = [];
+  const GZIP = ["--compression", "gzip"];
+  const ZSTD = ["--compression", "zstd"];
+  const GZIP6 = [...GZIP, "--compression-level", "6"];
 
   const modes: Mode[] = [
     { image: "usr", name: "curl, parallel PUTs (link limit)", push: curl(usrLayers) },
-    { image: "usr", name: "ours, as stored (default flags)", push: ours(usrTar, []) },
-    { image: "usr", name: "ours, re-push (all blobs exist)", push: ours(usrTar, []), again: true },
+    { image: "usr", name: `ours, as stored (${NONE.join(" ")})`, push: ours(usrTar, NONE) },
+    {
+      image: "usr",
+      name: "ours, as stored, re-push",
+      push: ours(usrTar, NONE, false),
+      again: true,
+    },
     { image: "usr", name: CHUNKED_NAME, push: ours(usrTar, CHUNKED) },
-    ...COMPRESSION_MODES,
+    { image: "usr", name: "ours, gzip, level auto (default flags)", push: ours(usrTar, []) },
+    { image: "usr", name: "ours, gzip re-push", push: ours(usrTar, [], false), again: true },
+    { image: "usr", name: `ours, ${GZIP6.join(" ")}`, push: ours(usrTar, GZIP6) },
+    { image: "usr", name: `ours, ${ZSTD.join(" ")} (level auto)`, push: ours(usrTar, ZSTD) },
+    { image: "usr", name: "ours, zstd re-push", push: ours(usrTar, ZSTD, false), again: true },
     { image: "usr", name: SKOPEO, push: skopeo(true) },
     { image: "usr", name: SKOPEO_AGAIN, push: skopeo(false), again: true },
   ];
   if (bigTar !== undefined) {
     modes.push(
       { image: "big", name: "curl, one PUT (link limit)", push: curl(bigLayers) },
-      { image: "big", name: `ours, monolithic (${MONO})`, push: ours(bigTar, [MONO]) },
+      { image: "big", name: `ours, monolithic (${MONO.join(" ")})`, push: ours(bigTar, MONO) },
       { image: "big", name: CHUNKED_NAME, push: ours(bigTar, CHUNKED) },
+      { image: "big", name: "ours, gzip, level auto (default flags)", push: ours(bigTar, []) },
+      { image: "big", name: `ours, ${ZSTD.join(" ")} (level auto)`, push: ours(bigTar, ZSTD) },
     );
   }
+  await using throttle = await startThrottleProxy({
+    target: { hostname: "127.0.0.1", port: Number(registry.host.split(":")[1]) },
+    bitsPerSecond: THROTTLE_MBIT * 1e6,
+  });
+  const slowHost = `127.0.0.1:${throttle.port}`;
+  const slowModes: Mode[] = [
+    {
+      image: "slow",
+      name: `ours, as stored (${NONE.join(" ")})`,
+      push: ours(usrTar, NONE, true, slowHost),
+    },
+    {
+      image: "slow",
+      name: "ours, gzip, level auto (default flags)",
+      push: ours(usrTar, [], true, slowHost),
+    },
+    { image: "slow", name: `ours, ${GZIP6.join(" ")}`, push: ours(usrTar, GZIP6, true, slowHost) },
+    {
+      image: "slow",
+      name: `ours, ${GZIP.join(" ")} --compression-level 9`,
+      push: ours(usrTar, [...GZIP, "--compression-level", "9"], true, slowHost),
+    },
+    {
+      image: "slow",
+      name: `ours, ${ZSTD.join(" ")} (level auto)`,
+      push: ours(usrTar, ZSTD, true, slowHost),
+    },
+    {
+      image: "slow",
+      name: `ours, ${ZSTD.join(" ")} --compression-level 3`,
+      push: ours(usrTar, [...ZSTD, "--compression-level", "3"], true, slowHost),
+    },
+    { image: "slow", name: SKOPEO, push: skopeo(true, slowHost) },
+  ];
 
   // Not measured: fill Deno's module cache, and read the archives into the page cache.
   await run(Deno.execPath(), ["run", "-A", main, "--version"]);
   const warm = [...usrLayers, ...bigLayers].map((l) => l.path).concat(usrTar, bigTar ?? []);
   await run("sh", ["-c", 'cat "$@" > /dev/null', "sh", ...warm]);
-  const samples = new Map<Mode, Sample[]>(modes.map((m) => [m, []]));
   let repeated = 0;
-  for (let r = 1; r <= runs; r++) {
-    let repo = "";
-    for (const [i, mode] of modes.entries()) {
-      const tries: Sample[] = [];
-      do {
-        if (!mode.again) repo = `mode${i}-run${r}-try${tries.length + 1}`;
-        // Flush the last push's writes first, so that their writeback does not slow this one.
-        await run("sync", []);
-        const before = (await registry.requests()).length;
-        const cpuBefore = cpuTimes(registryPid);
-        const sample = await mode.push(repo, r);
-        const cpuAfter = cpuTimes(registryPid);
-        sample.registryCpu = cpuAfter.registry - cpuBefore.registry;
-        const ourCpu = sample.registryCpu + cpuAfter.bench - cpuBefore.bench;
-        sample.otherCpu = Math.max(0, cpuAfter.busy - cpuBefore.busy - ourCpu);
-        sample.bytes = await uploadedBytes(registry, before);
-        tries.push(sample);
-        console.error(
-          `run ${r}, ${mode.image}, ${mode.name}: ${sample.seconds.toFixed(2)} s, ` +
-            `${sample.rssMb.toFixed(0)} MB, CPU ${sample.cpu.toFixed(1)} s, registry's ` +
-            `${sample.registryCpu.toFixed(1)} s, others' ${sample.otherCpu.toFixed(1)} s, ` +
-            `${sample.bytes} bytes${disturbed(sample) ? " (disturbed)" : ""}`,
-        );
-      } while (disturbed(tries.at(-1)!) && tries.length < 3);
-      repeated += tries.length - 1;
-      samples.get(mode)!.push(tries.reduce((a, b) => a.otherCpu! <= b.otherCpu! ? a : b));
+  const measure = async (modes: Mode[], runs: number) => {
+    const samples = new Map<Mode, Sample[]>(modes.map((m) => [m, []]));
+    for (let r = 1; r <= runs; r++) {
+      let repo = "";
+      for (const [i, mode] of modes.entries()) {
+        const tries: Sample[] = [];
+        do {
+          if (!mode.again) repo = `${mode.image}${i}-run${r}-try${tries.length + 1}`;
+          // Flush the last push's writes first, so that their writeback does not slow this one.
+          await run("sync", []);
+          const before = (await registry.requests()).length;
+          const cpuBefore = cpuTimes(registryPid);
+          const sample = await mode.push(repo, r);
+          const cpuAfter = cpuTimes(registryPid);
+          sample.registryCpu = cpuAfter.registry - cpuBefore.registry;
+          const ourCpu = sample.registryCpu + cpuAfter.bench - cpuBefore.bench;
+          sample.otherCpu = Math.max(0, cpuAfter.busy - cpuBefore.busy - ourCpu);
+          sample.bytes = await uploadedBytes(registry, before);
+          tries.push(sample);
+          console.error(
+            `run ${r}, ${mode.image}, ${mode.name}: ${sample.seconds.toFixed(2)} s, ` +
+              `${sample.rssMb.toFixed(0)} MB, CPU ${sample.cpu.toFixed(1)} s, registry's ` +
+              `${sample.registryCpu.toFixed(1)} s, others' ${sample.otherCpu.toFixed(1)} s, ` +
+              `${sample.bytes} bytes${disturbed(sample) ? " (disturbed)" : ""}`,
+          );
+        } while (disturbed(tries.at(-1)!) && tries.length < 3 && mode.image !== "slow");
+        repeated += tries.length - 1;
+        samples.get(mode)!.push(tries.reduce((a, b) => a.otherCpu! <= b.otherCpu! ? a : b));
+      }
     }
-  }
-  await Deno.remove(`${work}/skopeo-caches`, { recursive: true });
+    return samples;
+  };
+  const samples = await measure(modes, runs);
+  const slowSamples = throttledRuns > 0 ? await measure(slowModes, throttledRuns) : undefined;
+  await Deno.remove(`${work}/skopeo-caches`, { recursive: true }).catch(() => {});
+  await Deno.remove(`${work}/our-caches`, { recursive: true }).catch(() => {});
   const archives: [string, string, Layer[]][] = [["1.5 GB", usrTar, usrLayers]];
   if (bigTar !== undefined) archives.push(["4 GiB", bigTar, bigLayers]);
   console.log(await header(archives, buildSeconds));
   console.log(`Measurements repeated because other processes were busy: ${repeated}\n`);
   console.log(table(modes, samples));
+  if (slowSamples !== undefined) {
+    console.log(
+      `\n### Through a ${THROTTLE_MBIT} Mbit/s link (${throttledRuns} run(s))\n\n` +
+        slowTable(slowModes, slowSamples),
+    );
+  }
 } finally {
   if (keepDir === undefined) await Deno.remove(work, { recursive: true });
 }
@@ -350,7 +429,7 @@ function table(modes: Mode[], samples: Map<Mode, Sample[]>): string {
       ? wall(modes.find((c) => c.name === (m.again ? SKOPEO_AGAIN : SKOPEO)))
       : undefined;
     return [
-      m.image === "usr" ? "1.5 GB, 3 layers" : "4 GiB, 1 layer",
+      m.image === "big" ? "4 GiB, 1 layer" : "1.5 GB, 3 layers",
       m.name,
       seconds.toFixed(2),
       `${Math.min(...of(m, "seconds")).toFixed(2)}–${Math.max(...of(m, "seconds")).toFixed(2)}`,
@@ -366,6 +445,23 @@ function table(modes: Mode[], samples: Map<Mode, Sample[]>): string {
   const head = "image|tool / mode|median wall s|min–max s|× curl limit|× skopeo|bytes sent|" +
     "peak RSS MB|client CPU s|registry CPU s|others' CPU s (max)";
   return [head.split("|"), Array(11).fill("---"), ...rows]
+    .map((cells) => `| ${cells.join(" | ")} |`).join("\n");
+}
+
+/** The throttled rows: wall time and bytes, and each mode against the fastest. */
+function slowTable(modes: Mode[], samples: Map<Mode, Sample[]>): string {
+  const wall = (m: Mode) => median(samples.get(m)!.map((s) => s.seconds));
+  const best = Math.min(...modes.map(wall));
+  const rows = modes.map((m) => [
+    m.name,
+    wall(m).toFixed(1),
+    (wall(m) / best).toFixed(2),
+    median(samples.get(m)!.map((s) => s.bytes ?? 0)).toLocaleString("en-US"),
+    Math.max(...samples.get(m)!.map((s) => s.rssMb)).toFixed(0),
+    median(samples.get(m)!.map((s) => s.cpu)).toFixed(1),
+  ]);
+  const head = "tool / mode|median wall s|× fastest|bytes sent|peak RSS MB|client CPU s";
+  return [head.split("|"), Array(6).fill("---"), ...rows]
     .map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
