@@ -2,12 +2,13 @@
  * One pass over an uncompressed layer: read it in blocks, hash it (to check it against its
  * digest), compress the blocks on the worker pool, and yield the compressed stream in order
  * while hashing it (its digest names the blob in the registry). A few blocks per layer are in
- * flight at once, so memory stays flat at any layer size.
+ * flight at once, and all layers together stay within a shared budget, so memory stays flat at
+ * any layer size and any number of layers.
  */
 import { Sha256 } from "../digest.ts";
 import type { BlobSource } from "../registry/blobs.ts";
 import type { LevelControl } from "./level_control.ts";
-import type { CompressorPool } from "./worker_pool.ts";
+import type { CompressedBlock, CompressorPool } from "./worker_pool.ts";
 
 /** Input bytes per block (one gzip member or zstd frame each). */
 export const BLOCK_SIZE = 4 * 1024 * 1024;
@@ -20,11 +21,37 @@ export interface CompressedSummary {
   inputDigest: string;
 }
 
+/** Blocks in flight across every layer of a push (compressing, or compressed and unsent). */
+export class BlockBudget {
+  #free: number;
+  #waiting: (() => void)[] = [];
+  constructor(blocks: number) {
+    this.#free = Math.max(1, blocks);
+  }
+  get available(): boolean {
+    return this.#free > 0;
+  }
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#free++;
+  }
+}
+
 export interface CompressOptions {
   pool: CompressorPool;
   control: LevelControl;
   /** Blocks of this layer in flight at once (compressing, or compressed and not yet sent). */
   window: number;
+  /** Shared by every layer; default: this layer's window alone. */
+  budget?: BlockBudget;
   signal?: AbortSignal;
   /** Input bytes whose compressed form has been handed on, running total. */
   onProgress?: (done: number) => void;
@@ -43,11 +70,24 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
   let size = 0;
   let finished: CompressedSummary | undefined;
   const { pool, control } = options;
+  const budget = options.budget ?? new BlockBudget(options.window);
+  /** Input buffers back from the workers, for the next blocks. */
+  const spare: ArrayBuffer[] = [];
+
+  /**
+   * Whether the last block barely shrank (media, model weights, archives inside the tar): the
+   * next ones are then stored (gzip level 0, zstd level 1, which stores such blocks itself)
+   * instead of burning CPU for nothing. It depends only on the data, so fixed levels stay
+   * reproducible.
+   */
+  let incompressible = false;
+  const levelFor = () => incompressible ? (control.codec === "gzip" ? 0 : 1) : control.level;
 
   interface Pending {
-    output: Promise<Uint8Array>;
+    result: Promise<CompressedBlock>;
     settled: boolean;
     inputEnd: number;
+    inputLength: number;
   }
   async function* generate(): AsyncGenerator<Uint8Array> {
     const pending: Pending[] = [];
@@ -55,37 +95,53 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
     let first = true;
     async function* take(): AsyncGenerator<Uint8Array> {
       const head = pending.shift()!;
-      if (!head.settled && !first) control.starved();
+      if (!head.settled && !first && !incompressible) control.starved();
       first = false;
-      const output = await head.output;
-      outputHash.update(output);
-      size += output.length;
-      yield output;
+      let block: CompressedBlock;
+      try {
+        block = await head.result;
+      } finally {
+        budget.release();
+      }
+      if (block.input.byteLength === BLOCK_SIZE) spare.push(block.input);
+      incompressible = block.output.length > head.inputLength * 0.98;
+      outputHash.update(block.output);
+      size += block.output.length;
+      yield block.output;
       options.onProgress?.(head.inputEnd);
     }
     try {
-      for await (const block of blocks(blob, options.signal)) {
+      for await (const block of blocks(blob, spare, options.signal)) {
         // Hash before the block is handed over: the transfer detaches its buffer.
         inputHash.update(block);
         read += block.length;
-        if (pending.filter((p) => p.settled).length >= 2) control.backlogged();
+        if (!incompressible && pending.filter((p) => p.settled).length >= 2) {
+          control.backlogged();
+        }
+        // Send what is ready rather than wait for budget this layer itself holds.
+        while (pending.length > 0 && (pending.length >= options.window || !budget.available)) {
+          yield* take();
+        }
+        await budget.acquire();
         const entry: Pending = {
-          output: pool.compress(block, control.codec, control.level),
-          settled: false,
+          inputLength: block.length, // before the transfer below empties `block`
           inputEnd: read,
+          settled: false,
+          result: pool.compress(block, control.codec, levelFor()),
         };
         const settle = () => {
           entry.settled = true;
         };
-        entry.output.then(settle, settle);
+        entry.result.then(settle, settle);
         pending.push(entry);
-        while (pending.length >= options.window) yield* take();
       }
       while (pending.length > 0) yield* take();
       finished = { digest: outputHash.digest(), size, inputDigest: inputHash.digest() };
     } finally {
-      // Abandoned blocks still finish in the pool; nothing waits for them.
-      pending.length = 0;
+      // Abandoned blocks still finish in the pool; their budget returns when they do.
+      for (const entry of pending.splice(0)) {
+        entry.result.then(() => budget.release(), () => budget.release());
+      }
     }
   }
   return {
@@ -97,18 +153,30 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
   };
 }
 
-/** `blob` in fresh {@linkcode BLOCK_SIZE} buffers (each can be transferred to a worker). */
-async function* blocks(blob: BlobSource, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+/**
+ * `blob` in {@linkcode BLOCK_SIZE} blocks, each in a buffer of its own (it is transferred to a
+ * worker), taken from `spare` when one is there.
+ */
+async function* blocks(
+  blob: BlobSource,
+  spare: ArrayBuffer[],
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
   // An empty input still makes one (empty) member: a zero-byte file is not a valid stream.
   if (blob.size === 0) {
     yield new Uint8Array(0);
     return;
   }
-  let block = new Uint8Array(Math.min(BLOCK_SIZE, blob.size));
-  let filled = 0;
+  const fresh = (left: number) =>
+    left >= BLOCK_SIZE
+      ? new Uint8Array(spare.pop() ?? new ArrayBuffer(BLOCK_SIZE))
+      : new Uint8Array(left);
   let left = blob.size;
+  let block = fresh(left);
+  let filled = 0;
   for await (let chunk of blob.read(0, blob.size, signal)) {
     while (chunk.length > 0) {
+      if (block.length === 0) throw new Error(`${blob.describe}: more bytes than its size`);
       const n = Math.min(chunk.length, block.length - filled);
       block.set(chunk.subarray(0, n), filled);
       filled += n;
@@ -116,7 +184,7 @@ async function* blocks(blob: BlobSource, signal?: AbortSignal): AsyncGenerator<U
       if (filled === block.length) {
         yield block;
         left -= filled;
-        block = new Uint8Array(Math.min(BLOCK_SIZE, left));
+        block = fresh(left);
         filled = 0;
       }
     }

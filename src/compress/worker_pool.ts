@@ -6,12 +6,18 @@
 import type { Codec } from "./codec.ts";
 import { WORKER_SOURCE } from "./worker_source.ts";
 
+/** A compressed block, and the input's buffer handed back for the next block. */
+export interface CompressedBlock {
+  output: Uint8Array;
+  input: ArrayBuffer;
+}
+
 interface Job {
   id: number;
   input: Uint8Array;
   codec: Codec;
   level: number;
-  resolve: (output: Uint8Array) => void;
+  resolve: (block: CompressedBlock) => void;
   reject: (error: Error) => void;
 }
 
@@ -33,8 +39,12 @@ export class CompressorPool {
     this.#size = Math.max(1, size);
   }
 
-  /** Compresses one block into a complete gzip member or zstd frame. */
-  compress(input: Uint8Array, codec: Codec, level: number): Promise<Uint8Array> {
+  /**
+   * Compresses one block into a complete gzip member or zstd frame. A block that is a whole
+   * buffer is transferred to the worker (the caller must not use it meanwhile) and comes back
+   * with the result; a view into a larger buffer is copied.
+   */
+  compress(input: Uint8Array, codec: Codec, level: number): Promise<CompressedBlock> {
     if (this.#closed) return Promise.reject(new Error("Compression pool is closed"));
     return new Promise((resolve, reject) => {
       this.#queue.push({ id: this.#nextId++, input, codec, level, resolve, reject });
@@ -62,14 +72,15 @@ export class CompressorPool {
       if (slot === undefined) return;
       const job = this.#queue.shift()!;
       slot.job = job;
-      // Copy only when the block is a view into a larger buffer; otherwise hand it over.
+      // Hand the buffer over when the block is all of it; copy a view into a larger one.
       const input = job.input.byteOffset === 0 &&
           job.input.byteLength === job.input.buffer.byteLength &&
           job.input.buffer instanceof ArrayBuffer
         ? job.input.buffer
         : job.input.slice().buffer;
+      const length = job.input.byteLength;
       slot.worker.postMessage(
-        { id: job.id, input, codec: job.codec, level: job.level },
+        { id: job.id, input, length, codec: job.codec, level: job.level },
         [input],
       );
     }
@@ -83,8 +94,9 @@ export class CompressorPool {
       const job = slot.job;
       if (job === undefined || job.id !== event.data.id) return;
       slot.job = undefined;
-      if ("output" in event.data) job.resolve(new Uint8Array(event.data.output));
-      else job.reject(new Error(`Compression failed: ${event.data.error}`));
+      if ("output" in event.data) {
+        job.resolve({ output: new Uint8Array(event.data.output), input: event.data.input });
+      } else job.reject(new Error(`Compression failed: ${event.data.error}`));
       this.#dispatch();
     };
     slot.worker.onerror = (event: ErrorEvent) => {
@@ -101,4 +113,6 @@ export class CompressorPool {
   }
 }
 
-type WorkerReply = { id: number; output: ArrayBuffer } | { id: number; error: string };
+type WorkerReply =
+  | { id: number; output: ArrayBuffer; input: ArrayBuffer }
+  | { id: number; error: string; input: ArrayBuffer };

@@ -156,9 +156,10 @@ async function readData(path: string): Promise<CacheData> {
 
 function isCacheData(value: unknown): value is CacheData {
   if (typeof value !== "object" || value === null) return false;
-  const { compressed, locations } = value as Partial<CacheData>;
-  if (typeof compressed !== "object" || compressed === null) return false;
-  if (typeof locations !== "object" || locations === null) return false;
+  const { compressed, locations } = value as Record<string, unknown>;
+  const isTable = (t: unknown): t is Record<string, unknown> =>
+    typeof t === "object" && t !== null && !Array.isArray(t);
+  if (!isTable(compressed) || !isTable(locations)) return false;
   const goodEntry = (e: unknown) =>
     typeof e === "object" && e !== null &&
     typeof (e as CompressedEntry).digest === "string" &&

@@ -6,7 +6,7 @@
  */
 import type { ArchiveBlob } from "../archive/image.ts";
 import type { Codec } from "../compress/codec.ts";
-import { compressBlob } from "../compress/compress_blob.ts";
+import { BlockBudget, compressBlob } from "../compress/compress_blob.ts";
 import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
 import { blobExists } from "../registry/blobs.ts";
@@ -35,14 +35,18 @@ export class LayerCompressor {
   #pool: CompressorPool;
   #control: LevelControl;
   #window: number;
+  #budget: BlockBudget;
 
   constructor(client: RegistryClient, options: LayerCompressorOptions) {
     this.#client = client;
     this.#options = options;
     this.#pool = new CompressorPool(options.workers);
     this.#control = new LevelControl(options.codec, options.level);
-    // Enough blocks in flight to keep every worker busy on one layer, and one ready to send.
-    this.#window = Math.max(3, (options.workers ?? navigator.hardwareConcurrency ?? 1) + 1);
+    // Enough blocks in flight to keep every worker busy on one layer, and one ready to send;
+    // all layers together, one more than that.
+    const workers = options.workers ?? (navigator.hardwareConcurrency || 1);
+    this.#window = workers + 1;
+    this.#budget = new BlockBudget(workers + 2);
   }
 
   get #setting(): { codec: Codec; level: number | "auto" } {
@@ -98,6 +102,7 @@ export class LayerCompressor {
         pool: this.#pool,
         control: this.#control,
         window: this.#window,
+        budget: this.#budget,
         ...(client.signal ? { signal: client.signal } : {}),
         onProgress,
       });

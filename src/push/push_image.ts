@@ -90,8 +90,12 @@ export async function pushImage(
   const { root } = image;
   const blobs = uniqueBlobs(root);
   const compression = options.compression.codec === "none" ? undefined : options.compression;
+  // `--chunked` asks for resumable chunks at the threshold, which only blobs sent as stored
+  // get: those layers are not compressed.
+  const chunkedAsStored = (blob: ArchiveBlob) =>
+    options.chunked === "always" && blob.size >= options.largeLayerThreshold;
   const compressible = (blob: ArchiveBlob) =>
-    compression !== undefined && isUncompressedLayer(blob.mediaType);
+    compression !== undefined && isUncompressedLayer(blob.mediaType) && !chunkedAsStored(blob);
   if (target.digest !== undefined && blobs.some(compressible)) {
     throw new UsageError(
       `Compressing the archive's uncompressed layers changes its manifest, so it cannot be ` +
@@ -134,6 +138,16 @@ export async function pushImage(
     // Every blob is proven intact before the registry sees a byte of any of them.
     sink({ type: "notice", message: `Verifying ${blobs.length} blob(s) against their digests` });
     await runBounded(blobs, options.maxConcurrent, (blob) => verifyBlob(blob, client.signal));
+  }
+  const keptAsStored = compression === undefined
+    ? []
+    : blobs.filter((b) => isUncompressedLayer(b.mediaType) && chunkedAsStored(b));
+  if (keptAsStored.length > 0) {
+    sink({
+      type: "notice",
+      message: `--chunked: ${keptAsStored.length} layer(s) at or above the threshold go up ` +
+        "uncompressed, in resumable chunks",
+    });
   }
   const policy = new UploadPolicy(client, options);
   const compressor = compression && blobs.some(compressible)

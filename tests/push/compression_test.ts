@@ -240,3 +240,26 @@ integrationTest("push by digest needs --compression none; a dry run sends nothin
     .filter((r) => ["POST", "PATCH", "PUT"].includes(r.method));
   assertEquals(sent, []);
 }, { tools: TOOLS });
+
+integrationTest(
+  "--chunked keeps layers at the threshold as stored, in chunks; smaller ones compress",
+  async () => {
+    await using registry = await startRegistry();
+    await using f = await fixture();
+    const archive = await writeDockerSaveLegacy(`${f.dir}/app.tar`, [
+      { name: "app:1", layerSizes: [700_000, 100_000] },
+    ]);
+    const args = ["--chunked", "--large-layer-threshold", "512KiB", "--chunk-size", "256KiB"];
+    const result = await push(registry, "ch:1", archive.path, args, f.cache);
+    ok(result, "--chunked");
+    assertStringIncludes(result.stderr, "1 layer(s) at or above the threshold go up uncompressed");
+    const { json } = await registry.fetchManifest("ch", "1");
+    assertEquals((json.layers as { mediaType: string }[]).map((l) => l.mediaType), [
+      "application/vnd.docker.image.rootfs.diff.tar",
+      GZIP,
+    ]);
+    const patches = (await registry.requests()).filter((r) => r.method === "PATCH");
+    assert(patches.length >= 3, `chunks of the big layer: ${patches.length} PATCHes`);
+  },
+  { tools: TOOLS },
+);

@@ -1,0 +1,406 @@
+import { gunzipSync, zstdDecompressSync } from "node:zlib";
+import { type Codec, LEVELS } from "../../src/compress/codec.ts";
+import {
+  BLOCK_SIZE,
+  compressBlob,
+  type CompressOptions,
+} from "../../src/compress/compress_blob.ts";
+import { LevelControl } from "../../src/compress/level_control.ts";
+import { type CompressedBlock, CompressorPool } from "../../src/compress/worker_pool.ts";
+import { sha256Digest } from "../../src/digest.ts";
+import type { BlobSource } from "../../src/registry/blobs.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
+import { seededBytes } from "../helpers/random.ts";
+
+const MIB = 1024 * 1024;
+/** Source chunks that never line up with a block. */
+const ODD_CHUNK = 65536 + 7;
+const WORDS = [
+  "layer",
+  "image",
+  "tar",
+  "usr",
+  "lib",
+  "bin",
+  "etc",
+  "share",
+  "doc",
+  "locale",
+  "x86_64",
+  "\n",
+].map((w) => new TextEncoder().encode(`${w} `));
+
+/** `size` bytes of text-like data from a seeded PRNG (mulberry32): compressible like a layer. */
+function textBytes(seed: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let state = seed >>> 0;
+  let offset = 0;
+  while (offset < size) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const word = WORDS[((t ^ (t >>> 14)) >>> 0) % WORDS.length]!;
+    out.set(word.subarray(0, size - offset), offset);
+    offset += word.length;
+  }
+  return out;
+}
+
+let large: Uint8Array | undefined;
+/** 40 MiB of text, made once for the tests that need many blocks. */
+function largeText(): Uint8Array {
+  return large ??= textBytes(40, 40 * MIB);
+}
+
+/** A blob held in memory, streamed in fresh chunks of `chunkSize`. */
+function memorySource(bytes: Uint8Array, chunkSize = ODD_CHUNK): BlobSource {
+  return {
+    digest: sha256Digest(bytes),
+    size: bytes.length,
+    describe: `memory:${bytes.length}`,
+    async *read(offset: number, length: number, signal?: AbortSignal) {
+      for (let at = offset; at < offset + length; at += chunkSize) {
+        signal?.throwIfAborted();
+        yield bytes.slice(at, Math.min(at + chunkSize, offset + length));
+        await Promise.resolve();
+      }
+    },
+  };
+}
+
+/**
+ * The frames of a zstd stream (RFC 8878 §3.1.1), found by walking frame and block headers.
+ * Deno's node:zlib stops after the first frame when that frame's content is not a multiple of
+ * 16 KiB, so multi-frame streams are decoded frame by frame.
+ */
+function zstdFrames(bytes: Uint8Array): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const start = at;
+    assertEquals([...bytes.subarray(at, at + 4)], [0x28, 0xb5, 0x2f, 0xfd], `frame magic at ${at}`);
+    const descriptor = bytes[at + 4]!;
+    const singleSegment = (descriptor & 0x20) !== 0;
+    const contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6]!;
+    const dictionaryBytes = [0, 1, 2, 4][descriptor & 3]!;
+    at += 5 + (singleSegment ? 0 : 1) + dictionaryBytes + contentSizeBytes;
+    for (let last = false; !last;) {
+      const header = bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16);
+      last = (header & 1) === 1;
+      const type = (header >> 1) & 3;
+      at += 3 + (type === 1 ? 1 : header >>> 3);
+    }
+    if ((descriptor & 0x04) !== 0) at += 4; // content checksum
+    assert(at <= bytes.length, "truncated zstd frame");
+    frames.push(bytes.subarray(start, at));
+  }
+  return frames;
+}
+
+function decompress(codec: Codec, bytes: Uint8Array): Uint8Array {
+  if (codec === "gzip") return new Uint8Array(gunzipSync(bytes));
+  return concat(...zstdFrames(bytes).map((frame) => new Uint8Array(zstdDecompressSync(frame))));
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+interface RunOptions {
+  codec?: Codec;
+  level?: number | "auto";
+  workers?: number;
+  window?: number;
+  /** Milliseconds the consumer spends on each chunk (a slow link). */
+  delay?: number;
+  signal?: AbortSignal;
+  /** A pool to use (closed at the end) instead of a fresh one of `workers`. */
+  pool?: CompressorPool;
+}
+
+/** Compresses `source` to the end, collecting the chunks, progress reports and summary. */
+async function run(source: BlobSource, options: RunOptions = {}) {
+  const pool = options.pool ?? new CompressorPool(options.workers ?? 2);
+  const control = new LevelControl(options.codec ?? "gzip", options.level ?? 1);
+  const progress: number[] = [];
+  try {
+    const compressOptions: CompressOptions = {
+      pool,
+      control,
+      window: options.window ?? 3,
+      onProgress: (done) => progress.push(done),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    const stream = compressBlob(source, compressOptions);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream.chunks) {
+      chunks.push(chunk);
+      if (options.delay) await new Promise((resolve) => setTimeout(resolve, options.delay));
+    }
+    return { chunks, output: concat(...chunks), summary: stream.summary(), progress, control };
+  } finally {
+    pool.close();
+  }
+}
+
+const SIZES: [string, number][] = [
+  ["0", 0],
+  ["1", 1],
+  ["BLOCK_SIZE", BLOCK_SIZE],
+  ["BLOCK_SIZE + 1", BLOCK_SIZE + 1],
+  ["3 × BLOCK_SIZE + 5", 3 * BLOCK_SIZE + 5],
+];
+
+for (const codec of ["gzip", "zstd"] as const) {
+  for (const [name, size] of SIZES) {
+    Deno.test(`compressBlob ${codec}: ${name} bytes round-trip, one member per block`, async () => {
+      const input = size > 0 ? largeText().subarray(0, size) : new Uint8Array(0);
+      const { chunks, output, summary, progress } = await run(memorySource(input), { codec });
+
+      assertEquals(decompress(codec, output), input);
+      // Every chunk is a complete member (frame) holding exactly its block of the input.
+      assertEquals(chunks.length, Math.max(1, Math.ceil(size / BLOCK_SIZE)));
+      chunks.forEach((chunk, i) => {
+        const block = input.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+        assertEquals(decompress(codec, chunk), block, `block ${i}`);
+      });
+
+      assertEquals(summary.digest, sha256Digest(output));
+      assertEquals(summary.size, output.length);
+      assertEquals(summary.inputDigest, sha256Digest(input));
+      if (size > 1000) assert(summary.size < size / 2, `${summary.size} of ${size} bytes`);
+
+      // Progress counts input bytes, one report per block, rising to the whole input.
+      assertEquals(progress.length, chunks.length);
+      assert(progress.every((done, i) => i === 0 || done > progress[i - 1]!), `${progress}`);
+      assertEquals(progress.at(-1), size);
+    });
+  }
+}
+
+Deno.test("compressBlob: source chunk sizes do not change the output", async () => {
+  const input = largeText().subarray(0, BLOCK_SIZE + 12_345);
+  const odd = await run(memorySource(input, ODD_CHUNK));
+  const tiny = await run(memorySource(input, 4093));
+  const whole = await run(memorySource(input, input.length));
+  assertEquals(tiny.summary, odd.summary);
+  assertEquals(whole.summary, odd.summary);
+});
+
+Deno.test("compressBlob: summary() throws until the stream has been read to the end", async () => {
+  const pool = new CompressorPool(2);
+  try {
+    const input = largeText().subarray(0, 2 * BLOCK_SIZE + 1);
+    const source = memorySource(input);
+    const stream = compressBlob(source, {
+      pool,
+      control: new LevelControl("gzip", 1),
+      window: 3,
+    });
+    assertThrows(() => stream.summary(), Error, `${source.describe}: compression did not finish`);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream.chunks) {
+      chunks.push(chunk);
+      // Every chunk is out, but the stream has not said it is done yet.
+      assertThrows(() => stream.summary(), Error, "did not finish");
+    }
+    assertEquals(chunks.length, 3);
+    assertEquals(stream.summary().inputDigest, sha256Digest(input));
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("compressBlob: a consumer that stops early leaves no summary and no stray rejection", async () => {
+  const pool = new CompressorPool(2);
+  try {
+    const stream = compressBlob(memorySource(largeText().subarray(0, 5 * BLOCK_SIZE)), {
+      pool,
+      control: new LevelControl("zstd", 1),
+      window: 4,
+    });
+    for await (const _ of stream.chunks) break;
+    assertThrows(() => stream.summary(), Error, "did not finish");
+  } finally {
+    // Blocks still in the pool fail here; nothing may surface as an unhandled rejection.
+    pool.close();
+  }
+  await new Promise((resolve) => setTimeout(resolve, 10));
+});
+
+Deno.test("compressBlob: an abort while reading stops the stream with the reason", async () => {
+  const controller = new AbortController();
+  const reason = new Error("push cancelled");
+  const source = memorySource(largeText().subarray(0, 3 * BLOCK_SIZE));
+  let reads = 0;
+  const counting: BlobSource = {
+    ...source,
+    async *read(offset, length, signal) {
+      for await (const chunk of source.read(offset, length, signal)) {
+        if (++reads === 100) controller.abort(reason);
+        yield chunk;
+      }
+    },
+  };
+  const error = await assertRejects(() => run(counting, { signal: controller.signal }));
+  assertEquals(error, reason);
+});
+
+Deno.test("compressBlob: inputDigest reports the bytes read, so a corrupted source shows", async () => {
+  const input = largeText().subarray(0, BLOCK_SIZE + 100);
+  const source = memorySource(input);
+  const corrupted: BlobSource = {
+    ...source,
+    async *read(offset, length, signal) {
+      let at = offset;
+      for await (const chunk of source.read(offset, length, signal)) {
+        if (at <= 1_000_000 && 1_000_000 < at + chunk.length) chunk[1_000_000 - at]! ^= 0x01;
+        at += chunk.length;
+        yield chunk;
+      }
+    },
+  };
+  const { output, summary } = await run(corrupted);
+  const expected = input.slice();
+  expected[1_000_000]! ^= 0x01;
+  assertEquals(summary.inputDigest, sha256Digest(expected));
+  assert(summary.inputDigest !== source.digest);
+  assertEquals(decompress("gzip", output), expected);
+});
+
+for (const codec of ["gzip", "zstd"] as const) {
+  Deno.test(`compressBlob ${codec}: a fixed level is reproducible across runs and pool sizes`, async () => {
+    const input = largeText().subarray(0, 2 * BLOCK_SIZE + 4321);
+    const level = codec === "gzip" ? 6 : 3;
+    const first = await run(memorySource(input), { codec, level, workers: 1, window: 3 });
+    const second = await run(memorySource(input), { codec, level, workers: 1, window: 3 });
+    const wide = await run(memorySource(input, 1 << 20), { codec, level, workers: 3, window: 5 });
+    assertEquals(second.output, first.output);
+    assertEquals(wide.output, first.output);
+    assertEquals(second.summary, first.summary);
+    assertEquals(wide.summary, first.summary);
+    // A fixed level never moves, whatever the consumer's pace.
+    assertEquals(first.control.level, level);
+  });
+}
+
+Deno.test("compressBlob gzip auto: a consumer faster than the workers lowers the level", async () => {
+  const { summary, control } = await run(memorySource(largeText()), { level: "auto" });
+  assertEquals(summary.inputDigest, sha256Digest(largeText()));
+  assert(control.level < LEVELS.gzip.start, `level ${control.level}`);
+});
+
+/** The real pool, noting the level each block was asked for. */
+class RecordingPool extends CompressorPool {
+  readonly levels: number[] = [];
+  override compress(input: Uint8Array, codec: Codec, level: number): Promise<CompressedBlock> {
+    this.levels.push(level);
+    return super.compress(input, codec, level);
+  }
+}
+
+Deno.test("compressBlob zstd auto: a consumer slower than the workers raises the level", async () => {
+  // 60 ms per 4 MiB block is slower than two workers at zstd's low levels (about 10 ms a block
+  // here), so blocks wait for the consumer and the level climbs until compressing takes as long
+  // as consuming; on a loaded machine it may then come down again, so the test looks at the
+  // climb. (gzip's start level 6 takes about 95 ms a block: against it a 30 ms consumer is the
+  // faster side, and the level rightly goes down.)
+  const pool = new RecordingPool(2);
+  const { output, control } = await run(memorySource(largeText()), {
+    codec: "zstd",
+    level: "auto",
+    delay: 60,
+    pool,
+  });
+  assertEquals(decompress("zstd", output), largeText());
+  assertEquals(pool.levels[0], LEVELS.zstd.start);
+  assert(Math.max(...pool.levels) > LEVELS.zstd.start, `levels ${pool.levels}`);
+  assert(pool.levels.every((l, i) => i === 0 || l - pool.levels[i - 1]! <= 1), `${pool.levels}`);
+  assert(control.level >= LEVELS.zstd.min && control.level <= LEVELS.zstd.max);
+});
+
+/** A pool that answers after `delay` ms (0: at once) and records the level of each block. */
+class ScriptedPool extends CompressorPool {
+  readonly levels: number[] = [];
+  #delay: number;
+  constructor(delay: number) {
+    super(1);
+    this.#delay = delay;
+  }
+  override compress(input: Uint8Array, _codec: Codec, level: number): Promise<CompressedBlock> {
+    this.levels.push(level);
+    const output = { output: new Uint8Array([level]), input: input.buffer as ArrayBuffer };
+    if (this.#delay === 0) return Promise.resolve(output);
+    return new Promise((resolve) => setTimeout(() => resolve(output), this.#delay));
+  }
+}
+
+async function drive(pool: ScriptedPool, blocks: number, delay = 0): Promise<LevelControl> {
+  const control = new LevelControl("gzip", "auto");
+  const source = memorySource(new Uint8Array(blocks * BLOCK_SIZE), BLOCK_SIZE);
+  const stream = compressBlob(source, { pool, control, window: 3 });
+  for await (const _ of stream.chunks) {
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+  assertEquals(stream.summary().size, blocks);
+  return control;
+}
+
+Deno.test("compressBlob auto: blocks ready before they are wanted raise the level step by step", async () => {
+  const pool = new ScriptedPool(0);
+  try {
+    const control = await drive(pool, 12, 1);
+    assertEquals(pool.levels.slice(0, 2), [6, 6]);
+    assert(pool.levels.every((l, i) => i === 0 || l - pool.levels[i - 1]! <= 1), `${pool.levels}`);
+    assertEquals(control.level, LEVELS.gzip.max);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("compressBlob auto: a consumer kept waiting lowers the level step by step", async () => {
+  const pool = new ScriptedPool(5);
+  try {
+    const control = await drive(pool, 12);
+    assertEquals(pool.levels[0], 6);
+    assert(pool.levels.every((l, i) => i === 0 || pool.levels[i - 1]! - l <= 1), `${pool.levels}`);
+    assert(pool.levels.every((l, i) => i === 0 || l <= pool.levels[i - 1]!), `${pool.levels}`);
+    assertEquals(control.level, LEVELS.gzip.min);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("compressBlob: after an incompressible block, gzip stores (level 0), fixed level or not", async () => {
+  for (const level of [9, "auto"] as const) {
+    const pool = new RecordingPool(2);
+    try {
+      const data = seededBytes("noise", 3 * BLOCK_SIZE + 100);
+      const control = new LevelControl("gzip", level);
+      const stream = compressBlob(memorySource(data), { pool, control, window: 1 });
+      const parts: Uint8Array[] = [];
+      for await (const chunk of stream.chunks) parts.push(chunk);
+      assertEquals(pool.levels.slice(1), [0, 0, 0], `${level}: ${pool.levels}`);
+      assertEquals(decompress("gzip", concatParts(parts)), data);
+      assert(stream.summary().size < data.length * 1.001, "stored blocks add next to nothing");
+    } finally {
+      pool.close();
+    }
+  }
+});
+
+function concatParts(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
