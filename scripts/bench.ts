@@ -156,18 +156,8 @@ try {
     { image: "slow", name: `ours, ${GZIP6.join(" ")}`, push: ours(usrTar, GZIP6, true, slowHost) },
     {
       image: "slow",
-      name: `ours, ${GZIP.join(" ")} --compression-level 9`,
-      push: ours(usrTar, [...GZIP, "--compression-level", "9"], true, slowHost),
-    },
-    {
-      image: "slow",
       name: `ours, ${ZSTD.join(" ")} (level auto)`,
       push: ours(usrTar, ZSTD, true, slowHost),
-    },
-    {
-      image: "slow",
-      name: `ours, ${ZSTD.join(" ")} --compression-level 3`,
-      push: ours(usrTar, [...ZSTD, "--compression-level", "3"], true, slowHost),
     },
     { image: "slow", name: SKOPEO, push: skopeo(true, slowHost) },
   ];
