@@ -81,13 +81,21 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
    * reproducible.
    */
   let incompressible = false;
-  const levelFor = () => incompressible ? (control.codec === "gzip" ? 0 : 1) : control.level;
+  /** Blocks left to store before trying to compress again (the data may change). */
+  let storeRun = 0;
+  const STORE_RUN = 4;
+  const levelFor = () => {
+    if (!incompressible || storeRun === 0) return control.level;
+    storeRun--;
+    return control.codec === "gzip" ? 0 : 1;
+  };
 
   interface Pending {
     result: Promise<CompressedBlock>;
     settled: boolean;
     inputEnd: number;
     inputLength: number;
+    level: number;
   }
   async function* generate(): AsyncGenerator<Uint8Array> {
     const pending: Pending[] = [];
@@ -104,7 +112,11 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
         budget.release();
       }
       if (block.input.byteLength === BLOCK_SIZE) spare.push(block.input);
-      incompressible = block.output.length > head.inputLength * 0.98;
+      // Only a block compressed at a real level says whether the data compresses.
+      if (head.level > 0) {
+        incompressible = block.output.length > head.inputLength * 0.98;
+        if (incompressible) storeRun = STORE_RUN;
+      }
       outputHash.update(block.output);
       size += block.output.length;
       yield block.output;
@@ -123,11 +135,13 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
           yield* take();
         }
         await budget.acquire();
+        const level = levelFor();
         const entry: Pending = {
           inputLength: block.length, // before the transfer below empties `block`
           inputEnd: read,
           settled: false,
-          result: pool.compress(block, control.codec, levelFor()),
+          level,
+          result: pool.compress(block, control.codec, level),
         };
         const settle = () => {
           entry.settled = true;

@@ -386,7 +386,7 @@ Deno.test("compressBlob: after an incompressible block, gzip stores (level 0), f
       const stream = compressBlob(memorySource(data), { pool, control, window: 1 });
       const parts: Uint8Array[] = [];
       for await (const chunk of stream.chunks) parts.push(chunk);
-      assertEquals(pool.levels.slice(1), [0, 0, 0], `${level}: ${pool.levels}`);
+      assertEquals(pool.levels.slice(1, 4), [0, 0, 0], `${level}: ${pool.levels}`);
       assertEquals(decompress("gzip", concatParts(parts)), data);
       assert(stream.summary().size < data.length * 1.001, "stored blocks add next to nothing");
     } finally {
