@@ -6,12 +6,13 @@
  * any layer size and any number of layers.
  */
 import { Sha256 } from "../digest.ts";
+import { release } from "../release.ts";
 import type { BlobSource } from "../registry/blobs.ts";
 import type { LevelControl } from "./level_control.ts";
 import type { CompressedBlock, CompressorPool } from "./worker_pool.ts";
 
 /** Input bytes per block (one gzip member or zstd frame each). */
-export const BLOCK_SIZE = 4 * 1024 * 1024;
+export const BLOCK_SIZE = 2 * 1024 * 1024;
 
 export interface CompressedSummary {
   /** Digest and size of the compressed stream. */
@@ -85,14 +86,15 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
   let storeRun = 0;
   const STORE_RUN = 4;
   const levelFor = () => {
-    if (!incompressible || storeRun === 0) return control.level;
+    if (!incompressible) return control.level;
+    // Probe whether the data compresses now at the cheapest real level.
+    if (storeRun === 0) return 1;
     storeRun--;
     return control.codec === "gzip" ? 0 : 1;
   };
 
   interface Pending {
     result: Promise<CompressedBlock>;
-    settled: boolean;
     inputEnd: number;
     inputLength: number;
     level: number;
@@ -103,14 +105,14 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
     let first = true;
     async function* take(): AsyncGenerator<Uint8Array> {
       const head = pending.shift()!;
-      if (!head.settled && !first && !incompressible) control.starved();
-      first = false;
+      const asked = performance.now();
       let block: CompressedBlock;
       try {
         block = await head.result;
       } finally {
         budget.release();
       }
+      const got = performance.now();
       if (block.input.byteLength === BLOCK_SIZE) spare.push(block.input);
       // Only a block compressed at a real level says whether the data compresses.
       if (head.level > 0) {
@@ -120,6 +122,13 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
       outputHash.update(block.output);
       size += block.output.length;
       yield block.output;
+      // Back here once the consumer has sent the block and wants the next. A layer's first
+      // block always keeps the upload waiting (the pipeline fills), and stored blocks say
+      // nothing about the level: neither counts.
+      if (!first && head.level > 0 && !incompressible) {
+        control.observe(got - asked, performance.now() - got);
+      }
+      first = false;
       options.onProgress?.(head.inputEnd);
     }
     try {
@@ -127,9 +136,6 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
         // Hash before the block is handed over: the transfer detaches its buffer.
         inputHash.update(block);
         read += block.length;
-        if (!incompressible && pending.filter((p) => p.settled).length >= 2) {
-          control.backlogged();
-        }
         // Send what is ready rather than wait for budget this layer itself holds.
         while (pending.length > 0 && (pending.length >= options.window || !budget.available)) {
           yield* take();
@@ -139,14 +145,11 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
         const entry: Pending = {
           inputLength: block.length, // before the transfer below empties `block`
           inputEnd: read,
-          settled: false,
           level,
           result: pool.compress(block, control.codec, level),
         };
-        const settle = () => {
-          entry.settled = true;
-        };
-        entry.result.then(settle, settle);
+        // Failures surface when the block is taken; until then, don't report them as unhandled.
+        entry.result.catch(() => {});
         pending.push(entry);
       }
       while (pending.length > 0) yield* take();
@@ -188,13 +191,15 @@ async function* blocks(
   let left = blob.size;
   let block = fresh(left);
   let filled = 0;
-  for await (let chunk of blob.read(0, blob.size, signal)) {
+  for await (const whole of blob.read(0, blob.size, signal)) {
+    let chunk = whole;
     while (chunk.length > 0) {
       if (block.length === 0) throw new Error(`${blob.describe}: more bytes than its size`);
       const n = Math.min(chunk.length, block.length - filled);
       block.set(chunk.subarray(0, n), filled);
       filled += n;
       chunk = chunk.subarray(n);
+      if (chunk.length === 0) release(whole);
       if (filled === block.length) {
         yield block;
         left -= filled;

@@ -1,11 +1,19 @@
 /**
- * The compression level, fixed or following the link. With `auto`, every block asks for a
- * level: when compressed blocks pile up waiting for the network, the link is the bottleneck and
- * spare CPU buys a smaller stream (one level up); when the upload waits for a block, compression
- * is the bottleneck (one level down). On a fast link this settles at the fastest levels; on a
- * slow one at the strongest level the cores can keep the link busy with.
+ * The compression level, fixed or following the link. With `auto`, each block sent reports how
+ * long the upload waited for it to be compressed and how long sending it took. Over a few blocks:
+ * when the upload spends a real share of its time waiting, compression holds the link back (one
+ * level faster); when it hardly waits, the link is the bottleneck and spare CPU buys a smaller
+ * stream (one level stronger). On a fast link this settles at the fastest levels; on a slow one
+ * at the strongest level the cores keep the link busy with.
  */
 import { type Codec, LEVELS } from "./codec.ts";
+
+/** Blocks per decision. */
+const SAMPLE = 4;
+/** Above this share of time spent waiting for compression: faster. */
+const WAITING_TOO_MUCH = 0.2;
+/** Below this share: stronger. */
+const HARDLY_WAITING = 0.05;
 
 export class LevelControl {
   readonly codec: Codec;
@@ -13,6 +21,9 @@ export class LevelControl {
   #level: number;
   #min: number;
   #max: number;
+  #waited = 0;
+  #sent = 0;
+  #blocks = 0;
 
   constructor(codec: Codec, level: number | "auto") {
     this.codec = codec;
@@ -20,7 +31,7 @@ export class LevelControl {
     this.adaptive = level === "auto";
     this.#level = level === "auto" ? range.start : level;
     this.#min = range.min;
-    this.#max = range.max;
+    this.#max = range.autoMax;
   }
 
   /** The level for the next block. */
@@ -28,13 +39,15 @@ export class LevelControl {
     return this.#level;
   }
 
-  /** Compressed bytes are waiting for the link: compress harder. */
-  backlogged(): void {
-    if (this.adaptive) this.#level = Math.min(this.#max, this.#level + 1);
-  }
-
-  /** The link waited for compressed bytes: compress faster. */
-  starved(): void {
-    if (this.adaptive) this.#level = Math.max(this.#min, this.#level - 1);
+  /** A block went out: the upload waited `waitedMs` for it, then spent `sentMs` sending it. */
+  observe(waitedMs: number, sentMs: number): void {
+    if (!this.adaptive) return;
+    this.#waited += Math.max(0, waitedMs);
+    this.#sent += Math.max(0, sentMs);
+    if (++this.#blocks < SAMPLE) return;
+    const share = this.#waited / Math.max(1e-3, this.#waited + this.#sent);
+    if (share > WAITING_TOO_MUCH) this.#level = Math.max(this.#min, this.#level - 1);
+    else if (share < HARDLY_WAITING) this.#level = Math.min(this.#max, this.#level + 1);
+    this.#waited = this.#sent = this.#blocks = 0;
   }
 }

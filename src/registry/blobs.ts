@@ -7,7 +7,10 @@ export interface BlobSource {
   size: number;
   /** Human name for errors: `app.tar:blobs/sha256/ab…`. */
   describe: string;
-  /** Streams `length` bytes starting at `offset` within the blob. */
+  /**
+   * Streams `length` bytes starting at `offset` within the blob, each chunk a buffer of its own
+   * that the consumer owns (it may free it once used).
+   */
   read(offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
 }
 

@@ -49,6 +49,7 @@ export async function patchChunks(
     const length = Math.min(chunks.size, blob.size - from);
     const body: BodySource = {
       length,
+      ownsChunks: true,
       async *open(signal) {
         let position = from;
         for await (const chunk of blob.read(from, length, signal)) {

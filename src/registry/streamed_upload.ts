@@ -35,6 +35,7 @@ export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob)
   try {
     let used = false;
     const body: BodySource = {
+      ownsChunks: true,
       open() {
         if (used) throw new Error(`${blob.describe}: a streamed body cannot be sent twice`);
         used = true;

@@ -10,6 +10,7 @@ import http from "node:http";
 import https from "node:https";
 import { type AgentOptions, AgentPool, type Connection } from "./agents.ts";
 import { redactUrl } from "./redact.ts";
+import { release } from "../release.ts";
 import { NetworkError } from "./registry_error.ts";
 
 /** A request body that can be produced again for every attempt. */
@@ -21,6 +22,11 @@ export interface BodySource {
   readonly length?: number;
   /** Starts a fresh pass over the bytes. */
   open(signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  /**
+   * Each chunk `open()` yields is a buffer of its own that nothing else holds: the transport
+   * frees it (see `release.ts`) once the socket has taken it.
+   */
+  readonly ownsChunks?: boolean;
 }
 
 export interface TransportRequest {
@@ -224,7 +230,8 @@ async function writeBody(
     if (body.length !== undefined && sent > body.length) {
       throw new Error(`Body source yielded more than ${body.length} bytes`);
     }
-    if (!req.write(chunk)) await drained(req);
+    const written = body.ownsChunks ? () => release(chunk) : undefined;
+    if (!req.write(chunk, written)) await drained(req);
     onProgress(sent);
   }
   if (body.length !== undefined && sent !== body.length) {

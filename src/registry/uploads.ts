@@ -130,6 +130,7 @@ async function putMonolithic(
   let hashed = 0;
   const body: BodySource = {
     length: blob.size,
+    ownsChunks: true,
     async *open(signal) {
       hash = new Sha256();
       hashed = 0;
