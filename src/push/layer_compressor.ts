@@ -21,6 +21,8 @@ export interface LayerCompressorOptions {
   codec: Codec;
   level: number | "auto";
   cache?: BlobInfoCache;
+  /** `--mount-from`: tried first for layers whose compressed form the cache knows. */
+  mountFrom?: string;
   /** Layers uploading at once (each keeps a few blocks in flight). */
   maxConcurrent: number;
   /** Workers (default: one per core). */
@@ -73,8 +75,12 @@ export class LayerCompressor {
     if (await blobExists(client, descriptor.digest)) return { outcome: "skipped", descriptor };
     if (!mayMount) return undefined;
     const registry = client.baseUrl.host;
-    for (const from of this.#options.cache?.repositoriesWith(descriptor.digest, registry) ?? []) {
-      if (from === client.repository) continue;
+    const known = this.#options.cache?.repositoriesWith(descriptor.digest, registry) ?? [];
+    const sources = this.#options.mountFrom === undefined
+      ? known
+      : [this.#options.mountFrom, ...known.filter((r) => r !== this.#options.mountFrom)];
+    // Two tries at most: a declined mount costs a request, and the upload remains.
+    for (const from of sources.filter((r) => r !== client.repository).slice(0, 2)) {
       client.addPullScope(from);
       const session = await startSession(
         client,
@@ -82,9 +88,8 @@ export class LayerCompressor {
         from,
       );
       if (session === "mounted") return { outcome: "mounted", descriptor };
-      // Declined (the source lost it, or we may not read it): drop the session, upload instead.
+      // Declined (the source lost it, or we may not read it): drop the session.
       await cancelSession(client, session.url);
-      return undefined;
     }
     return undefined;
   }

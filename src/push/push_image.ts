@@ -154,6 +154,7 @@ export async function pushImage(
     ? new LayerCompressor(client, {
       ...compression,
       ...(cache ? { cache } : {}),
+      ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
       maxConcurrent: options.maxConcurrent,
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
     })

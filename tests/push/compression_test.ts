@@ -137,6 +137,14 @@ integrationTest(
       [],
     );
     assertStringIncludes(other.stderr, "from another repository");
+
+    // --mount-from names the source to try first.
+    since = (await registry.requests()).length;
+    ok(await push(registry, "three:1", archive.path, ["--mount-from", "two"], f.cache), "three");
+    const fromTwo = (await repoRequests(registry, "three", since))
+      .filter((r) => r.method === "POST");
+    assertEquals(fromTwo.length, LAYERS.length + 1);
+    assert(fromTwo.every((r) => r.uri.includes("from=two") && r.status === 201), "from two");
   },
   { tools: TOOLS },
 );
