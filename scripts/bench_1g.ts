@@ -17,6 +17,9 @@ const size = Number(args.get("--size") ?? 1024 ** 3);
 const chunkSize = Number(args.get("--chunk-size") ?? 64 * 1024 ** 2);
 const runs = Number(args.get("--runs") ?? 1);
 const main = new URL("../main.ts", import.meta.url).pathname;
+const denoDir = Deno.env.get("DENO_DIR") ??
+  `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
+let cacheHome = "";
 
 interface Measured {
   seconds: number;
@@ -40,6 +43,9 @@ async function push(registry: TestRegistry, repo: string, archive: string, extra
       archive,
       ...extra,
     ],
+    // A blob-info cache of this benchmark's own, or the chunked push would just mount the blob
+    // from the monolithic one's repository; Deno's module cache stays where it is.
+    env: { XDG_CACHE_HOME: cacheHome, DENO_DIR: denoDir },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -86,8 +92,10 @@ try {
       ]],
     ];
     for (const [mode, flags] of modes) {
+      cacheHome = await Deno.makeTempDir({ prefix: "dip-bench-cache-" });
       const first = await push(registry, `bench/${mode}`, archive, flags);
       const second = await push(registry, `bench/${mode}`, archive, flags);
+      await Deno.remove(cacheHome, { recursive: true });
       for (const [label, m] of [["first push", first], ["re-push", second]] as const) {
         rows.push(
           `| ${run} | ${mode} | ${label} | ${m.seconds.toFixed(2)} | ${m.peakRssMb.toFixed(0)} | ` +
