@@ -14,6 +14,7 @@ import type { BlobOutcome, ProgressSink } from "../progress/events.ts";
 import { blobExists } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { putManifest } from "../registry/manifests.ts";
+import { RegistryError } from "../registry/registry_error.ts";
 import type { ChunkedMode } from "./upload_policy.ts";
 import { UploadPolicy } from "./upload_policy.ts";
 import type { ResumeStore } from "./resume_store.ts";
@@ -176,7 +177,22 @@ export async function pushImage(
       tally(blob, "would-upload");
       return;
     }
-    const descriptor = await compressor.upload(blob);
+    let descriptor: Descriptor;
+    try {
+      descriptor = await compressor.upload(blob);
+    } catch (error) {
+      // A body-size cap (a proxy, a CDN) refused the compressed stream, which goes in one
+      // request: the layer goes as stored instead, in chunks that can shrink to fit the cap.
+      const tooLarge = error instanceof RegistryError && error.status === 413;
+      if (!tooLarge || options.chunked === "never") throw error;
+      sink({
+        type: "notice",
+        message: `${client.registryName} refused ${blob.digest}, compressed, in one request ` +
+          "(413); sending it as stored, in chunks",
+      });
+      tally(blob, await policy.upload(blob, mountSource(blob.digest), { inChunks: true }));
+      return;
+    }
     replaced.set(blob.digest, descriptor);
     compressed.count++;
     compressed.bytes += blob.size;

@@ -64,12 +64,18 @@ export class UploadPolicy {
   /**
    * Uploads (or mounts) one blob, retrying it whole on failure. A chunked upload continues
    * its saved session (from this run's earlier attempt, or an earlier run) when there is one.
+   * `inChunks` sends it in chunks whatever its size (a body-size cap refused it whole).
    */
-  async upload(blob: ArchiveBlob, mountFrom = this.#options.mountFrom): Promise<UploadOutcome> {
+  async upload(
+    blob: ArchiveBlob,
+    mountFrom = this.#options.mountFrom,
+    { inChunks = false } = {},
+  ): Promise<UploadOutcome> {
     const client = this.#client;
     const outcome = await withRetries(async (attempt) => {
       client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
-      const chunked = !this.#chunksOff && blob.size >= this.#options.largeLayerThreshold;
+      const chunked = inChunks ||
+        (!this.#chunksOff && blob.size >= this.#options.largeLayerThreshold);
       try {
         return await this.#uploadOnce(blob, chunked, mountFrom);
       } catch (error) {

@@ -14,6 +14,7 @@ import {
 } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { skopeoCopy } from "../helpers/skopeo.ts";
+import { startProxy } from "../helpers/proxy.ts";
 
 const TOOLS = ["docker-registry", "skopeo"];
 /** Over a 4 MiB block, so the big layer is several gzip members / zstd frames. */
@@ -268,6 +269,34 @@ integrationTest(
     ]);
     const patches = (await registry.requests()).filter((r) => r.method === "PATCH");
     assert(patches.length >= 3, `chunks of the big layer: ${patches.length} PATCHes`);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "a body-size cap (413) on a compressed layer: it goes as stored, in chunks",
+  async () => {
+    await using registry = await startRegistry();
+    await using f = await fixture();
+    const archive = await writeDockerSaveLegacy(`${f.dir}/app.tar`, [
+      { name: "app:1", layerSizes: [5_000_000, 200_000] },
+    ]);
+    await using proxy = startProxy({
+      upstream: registry.url,
+      quirks: { maxBodyBytes: 1.5 * 2 ** 20 },
+    });
+    const result = await runCli(
+      ["-r", `${proxy.url}/cap:1`, "-f", archive.path, "--chunk-size", "1MiB"],
+      { env: { XDG_CACHE_HOME: f.cache, DOCKER_PUSHER_COMPRESSION: "" } },
+    );
+    ok(result, "capped");
+    assertStringIncludes(result.stderr, "(413); sending it as stored, in chunks");
+    const { json } = await registry.fetchManifest("cap", "1");
+    assertEquals((json.layers as { mediaType: string }[]).map((l) => l.mediaType), [
+      "application/vnd.docker.image.rootfs.diff.tar",
+      GZIP,
+    ]);
+    assertEquals(await goDiffIds(registry, "cap:1", f.dir), archive.images[0]!.layerDiffIds);
   },
   { tools: TOOLS },
 );
