@@ -262,7 +262,8 @@ integrationTest(
 
         const interrupted = await stopAt(
           startPush(args, stateHome),
-          proxy.whenReceived(fixture.layerSize / 4 + CHUNK / 2),
+          // Early in a chunk, so the interrupt lands mid-body even on a loaded machine.
+          proxy.whenReceived(fixture.layerSize / 4 + CHUNK / 8),
           "SIGINT",
         );
         assert(!interrupted.hung, interrupted.stderr);
