@@ -1,4 +1,3 @@
-import { gunzipSync, zstdDecompressSync } from "node:zlib";
 import { type Codec, LEVELS } from "../../src/compress/codec.ts";
 import {
   BLOCK_SIZE,
@@ -11,41 +10,11 @@ import { sha256Digest } from "../../src/digest.ts";
 import type { BlobSource } from "../../src/registry/blobs.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { seededBytes } from "../helpers/random.ts";
+import { concat, decompress, textBytes } from "../helpers/compression.ts";
 
 const MIB = 1024 * 1024;
 /** Source chunks that never line up with a block. */
 const ODD_CHUNK = 65536 + 7;
-const WORDS = [
-  "layer",
-  "image",
-  "tar",
-  "usr",
-  "lib",
-  "bin",
-  "etc",
-  "share",
-  "doc",
-  "locale",
-  "x86_64",
-  "\n",
-].map((w) => new TextEncoder().encode(`${w} `));
-
-/** `size` bytes of text-like data from a seeded PRNG (mulberry32): compressible like a layer. */
-function textBytes(seed: number, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let state = seed >>> 0;
-  let offset = 0;
-  while (offset < size) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const word = WORDS[((t ^ (t >>> 14)) >>> 0) % WORDS.length]!;
-    out.set(word.subarray(0, size - offset), offset);
-    offset += word.length;
-  }
-  return out;
-}
-
 let large: Uint8Array | undefined;
 /** 40 MiB of text, made once for the tests that need many blocks. */
 function largeText(): Uint8Array {
@@ -66,50 +35,6 @@ function memorySource(bytes: Uint8Array, chunkSize = ODD_CHUNK): BlobSource {
       }
     },
   };
-}
-
-/**
- * The frames of a zstd stream (RFC 8878 §3.1.1), found by walking frame and block headers.
- * Deno's node:zlib stops after the first frame when that frame's content is not a multiple of
- * 16 KiB, so multi-frame streams are decoded frame by frame.
- */
-function zstdFrames(bytes: Uint8Array): Uint8Array[] {
-  const frames: Uint8Array[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    const start = at;
-    assertEquals([...bytes.subarray(at, at + 4)], [0x28, 0xb5, 0x2f, 0xfd], `frame magic at ${at}`);
-    const descriptor = bytes[at + 4]!;
-    const singleSegment = (descriptor & 0x20) !== 0;
-    const contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6]!;
-    const dictionaryBytes = [0, 1, 2, 4][descriptor & 3]!;
-    at += 5 + (singleSegment ? 0 : 1) + dictionaryBytes + contentSizeBytes;
-    for (let last = false; !last;) {
-      const header = bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16);
-      last = (header & 1) === 1;
-      const type = (header >> 1) & 3;
-      at += 3 + (type === 1 ? 1 : header >>> 3);
-    }
-    if ((descriptor & 0x04) !== 0) at += 4; // content checksum
-    assert(at <= bytes.length, "truncated zstd frame");
-    frames.push(bytes.subarray(start, at));
-  }
-  return frames;
-}
-
-function decompress(codec: Codec, bytes: Uint8Array): Uint8Array {
-  if (codec === "gzip") return new Uint8Array(gunzipSync(bytes));
-  return concat(...zstdFrames(bytes).map((frame) => new Uint8Array(zstdDecompressSync(frame))));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 interface RunOptions {
@@ -387,20 +312,10 @@ Deno.test("compressBlob: after an incompressible block, gzip stores (level 0), f
       const parts: Uint8Array[] = [];
       for await (const chunk of stream.chunks) parts.push(chunk);
       assertEquals(pool.levels.slice(1, 4), [0, 0, 0], `${level}: ${pool.levels}`);
-      assertEquals(decompress("gzip", concatParts(parts)), data);
+      assertEquals(decompress("gzip", concat(...parts)), data);
       assert(stream.summary().size < data.length * 1.001, "stored blocks add next to nothing");
     } finally {
       pool.close();
     }
   }
 });
-
-function concatParts(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
