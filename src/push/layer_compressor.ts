@@ -23,8 +23,6 @@ export interface LayerCompressorOptions {
   cache?: BlobInfoCache;
   /** `--mount-from`: tried first for layers whose compressed form the cache knows. */
   mountFrom?: string;
-  /** Layers uploading at once (each keeps a few blocks in flight). */
-  maxConcurrent: number;
   /** Workers (default: one per core). */
   workers?: number;
 }

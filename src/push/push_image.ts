@@ -156,10 +156,14 @@ export async function pushImage(
       ...compression,
       ...(cache ? { cache } : {}),
       ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
-      maxConcurrent: options.maxConcurrent,
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
     })
     : undefined;
+  /** A dry run still proves the archive is sound: every blob it would send is hashed. */
+  const wouldUpload = async (blob: ArchiveBlob) => {
+    if (!options.verify) await verifyBlob(blob, client.signal);
+    tally(blob, "would-upload");
+  };
   /** Compressed layers: original digest → what the manifest names now. */
   const replaced = new Map<string, Descriptor>();
 
@@ -172,11 +176,7 @@ export async function pushImage(
         return;
       }
     }
-    if (options.dryRun) {
-      if (!options.verify) await verifyBlob(blob, client.signal);
-      tally(blob, "would-upload");
-      return;
-    }
+    if (options.dryRun) return await wouldUpload(blob);
     let descriptor: Descriptor;
     try {
       descriptor = await compressor.upload(blob);
@@ -211,12 +211,7 @@ export async function pushImage(
         tally(blob, "skipped");
         return;
       }
-      if (options.dryRun) {
-        // A dry run still proves the archive is sound: every blob is hashed locally.
-        if (!options.verify) await verifyBlob(blob, client.signal);
-        tally(blob, "would-upload");
-        return;
-      }
+      if (options.dryRun) return await wouldUpload(blob);
       tally(blob, await policy.upload(blob, mountSource(blob.digest)));
     });
   } finally {
