@@ -64,7 +64,7 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     .addOption(
       new Option(
         "--large-layer-threshold <bytes>",
-        `blobs sent as stored this size or larger upload in chunks [default: 1GiB]` +
+        `blobs this size or larger (before compression) upload in resumable chunks [default: 1GiB]` +
           env(ENV.largeLayerThreshold),
       ),
     )

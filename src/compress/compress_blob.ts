@@ -58,22 +58,45 @@ export interface CompressOptions {
   onProgress?: (done: number) => void;
 }
 
-/**
- * A single-use compressed stream of `blob`; `summary()` is available once `chunks` has been
- * read to the end.
- */
-export function compressBlob(blob: BlobSource, options: CompressOptions): {
+/** A layer's compressed stream, which can be produced again from any offset. */
+export interface CompressedStream {
+  /** One pass from the start (the usual single streamed upload). */
   chunks: AsyncIterable<Uint8Array>;
-  summary: () => CompressedSummary;
-} {
+  /**
+   * The stream from output byte `from` on. Every pass makes the same bytes: blocks already made
+   * are compressed again at the level they had (see `levels`), so an upload can continue where
+   * the registry stands. Bytes already hashed, and blocks wholly before `from` whose bytes are
+   * hashed, are not made again.
+   */
+  open(from: number): AsyncIterable<Uint8Array>;
+  /** The level of each block so far: saved with a resumable upload, given back on resume. */
+  readonly levels: readonly number[];
+  /** Available once a pass has reached the end. */
+  summary(): CompressedSummary;
+}
+
+/**
+ * Compresses `blob`. `levels` replays the blocks of an earlier run (to continue its upload);
+ * blocks past them get levels from `options.control`.
+ */
+export function compressBlob(
+  blob: BlobSource,
+  options: CompressOptions & { levels?: readonly number[] },
+): CompressedStream {
   const inputHash = new Sha256();
   const outputHash = new Sha256();
-  let size = 0;
+  /** Bytes of input and output hashed so far, in order, over every pass. */
+  let inputHashed = 0;
+  let outputHashed = 0;
+  const levels = [...(options.levels ?? [])];
+  /** Compressed size of each block made so far. */
+  const sizes: number[] = [];
   let finished: CompressedSummary | undefined;
   const { pool, control } = options;
   const budget = options.budget ?? new BlockBudget(options.window);
   /** Input buffers back from the workers, for the next blocks. */
   const spare: ArrayBuffer[] = [];
+  const blockCount = Math.max(1, Math.ceil(blob.size / BLOCK_SIZE));
 
   /**
    * Whether the last block barely shrank (media, model weights, archives inside the tar): the
@@ -85,23 +108,47 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
   /** Blocks left to store before trying to compress again (the data may change). */
   let storeRun = 0;
   const STORE_RUN = 4;
-  const levelFor = () => {
-    if (!incompressible) return control.level;
-    // Probe whether the data compresses now at the cheapest real level.
-    if (storeRun === 0) return 1;
-    storeRun--;
-    return control.codec === "gzip" ? 0 : 1;
+  const levelFor = (index: number) => {
+    const replayed = levels[index];
+    if (replayed !== undefined) return replayed;
+    let level = control.level;
+    if (incompressible) {
+      // Probe whether the data compresses now at the cheapest real level.
+      if (storeRun === 0) level = 1;
+      else {
+        storeRun--;
+        level = control.codec === "gzip" ? 0 : 1;
+      }
+    }
+    levels[index] = level;
+    return level;
+  };
+
+  /** The first block a pass from `from` must make: the first not wholly sent and hashed. */
+  const firstBlock = (from: number) => {
+    let outputEnd = 0;
+    for (let i = 0; i < blockCount; i++) {
+      const size = sizes[i];
+      if (size === undefined) return i;
+      outputEnd += size;
+      const inputEnd = Math.min(blob.size, (i + 1) * BLOCK_SIZE);
+      if (outputEnd > Math.min(from, outputHashed) || inputEnd > inputHashed) return i;
+    }
+    return blockCount;
   };
 
   interface Pending {
     result: Promise<CompressedBlock>;
+    index: number;
     inputEnd: number;
     inputLength: number;
     level: number;
   }
-  async function* generate(): AsyncGenerator<Uint8Array> {
+  async function* generate(from: number): AsyncGenerator<Uint8Array> {
     const pending: Pending[] = [];
-    let read = 0;
+    const start = firstBlock(from);
+    let outputAt = sizes.slice(0, start).reduce((sum, n) => sum + n, 0);
+    let read = start * BLOCK_SIZE;
     let first = true;
     async function* take(): AsyncGenerator<Uint8Array> {
       const head = pending.shift()!;
@@ -114,15 +161,23 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
       }
       const got = performance.now();
       if (block.input.byteLength === BLOCK_SIZE) spare.push(block.input);
+      const output = block.output;
+      sizes[head.index] = output.length;
       // Only a block compressed at a real level says whether the data compresses.
       if (head.level > 0) {
-        incompressible = block.output.length > head.inputLength * 0.98;
+        incompressible = output.length > head.inputLength * 0.98;
         if (incompressible) storeRun = STORE_RUN;
       }
-      outputHash.update(block.output);
-      size += block.output.length;
-      yield block.output;
-      // Back here once the consumer has sent the block and wants the next. A layer's first
+      const outputEnd = outputAt + output.length;
+      if (outputEnd > outputHashed) {
+        outputHash.update(output.subarray(Math.max(0, outputHashed - outputAt)));
+        outputHashed = outputEnd;
+      }
+      const wanted = output.subarray(Math.max(0, Math.min(output.length, from - outputAt)));
+      outputAt = outputEnd;
+      if (wanted.length === 0) return;
+      yield wanted;
+      // Back here once the consumer has sent the block and wants the next. A pass's first
       // block always keeps the upload waiting (the pipeline fills), and stored blocks say
       // nothing about the level: neither counts.
       if (!first && head.level > 0 && !incompressible) {
@@ -132,19 +187,25 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
       options.onProgress?.(head.inputEnd);
     }
     try {
-      for await (const block of blocks(blob, spare, options.signal)) {
+      let index = start;
+      for await (const block of blocks(blob, read, spare, options.signal)) {
         // Hash before the block is handed over: the transfer detaches its buffer.
-        inputHash.update(block);
-        read += block.length;
+        const inputEnd = read + block.length;
+        if (inputEnd > inputHashed) {
+          inputHash.update(block.subarray(Math.max(0, inputHashed - read)));
+          inputHashed = inputEnd;
+        }
+        read = inputEnd;
         // Send what is ready rather than wait for budget this layer itself holds.
         while (pending.length > 0 && (pending.length >= options.window || !budget.available)) {
           yield* take();
         }
         await budget.acquire();
-        const level = levelFor();
+        const level = levelFor(index);
         const entry: Pending = {
           inputLength: block.length, // before the transfer below empties `block`
           inputEnd: read,
+          index: index++,
           level,
           result: pool.compress(block, control.codec, level),
         };
@@ -153,7 +214,12 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
         pending.push(entry);
       }
       while (pending.length > 0) yield* take();
-      finished = { digest: outputHash.digest(), size, inputDigest: inputHash.digest() };
+      // A later pass (a resumed upload) ends where the first did: the digests stand.
+      finished ??= {
+        digest: outputHash.digest(),
+        size: outputAt,
+        inputDigest: inputHash.digest(),
+      };
     } finally {
       // Abandoned blocks still finish in the pool; their budget returns when they do.
       for (const entry of pending.splice(0)) {
@@ -162,7 +228,9 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
     }
   }
   return {
-    chunks: { [Symbol.asyncIterator]: generate },
+    chunks: { [Symbol.asyncIterator]: () => generate(0) },
+    open: (from) => ({ [Symbol.asyncIterator]: () => generate(from) }),
+    levels,
     summary() {
       if (finished === undefined) throw new Error(`${blob.describe}: compression did not finish`);
       return finished;
@@ -171,11 +239,12 @@ export function compressBlob(blob: BlobSource, options: CompressOptions): {
 }
 
 /**
- * `blob` in {@linkcode BLOCK_SIZE} blocks, each in a buffer of its own (it is transferred to a
- * worker), taken from `spare` when one is there.
+ * `blob` from byte `from` (a block boundary) in {@linkcode BLOCK_SIZE} blocks, each in a buffer
+ * of its own (it is transferred to a worker), taken from `spare` when one is there.
  */
 async function* blocks(
   blob: BlobSource,
+  from: number,
   spare: ArrayBuffer[],
   signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array> {
@@ -188,10 +257,11 @@ async function* blocks(
     left >= BLOCK_SIZE
       ? new Uint8Array(spare.pop() ?? new ArrayBuffer(BLOCK_SIZE))
       : new Uint8Array(left);
-  let left = blob.size;
+  let left = blob.size - from;
+  if (left <= 0) return;
   let block = fresh(left);
   let filled = 0;
-  for await (const whole of blob.read(0, blob.size, signal)) {
+  for await (const whole of blob.read(from, left, signal)) {
     let chunk = whole;
     while (chunk.length > 0) {
       if (block.length === 0) throw new Error(`${blob.describe}: more bytes than its size`);

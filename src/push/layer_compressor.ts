@@ -6,21 +6,30 @@
  */
 import type { ArchiveBlob } from "../archive/image.ts";
 import type { Codec } from "../compress/codec.ts";
-import { BlockBudget, compressBlob } from "../compress/compress_blob.ts";
+import { BlockBudget, compressBlob, type CompressedStream } from "../compress/compress_blob.ts";
 import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
 import { blobExists } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { withRetries } from "../registry/retry.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
-import { cancelSession, digestMismatch, startSession } from "../registry/uploads.ts";
-import type { BlobInfoCache } from "./blob_info_cache.ts";
+import {
+  BlobDigestMismatchError,
+  cancelSession,
+  digestMismatch,
+  startSession,
+} from "../registry/uploads.ts";
+import { uploadInSegments, UploadSessionExpiredError } from "../registry/segmented_upload.ts";
+import type { BlobInfoCache, CompressedInfo } from "./blob_info_cache.ts";
+import type { ResumeStore, UploadRecord } from "./resume_store.ts";
 import { compressedLayerType, type Descriptor } from "./manifest_rewrite.ts";
 
 export interface LayerCompressorOptions {
   codec: Codec;
   level: number | "auto";
   cache?: BlobInfoCache;
+  /** Where resumable uploads save their progress; absent with `--no-resume`. */
+  resume?: ResumeStore;
   /** `--mount-from`: tried first for layers whose compressed form the cache knows. */
   mountFrom?: string;
   /** Workers (default: one per core). */
@@ -92,36 +101,119 @@ export class LayerCompressor {
     return undefined;
   }
 
-  /** Compresses and uploads `blob` (retrying it whole); returns its new descriptor. */
-  async upload(blob: ArchiveBlob): Promise<Descriptor> {
+  /**
+   * Compresses and uploads `blob`, retrying it whole; returns its new descriptor. With
+   * `segmentSize`, it goes in resumable segments of about that many bytes (see
+   * {@linkcode uploadInSegments}); otherwise in one streamed request.
+   */
+  async upload(blob: ArchiveBlob, segmentSize?: number): Promise<Descriptor> {
     const client = this.#client;
-    const codec = this.#options.codec;
-    const describe = `${blob.describe} (${codec})`;
     const result = await withRetries(async (attempt) => {
       client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
-      const onProgress = (done: number) =>
-        client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size });
-      const stream = compressBlob(blob, {
-        pool: this.#pool,
-        control: this.#control,
-        window: this.#window,
-        budget: this.#budget,
-        ...(client.signal ? { signal: client.signal } : {}),
-        onProgress,
-      });
-      const digest = await uploadStreamed(client, {
-        describe,
-        chunks: stream.chunks,
-        finish: () => {
-          const summary = stream.summary();
-          if (summary.inputDigest !== blob.digest) throw digestMismatch(blob);
-          return summary.digest;
-        },
-      });
-      return { digest, size: stream.summary().size };
+      return segmentSize === undefined
+        ? await this.#uploadWhole(blob)
+        : await this.#uploadResumable(blob, segmentSize);
     }, client.retryOptions(`blob ${blob.digest}`));
     this.#options.cache?.recordCompressed(blob.digest, this.#setting, result);
     return { mediaType: this.#mediaType(blob), ...result };
+  }
+
+  #compress(blob: ArchiveBlob, levels?: readonly number[]): CompressedStream {
+    const client = this.#client;
+    return compressBlob(blob, {
+      pool: this.#pool,
+      control: this.#control,
+      window: this.#window,
+      budget: this.#budget,
+      ...(client.signal ? { signal: client.signal } : {}),
+      ...(levels ? { levels } : {}),
+      onProgress: (done) =>
+        client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
+    });
+  }
+
+  /** The stream's digest once it is all sent; throws if the archive's bytes were wrong. */
+  #finish(blob: ArchiveBlob, stream: CompressedStream): string {
+    const summary = stream.summary();
+    if (summary.inputDigest !== blob.digest) throw digestMismatch(blob);
+    return summary.digest;
+  }
+
+  async #uploadWhole(blob: ArchiveBlob): Promise<CompressedInfo> {
+    const stream = this.#compress(blob);
+    const digest = await uploadStreamed(this.#client, {
+      describe: `${blob.describe} (${this.#options.codec})`,
+      chunks: stream.chunks,
+      finish: () => this.#finish(blob, stream),
+    });
+    return { digest, size: stream.summary().size };
+  }
+
+  /**
+   * Segments, saving after each one the session, the offset and the level of every block, so
+   * a later run (or attempt) makes the same stream again and continues where the registry
+   * stands. A session the registry dropped means starting again, once, with a notice.
+   */
+  async #uploadResumable(blob: ArchiveBlob, segmentSize: number): Promise<CompressedInfo> {
+    const client = this.#client;
+    const store = this.#options.resume;
+    const registry = client.baseUrl.host;
+    // Saved per compression setting: another level would make another stream.
+    const key = `${blob.digest} ${this.#options.codec}:${this.#options.level}`;
+    const saved = await store?.load(registry, client.repository, key);
+    if (saved) {
+      client.sink({
+        type: "notice",
+        message: `Resuming the saved upload of ${blob.digest} (${saved.offset} bytes of its ` +
+          `${this.#options.codec} stream were confirmed)`,
+      });
+    }
+    const attempt = async (from?: UploadRecord): Promise<CompressedInfo> => {
+      const stream = this.#compress(blob, from?.levels);
+      const digest = await uploadInSegments(client, {
+        describe: `${blob.describe} (${this.#options.codec})`,
+        open: (offset) => stream.open(offset),
+        finish: () => this.#finish(blob, stream),
+        segmentSize,
+        ...(from ? { resume: new URL(from.location) } : {}),
+        ...(store
+          ? {
+            onCommitted: (location: URL, offset: number) =>
+              store.save({
+                registry,
+                repository: client.repository,
+                digest: key,
+                location: location.href,
+                offset,
+                levels: [...stream.levels],
+              }),
+          }
+          : {}),
+      });
+      return { digest, size: stream.summary().size };
+    };
+    try {
+      let result: CompressedInfo;
+      try {
+        result = await attempt(saved);
+      } catch (error) {
+        if (!(error instanceof UploadSessionExpiredError)) throw error;
+        client.sink({
+          type: "notice",
+          message: `Uploading ${blob.digest} from the start: ${error.message}`,
+        });
+        await store?.remove(registry, client.repository, key);
+        result = await attempt();
+      }
+      await store?.remove(registry, client.repository, key);
+      return result;
+    } catch (error) {
+      // A corrupt archive can't be resumed into anything good.
+      if (error instanceof BlobDigestMismatchError) {
+        await store?.remove(registry, client.repository, key);
+      }
+      throw error;
+    }
   }
 
   /** Stops the workers. */

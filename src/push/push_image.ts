@@ -91,12 +91,8 @@ export async function pushImage(
   const { root } = image;
   const blobs = uniqueBlobs(root);
   const compression = options.compression.codec === "none" ? undefined : options.compression;
-  // `--chunked` asks for resumable chunks at the threshold, which only blobs sent as stored
-  // get: those layers are not compressed.
-  const chunkedAsStored = (blob: ArchiveBlob) =>
-    options.chunked === "always" && blob.size >= options.largeLayerThreshold;
   const compressible = (blob: ArchiveBlob) =>
-    compression !== undefined && isUncompressedLayer(blob.mediaType) && !chunkedAsStored(blob);
+    compression !== undefined && isUncompressedLayer(blob.mediaType);
   if (target.digest !== undefined && blobs.some(compressible)) {
     throw new UsageError(
       `Compressing the archive's uncompressed layers changes its manifest, so it cannot be ` +
@@ -140,22 +136,13 @@ export async function pushImage(
     sink({ type: "notice", message: `Verifying ${blobs.length} blob(s) against their digests` });
     await runBounded(blobs, options.maxConcurrent, (blob) => verifyBlob(blob, client.signal));
   }
-  const keptAsStored = compression === undefined
-    ? []
-    : blobs.filter((b) => isUncompressedLayer(b.mediaType) && chunkedAsStored(b));
-  if (keptAsStored.length > 0) {
-    sink({
-      type: "notice",
-      message: `--chunked: ${keptAsStored.length} layer(s) at or above the threshold go up ` +
-        "uncompressed, in resumable chunks",
-    });
-  }
   const policy = new UploadPolicy(client, options);
   const compressor = compression && blobs.some(compressible)
     ? new LayerCompressor(client, {
       ...compression,
       ...(cache ? { cache } : {}),
       ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
+      ...(options.resume ? { resume: options.resume } : {}),
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
     })
     : undefined;
@@ -179,18 +166,28 @@ export async function pushImage(
     if (options.dryRun) return await wouldUpload(blob);
     let descriptor: Descriptor;
     try {
-      descriptor = await compressor.upload(blob);
+      // Blobs that would go in chunks go in resumable segments of about a chunk.
+      descriptor = await compressor.upload(
+        blob,
+        policy.chunks(blob) ? policy.chunkSize : undefined,
+      );
     } catch (error) {
-      // A body-size cap (a proxy, a CDN) refused the compressed stream, which goes in one
-      // request: the layer goes as stored instead, in chunks that can shrink to fit the cap.
-      const tooLarge = error instanceof RegistryError && error.status === 413;
-      if (!tooLarge || options.chunked === "never") throw error;
+      // The registry, or a proxy in front of it, won't take a stream of unknown length that
+      // way: a body-size cap (413) on one request, or streamed PATCHes refused outright. The
+      // layer goes as stored instead: in chunks that shrink to fit a cap, or as the registry
+      // takes blobs.
+      const status = error instanceof RegistryError && !error.hasCode("DIGEST_INVALID")
+        ? error.status
+        : 0;
+      const tooLarge = status === 413;
+      if (!(tooLarge || STREAM_REFUSED.has(status)) || options.chunked !== "auto") throw error;
       sink({
         type: "notice",
-        message: `${client.registryName} refused ${blob.digest}, compressed, in one request ` +
-          "(413); sending it as stored, in chunks",
+        message:
+          `${client.registryName} refused ${blob.digest}, compressed on the fly (${status}); ` +
+          `sending it as stored${tooLarge ? ", in chunks" : ""}`,
       });
-      tally(blob, await policy.upload(blob, mountSource(blob.digest), { inChunks: true }));
+      tally(blob, await policy.upload(blob, mountSource(blob.digest), { inChunks: tooLarge }));
       return;
     }
     replaced.set(blob.digest, descriptor);
@@ -256,6 +253,9 @@ export async function pushImage(
     manifestFinal,
   };
 }
+
+/** Statuses with which registries turn streamed (unknown-length) PATCHes away. */
+const STREAM_REFUSED = new Set([400, 405, 411, 415, 501]);
 
 /** Child manifests (an index's platforms), deepest first, by digest. */
 async function pushChildren(

@@ -17,6 +17,8 @@ export interface UploadRecord {
   location: string;
   /** Bytes the registry had confirmed. */
   offset: number;
+  /** For a stream compressed on the fly: the level of each block, to make it again alike. */
+  levels?: number[];
   updatedAt: string;
 }
 
@@ -65,7 +67,9 @@ export class ResumeStore {
         record.registry !== registry || record.repository !== repository ||
         record.digest !== digest || typeof record.location !== "string" ||
         typeof record.offset !== "number" || !Number.isSafeInteger(record.offset) ||
-        record.offset < 0
+        record.offset < 0 ||
+        (record.levels !== undefined &&
+          !(Array.isArray(record.levels) && record.levels.every((l) => Number.isInteger(l))))
       ) {
         return undefined;
       }

@@ -74,8 +74,7 @@ export class UploadPolicy {
     const client = this.#client;
     const outcome = await withRetries(async (attempt) => {
       client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
-      const chunked = inChunks ||
-        (!this.#chunksOff && blob.size >= this.#options.largeLayerThreshold);
+      const chunked = inChunks || this.chunks(blob);
       try {
         return await this.#uploadOnce(blob, chunked, mountFrom);
       } catch (error) {
@@ -84,6 +83,16 @@ export class UploadPolicy {
     }, client.retryOptions(`blob ${blob.digest}`));
     await this.forget(blob);
     return outcome;
+  }
+
+  /** Whether `blob` goes up in (resumable) chunks, as things stand in this push. */
+  chunks(blob: ArchiveBlob): boolean {
+    return !this.#chunksOff && blob.size >= this.#options.largeLayerThreshold;
+  }
+
+  /** Bytes per chunk, as things stand in this push (a 413 may have lowered it). */
+  get chunkSize(): number {
+    return this.#chunks.size;
   }
 
   /** Drops saved progress for a blob the registry now has. */

@@ -180,13 +180,13 @@ export async function resumeStatus(
  * (and deletes the session) when it holds more bytes than the `_state` we present says, which
  * is what a chunk cut off mid-body leaves behind; others answer 404 or BLOB_UPLOAD_UNKNOWN.
  */
-function isSessionGone(error: unknown): error is RegistryError {
+export function isSessionGone(error: unknown): error is RegistryError {
   return error instanceof RegistryError &&
     (error.status === 404 || error.status === 410 || error.hasCode("BLOB_UPLOAD_UNKNOWN") ||
       error.hasCode("BLOB_UPLOAD_INVALID"));
 }
 
-function sessionGone(error: RegistryError): UploadSessionExpiredError {
+export function sessionGone(error: RegistryError): UploadSessionExpiredError {
   const code = error.codes[0]?.code;
   return new UploadSessionExpiredError(
     `the registry discarded the upload session (${error.status}${code ? ` ${code}` : ""})`,

@@ -319,3 +319,38 @@ Deno.test("compressBlob: after an incompressible block, gzip stores (level 0), f
     }
   }
 });
+
+Deno.test("compressBlob open(from): the same bytes again from any offset, in-process and after a restart", async () => {
+  const input = largeText().subarray(0, 5 * BLOCK_SIZE + 1234);
+  const pool = new RecordingPool(2);
+  try {
+    const control = new LevelControl("gzip", "auto");
+    const options = { pool, control, window: 3 };
+    const first = compressBlob(memorySource(input), options);
+    const parts: Uint8Array[] = [];
+    for await (const chunk of first.open(0)) parts.push(chunk.slice());
+    const whole = concat(...parts);
+    const made = pool.levels.length;
+    const from = Math.floor(whole.length * 0.6);
+
+    // The same run: blocks wholly before `from` are hashed already and not made again.
+    const again: Uint8Array[] = [];
+    for await (const chunk of first.open(from)) again.push(chunk.slice());
+    assertEquals(concat(...again), whole.subarray(from));
+    assert(pool.levels.length - made < made, `${pool.levels.length - made} blocks made again`);
+    assertEquals(first.summary().digest, sha256Digest(whole));
+
+    // A later run with the saved levels: the same stream, whatever the level control says now.
+    const restarted = compressBlob(memorySource(input), {
+      ...options,
+      control: new LevelControl("gzip", "auto"),
+      levels: first.levels,
+    });
+    const rest: Uint8Array[] = [];
+    for await (const chunk of restarted.open(from)) rest.push(chunk.slice());
+    assertEquals(concat(...rest), whole.subarray(from));
+    assertEquals(restarted.summary(), first.summary());
+  } finally {
+    pool.close();
+  }
+});

@@ -26,9 +26,11 @@
  *
  * Connections are kept alive between requests (HTTP/1.1 persistent connections): a request
  * that was answered, injected fault or not, leaves the connection ready for the next one,
- * unless the client sent `Connection: close`. A cut, a chunked request body (answered 501) or a
- * client hanging up mid-body closes the connection. Bodies are held in memory, so keep
- * monolithic uploads through the proxy to sizes that fit (chunks of 64 MiB are fine).
+ * unless the client sent `Connection: close`. A cut, an unknown transfer encoding (answered
+ * 501) or a client hanging up mid-body closes the connection. Bodies are held in memory, so
+ * keep monolithic uploads through the proxy to sizes that fit (chunks of 64 MiB are fine).
+ * Chunked bodies (streams of unknown length) are decoded, held whole and forwarded with their
+ * length; they get 503 and 429 faults but no cuts.
  *
  * The draws are seeded per request: the seed, what the request is ({@linkcode requestKey}:
  * method, path without the repository name and the upload session's random id, the `digest=`
@@ -360,11 +362,11 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
         requests.push(record);
         const keepAlive = parsed.header("connection")?.toLowerCase() !== "close";
 
-        if (parsed.header("transfer-encoding") !== undefined) {
-          // Our pusher always sends Content-Length; a chunked body here is a finding.
+        const chunked = parsed.header("transfer-encoding")?.toLowerCase() === "chunked";
+        if (parsed.header("transfer-encoding") !== undefined && !chunked) {
           record.outcome = "rejected";
           record.status = 501;
-          const text = encoder.encode("Fault proxy: chunked request bodies are not supported\n");
+          const text = encoder.encode("Fault proxy: unknown transfer encoding\n");
           await writeAll(conn, encodeHead(501, [["content-length", String(text.length)]], false));
           await writeAll(conn, text);
           return;
@@ -389,9 +391,16 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
           await writeAll(conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
         }
 
+        // A chunked body (a stream of unknown length) is read whole, then forwarded with its
+        // length; cuts apply to bodies of known length only (the draw saw length 0).
+        const decoded = chunked ? await readChunked(input, (n) => countReceived(record, n)) : null;
+        if (chunked && decoded === null) {
+          record.outcome = "client-closed";
+          return;
+        }
         const readLimit = fault === "cut" ? Math.floor(contentLength * cutFraction) : contentLength;
-        const body = new Uint8Array(contentLength);
-        while (record.bodyBytesReceived < readLimit) {
+        const body = decoded ?? new Uint8Array(contentLength);
+        while (!chunked && record.bodyBytesReceived < readLimit) {
           const at = record.bodyBytesReceived;
           const n = await input.readInto(body.subarray(at, Math.min(readLimit, at + READ_BYTES)));
           if (n === null) {
@@ -423,7 +432,7 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
           await writeAll(conn, encodeHead(status, headers, keepAlive));
           if (record.method !== "HEAD") await writeAll(conn, text);
         } else {
-          const sendsBody = contentLength > 0 ||
+          const sendsBody = body.length > 0 ||
             !(record.method === "GET" || record.method === "HEAD" || record.method === "DELETE");
           await forward(conn, record, parsed.headers, sendsBody ? body : undefined, keepAlive);
         }
@@ -658,6 +667,21 @@ class ConnReader {
     }
   }
 
+  /** One CRLF-terminated line, without the CRLF; null when the connection has ended. */
+  async readLine(): Promise<string | null> {
+    const bytes: number[] = [];
+    const one = new Uint8Array(1);
+    for (;;) {
+      const n = await this.readInto(one);
+      if (n === null) return null;
+      if (one[0] === 10 && bytes.at(-1) === 13) {
+        return new TextDecoder().decode(new Uint8Array(bytes.slice(0, -1)));
+      }
+      bytes.push(one[0]!);
+      if (bytes.length > 4096) throw new Error("Line too long");
+    }
+  }
+
   /** Reads up to `target.length` bytes into `target`; null when the connection has ended. */
   async readInto(target: Uint8Array): Promise<number | null> {
     if (this.#start < this.#end) {
@@ -668,6 +692,48 @@ class ConnReader {
     }
     this.#start = this.#end = 0;
     return await this.#conn.read(target);
+  }
+}
+
+/**
+ * A chunked request body (RFC 9112 §7.1), decoded; null if the connection ends first.
+ * `onBytes` counts chunk data as it arrives.
+ */
+async function readChunked(
+  input: ConnReader,
+  onBytes: (n: number) => void,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const line = await input.readLine();
+    if (line === null) return null;
+    const size = parseInt(line.split(";")[0]!.trim(), 16);
+    if (!Number.isSafeInteger(size) || size < 0) throw new Error(`Bad chunk size line: ${line}`);
+    if (size === 0) {
+      for (;;) {
+        const trailer = await input.readLine();
+        if (trailer === null) return null;
+        if (trailer === "") break;
+      }
+      const body = new Uint8Array(total);
+      let at = 0;
+      for (const part of parts) {
+        body.set(part, at);
+        at += part.length;
+      }
+      return body;
+    }
+    const part = new Uint8Array(size);
+    for (let got = 0; got < size;) {
+      const n = await input.readInto(part.subarray(got, Math.min(size, got + READ_BYTES)));
+      if (n === null) return null;
+      got += n;
+      onBytes(n);
+    }
+    parts.push(part);
+    total += size;
+    if (await input.readLine() === null) return null; // the CRLF after the data
   }
 }
 

@@ -1,0 +1,145 @@
+/**
+ * Resumable uploads of a stream whose length and digest are known only at its end (a large
+ * layer compressed on the fly): `PATCH` requests of a chunk each, with chunked transfer
+ * encoding, each appending to the session, then `PUT ?digest=`. A failed segment asks the
+ * registry where the session stands and continues from there; the stream can be produced
+ * again from any offset (`CompressedStream.open`), so nothing is sent twice.
+ */
+import type { RegistryClient } from "./client.ts";
+import {
+  isSessionGone,
+  resumeStatus,
+  sessionGone,
+  UploadSessionExpiredError,
+} from "./chunked_upload.ts";
+import { nextOffsetFromRange, resolveLocation, withDigest } from "./location.ts";
+import { isRetryable } from "./retry.ts";
+import type { BodySource } from "./transport.ts";
+import { startSession } from "./uploads.ts";
+import { checkCommittedDigest } from "./upload_common.ts";
+
+export interface SegmentedBlob {
+  /** Human name for errors: `app.tar:…/layer.tar (gzip)`. */
+  describe: string;
+  /** The stream from byte `from` on, a fresh pass each call. */
+  open(from: number): AsyncIterable<Uint8Array>;
+  /**
+   * Called once every byte is in the session, before the registry is asked to commit: the
+   * stream's digest. Throws to abandon the upload (the input did not match its digest).
+   */
+  finish(): string;
+  /** Bytes per `PATCH` (the last one may be shorter). */
+  segmentSize: number;
+  /** A saved session to continue instead of starting one. */
+  resume?: URL;
+  /** Called whenever the registry confirms an offset (to save resume state). */
+  onCommitted?: (location: URL, offset: number) => Promise<void>;
+}
+
+/**
+ * Uploads `blob`; returns the digest it was stored under. On failure the session is left for a
+ * later run to continue (a session the registry dropped raises `UploadSessionExpiredError`).
+ */
+export async function uploadInSegments(
+  client: RegistryClient,
+  blob: SegmentedBlob,
+): Promise<string> {
+  let location: URL;
+  let offset = 0;
+  if (blob.resume !== undefined) {
+    ({ location, offset } = await resumeStatus(client, blob.resume));
+  } else {
+    // The digest is not known yet: the session is named by what is being sent.
+    const session = await startSession(
+      client,
+      { digest: blob.describe, describe: blob.describe },
+      undefined,
+    );
+    if (session === "mounted") throw new Error("unreachable: no mount was asked for");
+    location = session.url;
+  }
+  let stream = blob.open(offset)[Symbol.asyncIterator]();
+  try {
+    let next = await stream.next();
+    let failures = 0;
+    while (!next.done) {
+      const from = offset;
+      let sent = 0;
+      const body: BodySource = {
+        ownsChunks: true,
+        async *open() {
+          while (!next.done && sent < blob.segmentSize) {
+            const chunk = next.value;
+            const room = blob.segmentSize - sent;
+            if (chunk.length > room) {
+              // The rest of this chunk opens the next segment: no segment exceeds the size
+              // (a body-size cap in front of the registry may be just that).
+              sent += room;
+              yield chunk.subarray(0, room);
+              next = { done: false, value: chunk.subarray(room) };
+              return;
+            }
+            sent += chunk.length;
+            yield chunk;
+            next = await stream.next();
+          }
+        },
+      };
+      try {
+        const response = await client.request({
+          method: "PATCH",
+          url: location,
+          headers: { "Content-Type": "application/octet-stream" },
+          body,
+          expect: [202],
+          action: `upload ${blob.describe} from byte ${from}`,
+          retry: false,
+        });
+        await response.discard();
+        location = resolveLocation(
+          response.headers.get("location") ?? location.href,
+          location,
+          "upload segment",
+        );
+        offset = nextOffsetFromRange(response.headers.get("range")) ?? from + sent;
+        failures = 0;
+        await blob.onCommitted?.(location, offset);
+        if (offset !== from + sent) {
+          // The registry kept another amount than was sent: go on from what it has.
+          await stream.return?.();
+          stream = blob.open(offset)[Symbol.asyncIterator]();
+          next = await stream.next();
+        }
+      } catch (error) {
+        if (isSessionGone(error)) throw sessionGone(error);
+        failures++;
+        if (!isRetryable(error) || failures > client.retries) throw error;
+        await client.waitBeforeRetry(`${blob.describe} from byte ${from}`, failures + 1, error);
+        // Ask the registry what it holds and continue from there, not from zero.
+        ({ location, offset } = await resumeStatus(client, location));
+        await blob.onCommitted?.(location, offset);
+        await stream.return?.();
+        stream = blob.open(offset)[Symbol.asyncIterator]();
+        next = await stream.next();
+      }
+    }
+  } finally {
+    await stream.return?.();
+  }
+  const digest = blob.finish();
+  const committed = await client.request({
+    method: "PUT",
+    url: withDigest(location, digest),
+    expect: [201, 204],
+    action: `complete upload of ${blob.describe} as ${digest}`,
+    followRedirects: true,
+  });
+  await committed.discard();
+  checkCommittedDigest(
+    { digest, describe: blob.describe },
+    committed.headers.get("docker-content-digest"),
+  );
+  return digest;
+}
+
+export { UploadSessionExpiredError };
