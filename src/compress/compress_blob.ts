@@ -105,9 +105,14 @@ export function compressBlob(
    * reproducible.
    */
   let incompressible = false;
-  /** Blocks left to store before trying to compress again (the data may change). */
+  /**
+   * Blocks left to store before trying to compress again (the data may change); the run
+   * doubles, up to 64 blocks, while the probes keep finding incompressible data.
+   */
   let storeRun = 0;
+  let storeRunLength = 0;
   const STORE_RUN = 4;
+  const MAX_STORE_RUN = 64;
   const levelFor = (index: number) => {
     const replayed = levels[index];
     if (replayed !== undefined) return replayed;
@@ -165,8 +170,12 @@ export function compressBlob(
       sizes[head.index] = output.length;
       // Only a block compressed at a real level says whether the data compresses.
       if (head.level > 0) {
+        const already = incompressible;
         incompressible = output.length > head.inputLength * 0.98;
-        if (incompressible) storeRun = STORE_RUN;
+        if (incompressible) {
+          storeRunLength = already ? Math.min(MAX_STORE_RUN, storeRunLength * 2) : STORE_RUN;
+          storeRun = storeRunLength;
+        }
       }
       const outputEnd = outputAt + output.length;
       if (outputEnd > outputHashed) {

@@ -354,3 +354,20 @@ Deno.test("compressBlob open(from): the same bytes again from any offset, in-pro
     pool.close();
   }
 });
+
+Deno.test("compressBlob: while the data stays incompressible, probes come ever further apart", async () => {
+  const pool = new RecordingPool(1);
+  try {
+    const data = seededBytes("more noise", 30 * BLOCK_SIZE);
+    const stream = compressBlob(memorySource(data, BLOCK_SIZE), {
+      pool,
+      control: new LevelControl("gzip", 6),
+      window: 1,
+    });
+    for await (const _ of stream.chunks) { /* drain */ }
+    // Block 0 finds the data incompressible; 4 stored, a probe, 8 stored, a probe, 16 stored.
+    assertEquals(pool.levels.map((l, i) => l > 0 ? i : -1).filter((i) => i >= 0), [0, 5, 14]);
+  } finally {
+    pool.close();
+  }
+});
