@@ -15,7 +15,7 @@ import {
 import { nextOffsetFromRange, resolveLocation, withDigest } from "./location.ts";
 import { isRetryable } from "./retry.ts";
 import type { BodySource } from "./transport.ts";
-import { startSession } from "./uploads.ts";
+import { startStreamSession } from "./streamed_upload.ts";
 import { checkCommittedDigest } from "./upload_common.ts";
 
 export interface SegmentedBlob {
@@ -49,14 +49,7 @@ export async function uploadInSegments(
   if (blob.resume !== undefined) {
     ({ location, offset } = await resumeStatus(client, blob.resume));
   } else {
-    // The digest is not known yet: the session is named by what is being sent.
-    const session = await startSession(
-      client,
-      { digest: blob.describe, describe: blob.describe },
-      undefined,
-    );
-    if (session === "mounted") throw new Error("unreachable: no mount was asked for");
-    location = session.url;
+    location = (await startStreamSession(client, blob.describe)).url;
   }
   let stream = blob.open(offset)[Symbol.asyncIterator]();
   try {

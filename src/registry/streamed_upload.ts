@@ -6,7 +6,7 @@
 import type { RegistryClient } from "./client.ts";
 import { resolveLocation, withDigest } from "./location.ts";
 import type { BodySource } from "./transport.ts";
-import { cancelSession, startSession } from "./uploads.ts";
+import { cancelSession, type Session, startSession } from "./uploads.ts";
 import { checkCommittedDigest } from "./upload_common.ts";
 
 export interface StreamedBlob {
@@ -25,13 +25,7 @@ export interface StreamedBlob {
 
 /** Uploads `blob` into a new session; returns the digest it was stored under. */
 export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob): Promise<string> {
-  // The digest is not known yet: the session is named by what is being sent.
-  const session = await startSession(
-    client,
-    { digest: blob.describe, describe: blob.describe },
-    undefined,
-  );
-  if (session === "mounted") throw new Error("unreachable: no mount was asked for");
+  const session = await startStreamSession(client, blob.describe);
   try {
     let used = false;
     const body: BodySource = {
@@ -77,4 +71,15 @@ export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob)
     await cancelSession(client, session.url);
     throw error;
   }
+}
+
+/** `POST …/blobs/uploads/` for a stream whose digest is not known yet. */
+export async function startStreamSession(
+  client: RegistryClient,
+  describe: string,
+): Promise<Session> {
+  // No digest to name it by, and nothing to mount: the session is named by what is sent.
+  const session = await startSession(client, { digest: describe, describe }, undefined);
+  if (session === "mounted") throw new Error("unreachable: no mount was asked for");
+  return session;
 }
