@@ -7,14 +7,14 @@
 import { Sha256 } from "../digest.ts";
 import type { BlobSource } from "./blobs.ts";
 import type { RegistryClient } from "./client.ts";
-import { nextOffsetFromRange, resolveLocation, withDigest } from "./location.ts";
+import { nextOffsetFromRange, resolveLocation } from "./location.ts";
 import { isRetryable } from "./retry.ts";
 import { RegistryError } from "./registry_error.ts";
 import type { BodySource } from "./transport.ts";
 import {
-  checkCommittedDigest,
   ChunkedUploadRefusedError,
   type ChunkSettings,
+  commitUpload,
   digestMismatch,
   type UploadOptions,
 } from "./upload_common.ts";
@@ -129,15 +129,7 @@ export async function patchChunks(
     options.onProgress?.(offset);
   }
   if (hashedUpTo === blob.size && hash.digest() !== blob.digest) throw digestMismatch(blob);
-  const response = await client.request({
-    method: "PUT",
-    url: withDigest(location, blob.digest),
-    expect: [201, 204],
-    action: `complete upload of ${blob.digest}`,
-    followRedirects: true,
-  });
-  await response.discard();
-  checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
+  await commitUpload(client, location, blob, `complete upload of ${blob.digest}`);
 }
 
 /** `GET <location>`: where an upload session stands. */

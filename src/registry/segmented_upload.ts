@@ -12,11 +12,11 @@ import {
   sessionGone,
   UploadSessionExpiredError,
 } from "./chunked_upload.ts";
-import { nextOffsetFromRange, resolveLocation, withDigest } from "./location.ts";
+import { nextOffsetFromRange, resolveLocation } from "./location.ts";
 import { isRetryable } from "./retry.ts";
 import type { BodySource } from "./transport.ts";
 import { startStreamSession } from "./streamed_upload.ts";
-import { checkCommittedDigest } from "./upload_common.ts";
+import { commitUpload } from "./upload_common.ts";
 
 export interface SegmentedBlob {
   /** Human name for errors: `app.tar:…/layer.tar (gzip)`. */
@@ -120,17 +120,11 @@ export async function uploadInSegments(
     await stream.return?.();
   }
   const digest = blob.finish();
-  const committed = await client.request({
-    method: "PUT",
-    url: withDigest(location, digest),
-    expect: [201, 204],
-    action: `complete upload of ${blob.describe} as ${digest}`,
-    followRedirects: true,
-  });
-  await committed.discard();
-  checkCommittedDigest(
+  await commitUpload(
+    client,
+    location,
     { digest, describe: blob.describe },
-    committed.headers.get("docker-content-digest"),
+    `complete upload of ${blob.describe} as ${digest}`,
   );
   return digest;
 }

@@ -4,10 +4,10 @@
  * `PUT ?digest=` with the digest the stream turned out to have.
  */
 import type { RegistryClient } from "./client.ts";
-import { resolveLocation, withDigest } from "./location.ts";
+import { resolveLocation } from "./location.ts";
 import type { BodySource } from "./transport.ts";
 import { cancelSession, type Session, startSession } from "./uploads.ts";
-import { checkCommittedDigest } from "./upload_common.ts";
+import { commitUpload } from "./upload_common.ts";
 
 export interface StreamedBlob {
   /** Human name for errors: `app.tar:blobs/sha256/ab… (gzip)`. */
@@ -54,17 +54,11 @@ export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob)
       session.url,
       action,
     );
-    const committed = await client.request({
-      method: "PUT",
-      url: withDigest(location, digest),
-      expect: [201, 204],
-      action: `complete upload of ${blob.describe} as ${digest}`,
-      followRedirects: true,
-    });
-    await committed.discard();
-    checkCommittedDigest(
+    await commitUpload(
+      client,
+      location,
       { digest, describe: blob.describe },
-      committed.headers.get("docker-content-digest"),
+      `complete upload of ${blob.describe} as ${digest}`,
     );
     return digest;
   } catch (error) {

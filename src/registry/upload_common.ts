@@ -3,6 +3,8 @@
  * says it stored.
  */
 import type { BlobSource } from "./blobs.ts";
+import type { RegistryClient } from "./client.ts";
+import { withDigest } from "./location.ts";
 
 /** The bytes read from the archive don't hash to the digest the archive claims. */
 export class BlobDigestMismatchError extends Error {
@@ -57,4 +59,25 @@ export function digestMismatch(blob: BlobSource): BlobDigestMismatchError {
   return new BlobDigestMismatchError(
     `${blob.describe}: content does not match its digest ${blob.digest} (the archive is corrupt)`,
   );
+}
+
+/**
+ * `PUT <location>?digest=…`: asks the registry to commit the session's bytes as `blob.digest`,
+ * then checks the digest it says it stored.
+ */
+export async function commitUpload(
+  client: RegistryClient,
+  location: URL,
+  blob: Pick<BlobSource, "digest" | "describe">,
+  action: string,
+): Promise<void> {
+  const response = await client.request({
+    method: "PUT",
+    url: withDigest(location, blob.digest),
+    expect: [201, 204],
+    action,
+    followRedirects: true,
+  });
+  await response.discard();
+  checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
 }
