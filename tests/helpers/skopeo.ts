@@ -297,3 +297,25 @@ function blobFileInLayout(dir: string, digest: string): string {
 function creds(c: Credentials): string {
   return `${c.username}:${c.password}`;
 }
+
+/**
+ * The sha256 of each layer of `ref` as skopeo (Go) pulls and decompresses it
+ * (`--dest-decompress`), in manifest order: the image's diff_ids as an
+ * independent client sees them. Handles multi-member gzip and multi-frame zstd.
+ */
+export async function goDiffIds(registry: TestRegistry, ref: string): Promise<string[]> {
+  const dir = await Deno.makeTempDir({ prefix: "dip-decompressed-" });
+  try {
+    await skopeoCopy(`docker://${registry.host}/${ref}`, `dir:${dir}/image`, {
+      args: ["--dest-decompress"],
+    });
+    const manifest = JSON.parse(await Deno.readTextFile(`${dir}/image/manifest.json`)) as {
+      layers: { digest: string }[];
+    };
+    return await Promise.all(
+      manifest.layers.map(async (l) => sha256Digest(await Deno.readFile(blobFile(dir, l.digest)))),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

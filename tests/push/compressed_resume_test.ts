@@ -4,13 +4,12 @@
  * saved), asks the registry where the session stands and sends only the rest; 503s and 429s on
  * segments are retried from the registry's offset within the run.
  */
-import { createHash } from "node:crypto";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { type RunningCli, startCli } from "../helpers/cli.ts";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault_proxy.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
-import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { skopeoCopy } from "../helpers/skopeo.ts";
+import { integrationTest, startRegistry } from "../helpers/registry.ts";
+import { goDiffIds } from "../helpers/skopeo.ts";
 
 const MiB = 1024 * 1024;
 const SEGMENT = 8 * MiB;
@@ -47,21 +46,6 @@ function start(argv: string[], home: string): RunningCli {
 const bytesSince = (proxy: FaultProxy, from: number) =>
   proxy.requests.slice(from).filter((r) => UPLOAD.test(r.path))
     .reduce((sum, r) => sum + r.bodyBytesReceived, 0);
-
-/** skopeo (Go) pulls and decompresses every layer: their sha256s. */
-async function goDiffIds(registry: TestRegistry, ref: string, dir: string): Promise<string[]> {
-  const out = `${dir}/pulled-${crypto.randomUUID()}`;
-  await skopeoCopy(`docker://${registry.host}/${ref}`, `dir:${out}`, {
-    args: ["--dest-decompress"],
-  });
-  const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)) as {
-    layers: { digest: string }[];
-  };
-  return await Promise.all(manifest.layers.map(async (l) => {
-    const bytes = await Deno.readFile(`${out}/${l.digest.replace("sha256:", "")}`);
-    return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-  }));
-}
 
 async function savedOffsets(
   home: string,
@@ -115,7 +99,7 @@ integrationTest(
       // The re-run sent the rest of the layer's compressed stream and nothing else (the config
       // went up in the first run).
       assertEquals(bytesSince(proxy, from), layer.size - record.offset, proxy.summary());
-      assertEquals(await goDiffIds(registry, "cz/kill:1", home), archive.images[0]!.layerDiffIds);
+      assertEquals(await goDiffIds(registry, "cz/kill:1"), archive.images[0]!.layerDiffIds);
       assertEquals(await savedOffsets(home), [], "nothing left saved");
     } finally {
       await Deno.remove(home, { recursive: true });
@@ -151,7 +135,7 @@ integrationTest("503s and 429s on segments: each retried from the registry's off
     const forwarded = proxy.requests.filter((r) => UPLOAD.test(r.path))
       .reduce((sum, r) => sum + r.forwardedBytes, 0);
     assertEquals(forwarded, layer.size + config, proxy.summary());
-    assertEquals(await goDiffIds(registry, "cz/faults:1", home), archive.images[0]!.layerDiffIds);
+    assertEquals(await goDiffIds(registry, "cz/faults:1"), archive.images[0]!.layerDiffIds);
   } finally {
     await Deno.remove(home, { recursive: true });
   }

@@ -4,7 +4,6 @@
  * manifests rewritten, instant re-pushes and mounts from the blob-info cache, reproducible
  * digests at a fixed level, and the archive still checked against its digests.
  */
-import { createHash } from "node:crypto";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { type CliResult, runCli } from "../helpers/cli.ts";
 import {
@@ -13,7 +12,7 @@ import {
   writeOciArchive,
 } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { skopeoCopy } from "../helpers/skopeo.ts";
+import { goDiffIds } from "../helpers/skopeo.ts";
 import { startProxy } from "../helpers/proxy.ts";
 
 const TOOLS = ["docker-registry", "skopeo"];
@@ -53,21 +52,6 @@ function ok(result: CliResult, what: string): void {
   assertEquals(result.code, 0, `${what}\n--- stderr ---\n${result.stderr}`);
 }
 
-/** skopeo (Go) pulls the image and decompresses every layer: sha256 of each, in order. */
-async function goDiffIds(registry: TestRegistry, ref: string, dir: string): Promise<string[]> {
-  const out = `${dir}/pulled-${crypto.randomUUID()}`;
-  await skopeoCopy(`docker://${registry.host}/${ref}`, `dir:${out}`, {
-    args: ["--dest-decompress"],
-  });
-  const manifest = JSON.parse(await Deno.readTextFile(`${out}/manifest.json`)) as {
-    layers: { digest: string }[];
-  };
-  return await Promise.all(manifest.layers.map(async (l) => {
-    const bytes = await Deno.readFile(`${out}/${l.digest.replace("sha256:", "")}`);
-    return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-  }));
-}
-
 const repoRequests = async (registry: TestRegistry, repo: string, since: number) =>
   (await registry.requests()).slice(since).filter((r) => r.path.startsWith(`/v2/${repo}/`));
 
@@ -102,7 +86,7 @@ integrationTest(
           "application/vnd.oci.image.config.v1+json",
         );
       }
-      assertEquals(await goDiffIds(registry, `${repo}:1`, f.dir), layerDiffIds, repo);
+      assertEquals(await goDiffIds(registry, `${repo}:1`), layerDiffIds, repo);
     }
   },
   { tools: TOOLS },
@@ -178,7 +162,7 @@ integrationTest("Docker 25 and OCI index archives: manifests and index rewritten
     (json.layers as { mediaType: string }[]).map((l) => l.mediaType),
     LAYERS.map(() => "application/vnd.oci.image.layer.v1.tar+gzip"),
   );
-  assertEquals(await goDiffIds(registry, "d25:2", f.dir), d25.images[0]!.layerDiffIds);
+  assertEquals(await goDiffIds(registry, "d25:2"), d25.images[0]!.layerDiffIds);
 
   const multi = await writeOciArchive(`${f.dir}/multi.tar`, [
     { name: "multi:amd64", layerSizes: [200_000], architecture: "amd64" },
@@ -198,7 +182,7 @@ integrationTest("Docker 25 and OCI index archives: manifests and index rewritten
       [OCI_ZSTD],
     );
     assertEquals(
-      await goDiffIds(registry, `multi@${child.digest}`, f.dir),
+      await goDiffIds(registry, `multi@${child.digest}`),
       multi.images[i]!.layerDiffIds,
     );
   }
@@ -267,7 +251,7 @@ integrationTest(
     const patches = log.filter((r) => r.method === "PATCH").length;
     const big = (json.layers as { size: number }[])[0]!.size;
     assertEquals(patches - 1, Math.ceil(big / (2 * 2 ** 20)), `${big} compressed bytes`);
-    assertEquals(await goDiffIds(registry, "seg:1", f.dir), archive.images[0]!.layerDiffIds);
+    assertEquals(await goDiffIds(registry, "seg:1"), archive.images[0]!.layerDiffIds);
   },
   { tools: TOOLS },
 );
@@ -295,7 +279,7 @@ integrationTest(
       "application/vnd.docker.image.rootfs.diff.tar",
       GZIP,
     ]);
-    assertEquals(await goDiffIds(registry, "cap:1", f.dir), archive.images[0]!.layerDiffIds);
+    assertEquals(await goDiffIds(registry, "cap:1"), archive.images[0]!.layerDiffIds);
   },
   { tools: TOOLS },
 );
