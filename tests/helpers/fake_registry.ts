@@ -382,7 +382,8 @@ export class FakeRegistry implements AsyncDisposable {
           if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
         }
         if (headers.has("transfer-encoding")) {
-          // Our transport always sends Content-Length; a chunked body here is a finding.
+          // Like a registry or proxy that wants every body's length up front (411): streams of
+          // unknown length (layers compressed on the fly) must fall back to blobs as stored.
           this.#record(method, target, headers).outcome = 411;
           await writeAll(conn, encodeHead(411, new Headers({ "content-length": "0" })));
           return;

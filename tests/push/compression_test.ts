@@ -14,6 +14,7 @@ import {
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { goDiffIds } from "../helpers/skopeo.ts";
 import { startProxy } from "../helpers/proxy.ts";
+import { FakeRegistry } from "../helpers/fake_registry.ts";
 
 const TOOLS = ["docker-registry", "skopeo"];
 /** Over a 4 MiB block, so the big layer is several gzip members / zstd frames. */
@@ -283,3 +284,27 @@ integrationTest(
   },
   { tools: TOOLS },
 );
+
+Deno.test("a registry that wants every body's length (411): layers go as stored, with a notice", async () => {
+  const fake = await FakeRegistry.start({ server: "tcp" });
+  await using f = await fixture();
+  try {
+    const archive = await writeDockerSaveLegacy(`${f.dir}/app.tar`, [
+      { name: "app:1", layerSizes: [300_000] },
+    ]);
+    const result = await runCli(["-r", `${fake.url}/app:1`, "-f", archive.path], {
+      env: { XDG_CACHE_HOME: f.cache, DOCKER_PUSHER_COMPRESSION: "" },
+    });
+    ok(result, "411");
+    assertStringIncludes(result.stderr, "compressed on the fly (411); sending it as stored");
+    const manifest = JSON.parse(new TextDecoder().decode(fake.manifests.get("app:1")!.bytes));
+    assertEquals(
+      (manifest.layers as { mediaType: string; digest: string }[]).map((
+        l,
+      ) => [l.mediaType, l.digest]),
+      [["application/vnd.docker.image.rootfs.diff.tar", archive.images[0]!.layerDigests[0]]],
+    );
+  } finally {
+    await fake.close();
+  }
+});
