@@ -12,12 +12,15 @@
 /** Tools {@linkcode integrationTest} needs unless told otherwise. */
 export const DEFAULT_TOOLS: readonly string[] = ["docker-registry", "skopeo"];
 
-const onPathCache = new Map<string, boolean>();
+/**
+ * Tools found so far. Only finds are kept: a tool that is missing now may be installed a moment
+ * later (the demo installs the registry and then looks again), so "missing" is never cached.
+ */
+const foundOnPath = new Set<string>();
 
 /** Whether an executable called `name` is on `PATH` (or `name` is a path to one). */
 export function toolOnPath(name: string): boolean {
-  const cached = onPathCache.get(name);
-  if (cached !== undefined) return cached;
+  if (foundOnPath.has(name)) return true;
   const candidates = name.includes("/")
     ? [name]
     : (Deno.env.get("PATH") ?? "").split(":").filter((dir) => dir !== "").map((dir) =>
@@ -31,7 +34,7 @@ export function toolOnPath(name: string): boolean {
       return false;
     }
   });
-  onPathCache.set(name, found);
+  if (found) foundOnPath.add(name);
   return found;
 }
 

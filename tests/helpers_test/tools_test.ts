@@ -28,6 +28,24 @@ Deno.test("toolOnPath finds executables on PATH only", () => {
   assertEquals(missingTools(["sh", "dip-no-such-tool-xyz"]), ["dip-no-such-tool-xyz"]);
 });
 
+Deno.test("toolOnPath sees a tool that appears after a look-up that missed it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dip-tools-test-" });
+  const path = Deno.env.get("PATH") ?? "";
+  try {
+    const tool = `${dir}/dip-late-tool`;
+    Deno.env.set("PATH", `${dir}:${path}`);
+    assert(!toolOnPath("dip-late-tool"));
+    assert(!toolOnPath(tool));
+    await Deno.writeTextFile(tool, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    // Installed after the first look-up (as the demo installs the registry): found now.
+    assert(toolOnPath("dip-late-tool"));
+    assert(toolOnPath(tool));
+  } finally {
+    Deno.env.set("PATH", path);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("integrationTest skips without the tool locally and fails under CI", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dip-tools-test-" });
   try {
