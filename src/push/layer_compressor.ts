@@ -11,15 +11,16 @@ import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
 import { blobExists } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { withRetries } from "../registry/retry.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
 import {
   BlobDigestMismatchError,
   cancelSession,
   digestMismatch,
+  SavedSessionGoneError,
   startSession,
 } from "../registry/uploads.ts";
-import { uploadInSegments, UploadSessionExpiredError } from "../registry/segmented_upload.ts";
+import { uploadInSegments } from "../registry/segmented_upload.ts";
+import { attemptBlob } from "./blob_attempts.ts";
 import type { BlobInfoCache, CompressedInfo } from "./blob_info_cache.ts";
 import type { ResumeStore, UploadRecord } from "./resume_store.ts";
 import { compressedLayerType, type Descriptor } from "./manifest_rewrite.ts";
@@ -36,7 +37,13 @@ export interface LayerCompressorOptions {
   workers?: number;
 }
 
-export type CompressedOutcome = "uploaded" | "skipped" | "mounted";
+/** How a compressed layer goes up, decided afresh for each attempt (see `UploadPolicy`). */
+export interface SegmentPlan {
+  /** Bytes per resumable segment, or undefined for one streamed request. */
+  segmentSize(blob: ArchiveBlob): number | undefined;
+  /** The registry lost a session mid-upload. */
+  sessionLost(): void;
+}
 
 export class LayerCompressor {
   #client: RegistryClient;
@@ -102,20 +109,30 @@ export class LayerCompressor {
   }
 
   /**
-   * Compresses and uploads `blob`, retrying it whole; returns its new descriptor. With
-   * `segmentSize`, it goes in resumable segments of about that many bytes (see
-   * {@linkcode uploadInSegments}); otherwise in one streamed request.
+   * Compresses and uploads `blob`, retrying it whole (see {@linkcode attemptBlob}); returns its
+   * new descriptor. Each attempt asks `plan` how: in resumable segments of about a chunk (see
+   * {@linkcode uploadInSegments}), or in one streamed request.
    */
-  async upload(blob: ArchiveBlob, segmentSize?: number): Promise<Descriptor> {
+  async upload(blob: ArchiveBlob, plan: SegmentPlan): Promise<Descriptor> {
     const client = this.#client;
-    const result = await withRetries(async (attempt) => {
-      client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
+    const result = await attemptBlob(client, blob, async () => {
+      const segmentSize = plan.segmentSize(blob);
       return segmentSize === undefined
         ? await this.#uploadWhole(blob)
         : await this.#uploadResumable(blob, segmentSize);
-    }, client.retryOptions(`blob ${blob.digest}`));
+    }, {
+      onSessionLost: async () => {
+        await this.#options.resume?.remove(client.baseUrl.host, client.repository, this.#key(blob));
+        plan.sessionLost();
+      },
+    });
     this.#options.cache?.recordCompressed(blob.digest, this.#setting, result);
     return { mediaType: this.#mediaType(blob), ...result };
+  }
+
+  /** Resume state is saved per compression setting: another level would make another stream. */
+  #key(blob: ArchiveBlob): string {
+    return `${blob.digest} ${this.#options.codec}:${this.#options.level}`;
   }
 
   #compress(blob: ArchiveBlob, levels?: readonly number[]): CompressedStream {
@@ -152,14 +169,13 @@ export class LayerCompressor {
   /**
    * Segments, saving after each one the session, the offset and the level of every block, so
    * a later run (or attempt) makes the same stream again and continues where the registry
-   * stands. A session the registry dropped means starting again, once, with a notice.
+   * stands. A saved session the registry no longer has means starting again, with a notice.
    */
   async #uploadResumable(blob: ArchiveBlob, segmentSize: number): Promise<CompressedInfo> {
     const client = this.#client;
     const store = this.#options.resume;
     const registry = client.baseUrl.host;
-    // Saved per compression setting: another level would make another stream.
-    const key = `${blob.digest} ${this.#options.codec}:${this.#options.level}`;
+    const key = this.#key(blob);
     const saved = await store?.load(registry, client.repository, key);
     if (saved) {
       client.sink({
@@ -197,7 +213,7 @@ export class LayerCompressor {
       try {
         result = await attempt(saved);
       } catch (error) {
-        if (!(error instanceof UploadSessionExpiredError)) throw error;
+        if (!(error instanceof SavedSessionGoneError)) throw error;
         client.sink({
           type: "notice",
           message: `Uploading ${blob.digest} from the start: ${error.message}`,

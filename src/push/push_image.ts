@@ -167,10 +167,7 @@ export async function pushImage(
     let descriptor: Descriptor;
     try {
       // Blobs that would go in chunks go in resumable segments of about a chunk.
-      descriptor = await compressor.upload(
-        blob,
-        policy.chunks(blob) ? policy.chunkSize : undefined,
-      );
+      descriptor = await compressor.upload(blob, policy);
     } catch (error) {
       // The registry, or a proxy in front of it, won't take a stream of unknown length that
       // way: a body-size cap (413) on one request, or streamed PATCHes refused outright. The

@@ -6,12 +6,12 @@
 import type { ArchiveBlob } from "../archive/image.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { RegistryError } from "../registry/registry_error.ts";
-import { withRetries } from "../registry/retry.ts";
-import { UploadSessionExpiredError } from "../registry/chunked_upload.ts";
 import type { ResumeStore } from "./resume_store.ts";
+import { attemptBlob } from "./blob_attempts.ts";
 import {
   ChunkedUploadRefusedError,
   type ChunkSettings,
+  SavedSessionGoneError,
   uploadBlob,
   type UploadOptions,
   type UploadOutcome,
@@ -49,6 +49,10 @@ export class UploadPolicy {
   #options: UploadPolicyOptions;
   #chunks: ChunkSettings;
   #chunksOff: boolean;
+  /** A session was lost: blobs go in as few requests as the registry takes. */
+  #oneRequest = false;
+  /** The registry refused a body as too large (413). */
+  #refusedTooLarge = false;
 
   constructor(client: RegistryClient, options: UploadPolicyOptions) {
     this.#client = client;
@@ -63,7 +67,8 @@ export class UploadPolicy {
 
   /**
    * Uploads (or mounts) one blob, retrying it whole on failure. A chunked upload continues
-   * its saved session (from this run's earlier attempt, or an earlier run) when there is one.
+   * its saved session (from this run's earlier attempt, or an earlier run) when there is one;
+   * a session the registry lost starts the blob again (see {@linkcode attemptBlob}).
    * `inChunks` sends it in chunks whatever its size (a body-size cap refused it whole).
    */
   async upload(
@@ -71,23 +76,54 @@ export class UploadPolicy {
     mountFrom = this.#options.mountFrom,
     { inChunks = false } = {},
   ): Promise<UploadOutcome> {
-    const client = this.#client;
-    const outcome = await withRetries(async (attempt) => {
-      client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt });
+    const outcome = await attemptBlob(this.#client, blob, async () => {
       const chunked = inChunks || this.chunks(blob);
       try {
         return await this.#uploadOnce(blob, chunked, mountFrom);
       } catch (error) {
         return await this.#fallBack(blob, chunked, error, mountFrom);
       }
-    }, client.retryOptions(`blob ${blob.digest}`));
+    }, {
+      onSessionLost: async () => {
+        await this.forget(blob);
+        this.sessionLost();
+      },
+    });
     await this.forget(blob);
     return outcome;
   }
 
+  /**
+   * The registry lost a session mid-upload. Behind a front end that forwards request bodies
+   * as they arrive (Harbor's nginx, a registry reached directly), a request cut off mid-body
+   * spoils the whole session, so each request of a blob is another chance to lose all of it:
+   * from now on, in `auto` mode, blobs go in one request each, or in chunks as large as a
+   * body-size cap (413) allows. `--chunked` keeps its chunks.
+   */
+  sessionLost(): void {
+    if (this.#options.chunked !== "auto" || this.#oneRequest) return;
+    this.#oneRequest = true;
+    this.#client.sink({
+      type: "notice",
+      message: `${this.#client.registryName} lost an upload session; sending each blob in ` +
+        (this.#capped ? `chunks of ${this.#chunks.size} bytes (its size limit)` : "one request") +
+        " from now on",
+    });
+  }
+
   /** Whether `blob` goes up in (resumable) chunks, as things stand in this push. */
   chunks(blob: ArchiveBlob): boolean {
-    return !this.#chunksOff && blob.size >= this.#options.largeLayerThreshold;
+    if (this.#chunksOff || blob.size < this.#options.largeLayerThreshold) return false;
+    // After a lost session, only a body-size cap keeps blobs in chunks.
+    return !this.#oneRequest || (this.#capped && blob.size > this.#chunks.size);
+  }
+
+  /**
+   * For a layer compressed on the way (its length unknown until the end): the size of its
+   * resumable segments, or undefined to send it in one streamed request.
+   */
+  segmentSize(blob: ArchiveBlob): number | undefined {
+    return this.chunks(blob) ? this.#chunks.size : undefined;
   }
 
   /** Bytes per chunk, as things stand in this push (a 413 may have lowered it). */
@@ -100,14 +136,19 @@ export class UploadPolicy {
     await this.#options.resume?.remove(this.#registry, this.#client.repository, blob.digest);
   }
 
+  /** Whether a body-size cap keeps requests at most `#chunks.size` bytes. */
+  get #capped(): boolean {
+    return this.#refusedTooLarge || this.#chunks.size < this.#options.chunkSize;
+  }
+
   get #registry(): string {
     return this.#client.baseUrl.host;
   }
 
   /**
-   * One attempt: continue the saved session if there is one, else start one. A session the
-   * registry has discarded (expired, or spoilt by a chunk cut off mid-body) means starting the
-   * blob again, once, in this attempt.
+   * One attempt: continue the saved session if there is one, else start one. A saved session
+   * the registry no longer has (expired, or spoilt by a request cut off mid-body or whose
+   * answer was lost) means starting the blob again, in this attempt.
    */
   async #uploadOnce(
     blob: ArchiveBlob,
@@ -118,28 +159,28 @@ export class UploadPolicy {
     const saved = chunked && store
       ? await store.load(this.#registry, this.#client.repository, blob.digest)
       : undefined;
+    const options = this.#uploadOptions(blob, chunked, mountFrom);
     if (saved) {
       this.#client.sink({
         type: "notice",
         message: `Resuming the saved upload of ${blob.digest} (${saved.offset} of ${blob.size} ` +
           "bytes were confirmed)",
       });
+      try {
+        return await uploadBlob(this.#client, blob, {
+          ...options,
+          resume: new URL(saved.location),
+        });
+      } catch (error) {
+        if (!(error instanceof SavedSessionGoneError)) throw error;
+        this.#client.sink({
+          type: "notice",
+          message: `Uploading ${blob.digest} from the start: ${error.message}`,
+        });
+        await this.forget(blob);
+      }
     }
-    const options = this.#uploadOptions(blob, chunked, mountFrom);
-    try {
-      return await uploadBlob(this.#client, blob, {
-        ...options,
-        ...(saved ? { resume: new URL(saved.location) } : {}),
-      });
-    } catch (error) {
-      if (!(error instanceof UploadSessionExpiredError)) throw error;
-      this.#client.sink({
-        type: "notice",
-        message: `Uploading ${blob.digest} from the start: ${error.message}`,
-      });
-      await this.forget(blob);
-      return await uploadBlob(this.#client, blob, options);
-    }
+    return await uploadBlob(this.#client, blob, options);
   }
 
   #uploadOptions(
@@ -196,6 +237,7 @@ export class UploadPolicy {
       return await uploadBlob(client, blob, this.#uploadOptions(blob, false, mountFrom));
     }
     const tooLarge = error instanceof RegistryError && error.status === 413;
+    if (tooLarge) this.#refusedTooLarge = true;
     if (tooLarge && !chunked && mode === "auto" && blob.size > this.#chunks.minSize) {
       // The registry took less than the whole blob: start chunks at half of what it refused.
       this.#chunks.size = Math.max(

@@ -16,13 +16,10 @@ import {
   type ChunkSettings,
   commitUpload,
   digestMismatch,
+  SavedSessionGoneError,
   type UploadOptions,
+  UploadSessionLostError,
 } from "./upload_common.ts";
-
-/** A saved upload session the registry no longer knows (expired, or purged). */
-export class UploadSessionExpiredError extends Error {
-  override name = "UploadSessionExpiredError";
-}
 
 /** Statuses with which registries turn chunked uploads away (ECR-like setups, old proxies). */
 const CHUNKS_REFUSED = new Set([400, 405, 415, 501]);
@@ -153,17 +150,19 @@ export async function uploadStatus(
 }
 
 /**
- * Where a saved session stands. A registry that no longer knows it (404, or distribution's
- * BLOB_UPLOAD_UNKNOWN / BLOB_UPLOAD_INVALID) raises {@linkcode UploadSessionExpiredError}.
+ * Where a session stands. A registry that no longer knows it (404, or distribution's
+ * BLOB_UPLOAD_UNKNOWN / BLOB_UPLOAD_INVALID) raises {@linkcode UploadSessionLostError}, or
+ * {@linkcode SavedSessionGoneError} when `saved` says we are coming back to a saved session.
  */
 export async function resumeStatus(
   client: RegistryClient,
   location: URL,
+  { saved = false } = {},
 ): Promise<{ location: URL; offset: number }> {
   try {
     return await uploadStatus(client, location);
   } catch (error) {
-    throw isSessionGone(error) ? sessionGone(error) : error;
+    throw isSessionGone(error) ? sessionGone(error, { saved }) : error;
   }
 }
 
@@ -178,10 +177,24 @@ export function isSessionGone(error: unknown): error is RegistryError {
       error.hasCode("BLOB_UPLOAD_INVALID"));
 }
 
-export function sessionGone(error: RegistryError): UploadSessionExpiredError {
+/** The error for a session the registry no longer has (see {@linkcode isSessionGone}). */
+export function sessionGone(
+  error: RegistryError,
+  { saved = false } = {},
+): UploadSessionLostError {
   const code = error.codes[0]?.code;
-  return new UploadSessionExpiredError(
-    `the registry discarded the upload session (${error.status}${code ? ` ${code}` : ""})`,
+  const status = `(${error.status}${code ? ` ${code}` : ""})`;
+  if (!saved) {
+    return new UploadSessionLostError(`the registry discarded the upload session ${status}`, {
+      cause: error,
+    });
+  }
+  const why = error.hasCode("BLOB_UPLOAD_INVALID")
+    ? "it holds other bytes than were confirmed to us: the last request before the " +
+      "interruption was cut off mid-body, or its answer was lost"
+    : "it expired or was cleaned up";
+  return new SavedSessionGoneError(
+    `the registry discarded the saved upload session ${status}: ${why}`,
     { cause: error },
   );
 }

@@ -24,6 +24,8 @@ export interface RetryOptions {
   /** Cap on a delay asked for by `Retry-After`. Default 5 min. */
   maxRetryAfterMs?: number;
   signal?: AbortSignal;
+  /** Which failures are worth another attempt. Default: {@linkcode isRetryable}. */
+  retryable?: (error: unknown) => boolean;
   /** Called before each wait: what failed, which attempt comes next, how long we wait. */
   onRetry?: (info: { attempt: number; delayMs: number; error: Error }) => void;
   /** For tests. */
@@ -66,7 +68,7 @@ export async function withRetries<T>(
       return await attempt(n);
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      if (n > options.retries || !isRetryable(error)) throw error;
+      if (n > options.retries || !(options.retryable ?? isRetryable)(error)) throw error;
       const delayMs = backoffDelay(n, error, options);
       options.onRetry?.({
         attempt: n + 1,

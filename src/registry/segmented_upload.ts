@@ -6,12 +6,7 @@
  * again from any offset (`CompressedStream.open`), so nothing is sent twice.
  */
 import type { RegistryClient } from "./client.ts";
-import {
-  isSessionGone,
-  resumeStatus,
-  sessionGone,
-  UploadSessionExpiredError,
-} from "./chunked_upload.ts";
+import { isSessionGone, resumeStatus, sessionGone } from "./chunked_upload.ts";
 import { nextOffsetFromRange, resolveLocation } from "./location.ts";
 import { isRetryable } from "./retry.ts";
 import type { BodySource } from "./transport.ts";
@@ -38,7 +33,7 @@ export interface SegmentedBlob {
 
 /**
  * Uploads `blob`; returns the digest it was stored under. On failure the session is left for a
- * later run to continue (a session the registry dropped raises `UploadSessionExpiredError`).
+ * later run to continue (a session the registry dropped raises `UploadSessionLostError`).
  */
 export async function uploadInSegments(
   client: RegistryClient,
@@ -47,7 +42,7 @@ export async function uploadInSegments(
   let location: URL;
   let offset = 0;
   if (blob.resume !== undefined) {
-    ({ location, offset } = await resumeStatus(client, blob.resume));
+    ({ location, offset } = await resumeStatus(client, blob.resume, { saved: true }));
   } else {
     location = (await startStreamSession(client, blob.describe)).url;
   }
@@ -128,5 +123,3 @@ export async function uploadInSegments(
   );
   return digest;
 }
-
-export { UploadSessionExpiredError };

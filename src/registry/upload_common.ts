@@ -11,6 +11,25 @@ export class BlobDigestMismatchError extends Error {
   override name = "BlobDigestMismatchError";
 }
 
+/**
+ * The registry no longer has an upload session we were using. It expired, or distribution
+ * cancelled it: a request cut off mid-body by a front end that forwards bodies as they arrive,
+ * or a request whose answer never reached us, left it holding other bytes than the session's
+ * `_state` says (see PROTOCOL.md). Nothing of it can be saved: the blob starts again in a new
+ * session.
+ */
+export class UploadSessionLostError extends Error {
+  override name = "UploadSessionLostError";
+}
+
+/**
+ * A session saved by an earlier attempt or run was gone when we came back to it: starting the
+ * blob again is the expected next step, not a failure of this attempt.
+ */
+export class SavedSessionGoneError extends UploadSessionLostError {
+  override name = "SavedSessionGoneError";
+}
+
 /** The registry won't take chunked (PATCH) uploads; one monolithic PUT may still work. */
 export class ChunkedUploadRefusedError extends Error {
   override name = "ChunkedUploadRefusedError";

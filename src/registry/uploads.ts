@@ -21,8 +21,10 @@ export {
   BlobDigestMismatchError,
   ChunkedUploadRefusedError,
   digestMismatch,
+  SavedSessionGoneError,
   type UploadOptions,
   type UploadOutcome,
+  UploadSessionLostError,
 } from "./upload_common.ts";
 export type { ChunkSettings } from "./upload_common.ts";
 import { resolveLocation, withDigest } from "./location.ts";
@@ -37,7 +39,7 @@ export async function uploadBlob(
   let session: Session;
   let startOffset = 0;
   if (options.chunks !== undefined && options.resume !== undefined) {
-    const status = await resumeStatus(client, options.resume);
+    const status = await resumeStatus(client, options.resume, { saved: true });
     session = { url: status.location, minChunk: undefined };
     startOffset = status.offset;
   } else {

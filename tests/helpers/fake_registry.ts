@@ -171,6 +171,13 @@ export interface FakeRegistryOptions {
    * starts on a fresh connection.
    */
   keepAlive?: boolean;
+  /**
+   * Cancel a session when a request presents a `_state` issued at another offset than the
+   * session holds, answering 404 BLOB_UPLOAD_INVALID, as distribution does. That is what a
+   * PATCH cut off mid-body (a `drop` fault with `keepPartial`) or an answer that never reached
+   * the client leaves behind. Default false: the fake then serves any state it issued.
+   */
+  checkStateOffset?: boolean;
 }
 
 interface Session {
@@ -180,6 +187,8 @@ interface Session {
   length: number;
   /** Every `_state` issued, raw; the last one is the only one PATCH and PUT accept. */
   states: string[];
+  /** The session's length when each state was issued. */
+  stateOffsets: number[];
 }
 
 /** What the core decided; the front end turns it into bytes on the wire. */
@@ -571,6 +580,7 @@ export class FakeRegistry implements AsyncDisposable {
   #location(session: Session, request: Incoming): string {
     const state = `${btoa(JSON.stringify({ id: session.id, n: session.states.length }))}==`;
     session.states.push(state);
+    session.stateOffsets.push(session.length);
     const path = this.#options.uploadLocation === "other-path"
       ? `/upload-sessions/${session.id}`
       : `/v2/${session.repository}/blobs/uploads/${session.id}`;
@@ -607,6 +617,7 @@ export class FakeRegistry implements AsyncDisposable {
           chunks: [],
           length: 0,
           states: [],
+          stateOffsets: [],
         };
         this.sessions.set(session.id, session);
         const headers: Record<string, string> = {
@@ -682,6 +693,15 @@ export class FakeRegistry implements AsyncDisposable {
     const fresh = state === session.states.at(-1);
     const known = state !== undefined && session.states.includes(state);
     const range = () => `0-${Math.max(0, session.length - 1)}`;
+    const issuedAt = state === undefined ? -1 : session.states.indexOf(state);
+    if (
+      this.#options.checkStateOffset && issuedAt >= 0 &&
+      session.stateOffsets[issuedAt] !== session.length
+    ) {
+      await readAll(body);
+      this.sessions.delete(session.id);
+      return errorResponse(404, "BLOB_UPLOAD_INVALID", "upload resumed at wrong offset");
+    }
     switch (record.route) {
       case "upload-status":
         if (!known) return errorResponse(400, "BLOB_UPLOAD_INVALID", "unknown upload state");

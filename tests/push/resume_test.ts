@@ -169,7 +169,7 @@ async function assertInRegistry(
 }
 
 const RESUMING = "Notice: Resuming the saved upload of";
-const FROM_THE_START = "from the start: the registry discarded the upload session";
+const FROM_THE_START = "from the start: the registry discarded the saved upload session";
 
 function log(text: string): void {
   // deno-lint-ignore no-console -- the measured figures go in a report
