@@ -1,50 +1,73 @@
 /**
- * A store-and-forward HTTP/1.1 proxy on 127.0.0.1 that injects random faults, seeded, in front
- * of a real registry.
+ * An HTTP/1.1 proxy on 127.0.0.1 that injects random faults, seeded, in front of a real
+ * registry. It stands for the front end (nginx, a load balancer, a corporate proxy) between a
+ * client and the registry, in one of two modes:
  *
- * For every request it parses the head, then reads the whole body (by `Content-Length`) before
- * anything reaches the registry, the way nginx does with its default `proxy_request_buffering
- * on`. A seeded random draw then picks, for requests the fault filter admits:
+ * - `buffering` (store-and-forward): the whole request body is read before anything reaches
+ *   the registry, as nginx does with its default `proxy_request_buffering on`. A body cut on
+ *   its way in never reaches the registry.
+ * - `pass-through`: the request head and body bytes go to the registry as they arrive, in
+ *   constant memory, as Harbor's nginx (`proxy_request_buffering off`), many corporate proxies
+ *   or no front end at all (a plain `registry:2`) do. A cut body reaches the registry up to the
+ *   cut, and the proxy then closes its connection to the registry.
+ *
+ * The mode matters because the CNCF distribution registry writes a PATCH body as it arrives
+ * and keeps what it got when the body is cut: the `_state` offset the client presents next no
+ * longer matches, and distribution cancels the session (404 `BLOB_UPLOAD_INVALID`). Behind a
+ * buffering front end a cut costs the body; passing through, it costs the upload session.
+ *
+ * A seeded random draw, made when a request's head arrives, picks for requests the fault
+ * filter admits:
  *
  * - `503`: answer 503 without forwarding (`rate503`);
  * - `429`: answer 429 with `Retry-After: 1` without forwarding (`rate429`);
- * - `cut`: only for PATCH/PUT on `/blobs/uploads/` with at least `cutMinBodyBytes` of body:
- *   read a random 10–90% of the body, then close the client's connection with no answer and
- *   forward nothing (`rateCut`);
- * - otherwise forward the buffered request to the upstream and relay the answer, with absolute
- *   `Location`s that point at the upstream rewritten to point at the proxy.
+ * - `cut`: only for PATCH/PUT on `/blobs/uploads/` (`rateCut`): read part of the body, then
+ *   close the client's connection with no answer. A body of known length (at least
+ *   `cutMinBodyBytes`) is cut after a random 10–90% of it. A chunked body (a stream of unknown
+ *   length, such as the client's streamed PATCH of a compressed segment) is cut after a random
+ *   number of bytes from `cutMinBodyBytes` up to `cutChunkedMaxBytes`; one that ends before
+ *   that point goes through whole, with no fault. Buffering, nothing of a cut body is
+ *   forwarded; passing through, the part before the cut is, and the connection to the
+ *   registry is closed too;
+ * - `lost-answer`: only for PATCH/PUT on `/blobs/uploads/` (`rateLostAnswer`): forward the
+ *   whole request and read the registry's answer, then close the client's connection without
+ *   relaying it, as when a client is killed or a connection drops after the body. The
+ *   registry has taken the bytes while the client's saved offset has not moved, so
+ *   distribution cancels the session at its next request, in either mode;
+ * - otherwise forward the request and relay the answer, with absolute `Location`s that point at
+ *   the upstream rewritten to point at the proxy.
  *
  * The rates are shares of one draw, so they add up: with 15% 503s, 5% 429s and 20% cuts, an
- * upload body fails 40% of the time and any other request 20%.
- *
- * Why store-and-forward: the CNCF distribution registry destroys an upload session when a
- * PATCH is cut off mid-body (it keeps the partial bytes, so the `_state` offset the client
- * presents next no longer matches and it answers BLOB_UPLOAD_INVALID). A buffering front end
- * never forwards a cut body, so the session survives; this proxy stands for that setup. The
- * decision is drawn when the head arrives (a cut has to know where to stop reading), but
- * nothing is forwarded or answered before the body is complete.
+ * upload body fails 40% of the time and any other request 20%. The mode does not change the
+ * draws: one seed gives the same faults in both.
  *
  * Connections are kept alive between requests (HTTP/1.1 persistent connections): a request
  * that was answered, injected fault or not, leaves the connection ready for the next one,
- * unless the client sent `Connection: close`. A cut, an unknown transfer encoding (answered
- * 501) or a client hanging up mid-body closes the connection. Bodies are held in memory, so
- * keep monolithic uploads through the proxy to sizes that fit (chunks of 64 MiB are fine).
- * Chunked bodies (streams of unknown length) are decoded, held whole and forwarded with their
- * length; they get 503 and 429 faults but no cuts.
+ * unless the client sent `Connection: close`. A cut, a lost answer, an unknown transfer
+ * encoding (answered 501) or a client hanging up mid-body closes the connection. Buffering
+ * holds each body in memory, so keep monolithic uploads through a buffering proxy to sizes
+ * that fit (chunks of 64 MiB are fine); a buffered chunked body is decoded and forwarded with
+ * its length. Passing through, each client connection has one connection to the registry of
+ * its own, and a chunked body is forwarded chunked.
+ *
+ * The mode defaults to the `FAULT_PROXY_MODE` environment variable (`buffering` or
+ * `pass-through`), else `buffering`: `FAULT_PROXY_MODE=pass-through deno test -A …` runs a
+ * test file's proxies in pass-through mode without editing it.
  *
  * The draws are seeded per request: the seed, what the request is ({@linkcode requestKey}:
  * method, path without the repository name and the upload session's random id, the `digest=`
  * of a closing PUT, a chunk's `Content-Range`) and how many such requests came before make its
  * generator. So one seed gives the same faults on every run even when blobs upload
  * concurrently, as long as requests of the same key (the POSTs that open sessions, for one)
- * don't race each other. Put {@linkcode FaultProxy.summary} (it names the seed) in assertion
- * messages.
+ * don't race each other. Put {@linkcode FaultProxy.summary} (it names the seed and the mode) in
+ * assertion messages.
  *
  * @example
  * ```ts
  * await using registry = await startRegistry();
  * await using proxy = startFaultProxy({
  *   upstream: registry.url,
+ *   mode: "pass-through",
  *   seed: 7,
  *   rate503: 0.15,
  *   rate429: 0.05,
@@ -57,8 +80,31 @@
  * @module
  */
 
+import {
+  BodyReader,
+  closeQuietly,
+  ConnReader,
+  encodeRequestHead,
+  encodeResponseHead,
+  isDisconnect,
+  LAST_CHUNK,
+  type ParsedHead,
+  parseHead,
+  writeAll,
+  writeChunk,
+} from "./http1.ts";
+
+/** How the proxy forwards request bodies; see the module doc. */
+export type FaultProxyMode = "buffering" | "pass-through";
+
+/** Both modes, for tests that run once in each. */
+export const FAULT_PROXY_MODES: readonly FaultProxyMode[] = ["buffering", "pass-through"];
+
+/** The environment variable that sets the default {@linkcode FaultProxyOptions.mode}. */
+export const FAULT_PROXY_MODE_ENV = "FAULT_PROXY_MODE";
+
 /** The faults the proxy injects. */
-export type FaultKind = "503" | "429" | "cut";
+export type FaultKind = "503" | "429" | "cut" | "lost-answer";
 
 /** What became of a request. */
 export type FaultProxyOutcome =
@@ -68,13 +114,15 @@ export type FaultProxyOutcome =
   | "forwarded"
   /** Answered by the proxy with an injected `status` (503 or 429). */
   | "injected"
-  /** Cut: part of the body read, then the connection closed with no answer. */
+  /** Cut: part of the body read (and passing through, forwarded), then the connection closed. */
   | "cut"
-  /** The client hung up before its body was complete (nothing was forwarded). */
+  /** Forwarded whole and answered by the upstream; the client's connection closed unanswered. */
+  | "lost-answer"
+  /** The client hung up before its body was complete (passing through, the part forwarded). */
   | "client-closed"
   /** The upstream could not be reached or failed mid-answer; 502 when still possible. */
   | "upstream-error"
-  /** Refused by the proxy itself (501 for a chunked request body). */
+  /** Refused by the proxy itself (501 for an unknown transfer encoding, 400 for a bad length). */
   | "rejected";
 
 /** One request as the proxy saw it. */
@@ -84,11 +132,16 @@ export interface FaultProxyRecord {
   target: string;
   /** Path without the query. */
   path: string;
-  /** The request's `Content-Length` (0 when absent). */
+  /** The request's `Content-Length` (0 when absent or chunked). */
   contentLength: number;
+  /** Whether the body came chunked (`Transfer-Encoding: chunked`, length unknown). */
+  chunked: boolean;
   /** Body bytes the client sent to the proxy (fewer than `contentLength` when cut or closed). */
   bodyBytesReceived: number;
-  /** Body bytes forwarded to the upstream (0 unless `outcome` is "forwarded"). */
+  /**
+   * Body bytes forwarded to the upstream. Buffering: the whole body once it went, else 0.
+   * Passing through: counted as they go, so a cut or abandoned body has its part before the cut.
+   */
   forwardedBytes: number;
   outcome: FaultProxyOutcome;
   /** The injected fault, if any. */
@@ -109,6 +162,11 @@ export interface FaultFilter {
 export interface FaultProxyOptions {
   /** The registry's origin, e.g. `http://127.0.0.1:5000`. */
   upstream: string | URL;
+  /**
+   * Buffer request bodies, or pass them through as they arrive (see the module doc).
+   * Default: the `FAULT_PROXY_MODE` environment variable, else "buffering".
+   */
+  mode?: FaultProxyMode;
   /** Seed of the fault draws (a 32-bit integer). Default: a random one, see `seed`. */
   seed?: number;
   /** Share of admitted requests answered 503. Default: 0. */
@@ -117,8 +175,15 @@ export interface FaultProxyOptions {
   rate429?: number;
   /** Share of admitted upload bodies (PATCH/PUT on `/blobs/uploads/`) cut off. Default: 0. */
   rateCut?: number;
-  /** Smallest body a cut applies to, in bytes. Default: 4096. */
+  /**
+   * Share of admitted upload requests (PATCH/PUT on `/blobs/uploads/`, any body) forwarded and
+   * answered by the upstream, but the answer never relayed. Default: 0.
+   */
+  rateLostAnswer?: number;
+  /** Smallest body a cut applies to, and earliest cut of a chunked body, in bytes. Default: 4096. */
   cutMinBodyBytes?: number;
+  /** A chunked body drawn for a cut is cut before this many bytes. Default: 8 MiB. */
+  cutChunkedMaxBytes?: number;
   /** Only these requests get faults. Default: all. */
   faultsOn?: FaultFilter;
   /** Inject at most this many faults, then forward everything. Default: no limit. */
@@ -133,6 +198,8 @@ export interface FaultProxy extends AsyncDisposable {
   readonly url: string;
   /** The seed in use (the given one, or the random default). */
   readonly seed: number;
+  /** The mode in use (the given one, or the default). */
+  readonly mode: FaultProxyMode;
   /** Every request, in the order their heads arrived; records update as requests progress. */
   readonly requests: readonly FaultProxyRecord[];
   /** Failures of the proxy itself (not of clients or the upstream); should stay empty. */
@@ -148,10 +215,27 @@ export interface FaultProxy extends AsyncDisposable {
    * proxy closes first: race it against whatever else may end the wait.
    */
   whenReceived(bytes: number): Promise<void>;
-  /** One line for assertion messages: seed, request and fault counts, bytes. */
+  /** One line for assertion messages: seed, mode, request and fault counts, bytes. */
   summary(): string;
   /** Stops listening, closes every connection and upstream request. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * The mode `FAULT_PROXY_MODE` names, or "buffering" when it is unset or empty.
+ *
+ * @throws {RangeError} when it names no mode.
+ */
+export function faultProxyModeFromEnv(): FaultProxyMode {
+  const value = Deno.env.get(FAULT_PROXY_MODE_ENV) ?? "";
+  if (value === "") return "buffering";
+  if (!(FAULT_PROXY_MODES as readonly string[]).includes(value)) {
+    throw new RangeError(
+      `Cannot start the fault proxy: ${FAULT_PROXY_MODE_ENV}=${value} is not one of ` +
+        FAULT_PROXY_MODES.join(", "),
+    );
+  }
+  return value as FaultProxyMode;
 }
 
 const UPLOAD_PATH = /\/blobs\/uploads\//;
@@ -168,28 +252,57 @@ const HOP_BY_HOP = new Set([
   "host",
   "content-length",
 ]);
-const MAX_HEAD_BYTES = 64 * 1024;
 /** Body reads are at most this big, so {@linkcode FaultProxy.bytesReceived} moves smoothly. */
 const READ_BYTES = 256 * 1024;
 const encoder = new TextEncoder();
 
+/** A request's draw: its fault, and for a cut how many body bytes get through first. */
+interface Draw {
+  fault: FaultKind | undefined;
+  cutAt: number | undefined;
+}
+
+/** What a request's body came to: read whole, cut by the proxy, or abandoned by the client. */
+type BodyEnd = "complete" | "cut" | "client-closed";
+
+/** A pass-through connection's own connection to the upstream, opened on first use. */
+interface UpstreamLink {
+  conn: Deno.Conn;
+  input: ConnReader;
+}
+
 /**
  * Starts the proxy on a free port of 127.0.0.1. Stop it with `close()` or `await using`.
+ *
+ * @throws {RangeError} for rates outside 0..1 or adding up to more than 1, or an unknown mode.
  */
 export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
   const upstream = new URL(options.upstream);
+  const mode = options.mode ?? faultProxyModeFromEnv();
+  if (!FAULT_PROXY_MODES.includes(mode)) {
+    throw new RangeError(`Cannot start the fault proxy: unknown mode ${mode}`);
+  }
   const seed = (options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!) >>> 0;
   const rate503 = options.rate503 ?? 0;
   const rate429 = options.rate429 ?? 0;
   const rateCut = options.rateCut ?? 0;
+  const rateLost = options.rateLostAnswer ?? 0;
   const cutMin = options.cutMinBodyBytes ?? 4096;
+  const cutChunkedMax = Math.max(cutMin + 1, options.cutChunkedMaxBytes ?? 8 * 1024 * 1024);
   const filter = options.faultsOn ?? {};
-  for (const [name, rate] of [["rate503", rate503], ["rate429", rate429], ["rateCut", rateCut]]) {
+  for (
+    const [name, rate] of [
+      ["rate503", rate503],
+      ["rate429", rate429],
+      ["rateCut", rateCut],
+      ["rateLostAnswer", rateLost],
+    ] as const
+  ) {
     if (typeof rate !== "number" || !(rate >= 0 && rate <= 1)) {
       throw new RangeError(`Cannot start the fault proxy: ${name} must be within 0..1`);
     }
   }
-  if (rate503 + rate429 + rateCut > 1) {
+  if (rate503 + rate429 + rateCut + rateLost > 1) {
     throw new RangeError("Cannot start the fault proxy: the fault rates add up to more than 1");
   }
 
@@ -200,7 +313,7 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
   const stopUpstream = new AbortController();
   const requests: FaultProxyRecord[] = [];
   const errors: unknown[] = [];
-  const counts: Record<FaultKind, number> = { "503": 0, "429": 0, cut: 0 };
+  const counts: Record<FaultKind, number> = { "503": 0, "429": 0, cut: 0, "lost-answer": 0 };
   let received = 0;
   let forwarded = 0;
   let waiters: { bytes: number; resolve: () => void }[] = [];
@@ -216,37 +329,48 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     waiters = waiters.filter((w) => received < w.bytes);
     for (const waiter of due) waiter.resolve();
   };
+  const countForwarded = (record: FaultProxyRecord, n: number) => {
+    record.forwardedBytes += n;
+    forwarded += n;
+  };
 
   /**
    * The fault for a request. Each request gets its own seeded generator, keyed by what the
    * request is (see {@linkcode requestKey}) and how many such requests came before, so the
-   * draws don't depend on how concurrent requests interleave.
+   * draws don't depend on how concurrent requests interleave. The first number picks the
+   * fault, the second a cut's point; bands are 503, 429, cut, lost answer in that order, so
+   * a fault added later leaves the earlier ones' draws as they were.
    */
   const occurrences = new Map<string, number>();
   const draw = (
     method: string,
     target: string,
     path: string,
-    contentLength: number,
+    contentLength: number | undefined,
     contentRange: string | undefined,
-  ) => {
+  ): Draw => {
     const admitted = (filter.methods === undefined || filter.methods.includes(method)) &&
       (filter.path === undefined || filter.path.test(path));
-    if (!admitted) return { fault: undefined, cutFraction: 0 };
+    if (!admitted) return { fault: undefined, cutAt: undefined };
     const key = requestKey(method, target, contentRange);
     const n = (occurrences.get(key) ?? 0) + 1;
     occurrences.set(key, n);
     const random = mulberry32(fnv1a(`${seed}|${key}|${n}`));
     const r = random();
-    const cuttable = (method === "PATCH" || method === "PUT") && UPLOAD_PATH.test(path) &&
-      contentLength >= cutMin;
+    const upload = (method === "PATCH" || method === "PUT") && UPLOAD_PATH.test(path);
+    const cuttable = upload && (contentLength === undefined || contentLength >= cutMin);
+    const injected = counts["503"] + counts["429"] + counts.cut + counts["lost-answer"];
+    if (injected >= (options.maxFaults ?? Infinity)) return { fault: undefined, cutAt: undefined };
     let fault: FaultKind | undefined;
-    const injected = counts["503"] + counts["429"] + counts.cut;
-    if (injected >= (options.maxFaults ?? Infinity)) fault = undefined;
-    else if (r < rate503) fault = "503";
+    if (r < rate503) fault = "503";
     else if (r < rate503 + rate429) fault = "429";
-    else if (cuttable && r < rate503 + rate429 + rateCut) fault = "cut";
-    return { fault, cutFraction: fault === "cut" ? 0.1 + 0.8 * random() : 0 };
+    else if (r < rate503 + rate429 + rateCut) fault = cuttable ? "cut" : undefined;
+    else if (upload && r < rate503 + rate429 + rateCut + rateLost) fault = "lost-answer";
+    if (fault !== "cut") return { fault, cutAt: undefined };
+    const cutAt = contentLength === undefined
+      ? cutMin + Math.floor(random() * (cutChunkedMax - cutMin))
+      : Math.floor(contentLength * (0.1 + 0.8 * random()));
+    return { fault, cutAt };
   };
 
   /** Where an upstream `Location` should send the client: to us, when it names the upstream. */
@@ -262,68 +386,178 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     return `${origin}${resolved.pathname}${resolved.search}${resolved.hash}`;
   };
 
-  async function forward(
+  /** The answer's headers for the client: connection headers left out, `Location` rewritten. */
+  const relayedHeaders = (headers: Iterable<[string, string]>, url: URL): [string, string][] => {
+    const out: [string, string][] = [];
+    for (const [name, value] of headers) {
+      const lower = name.toLowerCase();
+      if (lower === "connection" || lower === "keep-alive" || lower === "transfer-encoding") {
+        continue;
+      }
+      out.push([name, lower === "location" ? rewriteLocation(value, url) : value]);
+    }
+    return out;
+  };
+
+  /**
+   * Reads a request body up to `cutAt` bytes (all of it without one), handing each piece to
+   * `sink`. `into(room)` says where to read the next piece of at most `room` bytes. A body
+   * that ends exactly at `cutAt` is complete, not cut.
+   */
+  async function readBody(
+    body: BodyReader,
+    record: FaultProxyRecord,
+    cutAt: number | undefined,
+    into: (room: number) => Uint8Array,
+    sink: (bytes: Uint8Array) => Promise<void> | void,
+  ): Promise<BodyEnd> {
+    const limit = cutAt ?? Infinity;
+    for (;;) {
+      const room = Math.min(READ_BYTES, limit - record.bodyBytesReceived);
+      const target = into(room);
+      let n: number | null;
+      try {
+        n = await body.read(target);
+      } catch (error) {
+        if (isDisconnect(error)) return "client-closed";
+        throw error;
+      }
+      if (n === null) return "complete";
+      if (room === 0) return "cut"; // More body follows the cut point.
+      countReceived(record, n);
+      await sink(target.subarray(0, n));
+    }
+  }
+
+  /** Answers a drawn 503 or 429 once the body is in, without forwarding anything. */
+  async function inject(
     conn: Deno.Conn,
     record: FaultProxyRecord,
-    headerList: [string, string][],
-    body: Uint8Array<ArrayBuffer> | undefined,
+    fault: "503" | "429",
     keepAlive: boolean,
   ): Promise<void> {
+    const status = Number(fault);
+    const text = encoder.encode(JSON.stringify({
+      errors: [{
+        code: fault === "503" ? "UNAVAILABLE" : "TOOMANYREQUESTS",
+        message: `injected by the fault proxy (seed ${seed})`,
+      }],
+    }));
+    const headers: [string, string][] = [
+      ["content-type", "application/json"],
+      ["content-length", String(text.length)],
+      ...(fault === "429" ? [["retry-after", "1"] as [string, string]] : []),
+    ];
+    record.outcome = "injected";
+    record.status = status;
+    await writeAll(conn, encodeResponseHead(status, headers, keepAlive));
+    if (record.method !== "HEAD") await writeAll(conn, text);
+  }
+
+  async function answer502(
+    conn: Deno.Conn,
+    record: FaultProxyRecord,
+    error: unknown,
+    keepAlive: boolean,
+  ): Promise<void> {
+    record.outcome = "upstream-error";
+    if (closed) return;
+    record.status = 502;
+    const text = encoder.encode(`Fault proxy: upstream request failed: ${error}\n`);
+    await writeAll(
+      conn,
+      encodeResponseHead(502, [["content-length", String(text.length)]], keepAlive),
+    );
+    await writeAll(conn, text);
+  }
+
+  /**
+   * Buffering: reads the whole body (or up to the cut), then forwards it with fetch and relays
+   * the answer. Returns whether the client's connection stays open.
+   */
+  async function forwardBuffered(
+    conn: Deno.Conn,
+    record: FaultProxyRecord,
+    head: ParsedHead,
+    body: BodyReader,
+    drawn: Draw,
+    keepAlive: boolean,
+  ): Promise<boolean> {
     const { method } = record;
+    // A body of known length is read straight into place; a chunked one is gathered in parts.
+    const whole = record.chunked ? undefined : new Uint8Array(record.contentLength);
+    const scratch = record.chunked ? new Uint8Array(READ_BYTES) : undefined;
+    const parts: Uint8Array[] = [];
+    const end = await readBody(
+      body,
+      record,
+      drawn.cutAt,
+      (room) =>
+        whole !== undefined
+          ? whole.subarray(record.bodyBytesReceived, record.bodyBytesReceived + room)
+          : scratch!.subarray(0, room),
+      (bytes) => {
+        if (whole === undefined) parts.push(bytes.slice());
+      },
+    );
+    if (end !== "complete") {
+      record.outcome = end;
+      return false; // Nothing was forwarded; the caller drops the connection.
+    }
+    const bytes = whole ?? concat(parts);
+
     const url = new URL(record.target, upstream);
     const headers = new Headers();
-    for (const [name, value] of headerList) {
+    for (const [name, value] of head.headers) {
       if (!HOP_BY_HOP.has(name.toLowerCase())) headers.append(name, value);
     }
     // fetch would otherwise ask for gzip and decompress, breaking the relayed Content-Length.
     headers.set("accept-encoding", "identity");
+    const sendsBody = bytes.length > 0 ||
+      !(method === "GET" || method === "HEAD" || method === "DELETE");
     let response: Response;
     try {
       response = await fetch(url, {
         method,
         headers,
-        ...(body !== undefined ? { body } : {}),
+        ...(sendsBody ? { body: bytes } : {}),
         redirect: "manual",
         client: httpClient,
         signal: stopUpstream.signal,
       });
     } catch (error) {
-      record.outcome = "upstream-error";
-      if (closed) return;
-      record.status = 502;
-      const text = encoder.encode(`Fault proxy: upstream request failed: ${error}\n`);
-      await writeAll(conn, encodeHead(502, [["content-length", String(text.length)]], keepAlive));
-      await writeAll(conn, text);
-      return;
+      await answer502(conn, record, error, keepAlive);
+      return keepAlive;
     }
-    forwarded += body?.length ?? 0;
-    record.forwardedBytes = body?.length ?? 0;
+    countForwarded(record, bytes.length);
+
+    if (drawn.fault === "lost-answer") {
+      // Let the upstream finish its answer, so the request has fully taken effect there.
+      await response.arrayBuffer();
+      record.outcome = "lost-answer";
+      return false;
+    }
     record.outcome = "forwarded";
     record.status = response.status;
-
-    const out: [string, string][] = [];
-    response.headers.forEach((value, name) => {
-      if (name === "connection" || name === "keep-alive" || name === "transfer-encoding") return;
-      out.push([name, name === "location" ? rewriteLocation(value, url) : value]);
-    });
+    const out = relayedHeaders(response.headers, url);
     const noBody = method === "HEAD" || response.status === 204 || response.status === 304 ||
       response.status < 200;
     try {
       if (noBody) {
         await response.body?.cancel();
-        await writeAll(conn, encodeHead(response.status, out, keepAlive));
-        return;
+        await writeAll(conn, encodeResponseHead(response.status, out, keepAlive));
+        return keepAlive;
       }
       const length = response.headers.get("content-length");
       if (length === null || response.body === null) {
         // No length to relay (upstream used chunked encoding): buffer, then send with one.
-        const bytes = new Uint8Array(await response.arrayBuffer());
-        out.push(["content-length", String(bytes.length)]);
-        await writeAll(conn, encodeHead(response.status, out, keepAlive));
-        await writeAll(conn, bytes);
-        return;
+        const answer = new Uint8Array(await response.arrayBuffer());
+        out.push(["content-length", String(answer.length)]);
+        await writeAll(conn, encodeResponseHead(response.status, out, keepAlive));
+        await writeAll(conn, answer);
+        return keepAlive;
       }
-      await writeAll(conn, encodeHead(response.status, out, keepAlive));
+      await writeAll(conn, encodeResponseHead(response.status, out, keepAlive));
       const reader = response.body.getReader();
       try {
         for (;;) {
@@ -334,25 +568,178 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
       } finally {
         await reader.cancel().catch(() => {});
       }
+      return keepAlive;
     } catch (error) {
       await response.body?.cancel().catch(() => {});
       throw error;
     }
   }
 
+  /** Opens a connection to the upstream for one client connection (pass-through mode). */
+  async function connectUpstream(): Promise<UpstreamLink> {
+    const hostname = upstream.hostname.replace(/^\[(.*)\]$/, "$1");
+    const https = upstream.protocol === "https:";
+    const port = Number(upstream.port || (https ? 443 : 80));
+    const conn = https
+      ? await Deno.connectTls({ hostname, port })
+      : await Deno.connect({ hostname, port });
+    conns.add(conn);
+    if (closed) closeQuietly(conn);
+    return { conn, input: new ConnReader(conn) };
+  }
+
+  /**
+   * Pass-through: sends the head, then body bytes as they arrive, to the upstream over the
+   * client connection's own link, and relays the answer. On a cut (or a client hanging up)
+   * the link is closed after the bytes before it. Returns whether the client's connection
+   * stays open; `link` holds the upstream connection between requests.
+   */
+  async function forwardPassThrough(
+    conn: Deno.Conn,
+    record: FaultProxyRecord,
+    head: ParsedHead,
+    body: BodyReader,
+    drawn: Draw,
+    keepAlive: boolean,
+    link: { current: UpstreamLink | undefined },
+  ): Promise<boolean> {
+    const { method } = record;
+    const url = new URL(record.target, upstream);
+    let up: UpstreamLink;
+    try {
+      up = link.current ??= await connectUpstream();
+    } catch (error) {
+      // The body was not read: the connection cannot carry another request.
+      await answer502(conn, record, error, false);
+      return false;
+    }
+    const drop = () => {
+      closeQuietly(up.conn);
+      conns.delete(up.conn);
+      link.current = undefined;
+    };
+
+    const headers: [string, string][] = [["host", upstream.host]];
+    for (const [name, value] of head.headers) {
+      if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push([name, value]);
+    }
+    if (record.chunked) headers.push(["transfer-encoding", "chunked"]);
+    else if (head.header("content-length") !== undefined) {
+      headers.push(["content-length", String(record.contentLength)]);
+    }
+    headers.push(["connection", "keep-alive"]);
+    let upstreamWritable = true;
+    try {
+      await writeAll(up.conn, encodeRequestHead(method, `${url.pathname}${url.search}`, headers));
+    } catch (error) {
+      if (!isDisconnect(error)) throw error;
+      upstreamWritable = false; // Its answer (or its absence) tells what went wrong.
+    }
+    // The answer is read while the body goes: a registry may answer (and close) before it has
+    // read the body, e.g. 404 for a session it no longer has.
+    const answer = readResponseHead(up.input);
+    answer.catch(() => {}); // Handled below; the link may be dropped under it first.
+
+    const scratch = new Uint8Array(READ_BYTES);
+    const end = await readBody(
+      body,
+      record,
+      drawn.cutAt,
+      (room) => scratch.subarray(0, room),
+      async (bytes) => {
+        if (!upstreamWritable) return; // Read the rest of the body, forward none of it.
+        try {
+          if (record.chunked) await writeChunk(up.conn, bytes);
+          else await writeAll(up.conn, bytes);
+          countForwarded(record, bytes.length);
+        } catch (error) {
+          if (!isDisconnect(error)) throw error;
+          upstreamWritable = false;
+        }
+      },
+    );
+    if (end !== "complete") {
+      // The registry got the body up to here; closing the link ends the body there for it.
+      record.outcome = end;
+      drop();
+      await answer.catch(() => {});
+      return false;
+    }
+    if (record.chunked && upstreamWritable) {
+      try {
+        await writeAll(up.conn, LAST_CHUNK);
+      } catch (error) {
+        if (!isDisconnect(error)) throw error;
+        upstreamWritable = false;
+      }
+    }
+
+    let response: ParsedHead;
+    try {
+      response = await answer;
+    } catch (error) {
+      drop();
+      if (!isDisconnect(error)) throw error;
+      await answer502(conn, record, error, keepAlive);
+      return keepAlive;
+    }
+    const status = Number(response.startLine[1]);
+    const noBody = method === "HEAD" || status === 204 || status === 304 || status < 200;
+    const length = response.header("content-length");
+    const framing = noBody
+      ? 0
+      : response.header("transfer-encoding")?.toLowerCase() === "chunked"
+      ? "chunked"
+      : length !== undefined
+      ? Number(length)
+      : "until-close";
+    // The link carries the next request only after a well-delimited answer to a request it
+    // read whole.
+    const reusable = upstreamWritable && framing !== "until-close" &&
+      response.header("connection")?.toLowerCase() !== "close";
+    const answerBody = new BodyReader(up.input, framing);
+
+    if (drawn.fault === "lost-answer") {
+      // Let the upstream finish its answer, so the request has fully taken effect there.
+      while (await answerBody.read(scratch) !== null);
+      record.outcome = "lost-answer";
+      if (!reusable) drop();
+      return false;
+    }
+    record.outcome = "forwarded";
+    record.status = status;
+    const out = relayedHeaders(response.headers, url);
+    if (framing === "chunked") out.push(["transfer-encoding", "chunked"]);
+    const stayOpen = keepAlive && framing !== "until-close";
+    await writeAll(conn, encodeResponseHead(status, out, stayOpen));
+    for (;;) {
+      const n = await answerBody.read(scratch);
+      if (n === null) break;
+      if (framing === "chunked") await writeChunk(conn, scratch.subarray(0, n));
+      else await writeAll(conn, scratch.subarray(0, n));
+    }
+    if (framing === "chunked") await writeAll(conn, LAST_CHUNK);
+    if (!reusable) drop();
+    return stayOpen;
+  }
+
   async function serveConn(conn: Deno.Conn): Promise<void> {
     const input = new ConnReader(conn);
+    const link: { current: UpstreamLink | undefined } = { current: undefined };
     try {
       for (;;) {
-        const head = await input.readHead();
-        if (head === null) return;
-        const parsed = parseHead(head);
-        const contentLength = Number(parsed.header("content-length") ?? "0");
+        const rawHead = await input.readHead();
+        if (rawHead === null) return;
+        const head = parseHead(rawHead);
+        const [method = "", target = "/"] = head.startLine;
+        const contentLength = Number(head.header("content-length") ?? "0");
+        const chunked = head.header("transfer-encoding")?.toLowerCase() === "chunked";
         const record: FaultProxyRecord = {
-          method: parsed.method,
-          target: parsed.target,
-          path: parsed.target.split("?")[0] ?? parsed.target,
-          contentLength: Number.isSafeInteger(contentLength) ? contentLength : 0,
+          method,
+          target,
+          path: target.split("?")[0] ?? target,
+          contentLength: Number.isSafeInteger(contentLength) && !chunked ? contentLength : 0,
+          chunked,
           bodyBytesReceived: 0,
           forwardedBytes: 0,
           outcome: "pending",
@@ -360,88 +747,78 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
           status: undefined,
         };
         requests.push(record);
-        const keepAlive = parsed.header("connection")?.toLowerCase() !== "close";
+        const keepAlive = head.header("connection")?.toLowerCase() !== "close";
 
-        const chunked = parsed.header("transfer-encoding")?.toLowerCase() === "chunked";
-        if (parsed.header("transfer-encoding") !== undefined && !chunked) {
+        if (head.header("transfer-encoding") !== undefined && !chunked) {
           record.outcome = "rejected";
           record.status = 501;
           const text = encoder.encode("Fault proxy: unknown transfer encoding\n");
-          await writeAll(conn, encodeHead(501, [["content-length", String(text.length)]], false));
+          await writeAll(
+            conn,
+            encodeResponseHead(501, [["content-length", String(text.length)]], false),
+          );
           await writeAll(conn, text);
           return;
         }
         if (!Number.isSafeInteger(contentLength) || contentLength < 0) {
           record.outcome = "rejected";
           record.status = 400;
-          await writeAll(conn, encodeHead(400, [["content-length", "0"]], false));
+          await writeAll(conn, encodeResponseHead(400, [["content-length", "0"]], false));
           return;
         }
 
-        const { fault, cutFraction } = draw(
-          record.method,
-          record.target,
+        const drawn = draw(
+          method,
+          target,
           record.path,
-          contentLength,
-          parsed.header("content-range"),
+          chunked ? undefined : contentLength,
+          head.header("content-range"),
         );
-        record.fault = fault;
-        if (fault !== undefined) counts[fault]++;
-        if (parsed.header("expect")?.toLowerCase() === "100-continue") {
+        // A chunked body drawn for a cut counts as cut once it is (it may end before).
+        const cutLater = drawn.fault === "cut" && chunked;
+        record.fault = cutLater ? undefined : drawn.fault;
+        if (record.fault !== undefined) counts[record.fault]++;
+        if (head.header("expect")?.toLowerCase() === "100-continue") {
           await writeAll(conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
         }
+        const body = new BodyReader(input, chunked ? "chunked" : contentLength);
 
-        // A chunked body (a stream of unknown length) is read whole, then forwarded with its
-        // length; cuts apply to bodies of known length only (the draw saw length 0).
-        const decoded = chunked ? await readChunked(input, (n) => countReceived(record, n)) : null;
-        if (chunked && decoded === null) {
-          record.outcome = "client-closed";
-          return;
-        }
-        const readLimit = fault === "cut" ? Math.floor(contentLength * cutFraction) : contentLength;
-        const body = decoded ?? new Uint8Array(contentLength);
-        while (!chunked && record.bodyBytesReceived < readLimit) {
-          const at = record.bodyBytesReceived;
-          const n = await input.readInto(body.subarray(at, Math.min(readLimit, at + READ_BYTES)));
-          if (n === null) {
-            record.outcome = "client-closed";
+        let stayOpen: boolean;
+        if (drawn.fault === "503" || drawn.fault === "429") {
+          // The body is read (and dropped) first, so the connection can carry the next request.
+          const scratch = new Uint8Array(READ_BYTES);
+          const end = await readBody(
+            body,
+            record,
+            undefined,
+            (room) => scratch.subarray(0, room),
+            () => {},
+          );
+          if (end !== "complete") {
+            record.outcome = end;
             return;
           }
-          countReceived(record, n);
-        }
-        if (fault === "cut") {
-          record.outcome = "cut";
-          return; // The finally block drops the connection; nothing was forwarded.
-        }
-
-        if (fault === "503" || fault === "429") {
-          const status = Number(fault);
-          const text = encoder.encode(JSON.stringify({
-            errors: [{
-              code: fault === "503" ? "UNAVAILABLE" : "TOOMANYREQUESTS",
-              message: `injected by the fault proxy (seed ${seed})`,
-            }],
-          }));
-          const headers: [string, string][] = [
-            ["content-type", "application/json"],
-            ["content-length", String(text.length)],
-            ...(fault === "429" ? [["retry-after", "1"] as [string, string]] : []),
-          ];
-          record.outcome = "injected";
-          record.status = status;
-          await writeAll(conn, encodeHead(status, headers, keepAlive));
-          if (record.method !== "HEAD") await writeAll(conn, text);
+          await inject(conn, record, drawn.fault, keepAlive);
+          stayOpen = keepAlive;
+        } else if (mode === "buffering") {
+          stayOpen = await forwardBuffered(conn, record, head, body, drawn, keepAlive);
         } else {
-          const sendsBody = body.length > 0 ||
-            !(record.method === "GET" || record.method === "HEAD" || record.method === "DELETE");
-          await forward(conn, record, parsed.headers, sendsBody ? body : undefined, keepAlive);
+          stayOpen = await forwardPassThrough(conn, record, head, body, drawn, keepAlive, link);
         }
-        if (!keepAlive) return;
+        if (cutLater && record.outcome === "cut") {
+          record.fault = "cut";
+          counts.cut++;
+        }
+        if (!stayOpen) return; // The finally block drops the connection.
       }
     } catch (error) {
       if (!closed && !isDisconnect(error)) throw error;
     } finally {
       closeQuietly(conn);
+      if (link.current !== undefined) {
+        closeQuietly(link.current.conn);
+        conns.delete(link.current.conn);
+      }
     }
   }
 
@@ -471,6 +848,7 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     host: `127.0.0.1:${port}`,
     url: origin,
     seed,
+    mode,
     requests,
     errors,
     bytesReceived: () => received,
@@ -489,8 +867,9 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
         outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
       }
       const detail = [...outcomes].map(([key, n]) => `${key}: ${n}`).join(", ");
-      return `fault proxy seed ${seed}: ${requests.length} requests (${detail}); ` +
-        `faults 503×${counts["503"]}, 429×${counts["429"]}, cut×${counts.cut}; ` +
+      return `fault proxy seed ${seed} (${mode}): ${requests.length} requests (${detail}); ` +
+        `faults 503×${counts["503"]}, 429×${counts["429"]}, cut×${counts.cut}, ` +
+        `lost-answer×${counts["lost-answer"]}; ` +
         `body bytes received ${received}, forwarded ${forwarded}` +
         (errors.length > 0 ? `; proxy errors: ${errors.map(String).join(" | ")}` : "");
     },
@@ -514,8 +893,8 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
  * What a request is, for keying its fault draw: method and path with the repository name and
  * the upload session's id left out (so a seed means the same whatever the test calls its
  * repository, and the random id doesn't matter), plus the `digest=` a blob's closing PUT names
- * and the `Content-Range` of a chunk (which tells one blob's chunks from another's). Retries of the same
- * request share a key and count up its occurrence number.
+ * and the `Content-Range` of a chunk (which tells one blob's chunks from another's). Retries
+ * of the same request share a key and count up its occurrence number.
  */
 export function requestKey(method: string, target: string, contentRange?: string): string {
   const [path = "", query = ""] = target.split("?");
@@ -525,6 +904,28 @@ export function requestKey(method: string, target: string, contentRange?: string
   const digest = /(?:^|&)digest=([^&]*)/.exec(query)?.[1];
   return `${method} ${normalized}${digest === undefined ? "" : ` digest=${digest}`}` +
     (contentRange === undefined ? "" : ` range=${contentRange}`);
+}
+
+/** The upstream's answer head, interim (1xx) answers skipped. */
+async function readResponseHead(input: ConnReader): Promise<ParsedHead> {
+  for (;;) {
+    const raw = await input.readHead();
+    if (raw === null) throw new Deno.errors.UnexpectedEof("The upstream closed without answering");
+    const head = parseHead(raw);
+    const status = Number(head.startLine[1]);
+    if (!Number.isInteger(status)) throw new Error(`Bad status line from the upstream: ${raw}`);
+    if (status >= 200 || status === 101) return head;
+  }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
 }
 
 /** 32-bit FNV-1a of a string's UTF-16 code units: turns a draw's key into a seed. */
@@ -547,201 +948,4 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-interface ParsedHead {
-  method: string;
-  target: string;
-  headers: [string, string][];
-  /** The first header of that name (case-insensitive), trimmed. */
-  header(name: string): string | undefined;
-}
-
-function parseHead(head: string): ParsedHead {
-  const [requestLine = "", ...lines] = head.split("\r\n");
-  const [method = "", target = "/"] = requestLine.split(" ");
-  const headers: [string, string][] = [];
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon > 0) headers.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
-  }
-  return {
-    method,
-    target,
-    headers,
-    header: (name) => headers.find(([n]) => n.toLowerCase() === name)?.[1],
-  };
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  100: "Continue",
-  200: "OK",
-  201: "Created",
-  202: "Accepted",
-  204: "No Content",
-  206: "Partial Content",
-  301: "Moved Permanently",
-  302: "Found",
-  303: "See Other",
-  304: "Not Modified",
-  307: "Temporary Redirect",
-  308: "Permanent Redirect",
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  413: "Content Too Large",
-  416: "Range Not Satisfiable",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-};
-
-function encodeHead(status: number, headers: [string, string][], keepAlive: boolean): Uint8Array {
-  let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Status"}\r\n`;
-  for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
-  head += `connection: ${keepAlive ? "keep-alive" : "close"}\r\n\r\n`;
-  return encoder.encode(head);
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-function isDisconnect(error: unknown): boolean {
-  return error instanceof Deno.errors.BadResource ||
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.Interrupted ||
-    error instanceof Deno.errors.UnexpectedEof;
-}
-
-/** Buffered reads from a connection: a request head, then body bytes straight into a buffer. */
-class ConnReader {
-  #conn: Deno.Conn;
-  #buffer = new Uint8Array(MAX_HEAD_BYTES);
-  #start = 0;
-  #end = 0;
-
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-  }
-
-  /** The request line and headers (without the blank line), or null at a clean end. */
-  async readHead(): Promise<string | null> {
-    let searchFrom = this.#start;
-    for (;;) {
-      const end = indexOfBlankLine(this.#buffer, searchFrom, this.#end);
-      if (end >= 0) {
-        const head = new TextDecoder().decode(this.#buffer.subarray(this.#start, end));
-        this.#start = end + 4;
-        return head;
-      }
-      searchFrom = Math.max(this.#start, this.#end - 3);
-      if (this.#start > 0) {
-        // Move the partial head to the front to make room.
-        this.#buffer.copyWithin(0, this.#start, this.#end);
-        searchFrom -= this.#start;
-        this.#end -= this.#start;
-        this.#start = 0;
-      }
-      if (this.#end === this.#buffer.length) throw new Error("Request head too large");
-      const n = await this.#conn.read(this.#buffer.subarray(this.#end));
-      if (n === null) {
-        if (this.#end === this.#start) return null;
-        throw new Deno.errors.UnexpectedEof("Connection closed in the request head");
-      }
-      this.#end += n;
-    }
-  }
-
-  /** One CRLF-terminated line, without the CRLF; null when the connection has ended. */
-  async readLine(): Promise<string | null> {
-    const bytes: number[] = [];
-    const one = new Uint8Array(1);
-    for (;;) {
-      const n = await this.readInto(one);
-      if (n === null) return null;
-      if (one[0] === 10 && bytes.at(-1) === 13) {
-        return new TextDecoder().decode(new Uint8Array(bytes.slice(0, -1)));
-      }
-      bytes.push(one[0]!);
-      if (bytes.length > 4096) throw new Error("Line too long");
-    }
-  }
-
-  /** Reads up to `target.length` bytes into `target`; null when the connection has ended. */
-  async readInto(target: Uint8Array): Promise<number | null> {
-    if (this.#start < this.#end) {
-      const n = Math.min(target.length, this.#end - this.#start);
-      target.set(this.#buffer.subarray(this.#start, this.#start + n));
-      this.#start += n;
-      return n;
-    }
-    this.#start = this.#end = 0;
-    return await this.#conn.read(target);
-  }
-}
-
-/**
- * A chunked request body (RFC 9112 §7.1), decoded; null if the connection ends first.
- * `onBytes` counts chunk data as it arrives.
- */
-async function readChunked(
-  input: ConnReader,
-  onBytes: (n: number) => void,
-): Promise<Uint8Array<ArrayBuffer> | null> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const line = await input.readLine();
-    if (line === null) return null;
-    const size = parseInt(line.split(";")[0]!.trim(), 16);
-    if (!Number.isSafeInteger(size) || size < 0) throw new Error(`Bad chunk size line: ${line}`);
-    if (size === 0) {
-      for (;;) {
-        const trailer = await input.readLine();
-        if (trailer === null) return null;
-        if (trailer === "") break;
-      }
-      const body = new Uint8Array(total);
-      let at = 0;
-      for (const part of parts) {
-        body.set(part, at);
-        at += part.length;
-      }
-      return body;
-    }
-    const part = new Uint8Array(size);
-    for (let got = 0; got < size;) {
-      const n = await input.readInto(part.subarray(got, Math.min(size, got + READ_BYTES)));
-      if (n === null) return null;
-      got += n;
-      onBytes(n);
-    }
-    parts.push(part);
-    total += size;
-    if (await input.readLine() === null) return null; // the CRLF after the data
-  }
-}
-
-function indexOfBlankLine(bytes: Uint8Array, from: number, to: number): number {
-  for (let i = from; i + 3 < to; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
-      return i;
-    }
-  }
-  return -1;
 }

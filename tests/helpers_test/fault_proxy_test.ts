@@ -1,10 +1,20 @@
 /**
- * The fault proxy against the real registry: plain forwarding (Location rewriting, keep-alive,
- * byte counts), each injected fault (503, 429 with Retry-After, cut bodies), the fault filter,
- * the seeded draws, and what it refuses (chunked bodies) or sees (a client hanging up).
+ * The fault proxy against the real registry, in both modes: plain forwarding (Location
+ * rewriting, keep-alive, byte counts), each injected fault (503, 429 with Retry-After, cut
+ * bodies of known and unknown length, lost answers), the fault filter, the seeded draws, and
+ * what it sees (a client hanging up). What becomes of the registry's upload session after a
+ * cut is the difference between the modes: buffering, it survives; passing through,
+ * distribution cancels it, as it does after a lost answer in either mode.
  */
-import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
-import { type FaultProxy, requestKey, startFaultProxy } from "../helpers/fault_proxy.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
+import {
+  FAULT_PROXY_MODE_ENV,
+  FAULT_PROXY_MODES,
+  type FaultProxy,
+  type FaultProxyMode,
+  requestKey,
+  startFaultProxy,
+} from "../helpers/fault_proxy.ts";
 import { seededBytes, sha256Digest } from "../helpers/random.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 
@@ -12,10 +22,18 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const TOOLS = ["docker-registry"];
 const REPO = "proxied/app";
+const NO_FAULTS = { "503": 0, "429": 0, cut: 0, "lost-answer": 0 };
 
 /** Reproducible bytes as a plain Uint8Array (seededBytes gives a node Buffer). */
 function bytes(seed: string, size: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(seededBytes(seed, size));
+}
+
+/** The same bytes as a stream of 64 KiB pieces: fetch sends it chunked, length unknown. */
+function stream(body: Uint8Array): ReadableStream<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  for (let at = 0; at < body.length; at += 64 * KiB) pieces.push(body.subarray(at, at + 64 * KiB));
+  return ReadableStream.from(pieces);
 }
 
 /** A fetch with its own connection pool, closed with `using`. */
@@ -27,8 +45,22 @@ function httpClient(): { fetch: typeof fetch } & Disposable {
   };
 }
 
+type Http = { fetch: typeof fetch };
+
+/**
+ * A request on a connection of its own, for one the proxy is to cut or leave unanswered:
+ * fetch (hyper) sends a request again, on a fresh connection, when a reused one closes under
+ * it, even a PATCH whose body went out whole.
+ */
+async function fetchAlone(input: string | URL, init: RequestInit): Promise<Response> {
+  using http = httpClient();
+  const response = await http.fetch(input, init);
+  await response.body?.cancel();
+  return response;
+}
+
 /** `POST …/blobs/uploads/` through the proxy: the session's Location, absolute. */
-async function startUpload(http: { fetch: typeof fetch }, proxy: FaultProxy): Promise<URL> {
+async function startUpload(http: Http, proxy: FaultProxy): Promise<URL> {
   const response = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/uploads/`, { method: "POST" });
   await response.body?.cancel();
   assertEquals(response.status, 202, proxy.summary());
@@ -38,7 +70,7 @@ async function startUpload(http: { fetch: typeof fetch }, proxy: FaultProxy): Pr
 }
 
 /** The next offset an upload session reports (`GET`, `Range: 0-<last>`). */
-async function sessionOffset(http: { fetch: typeof fetch }, location: URL): Promise<number> {
+async function sessionOffset(http: Http, location: URL): Promise<number> {
   const response = await http.fetch(location);
   await response.body?.cancel();
   assertEquals(response.status, 204, `GET ${location}`);
@@ -46,6 +78,45 @@ async function sessionOffset(http: { fetch: typeof fetch }, location: URL): Prom
   const end = Number(/^0-(\d+)$/.exec(range)?.[1]);
   // distribution reports `0-0` for an empty session.
   return end === 0 ? 0 : end + 1;
+}
+
+/** Status and first error code of an answer, its body read. */
+async function statusAndCode(response: Response): Promise<[number, string | undefined]> {
+  const text = await response.text();
+  let code: string | undefined;
+  try {
+    code = (JSON.parse(text) as { errors?: { code?: string }[] }).errors?.[0]?.code;
+  } catch {
+    code = undefined;
+  }
+  return [response.status, code];
+}
+
+/**
+ * Asserts distribution has cancelled the session: a GET of its Location, and a PATCH
+ * continuing it, both answer 404 with BLOB_UPLOAD_INVALID (the `_state` offset no longer
+ * matches the bytes it holds; distribution 2.8 answers this to every later request) or
+ * BLOB_UPLOAD_UNKNOWN (the session is gone).
+ */
+async function assertSessionCancelled(
+  http: Http,
+  location: URL,
+  proxy: FaultProxy,
+  patchBody: Uint8Array<ArrayBuffer>,
+): Promise<void> {
+  const gone = (answer: [number, string | undefined]) =>
+    answer[0] === 404 &&
+    (answer[1] === "BLOB_UPLOAD_INVALID" || answer[1] === "BLOB_UPLOAD_UNKNOWN");
+  const get = await statusAndCode(await http.fetch(location));
+  assert(gone(get), `GET of the session answered ${get}; ${proxy.summary()}`);
+  const patch = await statusAndCode(
+    await http.fetch(location, {
+      method: "PATCH",
+      headers: { "content-range": `0-${patchBody.length - 1}` },
+      body: patchBody,
+    }),
+  );
+  assert(gone(patch), `PATCH of the session answered ${patch}; ${proxy.summary()}`);
 }
 
 function withDigest(location: URL, digest: string): string {
@@ -61,12 +132,43 @@ async function registryLog(registry: TestRegistry): Promise<string[]> {
     .map((r) => `${r.method} ${r.path.replace(/uploads\/[^/]+$/, "uploads/<id>")} ${r.status}`);
 }
 
-integrationTest("fault proxy forwards requests, rewrites Location and counts bytes", async () => {
+/**
+ * Waits until the registry has logged `count` PATCHes: it logs a request once its handler is
+ * done, so a cut body's bytes are then stored (or not) for good.
+ */
+async function registryPatches(registry: TestRegistry, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const patches = (await registry.requests()).filter((r) => r.method === "PATCH");
+    if (patches.length >= count) return;
+    if (Date.now() > deadline) throw new Error(`The registry logged ${patches.length} PATCHes`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Waits until no request is pending in the proxy (a hang-up is seen on its next read). */
+async function settled(proxy: FaultProxy): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (proxy.requests.some((r) => r.outcome === "pending")) {
+    if (Date.now() > deadline) throw new Error(`Requests still pending; ${proxy.summary()}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Registers one test per mode, named with the mode. */
+function eachMode(name: string, fn: (mode: FaultProxyMode) => Promise<void>): void {
+  for (const mode of FAULT_PROXY_MODES) {
+    integrationTest(`fault proxy (${mode}) ${name}`, () => fn(mode), { tools: TOOLS });
+  }
+}
+
+eachMode("forwards requests, rewrites Location and counts bytes", async (mode) => {
   await using registry = await startRegistry();
-  await using proxy = startFaultProxy({ upstream: registry.url, seed: 1 });
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 1 });
   using http = httpClient();
   assert(/^127\.0\.0\.1:\d+$/.test(proxy.host), proxy.host);
   assertEquals(proxy.url, `http://${proxy.host}`);
+  assertEquals(proxy.mode, mode);
 
   const ping = await http.fetch(`${proxy.url}/v2/`);
   assertEquals(ping.status, 200);
@@ -123,13 +225,14 @@ integrationTest("fault proxy forwards requests, rewrites Location and counts byt
   );
   const patchRecord = proxy.requests[2]!;
   assertEquals(patchRecord.contentLength, blob.length);
+  assertEquals(patchRecord.chunked, false);
   assertEquals(patchRecord.bodyBytesReceived, blob.length);
   assertEquals(patchRecord.forwardedBytes, blob.length);
   assertEquals(patchRecord.path, location.pathname);
   assertEquals(patchRecord.target, location.pathname + location.search);
   assertEquals(proxy.bytesReceived(), blob.length);
   assertEquals(proxy.forwardedBytes(), blob.length);
-  assertEquals(proxy.faultCounts(), { "503": 0, "429": 0, cut: 0 });
+  assertEquals(proxy.faultCounts(), NO_FAULTS);
   assertEquals(proxy.errors, []);
   assertEquals(await registryLog(registry), [
     `POST /v2/${REPO}/blobs/uploads/ 202`,
@@ -140,56 +243,59 @@ integrationTest("fault proxy forwards requests, rewrites Location and counts byt
     `GET /v2/${REPO}/manifests/nope 404`,
     `GET /v2/${REPO}/blobs/${digest} 200`,
   ]);
-}, { tools: TOOLS });
+});
 
-integrationTest(
-  "fault proxy injects 503 after reading the whole body, forwarding nothing",
-  async () => {
-    await using registry = await startRegistry();
-    await using proxy = startFaultProxy({ upstream: registry.url, seed: 2, rate503: 1 });
-    using http = httpClient();
-    const body = bytes("503", 100 * KiB);
-    for (let i = 0; i < 3; i++) {
-      // Keep-alive: every answer leaves the connection usable for the next request.
-      const response = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/uploads/x`, {
-        method: "PATCH",
-        body,
-      });
-      assertEquals(response.status, 503);
-      assertEquals(response.headers.get("retry-after"), null);
-      const json = await response.json() as { errors: { code: string; message: string }[] };
-      assertEquals(json.errors[0]?.code, "UNAVAILABLE");
-      assert(json.errors[0]!.message.includes("seed 2"), json.errors[0]!.message);
-    }
-    const head = await http.fetch(`${proxy.url}/v2/`, { method: "HEAD" });
-    assertEquals(head.status, 503);
-    for (const record of proxy.requests) {
-      assertEquals(record.outcome, "injected");
-      assertEquals(record.fault, "503");
-      assertEquals(record.status, 503);
-      assertEquals(record.forwardedBytes, 0);
-    }
-    assertEquals(proxy.requests.map((r) => r.bodyBytesReceived), [
-      body.length,
-      body.length,
-      body.length,
-      0,
-    ]);
-    assertEquals(proxy.bytesReceived(), 3 * body.length);
-    assertEquals(proxy.forwardedBytes(), 0);
-    assertEquals(proxy.faultCounts(), { "503": 4, "429": 0, cut: 0 });
-    assertEquals(await registryLog(registry), [], "nothing reached the registry");
-    assert(
-      proxy.summary().includes("seed 2") && proxy.summary().includes("503×4"),
-      proxy.summary(),
-    );
-  },
-  { tools: TOOLS },
-);
-
-integrationTest("fault proxy injects 429 with Retry-After: 1", async () => {
+eachMode("injects 503 after reading the whole body, forwarding nothing", async (mode) => {
   await using registry = await startRegistry();
-  await using proxy = startFaultProxy({ upstream: registry.url, seed: 3, rate429: 1 });
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 2, rate503: 1 });
+  using http = httpClient();
+  const body = bytes("503", 100 * KiB);
+  for (let i = 0; i < 3; i++) {
+    // Keep-alive: every answer leaves the connection usable for the next request.
+    const response = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/uploads/x`, {
+      method: "PATCH",
+      body,
+    });
+    assertEquals(response.status, 503);
+    assertEquals(response.headers.get("retry-after"), null);
+    const json = await response.json() as { errors: { code: string; message: string }[] };
+    assertEquals(json.errors[0]?.code, "UNAVAILABLE");
+    assert(json.errors[0]!.message.includes("seed 2"), json.errors[0]!.message);
+  }
+  // A chunked body is read whole too.
+  const chunked = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/uploads/x`, {
+    method: "PATCH",
+    body: stream(body),
+  });
+  await chunked.body?.cancel();
+  assertEquals(chunked.status, 503);
+  const head = await http.fetch(`${proxy.url}/v2/`, { method: "HEAD" });
+  assertEquals(head.status, 503);
+  for (const record of proxy.requests) {
+    assertEquals(record.outcome, "injected");
+    assertEquals(record.fault, "503");
+    assertEquals(record.status, 503);
+    assertEquals(record.forwardedBytes, 0);
+  }
+  assertEquals(proxy.requests.map((r) => r.bodyBytesReceived), [
+    body.length,
+    body.length,
+    body.length,
+    body.length,
+    0,
+  ]);
+  assertEquals(proxy.bytesReceived(), 4 * body.length);
+  assertEquals(proxy.forwardedBytes(), 0);
+  assertEquals(proxy.faultCounts(), { ...NO_FAULTS, "503": 5 });
+  assertEquals(await registryLog(registry), [], "nothing reached the registry");
+  const summary = proxy.summary();
+  assert(summary.startsWith(`fault proxy seed 2 (${mode}):`), summary);
+  assert(summary.includes("503×5"), summary);
+});
+
+eachMode("injects 429 with Retry-After: 1", async (mode) => {
+  await using registry = await startRegistry();
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 3, rate429: 1 });
   using http = httpClient();
   const response = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/uploads/`, { method: "POST" });
   assertEquals(response.status, 429);
@@ -201,58 +307,68 @@ integrationTest("fault proxy injects 429 with Retry-After: 1", async () => {
     "429",
     429,
   ]]);
-  assertEquals(proxy.faultCounts(), { "503": 0, "429": 1, cut: 0 });
+  assertEquals(proxy.faultCounts(), { ...NO_FAULTS, "429": 1 });
   assertEquals(await registryLog(registry), []);
-}, { tools: TOOLS });
+});
 
 integrationTest(
-  "fault proxy cuts upload bodies part-way and the registry's session survives",
+  "fault proxy (buffering) cuts upload bodies part-way and the registry's session survives",
   async () => {
     await using registry = await startRegistry();
-    const cutEverything = startFaultProxy({
+    await using proxy = startFaultProxy({
       upstream: registry.url,
+      mode: "buffering",
       seed: 4,
       rateCut: 1,
       cutMinBodyBytes: 64 * KiB,
+      cutChunkedMaxBytes: 512 * KiB,
     });
-    await using proxy = cutEverything;
     using http = httpClient();
     // The POST has no body and is never cut; the session it opens is a real one.
     const location = await startUpload(http, proxy);
     const blob = bytes("cut", 1 * MiB);
-    const patch = () =>
+    const patch = (body: BodyInit) =>
       http.fetch(location, {
         method: "PATCH",
         headers: { "content-range": `0-${blob.length - 1}` },
-        body: blob,
+        body,
       });
     for (let i = 0; i < 3; i++) {
-      await assertRejects(patch, TypeError);
+      await assertRejects(() => patch(blob), TypeError);
     }
+    // A chunked body (length unknown) is cut too, before cutChunkedMaxBytes.
+    await assertRejects(() => patch(stream(blob)), TypeError);
     // fetch (hyper) may send a request again on a fresh connection when a reused one is
     // closed under it, so there can be more cut requests than failed calls.
     const cuts = proxy.requests.filter((r) => r.method === "PATCH");
-    assert(cuts.length >= 3, proxy.summary());
+    const known = cuts.filter((r) => !r.chunked);
+    const chunked = cuts.filter((r) => r.chunked);
+    assert(known.length >= 3 && chunked.length >= 1, proxy.summary());
     for (const cut of cuts) {
       assertEquals(cut.outcome, "cut");
       assertEquals(cut.fault, "cut");
       assertEquals(cut.status, undefined);
       assertEquals(cut.forwardedBytes, 0);
+    }
+    for (const cut of known) {
       assertEquals(cut.contentLength, blob.length);
       assert(
         cut.bodyBytesReceived >= 0.1 * blob.length && cut.bodyBytesReceived <= 0.9 * blob.length,
         `cut after ${cut.bodyBytesReceived} of ${blob.length} bytes; ${proxy.summary()}`,
       );
     }
+    for (const cut of chunked) {
+      assertEquals(cut.contentLength, 0);
+      assert(
+        cut.bodyBytesReceived >= 64 * KiB && cut.bodyBytesReceived < 512 * KiB,
+        `chunked body cut after ${cut.bodyBytesReceived} bytes; ${proxy.summary()}`,
+      );
+    }
     // Seeded: the cut points differ from each other.
-    assertEquals(
-      new Set(cuts.map((c) => c.bodyBytesReceived)).size,
-      cuts.length,
-      proxy.summary(),
-    );
+    assertEquals(new Set(cuts.map((c) => c.bodyBytesReceived)).size, cuts.length, proxy.summary());
     assertEquals(proxy.bytesReceived(), cuts.reduce((sum, c) => sum + c.bodyBytesReceived, 0));
     assertEquals(proxy.forwardedBytes(), 0);
-    assertEquals(proxy.faultCounts(), { "503": 0, "429": 0, cut: cuts.length });
+    assertEquals(proxy.faultCounts(), { ...NO_FAULTS, cut: cuts.length });
 
     // Nothing of the cut bodies reached the registry: the session is intact at offset 0, and a
     // body below the cut threshold goes through it.
@@ -275,9 +391,133 @@ integrationTest(
   { tools: TOOLS },
 );
 
-integrationTest("fault proxy only cuts PATCH/PUT bodies on upload paths", async () => {
+for (const chunked of [false, true]) {
+  integrationTest(
+    `fault proxy (pass-through) forwards a cut ${chunked ? "chunked " : ""}body up to the ` +
+      "cut, and distribution cancels the session",
+    async () => {
+      await using registry = await startRegistry();
+      await using proxy = startFaultProxy({
+        upstream: registry.url,
+        mode: "pass-through",
+        seed: 4,
+        rateCut: 1,
+        maxFaults: 1,
+        cutMinBodyBytes: 64 * KiB,
+        cutChunkedMaxBytes: 512 * KiB,
+      });
+      using http = httpClient();
+      const location = await startUpload(http, proxy);
+      const blob = bytes("cut", 1 * MiB);
+      await assertRejects(
+        () =>
+          fetchAlone(location, {
+            method: "PATCH",
+            headers: { "content-range": `0-${blob.length - 1}` },
+            body: chunked ? stream(blob) : blob,
+          }),
+        TypeError,
+      );
+      const cut = proxy.requests[1]!;
+      assertEquals([cut.method, cut.outcome, cut.fault, cut.status, cut.chunked], [
+        "PATCH",
+        "cut",
+        "cut",
+        undefined,
+        chunked,
+      ]);
+      const [low, high] = chunked ? [64 * KiB, 512 * KiB] : [0.1 * blob.length, 0.9 * blob.length];
+      assert(
+        cut.bodyBytesReceived >= low && cut.bodyBytesReceived < high,
+        `cut after ${cut.bodyBytesReceived} bytes; ${proxy.summary()}`,
+      );
+      // Everything before the cut went on to the registry.
+      assertEquals(cut.forwardedBytes, cut.bodyBytesReceived);
+      assertEquals(proxy.forwardedBytes(), cut.bodyBytesReceived);
+      assertEquals(proxy.faultCounts(), { ...NO_FAULTS, cut: 1 });
+
+      // distribution kept the part it got: the session's `_state` offset (0) no longer
+      // matches, so the next request on it (a GET, or a PATCH continuing it; with maxFaults
+      // reached these are forwarded whole) finds the session cancelled.
+      await registryPatches(registry, 1);
+      await assertSessionCancelled(http, location, proxy, blob);
+      const log = await registryLog(registry);
+      assertEquals(log.slice(-2), [
+        `GET /v2/${REPO}/blobs/uploads/<id> 404`,
+        `PATCH /v2/${REPO}/blobs/uploads/<id> 404`,
+      ]);
+      assertEquals(proxy.errors, []);
+    },
+    { tools: TOOLS },
+  );
+}
+
+eachMode("loses the answer to a forwarded upload, and the session is cancelled", async (mode) => {
   await using registry = await startRegistry();
-  await using proxy = startFaultProxy({ upstream: registry.url, seed: 5, rateCut: 1 });
+  await using proxy = startFaultProxy({
+    upstream: registry.url,
+    mode,
+    seed: 9,
+    rateLostAnswer: 1,
+    maxFaults: 1,
+  });
+  using http = httpClient();
+  // The POST is no PATCH/PUT: forwarded, and its answer relayed.
+  const location = await startUpload(http, proxy);
+  const blob = bytes("lost", 300 * KiB);
+  await assertRejects(
+    () =>
+      fetchAlone(location, {
+        method: "PATCH",
+        headers: { "content-range": `0-${blob.length - 1}` },
+        body: blob,
+      }),
+    TypeError,
+  );
+  const lost = proxy.requests[1]!;
+  assertEquals([lost.method, lost.outcome, lost.fault, lost.status], [
+    "PATCH",
+    "lost-answer",
+    "lost-answer",
+    undefined,
+  ]);
+  assertEquals([lost.bodyBytesReceived, lost.forwardedBytes], [blob.length, blob.length]);
+  assertEquals(proxy.faultCounts(), { ...NO_FAULTS, "lost-answer": 1 });
+  assert(proxy.summary().includes("lost-answer×1"), proxy.summary());
+  // The registry took the whole body and answered before the client's connection closed.
+  assertEquals(await registryLog(registry), [
+    `POST /v2/${REPO}/blobs/uploads/ 202`,
+    `PATCH /v2/${REPO}/blobs/uploads/<id> 202`,
+  ]);
+  // The client's Location still says offset 0; the registry holds the whole body.
+  await assertSessionCancelled(http, location, proxy, blob);
+  assertEquals(proxy.errors, []);
+});
+
+eachMode("gives lost answers only to PATCH/PUT on upload paths", async (mode) => {
+  await using registry = await startRegistry();
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 9, rateLostAnswer: 1 });
+  using http = httpClient();
+  const location = await startUpload(http, proxy);
+  const ping = await http.fetch(`${proxy.url}/v2/`);
+  await ping.body?.cancel();
+  const manifest = await http.fetch(`${proxy.url}/v2/${REPO}/manifests/1`, {
+    method: "PUT",
+    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    body: "{}",
+  });
+  await manifest.body?.cancel();
+  // A closing PUT with no body loses its answer too.
+  await assertRejects(() => fetchAlone(withDigest(location, "sha256:00"), { method: "PUT" }));
+  assertEquals(
+    proxy.requests.map((r) => `${r.method} ${r.outcome}`),
+    ["POST forwarded", "GET forwarded", "PUT forwarded", "PUT lost-answer"],
+  );
+});
+
+eachMode("only cuts PATCH/PUT bodies on upload paths", async (mode) => {
+  await using registry = await startRegistry();
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 5, rateCut: 1 });
   using http = httpClient();
   // A manifest PUT has a body but is no upload: forwarded (and refused by the registry).
   const manifest = await http.fetch(`${proxy.url}/v2/${REPO}/manifests/1`, {
@@ -288,15 +528,34 @@ integrationTest("fault proxy only cuts PATCH/PUT bodies on upload paths", async 
   await manifest.body?.cancel();
   assertEquals(manifest.status, 400);
   // A POST on the upload path is not cut either.
-  await startUpload(http, proxy);
-  assertEquals(proxy.requests.map((r) => r.outcome), ["forwarded", "forwarded"]);
+  const location = await startUpload(http, proxy);
+  // A body of known length under cutMinBodyBytes (4096), and a chunked one that ends before
+  // its drawn cut point (at least cutMinBodyBytes), go through whole.
+  const small = await http.fetch(location, { method: "PATCH", body: bytes("tiny", 4095) });
+  await small.body?.cancel();
+  assertEquals(small.status, 202);
+  const other = await startUpload(http, proxy);
+  const streamed = await http.fetch(other, { method: "PATCH", body: stream(bytes("tiny", 4000)) });
+  await streamed.body?.cancel();
+  assertEquals(streamed.status, 202);
+  assertEquals(
+    proxy.requests.map((r) => `${r.method} ${r.outcome} ${r.fault}`),
+    [
+      "PUT forwarded undefined",
+      "POST forwarded undefined",
+      "PATCH forwarded undefined",
+      "POST forwarded undefined",
+      "PATCH forwarded undefined",
+    ],
+  );
   assertEquals(proxy.faultCounts().cut, 0);
-}, { tools: TOOLS });
+});
 
-integrationTest("fault proxy injects faults only where faultsOn admits them", async () => {
+eachMode("injects faults only where faultsOn admits them", async (mode) => {
   await using registry = await startRegistry();
   await using proxy = startFaultProxy({
     upstream: registry.url,
+    mode,
     seed: 6,
     rate503: 1,
     faultsOn: { methods: ["PATCH"], path: /\/blobs\/uploads\// },
@@ -313,13 +572,14 @@ integrationTest("fault proxy injects faults only where faultsOn admits them", as
     proxy.requests.map((r) => `${r.method} ${r.outcome} ${r.status}`),
     ["POST forwarded 202", "PATCH injected 503", "PATCH forwarded 404"],
   );
-}, { tools: TOOLS });
+});
 
 integrationTest("fault proxy draws faults from its seed at the configured rates", async () => {
   await using registry = await startRegistry();
-  const run = async (seed: number) => {
+  const run = async (seed: number, mode: FaultProxyMode) => {
     await using proxy = startFaultProxy({
       upstream: registry.url,
+      mode,
       seed,
       rate503: 0.3,
       rate429: 0.1,
@@ -332,10 +592,12 @@ integrationTest("fault proxy draws faults from its seed at the configured rates"
     }
     return { statuses, counts: proxy.faultCounts(), summary: proxy.summary() };
   };
-  const first = await run(42);
-  const again = await run(42);
-  const other = await run(43);
+  const first = await run(42, "buffering");
+  const again = await run(42, "buffering");
+  const passing = await run(42, "pass-through");
+  const other = await run(43, "buffering");
   assertEquals(again.statuses, first.statuses, "the same seed gives the same faults");
+  assertEquals(passing.statuses, first.statuses, "the mode does not change the draws");
   assert(
     other.statuses.join() !== first.statuses.join(),
     "another seed gives other faults",
@@ -349,78 +611,146 @@ integrationTest("fault proxy draws faults from its seed at the configured rates"
 
 integrationTest("fault proxy uses a random seed unless given one", async () => {
   await using registry = await startRegistry();
-  await using a = startFaultProxy({ upstream: registry.url });
-  await using b = startFaultProxy({ upstream: registry.url });
+  await using a = startFaultProxy({ upstream: registry.url, mode: "buffering" });
+  await using b = startFaultProxy({ upstream: registry.url, mode: "buffering" });
   assert(Number.isInteger(a.seed) && a.seed >= 0 && a.seed < 2 ** 32, String(a.seed));
   assert(a.seed !== b.seed, `two random seeds: ${a.seed}, ${b.seed}`);
-  assert(a.summary().startsWith(`fault proxy seed ${a.seed}:`), a.summary());
+  assert(a.summary().startsWith(`fault proxy seed ${a.seed} (buffering):`), a.summary());
   // Rates outside 0..1, or adding up to more than 1, are mistakes.
-  for (const bad of [{ rate503: -0.1 }, { rateCut: 1.5 }, { rate503: 0.6, rate429: 0.6 }]) {
-    let error: unknown;
-    try {
-      await startFaultProxy({ upstream: registry.url, ...bad }).close();
-    } catch (e) {
-      error = e;
-    }
-    assert(error instanceof RangeError, `${JSON.stringify(bad)} should be refused`);
+  for (
+    const bad of [
+      { rate503: -0.1 },
+      { rateCut: 1.5 },
+      { rateLostAnswer: 2 },
+      { rate503: 0.6, rate429: 0.6 },
+      { rateCut: 0.6, rateLostAnswer: 0.6 },
+    ]
+  ) {
+    assertThrows(() => startFaultProxy({ upstream: registry.url, ...bad }), RangeError);
   }
 }, { tools: TOOLS });
 
-integrationTest(
-  "fault proxy decodes a chunked request body and forwards it with its length",
-  async () => {
-    await using registry = await startRegistry();
-    await using proxy = startFaultProxy({ upstream: registry.url, seed: 7 });
-    using http = httpClient();
-    const started = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/uploads/`, { method: "POST" });
-    await started.body?.cancel();
-    assertEquals(started.status, 202);
-    const body = bytes("chunked", 300 * KiB);
-    // fetch sends a stream body with chunked transfer encoding.
-    const patched = await http.fetch(new URL(started.headers.get("location")!, proxy.url), {
-      method: "PATCH",
-      body: ReadableStream.from([body.subarray(0, 1000), body.subarray(1000)]),
-    });
-    await patched.body?.cancel();
-    assertEquals(patched.status, 202);
-    assertEquals(patched.headers.get("range"), `0-${body.length - 1}`);
-    const patch = proxy.requests.find((r) => r.method === "PATCH")!;
-    assertEquals([patch.bodyBytesReceived, patch.forwardedBytes], [body.length, body.length]);
-  },
-  { tools: TOOLS },
-);
+Deno.test("fault proxy takes its default mode from FAULT_PROXY_MODE", async () => {
+  const saved = Deno.env.get(FAULT_PROXY_MODE_ENV);
+  const upstream = "http://127.0.0.1:9";
+  try {
+    Deno.env.delete(FAULT_PROXY_MODE_ENV);
+    await using plain = startFaultProxy({ upstream });
+    assertEquals(plain.mode, "buffering");
+    Deno.env.set(FAULT_PROXY_MODE_ENV, "pass-through");
+    await using passing = startFaultProxy({ upstream });
+    assertEquals(passing.mode, "pass-through");
+    await using given = startFaultProxy({ upstream, mode: "buffering" });
+    assertEquals(given.mode, "buffering", "an explicit mode wins");
+    Deno.env.set(FAULT_PROXY_MODE_ENV, "passthrough");
+    assertThrows(() => startFaultProxy({ upstream }), RangeError, "FAULT_PROXY_MODE");
+  } finally {
+    if (saved === undefined) Deno.env.delete(FAULT_PROXY_MODE_ENV);
+    else Deno.env.set(FAULT_PROXY_MODE_ENV, saved);
+  }
+});
 
-integrationTest("fault proxy counts a body the client abandons and forwards nothing", async () => {
+eachMode("forwards a chunked request body", async (mode) => {
   await using registry = await startRegistry();
-  await using proxy = startFaultProxy({ upstream: registry.url, seed: 8 });
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 7 });
+  using http = httpClient();
+  const location = await startUpload(http, proxy);
+  const body = bytes("chunked", 300 * KiB);
+  // fetch sends a stream body with chunked transfer encoding.
+  const patched = await http.fetch(location, {
+    method: "PATCH",
+    body: ReadableStream.from([body.subarray(0, 1000), body.subarray(1000)]),
+  });
+  await patched.body?.cancel();
+  assertEquals(patched.status, 202);
+  assertEquals(patched.headers.get("range"), `0-${body.length - 1}`);
+  const patch = proxy.requests.find((r) => r.method === "PATCH")!;
+  assertEquals(patch.chunked, true);
+  assertEquals([patch.bodyBytesReceived, patch.forwardedBytes], [body.length, body.length]);
+  // The registry stored the bytes as sent.
+  const next = new URL(patched.headers.get("location")!, location);
+  const put = await http.fetch(withDigest(next, sha256Digest(body)), { method: "PUT" });
+  await put.body?.cancel();
+  assertEquals(put.status, 201);
+  assertEquals(await registry.fetchBlob(REPO, sha256Digest(body)), body);
+});
+
+eachMode("counts a body the client abandons", async (mode) => {
+  await using registry = await startRegistry();
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 8 });
+  using http = httpClient();
+  const location = await startUpload(http, proxy);
   const received = proxy.whenReceived(100 * KiB);
   const conn = await Deno.connect({
     hostname: "127.0.0.1",
     port: Number(proxy.host.split(":")[1]),
   });
   try {
-    const head = `PATCH /v2/${REPO}/blobs/uploads/abc HTTP/1.1\r\nHost: ${proxy.host}\r\n` +
-      `Content-Length: ${1 * MiB}\r\n\r\n`;
+    const head = `PATCH ${location.pathname}${location.search} HTTP/1.1\r\n` +
+      `Host: ${proxy.host}\r\nContent-Length: ${1 * MiB}\r\n\r\n`;
     const body = bytes("abandoned", 100 * KiB);
     const message = new Uint8Array([...new TextEncoder().encode(head), ...body]);
     for (let at = 0; at < message.length;) at += await conn.write(message.subarray(at));
     await received;
+    if (mode === "pass-through") {
+      // Passing through, the bytes go on to the registry as they arrive, before the body is
+      // complete (buffering forwards nothing until then).
+      const deadline = Date.now() + 10_000;
+      while (proxy.forwardedBytes() < 100 * KiB && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assertEquals(proxy.forwardedBytes(), 100 * KiB, proxy.summary());
+      assertEquals(proxy.requests[1]?.outcome, "pending");
+    }
   } finally {
     conn.close();
   }
-  // The proxy notices the hang-up on its next read.
-  for (let i = 0; i < 200 && proxy.requests[0]?.outcome === "pending"; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  const [record] = proxy.requests;
-  assertEquals(record?.outcome, "client-closed");
-  assertEquals(record?.bodyBytesReceived, 100 * KiB);
-  assertEquals(record?.forwardedBytes, 0);
-  assertEquals(record?.status, undefined);
+  await settled(proxy);
+  const record = proxy.requests[1]!;
+  assertEquals(record.outcome, "client-closed");
+  assertEquals(record.bodyBytesReceived, 100 * KiB);
+  assertEquals(record.status, undefined);
   assertEquals(proxy.bytesReceived(), 100 * KiB);
-  assertEquals(await registryLog(registry), []);
   assertEquals(proxy.errors, []);
-}, { tools: TOOLS });
+  if (mode === "buffering") {
+    assertEquals(record.forwardedBytes, 0);
+    assertEquals(await registryLog(registry), [`POST /v2/${REPO}/blobs/uploads/ 202`]);
+    assertEquals(await sessionOffset(http, location), 0);
+  } else {
+    // The registry got the part and kept it, as after a cut.
+    assertEquals(record.forwardedBytes, 100 * KiB);
+    await registryPatches(registry, 1);
+    await assertSessionCancelled(http, location, proxy, bytes("small", 1000));
+  }
+});
+
+integrationTest(
+  "fault proxy (pass-through) relays an answer the registry gives before reading the body",
+  async () => {
+    // distribution answers a PATCH to a session it doesn't have (404) without reading the
+    // body, then closes the connection: the proxy reads the client's body to its end,
+    // forwarding what the registry still takes, relays the 404 and keeps the client's
+    // connection for the next request.
+    await using registry = await startRegistry();
+    await using proxy = startFaultProxy({ upstream: registry.url, mode: "pass-through", seed: 1 });
+    using http = httpClient();
+    const url = `${proxy.url}/v2/${REPO}/blobs/uploads/nonexistent?_state=x`;
+    for (let i = 0; i < 2; i++) {
+      const answer = await statusAndCode(
+        await http.fetch(url, { method: "PATCH", body: bytes("early", 8 * MiB) }),
+      );
+      assertEquals(answer[0], 404, proxy.summary());
+    }
+    assertEquals(proxy.requests.map((r) => [r.outcome, r.status, r.bodyBytesReceived]), [
+      ["forwarded", 404, 8 * MiB],
+      ["forwarded", 404, 8 * MiB],
+    ]);
+    // The registry stopped taking the body part-way; the proxy opened a new link for the next.
+    for (const record of proxy.requests) assert(record.forwardedBytes < 8 * MiB, proxy.summary());
+    assertEquals(proxy.errors, []);
+  },
+  { tools: TOOLS },
+);
 
 Deno.test("requestKey leaves out the repository and upload id, keeps a closing PUT's digest", () => {
   const digest = `sha256:${"a".repeat(64)}`;
