@@ -29,7 +29,7 @@ export interface Reporter {
 export function createReporter(options: ReporterOptions): Reporter {
   if (options.quiet) return { sink: silentSink, info: () => {}, stop: () => {} };
   if (options.tty) {
-    const tty = createStderrTtyRenderer(options.color);
+    const tty = createStderrTtyRenderer({ color: options.color, write: options.writeErr });
     const http = options.verbose ? createHttpLogSink((line) => tty.writeLine(line)) : silentSink;
     return {
       sink: combineSinks(tty.sink, http),

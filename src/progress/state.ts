@@ -11,8 +11,15 @@
 import type { BlobOutcome, ProgressEvent } from "./events.ts";
 import { RateEstimator, type RateEstimatorOptions } from "./rate.ts";
 
-/** Where a blob is: being sent, waiting for a retry, or finished one of three ways. */
-export type BlobStatus = "uploading" | "retrying" | BlobOutcome;
+/**
+ * Where a blob is: being sent; `finishing` (every byte handed to the connection, the registry's
+ * answer still to come); waiting for a retry; or finished one of three ways.
+ *
+ * `finishing` exists because bytes are counted when the socket takes them, not when they reach
+ * the registry: on a slow link the kernel's and any proxy's buffers hold seconds of data, so a
+ * blob's counter reaches its size well before the registry has it all.
+ */
+export type BlobStatus = "uploading" | "finishing" | "retrying" | BlobOutcome;
 
 /** What the model knows about one blob. */
 export interface BlobState {
@@ -46,7 +53,10 @@ export interface ProgressTotals {
   readonly bytesDone: number;
   /** Bytes that needed no upload (skipped or mounted). */
   readonly bytesSkipped: number;
-  /** `bytesDone / bytesTotal` in 0..1; exactly 1 once every planned blob is finished. */
+  /**
+   * `bytesDone / bytesTotal` in 0..1; exactly 1 once every planned blob is finished, and below
+   * 1 until then, even when every byte has been sent (the registry has not answered yet).
+   */
   readonly fraction: number;
   /** Bytes per second over the last few seconds, or `undefined` until there is history. */
   readonly rate: number | undefined;
@@ -116,8 +126,8 @@ export class ProgressState {
       case "blob-progress": {
         const blob = this.#blob(event.digest, event.size);
         blob.size = event.size;
-        if (blob.status === "retrying") blob.status = "uploading";
         this.#send(t, blob, event.done);
+        if (isInFlight(blob)) blob.status = blob.done >= blob.size ? "finishing" : "uploading";
         return;
       }
       case "blob-done": {
@@ -155,7 +165,7 @@ export class ProgressState {
     return [...this.#blobs.values()];
   }
 
-  /** Blobs uploading or waiting for a retry, in the order they were first seen. */
+  /** Blobs uploading, finishing or waiting for a retry, in the order they were first seen. */
   inFlight(): BlobState[] {
     return this.blobs().filter(isInFlight);
   }
@@ -181,8 +191,13 @@ export class ProgressState {
     );
     const remaining = bytesTotal - bytesDone;
     const complete = planned && blobsFinished >= blobsTotal;
-    // A finished plan is 100% even if its byte count disagreed with the blobs' sizes.
-    const fraction = complete ? 1 : bytesTotal > 0 ? bytesDone / bytesTotal : 0;
+    // A finished plan is 100% even if its byte count disagreed with the blobs' sizes; an
+    // unfinished one is not, even with every byte sent: "100%" must mean the push is done.
+    const fraction = complete
+      ? 1
+      : bytesTotal > 0
+      ? Math.min(ALMOST_DONE, bytesDone / bytesTotal)
+      : 0;
     const rate = this.#rate.rate(this.#now());
     let etaMs: number | undefined;
     if (complete || (planned && remaining <= 0)) etaMs = 0;
@@ -227,6 +242,13 @@ export class ProgressState {
   }
 }
 
+/**
+ * The largest fraction shown for work not yet done: it floors to "99%" and to a bar one cell
+ * short of full, so "100%" and a full bar only ever mean finished.
+ */
+export const ALMOST_DONE = 0.999;
+
 function isInFlight(blob: BlobState): boolean {
-  return blob.status === "uploading" || blob.status === "retrying";
+  return blob.status === "uploading" || blob.status === "finishing" ||
+    blob.status === "retrying";
 }

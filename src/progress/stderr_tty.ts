@@ -1,50 +1,69 @@
 /**
- * The real terminal behind the TTY renderer: `log-update` redrawing on stderr. Kept apart from
- * `tty_renderer.ts` so the renderer and its tests need neither a terminal nor the npm package.
+ * The real terminal behind the TTY renderer: a {@linkcode createLiveArea} on stderr, sized from
+ * the terminal at every redraw. Kept apart from `tty_renderer.ts` so the renderer and its tests
+ * need no terminal.
  */
-import process from "node:process";
-import { createLogUpdate } from "log-update";
-import { createTtyRenderer, type TtyOutput, type TtyRenderer } from "./tty_renderer.ts";
+import { createLiveArea } from "./live_area.ts";
+import { createTtyRenderer, type TtyRenderer } from "./tty_renderer.ts";
 
-/** The subset of a `log-update` instance the renderer uses. */
-export interface LogUpdateLike {
-  (text: string): void;
-  persist(text: string): void;
-  done(): void;
+/** A terminal's size in character cells; 0 where the terminal does not say. */
+export interface TerminalSize {
+  readonly columns: number;
+  readonly rows: number;
 }
 
-/** Adapts a `log-update` instance to {@linkcode TtyOutput}. */
-export function logUpdateOutput(log: LogUpdateLike): TtyOutput {
-  return {
-    update: (frame) => log(frame),
-    persist: (text) => log.persist(text),
-    done: () => log.done(),
-  };
+/** Options for {@linkcode createStderrTtyRenderer}. */
+export interface StderrTtyOptions {
+  /** Whether to use ANSI colours; false when `NO_COLOR` is set. */
+  color: boolean;
+  /** Writes to stderr, synchronously. */
+  write: (text: string) => void;
+  /** The terminal's size now. Default: `Deno.consoleSize()`, or 0 × 0 when that fails. */
+  size?: () => TerminalSize;
 }
+
+/** Columns and rows assumed when the terminal reports 0 (serial consoles, unsized ptys). */
+export const FALLBACK_SIZE: TerminalSize = { columns: 80, rows: 24 };
 
 /**
- * A TTY renderer drawing on stderr. Call only when stderr is a terminal; `color` should be
- * false when `NO_COLOR` is set. It follows terminal resizes, and keeps the live block a few
- * rows shorter than the terminal so redraws never scroll.
+ * A TTY renderer drawing on stderr. Call only when stderr is a terminal. It follows terminal
+ * resizes, and keeps the live block a few rows shorter than the terminal so redraws never
+ * scroll.
  *
  * @example
  * ```ts
- * const tty = createStderrTtyRenderer(Deno.stderr.isTerminal() && !Deno.noColor);
+ * const encoder = new TextEncoder();
+ * const tty = createStderrTtyRenderer({
+ *   color: !Deno.noColor,
+ *   write: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
+ * });
  * ```
  */
-export function createStderrTtyRenderer(color: boolean): TtyRenderer {
-  const stderr = process.stderr;
-  // Rows: the two total lines, an overflow line and the cursor's line.
-  const maxRows = Math.max(1, Math.min(8, sizeOr(stderr.rows, 24) - 4));
+export function createStderrTtyRenderer(options: StderrTtyOptions): TtyRenderer {
+  const size = options.size ?? consoleSize;
+  const columns = () => sizeOr(size().columns, FALLBACK_SIZE.columns);
   return createTtyRenderer({
-    output: logUpdateOutput(createLogUpdate(stderr)),
-    color,
-    width: () => sizeOr(stderr.columns, 80),
-    maxRows,
+    output: createLiveArea({ write: options.write, columns }),
+    color: options.color,
+    width: columns,
+    // Rows: the two total lines, an overflow line and the cursor's line.
+    maxRows: () => Math.max(1, Math.min(8, sizeOr(size().rows, FALLBACK_SIZE.rows) - 4)),
   });
 }
 
+/**
+ * The size of the terminal, through Deno (which asks the standard streams in turn); 0 × 0
+ * when none of them is a terminal.
+ */
+function consoleSize(): TerminalSize {
+  try {
+    return Deno.consoleSize();
+  } catch {
+    return { columns: 0, rows: 0 };
+  }
+}
+
 /** A terminal dimension, or `fallback` when unknown or 0 (as in a pty nobody sized). */
-function sizeOr(value: number | undefined, fallback: number): number {
-  return value !== undefined && value > 0 ? value : fallback;
+function sizeOr(value: number, fallback: number): number {
+  return Number.isFinite(value) && value > 0 ? value : fallback;
 }

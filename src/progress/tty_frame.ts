@@ -6,6 +6,7 @@
  * ✓ 0123456789ab uploaded 12.0 MiB in 3.1 s                       <- permanent lines
  * abcdef012345 [███████████████░░░░░░░░░░░░░░░]  50% 32.0 MiB / 64.0 MiB
  * fedcba987654 retrying (attempt 2)
+ * 9876543210fe [█████████████████████████████░]  99% 8.0 MiB sent, finishing
  * total        [██████░░░░░░░░░░░░░░░░░░░░░░░░]  20% 44.0 MiB / 200.0 MiB
  *              1/4 blobs, 10.5 MiB/s, ETA 0:15
  * ```
@@ -21,7 +22,7 @@ import {
   formatRate,
   shortDigest,
 } from "./format.ts";
-import type { BlobState, ProgressState } from "./state.ts";
+import { ALMOST_DONE, type BlobState, type ProgressState } from "./state.ts";
 
 /** Layout knobs for {@linkcode renderLiveBlock}. */
 export interface FrameOptions {
@@ -37,7 +38,10 @@ const LABEL = 12;
 const MAX_BAR = 30;
 /** Narrower than this and a bar says nothing; rows drop it. */
 const MIN_BAR = 5;
-/** A row besides its bar: label, spaces, brackets, "100%", "1023.99 GiB / 1023.99 GiB". */
+/**
+ * A row besides its bar: label, spaces, brackets, "100%", "1023.99 GiB / 1023.99 GiB" (as long
+ * as "99.99 GiB sent, finishing"; a bigger finishing blob's row is cut at the edge instead).
+ */
 const ROW_TEXT = LABEL + 1 + 2 + 1 + 4 + 1 + 25;
 
 /**
@@ -75,6 +79,11 @@ function blobRow(blob: BlobState, barWidth: number, c: Palette): string {
   const label = shortDigest(blob.digest).padEnd(LABEL);
   if (blob.status === "retrying") {
     return `${label} ${c.yellow(`retrying (attempt ${blob.attempt})`)}`;
+  }
+  if (blob.status === "finishing") {
+    // Every byte is with the connection, but a slow link may take seconds to deliver what its
+    // buffers hold, and the registry must still answer: short of done, and saying so.
+    return row(label, ALMOST_DONE, `${formatBytes(blob.size)} sent, finishing`, barWidth, c);
   }
   const fraction = blob.size > 0 ? blob.done / blob.size : 0;
   return row(label, fraction, `${formatBytes(blob.done)} / ${formatBytes(blob.size)}`, barWidth, c);

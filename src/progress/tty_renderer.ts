@@ -1,7 +1,7 @@
 /**
  * Live progress bars for an interactive terminal. The renderer owns the model and a redraw
  * timer; the terminal itself sits behind {@linkcode TtyOutput}, so tests feed events and read
- * frames without a terminal. `stderr_tty.ts` wires it to `log-update` on stderr.
+ * frames without a terminal. `stderr_tty.ts` wires it to a live area on stderr.
  */
 import { palette } from "./ansi.ts";
 import type { ProgressSink } from "./events.ts";
@@ -9,8 +9,8 @@ import { ProgressState } from "./state.ts";
 import { permanentLine, renderLiveBlock } from "./tty_frame.ts";
 
 /**
- * Where frames go. Shaped after `log-update`: a live block redrawn in place, with permanent
- * text printed above it. A bare `write(frame)` cannot tell the two apart, hence an interface.
+ * Where frames go: a live block redrawn in place, with permanent text printed above it. A bare
+ * `write(frame)` cannot tell the two apart, hence an interface.
  */
 export interface TtyOutput {
   /** Replaces the live block with `frame` (lines joined by "\n", no trailing newline). */
@@ -30,8 +30,11 @@ export interface TtyRendererOptions {
   now?: () => number;
   /** Terminal columns, or a function read at every redraw to follow resizes. Default 80. */
   width?: number | (() => number);
-  /** Most blob rows in the live block; more are summarised in one line. Default 8. */
-  maxRows?: number;
+  /**
+   * Most blob rows in the live block, or a function read at every redraw; more are summarised
+   * in one line. Default 8.
+   */
+  maxRows?: number | (() => number);
   /** Time between redraws. Default 100 ms, i.e. at most ten frames a second. */
   intervalMs?: number;
 }
@@ -86,7 +89,7 @@ export function createTtyRenderer(options: TtyRendererOptions): TtyRenderer {
     renderLiveBlock(state, {
       palette: colors,
       width: typeof width === "function" ? width() : width,
-      maxRows,
+      maxRows: typeof maxRows === "function" ? maxRows() : maxRows,
     });
 
   const flush = (): void => {

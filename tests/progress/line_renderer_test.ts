@@ -106,3 +106,12 @@ Deno.test("line renderer: unknown ETA at the start and zero-byte totals", () => 
   assertEquals(lines.at(-1), "Progress: 0 B / 0 B (0%), -- B/s, ETA 0:00");
   assertEquals(big.lines.at(-1), "Progress: 1.0 MiB / 1.00 GiB (0%), -- B/s, ETA --:--");
 });
+
+Deno.test("line renderer never says 100% while a blob waits for the registry", () => {
+  const { clock, lines, renderer } = setup(1000);
+  renderer.sink({ type: "plan", image: "app:1", blobs: 1, bytes: 4 * MiB });
+  renderer.sink({ type: "blob-start", digest: A, size: 4 * MiB, attempt: 1 });
+  clock.at(2000);
+  renderer.sink({ type: "blob-progress", digest: A, done: 4 * MiB, size: 4 * MiB });
+  assertEquals(lines.at(-1), "Progress: 4.0 MiB / 4.0 MiB (99%), 2.0 MiB/s, ETA 0:00");
+});

@@ -1,6 +1,6 @@
 import type { ProgressEvent } from "../../src/progress/events.ts";
 import { ProgressState } from "../../src/progress/state.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 import { digest, FakeClock, GiB, MiB } from "./_support.ts";
 
 const A = digest("a");
@@ -162,4 +162,44 @@ Deno.test("ProgressState copes with events for blobs it was not told about", () 
   state.apply({ type: "plan", image: "app:1", blobs: 1, bytes: 4 });
   assertEquals(state.totals().bytesTotal, 10);
   assertEquals(state.totals().blobsTotal, 1);
+});
+
+Deno.test("ProgressState: a blob whose bytes are all sent is finishing, not done, until blob-done", () => {
+  const clock = new FakeClock();
+  const state = new ProgressState({ now: clock.now });
+  feed(state, clock, [
+    [0, { type: "plan", image: "app:1", blobs: 2, bytes: 20 * MiB }],
+    [0, { type: "blob-start", digest: A, size: 10 * MiB, attempt: 1 }],
+    [0, { type: "blob-start", digest: B, size: 10 * MiB, attempt: 1 }],
+    // Both counters reach the end: the socket has taken every byte, the registry has not answered.
+    [1000, { type: "blob-progress", digest: A, done: 10 * MiB, size: 10 * MiB }],
+    [1000, { type: "blob-progress", digest: B, done: 10 * MiB, size: 10 * MiB }],
+  ]);
+  assertEquals(state.blob(A)?.status, "finishing");
+  assertEquals(state.inFlight().length, 2);
+  const sent = state.totals();
+  assertEquals([sent.bytesDone, sent.blobsFinished], [20 * MiB, 0]);
+  assert(sent.fraction < 1, `fraction ${sent.fraction} before any blob is in the registry`);
+
+  feed(state, clock, [[6000, {
+    type: "blob-done",
+    digest: A,
+    size: 10 * MiB,
+    outcome: "uploaded",
+  }]]);
+  assert(state.totals().fraction < 1, "one blob is still finishing");
+  feed(state, clock, [
+    [6500, { type: "retry", what: `blob ${B}`, attempt: 2, delayMs: 100, reason: "503" }],
+  ]);
+  assertEquals(state.blob(B)?.status, "retrying");
+  feed(state, clock, [
+    [7000, { type: "blob-start", digest: B, size: 10 * MiB, attempt: 2 }],
+    [7500, { type: "blob-progress", digest: B, done: 5 * MiB, size: 10 * MiB }],
+  ]);
+  assertEquals(state.blob(B)?.status, "uploading");
+  feed(state, clock, [
+    [8000, { type: "blob-progress", digest: B, done: 10 * MiB, size: 10 * MiB }],
+    [9000, { type: "blob-done", digest: B, size: 10 * MiB, outcome: "uploaded" }],
+  ]);
+  assertEquals(state.totals().fraction, 1);
 });

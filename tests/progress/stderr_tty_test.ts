@@ -1,48 +1,51 @@
-import { createLogUpdate } from "log-update";
-import { logUpdateOutput } from "../../src/progress/stderr_tty.ts";
-import { createTtyRenderer } from "../../src/progress/tty_renderer.ts";
+import { createStderrTtyRenderer, type TerminalSize } from "../../src/progress/stderr_tty.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { digest, FakeClock, MiB } from "./_support.ts";
+import { digest, MiB } from "./_support.ts";
 
-/** Enough of a Node writable stream for log-update: it records what would reach the terminal. */
-function fakeTerminal() {
+const A = digest("a");
+
+/** A renderer writing into `writes`, on a terminal whose size the test sets. */
+function setup(size: TerminalSize) {
   const writes: string[] = [];
-  const stream = {
-    isTTY: false,
-    columns: 100,
-    rows: 24,
-    write(chunk: string): boolean {
-      writes.push(chunk);
-      return true;
-    },
-  };
-  return { writes, stream: stream as unknown as Parameters<typeof createLogUpdate>[0] };
-}
-
-Deno.test("the TTY renderer drives the real log-update: block redrawn, lines kept above", () => {
-  const { writes, stream } = fakeTerminal();
-  const clock = new FakeClock();
-  // showCursor keeps log-update from hiding the cursor of the terminal running the tests.
-  const tty = createTtyRenderer({
-    output: logUpdateOutput(createLogUpdate(stream, { showCursor: true })),
+  const terminal = { size };
+  const tty = createStderrTtyRenderer({
     color: false,
-    now: clock.now,
+    write: (text) => writes.push(text),
+    size: () => terminal.size,
   });
-  const A = digest("a");
   tty.sink({ type: "plan", image: "app:1", blobs: 1, bytes: 10 * MiB });
   tty.sink({ type: "blob-start", digest: A, size: 10 * MiB, attempt: 1 });
-  tty.flush();
-  const first = tty.render();
-  assertEquals(writes, [`${first}\n`]);
+  tty.sink({ type: "blob-progress", digest: A, done: 5 * MiB, size: 10 * MiB });
+  return { writes, terminal, tty };
+}
 
-  tty.sink({ type: "blob-progress", digest: A, done: 10 * MiB, size: 10 * MiB });
-  tty.sink({ type: "blob-done", digest: A, size: 10 * MiB, outcome: "uploaded" });
+/** The visible text of a write: escape codes and carriage returns removed. */
+function visible(text: string): string {
+  // deno-lint-ignore no-control-regex -- escape codes are what is removed
+  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\r/g, "");
+}
+
+Deno.test("stderr TTY renderer draws at 80 columns on a terminal that reports 0 × 0", () => {
+  const { writes, tty } = setup({ columns: 0, rows: 0 });
+  tty.flush();
   tty.stop();
-  const [persisted, redrawn] = writes.slice(1);
-  // log-update erases the three-line block, then writes the permanent line where it was...
-  assert(persisted?.endsWith("✓ aaaaaaaaaaaa uploaded 10.0 MiB in 0 ms\n"), persisted);
-  assert(persisted?.startsWith("\x1b["), "the old block is erased first");
-  // ...and the next update draws the block afresh below it.
-  assertEquals(redrawn, `${tty.render()}\n`);
-  assertEquals(writes.length, 3);
+  assertEquals(writes.length, 1);
+  const rows = visible(writes[0]!).split("\n").filter((row) => row !== "");
+  assertEquals(rows, [
+    "aaaaaaaaaaaa [███████████████░░░░░░░░░░░░░░░]  50% 5.0 MiB / 10.0 MiB",
+    "total        [███████████████░░░░░░░░░░░░░░░]  50% 5.0 MiB / 10.0 MiB",
+    "             0/1 blobs, -- B/s, ETA --:--",
+  ]);
+});
+
+Deno.test("stderr TTY renderer follows the terminal's width and height at each redraw", () => {
+  const { writes, terminal, tty } = setup({ columns: 100, rows: 24 });
+  tty.flush();
+  terminal.size = { columns: 40, rows: 24 };
+  tty.sink({ type: "blob-progress", digest: A, done: 6 * MiB, size: 10 * MiB });
+  tty.flush();
+  tty.stop();
+  const narrow = visible(writes.at(-1)!).split("\n").filter((row) => row !== "");
+  assert(narrow.every((row) => [...row].length < 40), narrow.join("\n"));
+  assertEquals(narrow[0], "aaaaaaaaaaaa  60% 6.0 MiB / 10.0 MiB");
 });

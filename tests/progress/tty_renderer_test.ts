@@ -276,3 +276,28 @@ Deno.test("TTY renderer redraws on its timer, at most once per interval, and sto
   tty.stop();
   assertEquals(output.calls.at(-1), ["done"]);
 });
+
+Deno.test("TTY renderer shows a blob with every byte sent as finishing, short of 100%", () => {
+  const { tty } = setup();
+  tty.sink({ type: "plan", image: "app:1", blobs: 2, bytes: 16 * MiB });
+  tty.sink({ type: "blob-start", digest: A, size: 8 * MiB, attempt: 1 });
+  tty.sink({ type: "blob-start", digest: B, size: 8 * MiB, attempt: 1 });
+  tty.sink({ type: "blob-progress", digest: A, done: 8 * MiB, size: 8 * MiB });
+  tty.sink({ type: "blob-progress", digest: B, done: 8 * MiB, size: 8 * MiB });
+  assertEquals(
+    tty.render(),
+    [
+      "aaaaaaaaaaaa [█████████████████████████████░]  99% 8.0 MiB sent, finishing",
+      "bbbbbbbbbbbb [█████████████████████████████░]  99% 8.0 MiB sent, finishing",
+      "total        [█████████████████████████████░]  99% 16.0 MiB / 16.0 MiB",
+      "             0/2 blobs, -- B/s, ETA 0:00",
+    ].join("\n"),
+  );
+  tty.sink({ type: "blob-done", digest: A, size: 8 * MiB, outcome: "uploaded" });
+  tty.sink({ type: "blob-done", digest: B, size: 8 * MiB, outcome: "uploaded" });
+  assertEquals(
+    tty.render().split("\n")[0],
+    "total        [██████████████████████████████] 100% 16.0 MiB / 16.0 MiB",
+  );
+  tty.stop();
+});
