@@ -8,6 +8,7 @@
  * @module
  */
 import { main } from "./src/cli/main.ts";
+import { readHiddenLine } from "./src/cli/password_input.ts";
 
 if (import.meta.main) {
   const encoder = new TextEncoder();
@@ -28,6 +29,17 @@ if (import.meta.main) {
     env: (name) => Deno.env.get(name),
     readStdin: async () =>
       new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()),
+    stdinIsTerminal: Deno.stdin.isTerminal(),
+    promptPassword: (prompt) =>
+      readHiddenLine(prompt, {
+        setRaw: (raw) => Deno.stdin.setRaw(raw),
+        read: (buffer) => Deno.stdin.read(buffer),
+        write: write(Deno.stderr),
+      }).catch((error) => {
+        // Raw mode turns Ctrl-C into a byte, not a signal: interrupt as the signal would.
+        if (error instanceof DOMException && error.name === "AbortError") controller.abort(error);
+        throw error;
+      }),
     writeOut: write(Deno.stdout),
     writeErr: write(Deno.stderr),
     stderrIsTerminal: Deno.stderr.isTerminal(),

@@ -43,7 +43,9 @@ export async function main(
       return EXIT.interrupted;
     }
     if (error instanceof UsageError) {
-      context.writeErr(`Error: ${error.message}\n${error.hint ? `Hint: ${error.hint}\n` : ""}`);
+      // Every usage error gets a hint, as the README promises: at least where to read more.
+      const hint = error.hint ?? `run "${NAME} --help" for usage`;
+      context.writeErr(`Error: ${error.message}\nHint: ${hint}\n`);
       return EXIT.usage;
     }
     context.writeErr(`Error: ${describe(error)}\n`);

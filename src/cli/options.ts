@@ -4,7 +4,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { type ImageReference, parseReference } from "../registry/reference.ts";
-import { parseBoolean, parseBytes, parseInteger } from "./units.ts";
+import { parseBoolean, parseBytes, parseDuration, parseInteger } from "./units.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
 import { type Compression, LEVELS } from "../compress/codec.ts";
 
@@ -106,7 +106,7 @@ export function resolveSettings(
   const pickBool = (flag: boolean | undefined, name: string) => {
     if (flag !== undefined) return flag;
     const value = nonEmpty(env(name));
-    return value === undefined ? undefined : parseBoolean(value, name);
+    return value === undefined ? undefined : fromEnv(name, () => parseBoolean(value, name));
   };
 
   if (!flags.repositoryUrl) {
@@ -120,16 +120,22 @@ export function resolveSettings(
     });
   }
   if (flags.quiet && flags.verbose) {
-    throw new UsageError("--quiet and --verbose cannot be used together");
+    throw new UsageError("--quiet and --verbose cannot be used together", {
+      hint: "Drop one: --quiet prints only errors and the result, --verbose every request",
+    });
   }
   if (flags.password !== undefined && flags.passwordStdin) {
-    throw new UsageError("--password and --password-stdin cannot be used together");
+    throw new UsageError("--password and --password-stdin cannot be used together", {
+      hint: "Drop -p/--password: --password-stdin keeps the password off the command line",
+    });
   }
   const reference = parseReference(flags.repositoryUrl);
 
   const skipExisting = pickBool(flags.skipExisting, ENV.skipExisting);
   if (flags.forceUpload && flags.skipExisting) {
-    throw new UsageError("--skip-existing and --force-upload cannot be used together");
+    throw new UsageError("--skip-existing and --force-upload cannot be used together", {
+      hint: "Drop one: --skip-existing is the default",
+    });
   }
   const forceUpload = flags.forceUpload === true || skipExisting === false;
 
@@ -140,8 +146,12 @@ export function resolveSettings(
   else if (flags.passwordStdin) [password, passwordSource] = [stdinPassword ?? "", "stdin"];
   else if (nonEmpty(env(ENV.password)) !== undefined) {
     [password, passwordSource] = [env(ENV.password), "env"];
-  } else if (reference.credentials && username === undefined) {
+  } else if (
+    reference.credentials &&
+    (username === undefined || username === reference.credentials.username)
+  ) {
     // Credentials in the URL count only as a pair: never one user's password for another.
+    // The same user named again (-u, DOCKER_PUSHER_USERNAME) takes the URL's password.
     [username, password, passwordSource] = [
       reference.credentials.username,
       reference.credentials.password,
@@ -163,13 +173,15 @@ export function resolveSettings(
     fallback: T,
   ): T => {
     if (flag !== undefined) return parse(flag, flagName);
-    const fromEnv = nonEmpty(env(envName));
-    return fromEnv === undefined ? fallback : parse(fromEnv, envName);
+    const value = nonEmpty(env(envName));
+    return value === undefined ? fallback : fromEnv(envName, () => parse(value, envName));
   };
   const chunkBytes = (text: string, name: string) => {
     const value = parseBytes(text, name);
     if (value < MIN_CHUNK) {
-      throw new UsageError(`${name} must be at least ${MIN_CHUNK} bytes (64KiB), got "${text}"`);
+      throw new UsageError(`${name} must be at least ${MIN_CHUNK} bytes (64KiB), got "${text}"`, {
+        hint: "Use 64KiB or more, e.g. 64MiB (the default)",
+      });
     }
     return value;
   };
@@ -184,7 +196,7 @@ export function resolveSettings(
       flags.timeout,
       "--timeout",
       ENV.timeout,
-      (t, n) => parseInteger(t, n, 1, 7 * 24 * 3600),
+      (t, n) => parseDuration(t, n, 1, 7 * 24 * 3600),
       DEFAULTS.timeoutSeconds,
     ),
     largeLayerThreshold: setting(
@@ -244,7 +256,12 @@ function compressionSetting(
     : [nonEmpty(env(ENV.compression)) ?? DEFAULTS.compression, ENV.compression];
   const codec = CODECS.find((c) => c === codecText.toLowerCase());
   if (codec === undefined) {
-    throw new UsageError(`${codecName} must be none, gzip or zstd, got "${codecText}"`);
+    throw envHint(
+      codecName,
+      new UsageError(`${codecName} must be none, gzip or zstd, got "${codecText}"`, {
+        hint: "Use gzip (every client), zstd (newer clients) or none (layers as stored)",
+      }),
+    );
   }
   const [levelText, levelName] = flags.compressionLevel !== undefined
     ? [flags.compressionLevel, "--compression-level"]
@@ -261,7 +278,18 @@ function compressionSetting(
     return { codec, level: "auto" };
   }
   const { min, max } = LEVELS[codec];
-  return { codec, level: parseInteger(levelText, levelName, min, max) };
+  const level = Number(levelText.trim());
+  if (!/^\d+$/.test(levelText.trim()) || level < min || level > max) {
+    throw envHint(
+      levelName,
+      new UsageError(
+        `${levelName} expects auto or a level from ${min} to ${max} for ${codec}, ` +
+          `got "${levelText}"`,
+        { hint: `Use auto (follow the link) or a fixed level: gzip 1-9, zstd 1-19` },
+      ),
+    );
+  }
+  return { codec, level };
 }
 
 const REPOSITORY =
@@ -274,9 +302,34 @@ function validateMountSource(repository: string, target: string): string {
     });
   }
   if (repository === target) {
-    throw new UsageError("--mount-from names the repository being pushed to");
+    throw new UsageError("--mount-from names the repository being pushed to", {
+      hint: "Name another repository of the same registry, one that holds the blobs",
+    });
   }
   return repository;
+}
+
+/** Runs `parse` on a variable's value; a refusal's hint also says the variable can be unset. */
+function fromEnv<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof UsageError) throw envHint(name, error);
+    throw error;
+  }
+}
+
+/**
+ * An error about `name`'s value, with a hint that says the variable can be unset when `name`
+ * is a variable (a value from the environment is easy to forget).
+ */
+function envHint(name: string, error: UsageError): UsageError {
+  if (!(Object.values(ENV) as string[]).includes(name)) return error;
+  const unset = `unset ${name}`;
+  return new UsageError(error.message, {
+    hint: error.hint === undefined ? `Fix or ${unset}` : `${error.hint} (or ${unset})`,
+    cause: error,
+  });
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

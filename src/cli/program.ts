@@ -3,6 +3,7 @@
  * subcommand the arguments go to `push`, so scripts written for the earlier tool keep working.
  */
 import { Command, Option } from "commander";
+import { UsageError } from "../errors.ts";
 import { NAME, VERSION } from "../version.ts";
 import { DEFAULTS, ENV, type RawFlags } from "./options.ts";
 
@@ -16,9 +17,42 @@ const env = (name: string) => ` (env: ${name})`;
 /** Subcommands; anything else on the command line is an argument to the default, `push`. */
 const COMMANDS = new Set(["push", "help"]);
 
-/** Puts the implied `push` in front of arguments that don't start with a subcommand. */
+/**
+ * Puts the implied `push` in front of arguments that start with a flag. `push` takes no
+ * positional arguments, so a first word that is not a flag must be a command: an unknown one
+ * (`pull`, a command of a later version) is a usage error, not an argument to `push`.
+ */
 export function withDefaultCommand(args: string[]): string[] {
-  return args[0] !== undefined && COMMANDS.has(args[0]) ? args : ["push", ...args];
+  const first = args[0];
+  if (first === undefined || first.startsWith("-")) return ["push", ...args];
+  if (COMMANDS.has(first)) return args;
+  throw new UsageError(`Unknown command "${first}"`, {
+    hint: `${NAME} has one command, push (the default): ${NAME} -r TARGET -f ARCHIVE; ` +
+      `run "${NAME} --help" for usage`,
+  });
+}
+
+/**
+ * Refuses a flag given together with its `--no-` form (`--chunked --no-chunked`): commander
+ * would let the last one win silently, and the user meant one of them.
+ */
+function refuseOpposites(command: Command): () => void {
+  const seen = new Set<string>();
+  const pairs = command.options.filter((o) => o.negate)
+    .map((no) => [no.long!.replace(/^--no-/, "--"), no.long!] as const)
+    .filter(([yes]) => command.options.some((o) => o.long === yes && !o.negate));
+  for (const pair of pairs) {
+    for (const flag of pair) command.on(`option:${flag.slice(2)}`, () => seen.add(flag));
+  }
+  return () => {
+    for (const [yes, no] of pairs) {
+      if (seen.has(yes) && seen.has(no)) {
+        throw new UsageError(`${yes} and ${no} cannot be used together`, {
+          hint: `Give one of them, or neither for the automatic choice`,
+        });
+      }
+    }
+  };
 }
 
 /** Builds the parser; `push` is called with the parsed flags. */
@@ -56,9 +90,9 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     .addOption(new Option("--password-stdin", "read the password from standard input"))
     .addOption(
       new Option(
-        "-t, --timeout <seconds>",
-        `fail a request after this long with no bytes moving [default: ${DEFAULTS.timeoutSeconds}]` +
-          env(ENV.timeout),
+        "-t, --timeout <duration>",
+        "fail a request after this long with no bytes moving: seconds, or 30s, 5m, 2h, 1h30m " +
+          `[default: ${DEFAULTS.timeoutSeconds} (2h)]${env(ENV.timeout)}`,
       ),
     )
     .addOption(
@@ -146,7 +180,11 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
       ),
     )
     .addOption(
-      new Option("--dry-run", "check archive, registry and credentials; upload nothing"),
+      new Option(
+        "--dry-run",
+        "check archive, registry and credentials; say what a push would upload, mount or " +
+          "skip (HEAD requests only)",
+      ),
     )
     .addOption(
       new Option("--verbose", `log every HTTP request${env(ENV.verbose)}`),
@@ -155,12 +193,15 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     .addHelpText(
       "after",
       "\nSizes accept units: 1073741824, 512MiB, 64M, 1GB. Flags win over the environment.\n" +
-        "On success stdout has one line per image: <reference>@<manifest digest>.\n" +
+        "On success stdout has exactly one line, <registry>/<repository>:<tag>@<manifest " +
+        "digest>\n(nothing with --dry-run); progress, warnings and errors go to stderr.\n" +
         "Exit codes: 0 pushed, 1 failed, 2 usage error, 130 interrupted.",
     )
     .action(async (flags: RawFlags) => {
+      checkOpposites();
       await push(flags);
     });
+  const checkOpposites = refuseOpposites(pushCommand);
 
   for (const command of [program, pushCommand]) {
     command.exitOverride().configureOutput({

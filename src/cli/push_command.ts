@@ -7,18 +7,19 @@ import { formatBytes } from "../progress/format.ts";
 import { pushImage } from "../push/push_image.ts";
 import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
 import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
+import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { formatPushed, formatReference, registryBaseUrl } from "../registry/reference.ts";
 import { createTransport } from "../registry/transport.ts";
 import { NAME, VERSION } from "../version.ts";
 import { type RawFlags, resolveSettings } from "./options.ts";
+import { type PasswordInput, readStdinPassword } from "./password_input.ts";
 import { createReporter } from "./reporter.ts";
 
 /** What the command needs from the process, injectable for tests. */
-export interface CommandContext {
+export interface CommandContext extends PasswordInput {
   env: (name: string) => string | undefined;
-  readStdin: () => Promise<string>;
   writeOut: (text: string) => void;
   writeErr: (text: string) => void;
   stderrIsTerminal: boolean;
@@ -30,9 +31,12 @@ export interface CommandContext {
 
 /** Runs a push; throws on any failure (the caller maps errors to exit codes). */
 export async function runPush(flags: RawFlags, context: CommandContext): Promise<void> {
-  const stdinPassword = flags.passwordStdin
-    ? (await context.readStdin()).replace(/\r?\n$/, "")
-    : undefined;
+  let stdinPassword: string | undefined;
+  if (flags.passwordStdin) {
+    // Every other setting is checked before the password is read (or asked for at a prompt).
+    resolveSettings(flags, context.env, "-");
+    stdinPassword = await readStdinPassword(context);
+  }
   const settings = resolveSettings(flags, context.env, stdinPassword);
   context.onVerbose(settings.verbose);
   const reporter = createReporter({
@@ -59,12 +63,26 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
     const archive = await openImageArchive(settings.file, { signal: context.signal });
     const image = selectImage(archive, settings.image);
     for (const note of image.notes) reporter.info(`Note: ${note}`);
-    const { credentials, source } = await resolveCredentials(
+    const choice = await resolveCredentials(
       settings,
       reference.registry,
       realCredentialSystem(context.env),
     );
-    if (settings.verbose) reporter.info(`Credentials: ${source}`);
+    let credentials: Credentials | CredentialLookup;
+    if (choice.kind === "given") {
+      credentials = choice.credentials;
+      if (settings.verbose) reporter.info(`Credentials: ${choice.source}`);
+    } else {
+      // Read only if the registry asks; a store that cannot be read is the client's to report.
+      credentials = async () => {
+        const found = await choice.lookup();
+        if (settings.verbose) {
+          reporter.info(`Credentials: ${found?.source ?? "none in docker's config (anonymous)"}`);
+        }
+        return found?.credentials;
+      };
+      if (settings.verbose) reporter.info("Credentials: docker's config, if the registry asks");
+    }
 
     const baseUrl = registryBaseUrl(reference);
     const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(context.env) : undefined;
@@ -89,7 +107,7 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
         retries: settings.retryAttempts,
         sink: reporter.sink,
         signal: context.signal,
-        ...(credentials ? { credentials } : {}),
+        credentials,
         ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
       });
       const result = await pushImage(
@@ -120,19 +138,26 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
           reporter.info(`Note: could not save the blob-info cache ${cache.path}: ${error}`)
         );
       });
+      const summary = compressionSummary(result.compressed, settings.compression.codec);
+      if (summary !== undefined) reporter.info(summary);
       reporter.stop();
       if (result.dryRun) {
+        const { uploaded, mounted, skipped } = result;
         context.writeErr(
-          `Dry run: ${result.uploaded.count} blob(s), ${formatBytes(result.uploaded.bytes)}, ` +
-            `would be uploaded; ${result.skipped.count} blob(s), ` +
-            `${formatBytes(result.skipped.bytes)}, already in the registry; ` +
+          `Dry run: ${uploaded.count} blob(s), ${formatBytes(uploaded.bytes)}, ` +
+            `would be uploaded; ` +
+            (mounted.count > 0
+              ? `${mounted.count} blob(s), ${formatBytes(mounted.bytes)}, would be mounted ` +
+                `from another repository; `
+              : "") +
+            `${skipped.count} blob(s), ${formatBytes(skipped.bytes)}, already in the registry; ` +
             (result.manifestFinal
               ? `manifest ${result.digest}`
               : "the manifest (its digest depends on the compressed layers)") +
             ` would be pushed as ${formatReference(reference)}\n`,
         );
       } else {
-        context.writeOut(`${formatPushed(reference, result.digest)}\n`);
+        writeResult(formatPushed(reference, result.digest), context);
       }
     } finally {
       transport.close();
@@ -140,6 +165,40 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
   } finally {
     reporter.stop();
   }
+}
+
+/**
+ * The result line on stdout. The image is in the registry by now, so a stdout that cannot take
+ * the line (closed early: `… | head -0`, a reader that went away) does not fail the push: the
+ * line goes to stderr instead, with why.
+ */
+function writeResult(line: string, context: CommandContext): void {
+  try {
+    context.writeOut(`${line}\n`);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    context.writeErr(
+      `Pushed ${line}, but stdout was closed, so it could not be written there (${why})\n`,
+    );
+  }
+}
+
+/**
+ * One line on what compression did, or nothing when no layer was compressed. Layers that did
+ * not shrink (by 1 % at least: tar padding always shrinks a little) went up as stored blocks:
+ * not a warning, just the fact.
+ */
+function compressionSummary(
+  compressed: { count: number; bytes: number; size: number },
+  codec: string,
+): string | undefined {
+  if (compressed.count === 0) return undefined;
+  if (compressed.size >= compressed.bytes * 0.99) {
+    return `${compressed.count} layer(s) did not compress with ${codec}; sent as stored ` +
+      `(${formatBytes(compressed.bytes)})`;
+  }
+  return `Compressed ${compressed.count} layer(s) with ${codec}: ` +
+    `${formatBytes(compressed.bytes)} → ${formatBytes(compressed.size)}`;
 }
 
 /** Reads a PEM bundle for `--ca-cert`; a missing or non-PEM file is the user's mistake. */

@@ -4,7 +4,6 @@
  * or an OAuth2 `identitytoken`), `credHelpers` per registry and a default `credsStore`, both
  * run as `docker-credential-<name> get`.
  */
-import { UsageError } from "../errors.ts";
 import type { Credentials } from "../registry/auth.ts";
 import { DOCKER_HUB } from "../registry/reference.ts";
 
@@ -25,6 +24,16 @@ export type HelperResult =
   | { ok: true; stdout: string }
   | { ok: false; notFound: boolean; message: string };
 
+/**
+ * Docker's credential store cannot be read: an unparsable `config.json`, an `auths` entry that
+ * is not base64 `user:password`, a credential helper that is missing, fails or answers
+ * nonsense. The message names the file or helper and why, never a secret. Callers decide
+ * whether that matters: it does not for a registry that never asks for credentials.
+ */
+export class CredentialStoreError extends Error {
+  override name = "CredentialStoreError";
+}
+
 /** Credentials found in docker's configuration, with where they came from. */
 export interface FoundCredentials {
   credentials: Credentials;
@@ -32,33 +41,49 @@ export interface FoundCredentials {
   source: string;
 }
 
-/** Looks up credentials for `registry` (as users name it: `docker.io`, `host:port`). */
+/**
+ * Looks up credentials for `registry` (as users name it: `docker.io`, `host:port`).
+ *
+ * @throws {CredentialStoreError} when the config or a credential helper cannot be read.
+ */
 export async function dockerConfigCredentials(
   registry: string,
   system: CredentialSystem,
 ): Promise<FoundCredentials | undefined> {
   const dir = system.env("DOCKER_CONFIG") || `${system.env("HOME") ?? ""}/.docker`;
   const path = `${dir}/config.json`;
-  const text = await system.readTextFile(path);
-  if (text === undefined) return undefined;
-  let config: Record<string, unknown>;
+  let text: string | undefined;
   try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error();
-    config = parsed as Record<string, unknown>;
-  } catch {
-    throw new UsageError(`Docker config ${path} is not valid JSON`, {
-      hint: "Fix or move the file, or pass credentials with -u and --password-stdin",
-    });
+    text = await system.readTextFile(path);
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : `Cannot read docker config ${path}`;
+    throw new CredentialStoreError(message, { cause });
   }
+  if (text === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    // The parser's message quotes the file, secrets included: keep only where it broke.
+    const where = /line \d+ column \d+/.exec(String(error))?.[0];
+    throw new CredentialStoreError(
+      `Docker config ${path} is not valid JSON${where ? ` (${where})` : ""}`,
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new CredentialStoreError(`Docker config ${path} is not a JSON object`);
+  }
+  const config = parsed as Record<string, unknown>;
   const host = configHost(registry);
   const serverUrl = host === DOCKER_HUB ? DOCKER_HUB_CONFIG_KEY : host;
 
   const helpers = asRecord(config["credHelpers"]);
-  const helperName = Object.entries(helpers).find(([key]) => configHost(key) === host)?.[1] ??
-    config["credsStore"];
+  const perHost = Object.entries(helpers).find(([key]) => configHost(key) === host);
+  const [helperName, setting] = perHost
+    ? [perHost[1], `"credHelpers" entry "${perHost[0]}"`]
+    : [config["credsStore"], '"credsStore"'];
   if (typeof helperName === "string" && helperName !== "") {
-    const found = await fromHelper(helperName, serverUrl, system);
+    const found = await fromHelper(helperName, serverUrl, system, `the ${setting} of ${path}`);
     if (found) return found;
   }
 
@@ -70,22 +95,28 @@ export async function dockerConfigCredentials(
   return undefined;
 }
 
+/** Runs the helper `configuredBy` names (e.g. `the "credsStore" of ~/.docker/config.json`). */
 async function fromHelper(
   helper: string,
   serverUrl: string,
   system: CredentialSystem,
+  configuredBy: string,
 ): Promise<FoundCredentials | undefined> {
   const program = `docker-credential-${helper}`;
   const result = await system.runHelper(helper, serverUrl);
   if (!result.ok) {
     if (result.notFound) return undefined;
-    throw new Error(`Credential helper ${program} failed: ${result.message}`);
+    throw new CredentialStoreError(
+      `Credential helper ${program} (${configuredBy}) failed: ${result.message}`,
+    );
   }
   let reply: Record<string, unknown>;
   try {
     reply = asRecord(JSON.parse(result.stdout));
   } catch {
-    throw new Error(`Credential helper ${program} printed something that is not JSON`);
+    throw new CredentialStoreError(
+      `Credential helper ${program} (${configuredBy}) printed something that is not JSON`,
+    );
   }
   const username = typeof reply["Username"] === "string" ? reply["Username"] : "";
   const secret = typeof reply["Secret"] === "string" ? reply["Secret"] : "";
@@ -113,11 +144,15 @@ function fromAuthEntry(
         Uint8Array.from(atob(entry["auth"]), (c) => c.charCodeAt(0)),
       );
     } catch {
-      throw new UsageError(`The "auth" value for "${key}" in ${path} is not valid base64`);
+      throw new CredentialStoreError(
+        `The "auth" value for "${key}" in ${path} is not valid base64`,
+      );
     }
     const colon = decoded.indexOf(":");
     if (colon === -1) {
-      throw new UsageError(`The "auth" value for "${key}" in ${path} is not user:password`);
+      throw new CredentialStoreError(
+        `The "auth" value for "${key}" in ${path} is not user:password`,
+      );
     }
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }

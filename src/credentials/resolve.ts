@@ -1,17 +1,37 @@
 /**
  * Which credentials a push uses, in the order docker users expect: `-p`, then
- * `--password-stdin`, then `DOCKER_PUSHER_PASSWORD` (all resolved into the settings), then
- * docker's own configuration (credential helpers and `config.json`).
+ * `--password-stdin`, then `DOCKER_PUSHER_PASSWORD`, then the target URL's (all resolved into
+ * the settings), then docker's own configuration (credential helpers and `config.json`).
+ *
+ * Docker's configuration is read only when a registry asks for credentials, as docker does:
+ * a push to a registry open to all never depends on a store that may be broken (a
+ * `credsStore` copied from another machine whose helper is not installed here).
  */
 import { UsageError } from "../errors.ts";
 import type { Credentials } from "../registry/auth.ts";
-import { type CredentialSystem, dockerConfigCredentials } from "./docker_config.ts";
+import {
+  CredentialStoreError,
+  type CredentialSystem,
+  dockerConfigCredentials,
+  type FoundCredentials,
+} from "./docker_config.ts";
 
-export interface ResolvedCredentials {
-  credentials: Credentials | undefined;
-  /** Where they came from, for `--verbose` (never the secret itself). */
-  source: string;
-}
+/** The credentials for a push: known now, or docker's, looked up if the registry asks. */
+export type CredentialChoice =
+  | {
+    kind: "given";
+    credentials: Credentials;
+    /** Where they came from, for `--verbose` (never the secret itself). */
+    source: string;
+  }
+  | {
+    kind: "docker-config";
+    /**
+     * Reads docker's configuration (and runs its credential helper); undefined when it holds
+     * nothing for the registry. Throws {@linkcode CredentialStoreError} when it cannot be read.
+     */
+    lookup: () => Promise<FoundCredentials | undefined>;
+  };
 
 export interface ExplicitCredentials {
   username: string | undefined;
@@ -20,25 +40,41 @@ export interface ExplicitCredentials {
   passwordSource: string | undefined;
 }
 
-/** Picks the credentials for `registry`; docker's config only when none were given. */
+/**
+ * Picks the credentials for `registry`. Explicit ones are used as given; a username alone is
+ * completed now by docker's stored secret for that same user (or is a {@linkcode UsageError});
+ * with neither, docker's configuration is deferred to a lookup.
+ */
 export async function resolveCredentials(
   explicit: ExplicitCredentials,
   registry: string,
   system: CredentialSystem,
-): Promise<ResolvedCredentials> {
+): Promise<CredentialChoice> {
   const { username, password } = explicit;
   if (username !== undefined && password !== undefined) {
-    return { credentials: { username, password }, source: describeSource(explicit.passwordSource) };
+    return {
+      kind: "given",
+      credentials: { username, password },
+      source: describeSource(explicit.passwordSource),
+    };
   }
-  const found = await dockerConfigCredentials(registry, system);
   if (username === undefined) {
-    return found ?? { credentials: undefined, source: "none (anonymous)" };
+    return { kind: "docker-config", lookup: () => dockerConfigCredentials(registry, system) };
+  }
+  const hint = "Pass --password-stdin, set DOCKER_PUSHER_PASSWORD, or run docker login for it";
+  let found: FoundCredentials | undefined;
+  try {
+    found = await dockerConfigCredentials(registry, system);
+  } catch (error) {
+    if (!(error instanceof CredentialStoreError)) throw error;
+    throw new UsageError(`No password for user "${username}" at ${registry} (${error.message})`, {
+      hint,
+      cause: error,
+    });
   }
   // A username alone: docker's stored secret for that same user completes it.
-  if (found && found.credentials.username === username) return found;
-  throw new UsageError(`No password for user "${username}" at ${registry}`, {
-    hint: "Pass --password-stdin, set DOCKER_PUSHER_PASSWORD, or run docker login for it",
-  });
+  if (found && found.credentials.username === username) return { kind: "given", ...found };
+  throw new UsageError(`No password for user "${username}" at ${registry}`, { hint });
 }
 
 function describeSource(source: string | undefined): string {

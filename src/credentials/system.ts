@@ -12,7 +12,11 @@ export function realCredentialSystem(env: (name: string) => string | undefined):
         return await Deno.readTextFile(path);
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return undefined;
-        throw new Error(`Cannot read docker config ${path}`, { cause: error });
+        // "Is a directory (os error 21): readfile '…'": the reason, without the path again.
+        const reason = error instanceof Error ? error.message.replace(/: \w+ '.*'$/s, "") : "";
+        throw new Error(`Cannot read docker config ${path}${reason ? `: ${reason}` : ""}`, {
+          cause: error,
+        });
       }
     },
     runHelper,
@@ -32,7 +36,7 @@ async function runHelper(helper: string, serverUrl: string): Promise<HelperResul
     }).spawn();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      return { ok: false, notFound: false, message: `${program} is not on PATH` };
+      return { ok: false, notFound: false, message: "not on PATH" };
     }
     throw error;
   }

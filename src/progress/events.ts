@@ -7,8 +7,11 @@
 export type BlobOutcome = "uploaded" | "skipped" | "mounted";
 
 export type ProgressEvent =
-  /** The plan is known: what will be pushed, in bytes and blobs. */
-  | { type: "plan"; image: string; blobs: number; bytes: number }
+  /**
+   * The plan is known: what will be pushed (`image`, the archive's name for it), where to
+   * (`target`, `registry/repository:tag`), in bytes and blobs.
+   */
+  | { type: "plan"; image: string; target?: string; blobs: number; bytes: number }
   /** A blob starts uploading (or starts again after a retry, with `attempt` > 1). */
   | { type: "blob-start"; digest: string; size: number; attempt: number }
   /** `done` bytes of `size` have been sent for this blob (monotonic within an attempt). */
@@ -21,8 +24,8 @@ export type ProgressEvent =
   | { type: "manifest-done"; reference: string; digest: string }
   /** An HTTP exchange finished (reported for --verbose; URL already redacted). */
   | { type: "http"; method: string; url: string; status: number | "error"; ms: number }
-  /** A free-form notice for the user (a warning, a fallback taken). */
-  | { type: "notice"; message: string };
+  /** A free-form notice for the user (a fallback taken); `warning` when something is wrong. */
+  | { type: "notice"; message: string; level?: "warning" };
 
 /** Receives progress events. Must not throw and must return quickly. */
 export type ProgressSink = (event: ProgressEvent) => void;

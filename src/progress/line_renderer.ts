@@ -84,7 +84,8 @@ function progressLine(state: ProgressState): string {
 function eventLine(event: ProgressEvent, state: ProgressState): string | undefined {
   switch (event.type) {
     case "plan":
-      return `Pushing ${event.image}: ${event.blobs} ${event.blobs === 1 ? "blob" : "blobs"}, ` +
+      return `Pushing ${event.image}${event.target === undefined ? "" : ` → ${event.target}`}: ` +
+        `${event.blobs} ${event.blobs === 1 ? "blob" : "blobs"}, ` +
         formatBytes(event.bytes);
     case "blob-start": {
       const retry = event.attempt > 1 ? `, attempt ${event.attempt}` : "";
@@ -101,7 +102,7 @@ function eventLine(event: ProgressEvent, state: ProgressState): string | undefin
       return `Retrying ${event.what} in ${formatMillis(event.delayMs)} ` +
         `(attempt ${event.attempt}): ${event.reason}`;
     case "notice":
-      return `Notice: ${event.message}`;
+      return `${event.level === "warning" ? "Warning" : "Notice"}: ${event.message}`;
     case "manifest-done":
       return `Pushed manifest ${formatManifest(event.reference, event.digest)}`;
     case "blob-progress":

@@ -88,13 +88,7 @@ export class LayerCompressor {
     const client = this.#client;
     if (await blobExists(client, descriptor.digest)) return { outcome: "skipped", descriptor };
     if (!mayMount) return undefined;
-    const registry = client.baseUrl.host;
-    const known = this.#options.cache?.repositoriesWith(descriptor.digest, registry) ?? [];
-    const sources = this.#options.mountFrom === undefined
-      ? known
-      : [this.#options.mountFrom, ...known.filter((r) => r !== this.#options.mountFrom)];
-    // Two tries at most: a declined mount costs a request, and the upload remains.
-    for (const from of sources.filter((r) => r !== client.repository).slice(0, 2)) {
+    for (const from of this.mountSources(descriptor)) {
       client.addPullScope(from);
       const session = await startSession(
         client,
@@ -106,6 +100,20 @@ export class LayerCompressor {
       await cancelSession(client, session.url);
     }
     return undefined;
+  }
+
+  /**
+   * Where a compressed form the cache knows may be mounted from, in the order to try:
+   * `--mount-from`, then the repositories of the registry that the cache says hold it. Two at
+   * most: a declined mount costs a request, and the upload remains.
+   */
+  mountSources(descriptor: Descriptor): string[] {
+    const client = this.#client;
+    const known = this.#options.cache?.repositoriesWith(descriptor.digest, client.baseUrl.host) ??
+      [];
+    const first = this.#options.mountFrom;
+    const sources = first === undefined ? known : [first, ...known.filter((r) => r !== first)];
+    return sources.filter((r) => r !== client.repository).slice(0, 2);
   }
 
   /**

@@ -14,6 +14,7 @@ import type { BlobOutcome, ProgressSink } from "../progress/events.ts";
 import { blobExists } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { putManifest } from "../registry/manifests.ts";
+import { familiarName } from "../registry/reference.ts";
 import { RegistryError } from "../registry/registry_error.ts";
 import type { ChunkedMode } from "./upload_policy.ts";
 import { UploadPolicy } from "./upload_policy.ts";
@@ -68,11 +69,17 @@ export interface PushResult {
   uploaded: BlobTally;
   /** Blobs the registry already had. */
   skipped: BlobTally;
-  /** Blobs mounted from `--mount-from` instead of uploaded. */
+  /**
+   * Blobs mounted from another repository (`--mount-from`, or one the cache knows) instead of
+   * uploaded; in a dry run, those that repository holds, so a push would mount them.
+   */
   mounted: BlobTally;
   /** Layers compressed on the way up: their size in the archive, and compressed. */
   compressed: { count: number; bytes: number; size: number };
-  /** True when nothing was sent (`--dry-run`); `uploaded` then counts what would be sent. */
+  /**
+   * True when nothing was sent (`--dry-run`); `uploaded`, `skipped` and `mounted` then count
+   * what a push would do, found with the same lookups (`HEAD`s only).
+   */
   dryRun: boolean;
   /**
    * False in a dry run that would compress layers it has never compressed before: `digest` is
@@ -108,9 +115,15 @@ export async function pushImage(
   }
   await client.ping();
   const sink = options.sink;
+  const where = target.tag !== undefined
+    ? `:${target.tag}`
+    : target.digest !== undefined
+    ? `@${target.digest}`
+    : "";
   sink({
     type: "plan",
-    image: image.names[0] ?? root.digest,
+    image: image.names[0] === undefined ? root.digest : familiarName(image.names[0]),
+    target: `${client.registryName}/${client.repository}${where}`,
     blobs: blobs.length,
     bytes: blobs.reduce((sum, b) => sum + b.size, 0),
   });
@@ -118,15 +131,26 @@ export async function pushImage(
   const skipped: BlobTally = { count: 0, bytes: 0 };
   const mounted: BlobTally = { count: 0, bytes: 0 };
   const compressed = { count: 0, bytes: 0, size: 0 };
-  const cache = options.dryRun ? undefined : options.cache;
+  // A dry run looks things up in the cache as a push would, so it predicts the same outcome
+  // for every blob, but teaches the cache nothing: nothing went anywhere.
+  const cache = options.cache;
+  const learn = options.dryRun ? undefined : cache;
   const registry = client.baseUrl.host;
   /** Counts a blob; `stored` is the digest the registry holds it under (compressed or not). */
-  const tally = (blob: ArchiveBlob, outcome: BlobOutcome | "would-upload", stored?: string) => {
-    const into = outcome === "skipped" ? skipped : outcome === "mounted" ? mounted : uploaded;
+  const tally = (
+    blob: ArchiveBlob,
+    outcome: BlobOutcome | "would-upload" | "would-mount",
+    stored?: string,
+  ) => {
+    const into = outcome === "skipped"
+      ? skipped
+      : outcome === "mounted" || outcome === "would-mount"
+      ? mounted
+      : uploaded;
     into.count++;
     into.bytes += blob.size;
-    if (outcome !== "would-upload") {
-      cache?.recordLocation(stored ?? blob.digest, registry, client.repository);
+    if (outcome !== "would-upload" && outcome !== "would-mount") {
+      learn?.recordLocation(stored ?? blob.digest, registry, client.repository);
       sink({ type: "blob-done", digest: blob.digest, size: blob.size, outcome });
     }
   };
@@ -151,6 +175,17 @@ export async function pushImage(
     if (!options.verify) await verifyBlob(blob, client.signal);
     tally(blob, "would-upload");
   };
+  /**
+   * Dry run: whether a push would mount `digest` from one of `sources`, asked the only way a
+   * dry run may, with a `HEAD` in each (a mount needs the blob there, and pull access to it).
+   */
+  const wouldMount = async (digest: string, sources: string[]) => {
+    for (const from of sources) {
+      client.addPullScope(from);
+      if (await blobExists(client, digest, from)) return true;
+    }
+    return false;
+  };
   /** Compressed layers: original digest → what the manifest names now. */
   const replaced = new Map<string, Descriptor>();
 
@@ -161,6 +196,12 @@ export async function pushImage(
         replaced.set(blob.digest, found.descriptor);
         tally(blob, found.outcome, found.descriptor.digest);
         return;
+      }
+      // Where findExisting would have tried a mount from, had this not been a dry run.
+      const known = options.dryRun ? compressor.known(blob) : undefined;
+      if (known !== undefined && await wouldMount(known.digest, compressor.mountSources(known))) {
+        replaced.set(blob.digest, known);
+        return tally(blob, "would-mount");
       }
     }
     if (options.dryRun) return await wouldUpload(blob);
@@ -205,18 +246,17 @@ export async function pushImage(
         tally(blob, "skipped");
         return;
       }
-      if (options.dryRun) return await wouldUpload(blob);
+      if (options.dryRun) {
+        const from = mountSource(blob.digest);
+        if (from !== undefined && await wouldMount(blob.digest, [from])) {
+          return tally(blob, "would-mount");
+        }
+        return await wouldUpload(blob);
+      }
       tally(blob, await policy.upload(blob, mountSource(blob.digest)));
     });
   } finally {
     compressor?.close();
-  }
-  if (compressed.count > 0 && compression !== undefined) {
-    sink({
-      type: "notice",
-      message: `Compressed ${compressed.count} layer(s) with ${compression.codec}: ` +
-        `${compressed.bytes} → ${compressed.size} bytes`,
-    });
   }
 
   /** Where to try mounting a blob from: --mount-from, else a sibling repository we pushed to. */

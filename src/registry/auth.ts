@@ -2,10 +2,13 @@
  * Registry authentication: anonymous, Basic, and Bearer tokens from the realm a challenge names.
  *
  * Credentials go only to the registry's own host and to its token realm, never to a host a
- * redirect points at. Tokens are cached per scope set and refreshed before they expire; one
- * fetch serves every concurrent request that needs it; and once the registry has refused us,
- * every other request fails at once instead of asking again.
+ * redirect points at. Stored credentials (docker's config, credential helpers) are looked up
+ * only when the registry first asks for some, as docker does: a registry open to all never
+ * depends on a store that may be broken. Tokens are cached per scope set and refreshed before
+ * they expire; one fetch serves every concurrent request that needs it; and once the registry
+ * has refused us, every other request fails at once instead of asking again.
  */
+import type { ProgressSink } from "../progress/events.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import { redactUrl } from "./redact.ts";
 import {
@@ -15,12 +18,19 @@ import {
   parseTokenResponse,
   tokenRequest,
 } from "./token.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport, TransportResponse } from "./transport.ts";
 
 /** A username and password, or docker's OAuth2 refresh token (`identitytoken`). */
 export type Credentials =
   | { username: string; password: string }
   | { identityToken: string; username?: string };
+
+/**
+ * Finds credentials when a registry first asks for them; resolves undefined when there are
+ * none. It throws when the store holding them cannot be read (an unparsable config, a missing
+ * or failing credential helper): the message names the store and why, never a secret.
+ */
+export type CredentialLookup = (signal?: AbortSignal) => Promise<Credentials | undefined>;
 
 /** Who the credentials belong to, for messages (never the secret). */
 export function describeAccount(credentials: Credentials | undefined): string {
@@ -38,8 +48,11 @@ export interface AuthenticatorOptions {
   /** host[:port] of the registry API; the only host that gets registry credentials. */
   registryHost: string;
   registryName: string;
-  credentials?: Credentials;
+  /** Credentials known now, or a lookup run at the registry's first challenge. */
+  credentials?: Credentials | CredentialLookup;
   transport: Transport;
+  /** Receives an `http` event per token request (for `--verbose`) and warnings. */
+  sink?: ProgressSink;
   now?: () => number;
 }
 
@@ -55,10 +68,18 @@ export class Authenticator {
   /** Set once the registry has refused us for good. */
   #refusal: AuthError | undefined;
   #now: () => number;
+  /** The credentials in use: given, or found by the lookup. */
+  #credentials: Credentials | undefined;
+  /** The lookup under way or done; undefined until a challenge asks for credentials. */
+  #lookup: Promise<void> | undefined;
+  /** Why the lookup failed, for the warning and for a refusal's message. */
+  #lookupProblem: string | undefined;
+  #warned = false;
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    if (typeof options.credentials !== "function") this.#credentials = options.credentials;
   }
 
   /** The auth scheme in use after the ping. */
@@ -96,11 +117,15 @@ export class Authenticator {
   ): Promise<void> {
     if (this.#refusal) throw this.#refusal;
     const { signal, sent, tentative = false } = options;
+    // The registry asks for credentials: only now are stored ones looked up.
+    await this.#lookUpCredentials(signal);
     const challenges = header ? parseChallenges(header) : [];
     const bearer = challenges.find((c) => c.scheme === "bearer");
     const basic = challenges.find((c) => c.scheme === "basic");
     if (bearer?.params["realm"]) {
       this.#useBearer(bearer);
+      // A token service may grant anonymous access: say why we go without, and try.
+      this.#warnOnce();
       // `insufficient_scope` names the scope it wants: ask for it from now on.
       const wanted = bearer.params["scope"];
       if (wanted) this.#learned = mergeScopes([...this.#learned, ...wanted.split(" ")]);
@@ -122,6 +147,38 @@ export class Authenticator {
     );
   }
 
+  /** Runs the credential lookup once (every concurrent challenge waits for the same one). */
+  async #lookUpCredentials(signal: AbortSignal | undefined): Promise<void> {
+    const lookup = this.#options.credentials;
+    if (typeof lookup !== "function") return;
+    this.#lookup ??= (async () => {
+      try {
+        this.#credentials = await lookup(signal);
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        this.#lookupProblem = error instanceof Error ? error.message : String(error);
+      }
+    })();
+    try {
+      await this.#lookup;
+    } catch (error) {
+      // Interrupted: a later challenge (there is none after an abort) would look again.
+      this.#lookup = undefined;
+      throw error;
+    }
+  }
+
+  #warnOnce(): void {
+    if (this.#lookupProblem === undefined || this.#warned) return;
+    this.#warned = true;
+    this.#options.sink?.({
+      type: "notice",
+      level: "warning",
+      message: `Cannot read credentials for ${this.#options.registryName} ` +
+        `(${this.#lookupProblem}); trying without credentials`,
+    });
+  }
+
   #useBearer(challenge: Challenge): void {
     const realm = challenge.params["realm"]!;
     const service = challenge.params["service"];
@@ -132,9 +189,11 @@ export class Authenticator {
 
   /** Returns the refusal, remembering it (unless tentative) so other requests stop asking. */
   #refuse(error: string | undefined, tentative = false): AuthError {
-    const who = describeAccount(this.#options.credentials);
-    const reason = this.#options.credentials
+    const who = describeAccount(this.#credentials);
+    const reason = this.#credentials
       ? "check the username and password (or token)"
+      : this.#lookupProblem !== undefined
+      ? `credentials could not be read (${this.#lookupProblem})`
       : "pass credentials with -u USER and --password-stdin, or log in with docker login";
     const detail = error ? ` (${error})` : "";
     const refusal = new AuthError(
@@ -145,7 +204,7 @@ export class Authenticator {
   }
 
   #basicHeader(): string | undefined {
-    const creds = this.#options.credentials;
+    const creds = this.#credentials;
     if (!creds || !("password" in creds)) return undefined;
     return `Basic ${encodeBasic(creds.username, creds.password)}`;
   }
@@ -178,10 +237,17 @@ export class Authenticator {
   async #fetch(scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
     const bearer = this.#bearer!;
     const url = new URL(bearer.realm);
-    const response = await this.#options.transport.send({
-      ...tokenRequest(url, bearer.service, scopes, this.#options.credentials),
-      ...(signal ? { signal } : {}),
-    });
+    const request = tokenRequest(url, bearer.service, scopes, this.#credentials);
+    const started = performance.now();
+    let response: TransportResponse;
+    try {
+      response = await this.#options.transport.send({ ...request, ...(signal ? { signal } : {}) });
+    } catch (error) {
+      this.#logHttp(request.method, request.url, "error", started);
+      throw error;
+    }
+    // The URL holds service and scopes only; a refresh token travels in the body, never logged.
+    this.#logHttp(request.method, request.url, response.status, started);
     if (response.status === 401 || response.status === 403) {
       await response.discard();
       throw this.#refuse(undefined);
@@ -196,5 +262,15 @@ export class Authenticator {
     const token = parseTokenResponse(await response.text(1024 * 1024), this.#now());
     if (!token) throw new AuthError(`Token server ${redactUrl(url)} sent no token`);
     return token;
+  }
+
+  #logHttp(method: string, url: URL, status: number | "error", started: number): void {
+    this.#options.sink?.({
+      type: "http",
+      method,
+      url: redactUrl(url),
+      status,
+      ms: Math.round(performance.now() - started),
+    });
   }
 }

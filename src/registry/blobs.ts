@@ -15,15 +15,22 @@ export interface BlobSource {
 }
 
 /**
- * Whether the repository already has the blob (`HEAD /v2/<name>/blobs/<digest>`).
+ * Whether the repository already has the blob (`HEAD /v2/<name>/blobs/<digest>`): the client's
+ * repository, or `repository` of the same registry (the client needs pull scope on it).
  *
  * 404 means absent. Some registries (GCR, Artifactory in some setups) answer 403 rather than
  * 404 for a blob the account can't see yet; that is "absent", never "exists".
  */
-export async function blobExists(client: RegistryClient, digest: string): Promise<boolean> {
+export async function blobExists(
+  client: RegistryClient,
+  digest: string,
+  repository?: string,
+): Promise<boolean> {
   const response = await client.request({
     method: "HEAD",
-    url: client.url(`blobs/${digest}`),
+    url: repository === undefined
+      ? client.url(`blobs/${digest}`)
+      : new URL(`/v2/${repository}/blobs/${digest}`, client.baseUrl),
     expect: [200, 404, 403, 401],
     action: `check blob ${digest}`,
     followRedirects: true,

@@ -4,7 +4,7 @@
  * `uploads.ts` and `manifests.ts`.
  */
 import type { ProgressSink } from "../progress/events.ts";
-import { Authenticator, AuthError, type Credentials } from "./auth.ts";
+import { Authenticator, AuthError, type CredentialLookup, type Credentials } from "./auth.ts";
 import { redactUrl } from "./redact.ts";
 import { parseErrorCodes, parseRetryAfter, RegistryError } from "./registry_error.ts";
 import { abortableSleep, backoffDelay, type RetryOptions, withRetries } from "./retry.ts";
@@ -17,7 +17,8 @@ export interface RegistryClientOptions {
   registryName: string;
   repository: string;
   transport: Transport;
-  credentials?: Credentials;
+  /** Credentials, or a lookup run only if the registry asks for some (docker's config). */
+  credentials?: Credentials | CredentialLookup;
   /** Retries for each request whose body can be re-created. */
   retries: number;
   sink: ProgressSink;
@@ -83,6 +84,7 @@ export class RegistryClient {
       registryHost: options.baseUrl.host,
       registryName: options.registryName,
       transport: options.transport,
+      sink: options.sink,
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
   }
@@ -247,6 +249,7 @@ export class RegistryClient {
       status: response.status,
       statusText: response.statusText,
       codes: parseErrorCodes(text),
+      body: text,
       action,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });

@@ -91,6 +91,7 @@ function parseUrlForm(text: string, scheme: string): ImageReference {
 
 function parseDockerForm(text: string): ImageReference {
   const ref = splitNameTagDigest(text);
+  refuseBareRegistry(text, ref);
   const slash = ref.name.indexOf("/");
   const first = slash === -1 ? "" : ref.name.slice(0, slash);
   // Docker's rule: the first component is a registry host if it has a dot or a port, or is
@@ -109,6 +110,27 @@ function parseDockerForm(text: string): ImageReference {
     repository: validateRepository(registry === DOCKER_HUB ? hubPath(rest) : rest),
     ...tagAndDigest(ref),
   };
+}
+
+/**
+ * `127.0.0.1:5000`, `localhost:5000`, `registry.example.com:5000/`: a registry with no
+ * repository. Docker's grammar would read the first three as Docker Hub's `library/<name>`
+ * with the port as a tag, a push nobody means. Refused when the name looks like a host (a dot,
+ * or `localhost`) and the "tag" is a port; `redis:7` and `myhost:5000` stay Docker Hub names.
+ */
+function refuseBareRegistry(text: string, ref: NameParts): void {
+  let host: string | undefined;
+  if (/^[^/]+\/$/.test(ref.name) && ref.tag === undefined) host = ref.name.slice(0, -1);
+  else if (
+    !ref.name.includes("/") && ref.tag !== undefined && /^\d{1,5}$/.test(ref.tag) &&
+    (ref.name.includes(".") || ref.name === "localhost")
+  ) host = `${ref.name}:${ref.tag}`;
+  const hostLike = host !== undefined && isUsableHost(host) &&
+    (host.includes(".") || host.includes(":") || host === "localhost");
+  if (!hostLike) return;
+  throw new UsageError(`The target ${text} names a registry but no repository`, {
+    hint: `Add the repository and tag: ${host}/app:1.0`,
+  });
 }
 
 interface NameParts {
@@ -225,6 +247,17 @@ export function formatReference(ref: ImageReference): string {
 export function formatPushed(ref: ImageReference, digest: string): string {
   const base = `${ref.registry}/${ref.repository}`;
   return ref.tag !== undefined ? `${base}:${ref.tag}@${digest}` : `${base}@${digest}`;
+}
+
+/**
+ * A name as `docker images` shows it: Docker Hub's `docker.io/` and `library/` dropped
+ * (`docker.io/library/alpine:3` → `alpine:3`, `docker.io/example/acc:1.0` → `example/acc:1.0`);
+ * other names unchanged.
+ */
+export function familiarName(name: string): string {
+  const hub = /^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/(.+)$/.exec(name)?.[1];
+  if (hub === undefined) return name;
+  return /^library\/[^/]+$/.test(hub.replace(/[:@].*$/, "")) ? hub.slice("library/".length) : hub;
 }
 
 /** The base URL of the registry API (`https://host[:port]`). */

@@ -26,7 +26,15 @@ export interface RegistryErrorInit {
   retryAfterMs?: number;
   /** What we were doing, e.g. `upload blob sha256:ab…`. */
   action?: string;
+  /** The answer's body, when read: some answers say more than their status (see below). */
+  body?: string;
 }
+
+/**
+ * Go's net/http answers a plain-HTTP request on a TLS port with a bare 400 and this text
+ * (the CNCF registry, Harbor and most registries are Go programs).
+ */
+const HTTP_TO_HTTPS = "Client sent an HTTP request to an HTTPS server";
 
 /** A registry answered a request with a status we did not expect. */
 export class RegistryError extends Error {
@@ -46,7 +54,11 @@ export class RegistryError extends Error {
       : "";
     const what = init.action ? `Failed to ${init.action}: ` : "";
     const status = `${init.status}${init.statusText ? ` ${init.statusText}` : ""}`;
-    super(`${what}${init.method} ${init.url} answered ${status}${detail}`);
+    const https = init.status === 400 && init.url.startsWith("http://") &&
+        init.body?.includes(HTTP_TO_HTTPS)
+      ? "; the registry speaks HTTPS: use an https:// URL"
+      : "";
+    super(`${what}${init.method} ${init.url} answered ${status}${detail}${https}`);
     this.method = init.method;
     this.url = init.url;
     this.status = init.status;

@@ -64,6 +64,7 @@ const ROWS: Row[] = [
   ["username", "username", ENV.username, "envuser", "flaguser", "envuser", "flaguser"],
   ["maxConcurrent", "maxConcurrent", ENV.maxConcurrent, "5", "8", 5, 8],
   ["timeoutSeconds", "timeout", ENV.timeout, "60", "90", 60, 90],
+  ["timeoutSeconds", "timeout", ENV.timeout, "2h", "5m", 7200, 300],
   [
     "largeLayerThreshold",
     "largeLayerThreshold",
@@ -130,6 +131,22 @@ Deno.test("resolveSettings reads the password from the flag, stdin, environment 
     [{}, env, undefined, ["u", "envpw", "env"]],
     [{ repositoryUrl: "https://a:urlpw@r.example/app" }, {}, undefined, ["a", "urlpw", "url"]],
     [{ repositoryUrl: "https://a:urlpw@r.example/app" }, env, undefined, ["u", "envpw", "env"]],
+    // The URL's user named again (environment or -u) takes the URL's password; another does not.
+    [{ repositoryUrl: "https://a:urlpw@r.example/app" }, { [ENV.username]: "a" }, undefined, [
+      "a",
+      "urlpw",
+      "url",
+    ]],
+    [{ repositoryUrl: "https://a:urlpw@r.example/app", username: "a" }, {}, undefined, [
+      "a",
+      "urlpw",
+      "url",
+    ]],
+    [{ repositoryUrl: "https://a:urlpw@r.example/app", username: "b" }, {}, undefined, [
+      "b",
+      undefined,
+      undefined,
+    ]],
     [{ username: "x" }, { [ENV.password]: "" }, undefined, ["x", undefined, undefined]],
   ];
   for (const [flags, vars, stdin, expected] of cases) {
@@ -222,6 +239,49 @@ Deno.test("resolveSettings validates counts and sizes from flags and environment
   assertEquals(resolve({ chunkSize: "64KiB" }).chunkSize, 64 * 1024);
   assertEquals(resolve({ timeout: "604800" }).timeoutSeconds, 7 * 24 * 3600);
   assertThrows(() => resolve({ timeout: "604801" }), UsageError, "--timeout");
+});
+
+Deno.test("resolveSettings: every bad environment value gets a hint that names the variable", () => {
+  const cases: [string, string][] = [
+    [ENV.maxConcurrent, "x"],
+    [ENV.timeout, "soon"],
+    [ENV.largeLayerThreshold, "big"],
+    [ENV.chunkSize, "1"],
+    [ENV.retryAttempts, "lots"],
+    [ENV.skipTls, "maybe"],
+    [ENV.verbose, "loud"],
+    [ENV.skipExisting, "perhaps"],
+    [ENV.compression, "lz4"],
+    [ENV.compressionLevel, "x"],
+  ];
+  for (const [name, value] of cases) {
+    const error = assertThrows(() => resolve({}, { [name]: value }), UsageError, name);
+    assert(error.hint?.includes(`unset ${name}`), `${name}=${value}: ${error.hint}`);
+  }
+  // A flag's value is not the environment's: no advice to unset anything.
+  const flag = assertThrows(() => resolve({ maxConcurrent: "x" }), UsageError, "--max-concurrent");
+  assert(flag.hint !== undefined && !flag.hint.includes("unset"), flag.hint);
+});
+
+Deno.test("resolveSettings: a bad compression level says auto is allowed too", () => {
+  for (
+    const [flags, vars, name] of [
+      [{}, { [ENV.compressionLevel]: "x" }, ENV.compressionLevel],
+      [{ compressionLevel: "fast" }, {}, "--compression-level"],
+      [{ compression: "zstd", compressionLevel: "20" }, {}, "--compression-level"],
+    ] as [RawFlags, Record<string, string>, string][]
+  ) {
+    const error = assertThrows(() => resolve(flags, vars), UsageError, `${name} expects auto or`);
+    assert(error.hint?.includes("auto"), error.hint);
+  }
+});
+
+Deno.test("resolveSettings: -t/--timeout and its variable take 30s, 5m, 2h, 1h30m", () => {
+  const cases: [string, number][] = [["30s", 30], ["5m", 300], ["2h", 7200], ["1h30m", 5400]];
+  for (const [text, seconds] of cases) {
+    assertEquals(resolve({ timeout: text }).timeoutSeconds, seconds, text);
+    assertEquals(resolve({}, { [ENV.timeout]: text }).timeoutSeconds, seconds, text);
+  }
 });
 
 Deno.test("resolveSettings passes --dry-run, --image and --file through", () => {

@@ -368,6 +368,9 @@ Deno.test("invalid environment values are usage errors (exit 2)", async () => {
     [{ verbose: "loud" }, ENV.verbose],
     [{ skipExisting: "perhaps" }, ENV.skipExisting],
     [{ password: "secret" }, ENV.username],
+    [{ compression: "lz4" }, '"lz4"'],
+    [{ compressionLevel: "x", compression: "" }, "auto"],
+    [{ timeout: "5 minutes" }, "30s, 5m, 2h"],
   ];
   for (const [env, needle] of cases) {
     const vars = Object.fromEntries(
@@ -377,6 +380,11 @@ Deno.test("invalid environment values are usage errors (exit 2)", async () => {
     expectExit(result, 2, JSON.stringify(vars));
     assertStringIncludes(result.stderr, needle, JSON.stringify(vars));
     assert(!result.stderr.includes("secret"), "a password is never echoed");
+    // The README promises a hint with every usage error; a bad value can also just be unset.
+    const [name] = Object.keys(vars);
+    const hint = lines(result.stderr).find((l) => l.startsWith("Hint: "));
+    assert(hint !== undefined, `${JSON.stringify(vars)}: no hint in ${result.stderr}`);
+    if (!("password" in env)) assertStringIncludes(hint, `unset ${name}`);
   }
 });
 

@@ -10,11 +10,12 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { type CliResult, lines, runCli } from "../helpers/cli.ts";
 import {
   type FixtureArchive,
+  makeBigLayerArchive,
   writeDocker25Save,
   writeDockerSaveLegacy,
   writeOciArchive,
 } from "../helpers/image_fixtures.ts";
-import { seededBytes } from "../helpers/random.ts";
+import { seededBytes, sha256Digest, sha256Hex } from "../helpers/random.ts";
 import {
   type Credentials,
   integrationTest,
@@ -22,7 +23,8 @@ import {
   startRegistry,
   type TestRegistry,
 } from "../helpers/registry.ts";
-import { TarWriter } from "../helpers/tar_writer.ts";
+import { tarBytes, TarWriter } from "../helpers/tar_writer.ts";
+import { makeTestCa } from "../helpers/tls.ts";
 
 const REGISTRY_ONLY = ["docker-registry"];
 const WITH_HTPASSWD = ["docker-registry", "htpasswd"];
@@ -605,3 +607,177 @@ integrationTest("dry run: blobs the registry has are reported as existing", asyn
     assertEquals(await registry.listTags("app"), ["1"]);
   });
 }, { tools: REGISTRY_ONLY });
+
+integrationTest(
+  "dry run: after a compressed push, predicts exactly what the next push does",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry();
+      const { archive } = await legacyArchive(dir);
+      // Default compression (gzip), and one blob-info cache shared by every run, as for a user.
+      const env = { DOCKER_PUSHER_COMPRESSION: "", XDG_CACHE_HOME: `${dir}/cache` };
+      const run = (ref: string, extra: string[] = []) =>
+        runCli(["-r", target(registry, ref), "-f", archive.path, ...extra], { env });
+      const writesSince = async (n: number) =>
+        (await registry.requests()).slice(n).filter(isWrite).map((r) => `${r.method} ${r.path}`);
+
+      const first = await run("app:1");
+      assertEquals(first.code, 0, first.stderr);
+      const { digest } = await registry.fetchManifest("app", "1");
+
+      // Same repository: the layers are there in the gzip form the cache remembers.
+      let before = (await registry.requests()).length;
+      const dry = await run("app:1", ["--dry-run"]);
+      assertEquals([dry.code, dry.stdout], [0, ""], dry.stderr);
+      assertStringIncludes(dry.stderr, "Dry run: 0 blob(s), 0 B, would be uploaded; 3 blob(s), ");
+      assertStringIncludes(dry.stderr, `manifest ${digest} would be pushed`);
+      assertEquals(await writesSince(before), [], "a dry run writes nothing");
+      before = (await registry.requests()).length;
+      const again = await run("app:1");
+      assertEquals(again.code, 0, again.stderr);
+      assertEquals(await writesSince(before), ["PUT /v2/app/manifests/1"], "only the manifest");
+
+      // Another repository of the registry: the cache knows where the blobs are, so a push mounts
+      // every one of them, and the dry run says so.
+      before = (await registry.requests()).length;
+      const dryOther = await run("other:1", ["--dry-run"]);
+      assertEquals([dryOther.code, dryOther.stdout], [0, ""], dryOther.stderr);
+      assertStringIncludes(
+        dryOther.stderr,
+        "Dry run: 0 blob(s), 0 B, would be uploaded; 3 blob(s), ",
+      );
+      assertStringIncludes(
+        dryOther.stderr,
+        "would be mounted from another repository; 0 blob(s), 0 B, already in the registry; " +
+          `manifest ${digest} would be pushed`,
+      );
+      assertEquals(await writesSince(before), [], "a dry run writes nothing");
+      before = (await registry.requests()).length;
+      const other = await run("other:1");
+      assertEquals(other.stdout, `${registry.host}/other:1@${digest}\n`, other.stderr);
+      const log = (await registry.requests()).slice(before).filter(isWrite);
+      assertEquals(log.map((r) => `${r.method} ${r.status}`).sort(), [
+        ...Array(3).fill("POST 201"),
+        "PUT 201",
+      ]);
+    });
+  },
+  { tools: REGISTRY_ONLY },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/**
+ * Runs the CLI with its stdout piped into `true`, which exits at once: by the time the push
+ * ends, the pipe has no reader and writing to it fails (EPIPE). Returns the CLI's exit code.
+ */
+async function runWithClosedStdout(args: string[], dir: string) {
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const home = Deno.env.get("HOME") ?? "/tmp";
+  const denoDir = Deno.env.get("DENO_DIR") ?? (xdg ? `${xdg}/deno` : `${home}/.cache/deno`);
+  const output = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      '"$@" | true; exit "${PIPESTATUS[0]}"',
+      "bash",
+      ...[Deno.execPath(), "run", "-A", "--quiet", main, ...args],
+    ],
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: home,
+      DENO_DIR: denoDir,
+      NO_COLOR: "1",
+      XDG_STATE_HOME: `${dir}/state`,
+      XDG_CACHE_HOME: `${dir}/cache`,
+      DOCKER_PUSHER_COMPRESSION: "none",
+    },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+integrationTest("a closed stdout does not fail a push that went through", async () => {
+  await withTempDir(async (dir) => {
+    await using registry = await startRegistry();
+    const { archive } = await legacyArchive(dir);
+    const result = await runWithClosedStdout(
+      ["-r", target(registry, "app:1"), "-f", archive.path],
+      dir,
+    );
+    const { digest } = await registry.fetchManifest("app", "1");
+    assertEquals(result.code, 0, result.stderr);
+    const last = lines(result.stderr).at(-1) ?? "";
+    assertStringIncludes(last, `Pushed ${registry.host}/app:1@${digest}`);
+    assertStringIncludes(last, "stdout was closed");
+    assert(!result.stderr.includes("Error:"), result.stderr);
+  });
+}, { tools: REGISTRY_ONLY });
+
+integrationTest(
+  "errors: an http:// target whose registry speaks TLS says to use https://",
+  async () => {
+    await withTempDir(async (dir) => {
+      const ca = await makeTestCa(dir);
+      await using registry = await startRegistry({
+        tls: { cert: ca.serverCert, key: ca.serverKey, ca: ca.caCert },
+      });
+      const { archive } = await legacyArchive(dir);
+      const result = await runCli(["-r", `http://${registry.host}/app:1`, "-f", archive.path]);
+      assertFailure(result, { code: 1, says: ["400", "speaks HTTPS", "https://"] });
+    });
+  },
+  { tools: [...REGISTRY_ONLY, "openssl"] },
+);
+
+integrationTest("output: the Pushing line names the target; the compression summary", async () => {
+  await withTempDir(async (dir) => {
+    await using registry = await startRegistry();
+    const env = { DOCKER_PUSHER_COMPRESSION: "gzip" };
+    // Random file contents: the layers barely shrink (tar headers and padding only).
+    const random = await makeBigLayerArchive(`${dir}/random.tar`, 300_000, "docker-legacy", {
+      name: "docker.io/example/acc:1.0",
+    });
+    const stored = await runCli(["-r", target(registry, "app:1"), "-f", random.path], { env });
+    assertEquals(stored.code, 0, stored.stderr);
+    const err = lines(stored.stderr);
+    // The archive's name as docker shows it, and where it goes: not a push to Docker Hub.
+    assert(err[0]?.startsWith(`Pushing example/acc:1.0 → ${registry.host}/app:1: `), err[0]);
+    assertEquals(err.at(-1), "1 layer(s) did not compress with gzip; sent as stored (294.5 KiB)");
+    assert(!/Compressed|Notice|Warning/.test(stored.stderr), stored.stderr);
+
+    // Text-like files: a real saving, stated in sizes people read.
+    await writeTextArchive(`${dir}/text.tar`);
+    const shrunk = await runCli(["-r", target(registry, "text:1"), "-f", `${dir}/text.tar`], {
+      env,
+    });
+    assertEquals(shrunk.code, 0, shrunk.stderr);
+    const last = lines(shrunk.stderr).at(-1) ?? "";
+    assert(/^Compressed 1 layer\(s\) with gzip: \S+ KiB → \S+ KiB$/.test(last), shrunk.stderr);
+  });
+}, { tools: REGISTRY_ONLY });
+
+/** A pre-25 `docker save` of one image whose one layer holds 200 KB of text: it compresses. */
+async function writeTextArchive(path: string): Promise<void> {
+  const words = "usr lib bin etc share doc locale layer image tar\n".split(" ");
+  const picks = seededBytes("text", 40_000);
+  const text = Array.from(picks, (b) => words[b % words.length]).join(" ");
+  const layer = await tarBytes(async (tar) => {
+    await tar.addFile("notes.txt", new TextEncoder().encode(text));
+  });
+  const config = new TextEncoder().encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: [sha256Digest(layer)] },
+  }));
+  const configName = `${sha256Hex(config)}.json`;
+  const manifest = [{ Config: configName, RepoTags: ["text:1"], Layers: ["l1/layer.tar"] }];
+  await using tar = await TarWriter.create(path);
+  await tar.addFile("l1/layer.tar", layer);
+  await tar.addFile(configName, config);
+  await tar.addFile("manifest.json", new TextEncoder().encode(JSON.stringify(manifest)));
+  await tar.close();
+}

@@ -122,11 +122,17 @@ Deno.test("invalid values and conflicting flags are usage errors (exit 2) naming
     [["-u", "a", "-p", "b", "--password-stdin"], "--password-stdin"],
     [["-p", "secret"], "without a username"],
     [["--no-such-flag"], "--no-such-flag"],
+    // A flag and its --no- form undo each other: the user meant one of them.
+    [["--chunked", "--no-chunked"], "--chunked and --no-chunked cannot be used together"],
+    [["--no-chunked", "--chunked"], "--chunked and --no-chunked cannot be used together"],
+    [["-t", "5x"], "--timeout"],
   ];
   for (const [args, needle] of cases) {
     const { code, stdout, stderr } = await runCli([...base, ...args]);
     assertEquals([code, stdout], [2, ""], args.join(" "));
     assertStringIncludes(stderr, needle, args.join(" "));
+    // The README promises a hint with every usage error.
+    assert(/^Error: .+\nHint: .+\n$/.test(stderr), `${args.join(" ")}: ${stderr}`);
     assert(!stderr.includes("secret"), "usage errors never echo a password");
   }
   for (const args of [["-f", "x.tar"], ["-r", "127.0.0.1:1/app:1"]]) {
@@ -134,6 +140,52 @@ Deno.test("invalid values and conflicting flags are usage errors (exit 2) naming
     assertEquals(code, 2);
     assertStringIncludes(stderr, args[0] === "-f" ? "--repository-url" : "--file");
   }
+});
+
+Deno.test("an unknown command word is refused as one, not as an argument to push", async () => {
+  for (const word of ["pull", "inspect", "app.tar"]) {
+    const { code, stdout, stderr } = await runCli([word, "-r", "127.0.0.1:1/app:1"]);
+    assertEquals([code, stdout], [2, ""], word);
+    assertEquals(lines(stderr)[0], `Error: Unknown command "${word}"`, stderr);
+    assert(/^Hint: .*push/m.test(stderr), stderr);
+  }
+});
+
+Deno.test("-t/--timeout and DOCKER_PUSHER_TIMEOUT take 30s, 5m, 2h and 1h30m", async () => {
+  // The archive does not exist: reaching it (exit 1) proves the setting was accepted.
+  const base = ["-r", "127.0.0.1:1/app:1", "-f", "/nonexistent/app.tar"];
+  const cases: [string[], Record<string, string>][] = [
+    [["-t", "5m"], {}],
+    [["--timeout", "30s"], {}],
+    [["-t", "1h30m"], {}],
+    [[], { [ENV.timeout]: "2h" }],
+  ];
+  for (const [args, env] of cases) {
+    const result = await runCli([...base, ...args], { env });
+    assertEquals(result.code, 1, `${args.join(" ")} ${JSON.stringify(env)}: ${result.stderr}`);
+    assertStringIncludes(result.stderr, "/nonexistent/app.tar");
+  }
+});
+
+Deno.test("-r with a registry and no repository is a usage error, not a Docker Hub push", async () => {
+  for (const target of ["127.0.0.1:5000", "localhost:5000", "registry.example.com:5000/"]) {
+    const { code, stdout, stderr } = await runCli(["-r", target, "-f", "/nonexistent/app.tar"]);
+    assertEquals([code, stdout], [2, ""], target);
+    assertStringIncludes(stderr, "names a registry but no repository", target);
+    assertStringIncludes(stderr, `Hint: Add the repository and tag: ${target.replace(/\/$/, "")}/`);
+  }
+});
+
+Deno.test("--help and the README say the same about stdout: exactly one line", async () => {
+  const { stdout } = await runCli(["--help"]);
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  for (const text of [stdout, readme.replaceAll("\n", " ")]) {
+    assert(/stdout (has|carries) exactly one line/.test(text), text.slice(0, 200));
+    assert(/\(nothing with `?--dry-run`?\)/.test(text), "the dry run's empty stdout");
+    assert(!text.includes("one line per image"));
+  }
+  assertStringIncludes(stdout, "-t, --timeout <duration>");
+  assertStringIncludes(stdout, "30s, 5m, 2h");
 });
 
 // --- Pushes. -----------------------------------------------------------------------------------
@@ -147,6 +199,8 @@ flagTest(TARGET, "stdout: only the result line; stderr: progress", async () => {
   const { digest } = await registry.fetchManifest("app", "1");
   assertEquals(implicit.stdout, `${registry.host}/app:1@${digest}\n`);
   const err = lines(implicit.stderr);
+  // The archive's name for the image, and where it goes: never just the archive's name.
+  assertStringIncludes(err[0] ?? "", `Pushing app:1 → ${registry.host}/app:1: ${BLOBS} blobs, `);
   assertEquals(err.filter((l) => l.startsWith("Uploading ")).length, BLOBS, implicit.stderr);
   assertEquals(err.filter((l) => l.startsWith("Uploaded ")).length, BLOBS, implicit.stderr);
   assert(!implicit.stderr.includes(implicit.stdout.trim()), "the result line is on stdout only");

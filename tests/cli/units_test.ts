@@ -1,6 +1,6 @@
 import { UsageError } from "../../src/errors.ts";
-import { parseBoolean, parseBytes, parseInteger } from "../../src/cli/units.ts";
-import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { parseBoolean, parseBytes, parseDuration, parseInteger } from "../../src/cli/units.ts";
+import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 
 const KiB = 1024;
 const MiB = 1024 ** 2;
@@ -74,11 +74,12 @@ Deno.test("parseInteger rejects out-of-range and non-integer text", () => {
   for (
     const text of ["0", "65", "abc", "", "-1", "1.5", "3.0", "+3", "0x10", "1e1", "9".repeat(20)]
   ) {
-    assertThrows(
+    const error = assertThrows(
       () => parseInteger(text, "--max-concurrent", 1, 64),
       UsageError,
       `--max-concurrent expects a whole number from 1 to 64, got "${text}"`,
     );
+    assertEquals(typeof error.hint, "string", text);
   }
 });
 
@@ -103,10 +104,60 @@ Deno.test("parseBoolean reads the usual spellings in any case", () => {
 
 Deno.test("parseBoolean rejects anything else, naming the variable", () => {
   for (const text of ["maybe", "2", "y", "t", "enable", "truee"]) {
-    assertThrows(
+    const error = assertThrows(
       () => parseBoolean(text, "DOCKER_PUSHER_VERBOSE"),
       UsageError,
       `DOCKER_PUSHER_VERBOSE expects true or false, got "${text}"`,
     );
+    assertEquals(typeof error.hint, "string", text);
+  }
+});
+
+Deno.test("parseDuration reads plain seconds and s, m, h units, alone or combined", () => {
+  const WEEK = 7 * 24 * 3600;
+  const cases: [string, number][] = [
+    ["300", 300],
+    ["1", 1],
+    ["30s", 30],
+    ["5m", 300],
+    ["2h", 7200],
+    ["1h30m", 5400],
+    ["1h30m15s", 5415],
+    ["1.5h", 5400],
+    ["0.5m", 30],
+    [" 5M ", 300],
+    ["168h", WEEK],
+    ["1.4s", 1],
+  ];
+  for (const [text, expected] of cases) {
+    assertEquals(parseDuration(text, "--timeout", 1, WEEK), expected, text);
+  }
+});
+
+Deno.test("parseDuration rejects what is not a duration in range, with a hint", () => {
+  const WEEK = 7 * 24 * 3600;
+  for (
+    const text of [
+      "",
+      "abc",
+      "0",
+      "0s",
+      "0.4s",
+      "5",
+      "-5m",
+      "5 m",
+      "m",
+      "5d",
+      "5ms",
+      "1h 30m",
+      "169h",
+    ]
+  ) {
+    const error = assertThrows(
+      () => parseDuration(text, "--timeout", text === "5" ? 10 : 1, WEEK),
+      UsageError,
+      `--timeout expects a duration from ${text === "5" ? "10s" : "1s"} to 168h, got "${text}"`,
+    );
+    assert(error.hint?.includes("5m"), text);
   }
 });

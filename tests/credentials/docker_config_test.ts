@@ -5,12 +5,12 @@
  */
 import {
   configHost,
+  CredentialStoreError,
   type CredentialSystem,
   DOCKER_HUB_CONFIG_KEY,
   dockerConfigCredentials,
   type HelperResult,
 } from "../../src/credentials/docker_config.ts";
-import { UsageError } from "../../src/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 
 const HOME_CONFIG = "/home/u/.docker/config.json";
@@ -44,7 +44,7 @@ function fake(
       helperCalls.push({ helper, serverUrl });
       return Promise.resolve(
         options.helpers?.[helper] ??
-          { ok: false, notFound: false, message: `docker-credential-${helper} is not on PATH` },
+          { ok: false, notFound: false, message: "not on PATH" },
       );
     },
   };
@@ -112,11 +112,45 @@ Deno.test("a missing config file means no credentials", async () => {
   assertEquals(reads, [HOME_CONFIG]);
 });
 
-Deno.test("an invalid config is a UsageError naming the file", async () => {
+Deno.test("an invalid config is a CredentialStoreError naming the file", async () => {
   for (const text of ["{not json", "[1, 2]", "null", '"a string"']) {
     const { system } = fake(text);
-    await assertRejects(() => dockerConfigCredentials("h", system), UsageError, HOME_CONFIG);
+    await assertRejects(
+      () => dockerConfigCredentials("h", system),
+      CredentialStoreError,
+      `Docker config ${HOME_CONFIG} is not`,
+    );
   }
+});
+
+Deno.test("a config that cannot be read is a CredentialStoreError", async () => {
+  const system: CredentialSystem = {
+    env: (name) => (name === "HOME" ? "/home/u" : undefined),
+    readTextFile: () =>
+      Promise.reject(new Error(`Cannot read docker config ${HOME_CONFIG}: Is a directory`)),
+    runHelper: () => Promise.reject(new Error("no helper should run")),
+  };
+  await assertRejects(
+    () => dockerConfigCredentials("h", system),
+    CredentialStoreError,
+    `Cannot read docker config ${HOME_CONFIG}: Is a directory`,
+  );
+});
+
+Deno.test("helper failures name the helper and the setting that chose it", async () => {
+  const store = fake({ credsStore: "desktop", auths: {} });
+  await assertRejects(
+    () => dockerConfigCredentials("host:5000", store.system),
+    CredentialStoreError,
+    `Credential helper docker-credential-desktop (the "credsStore" of ${HOME_CONFIG}) failed: ` +
+      "not on PATH",
+  );
+  const perHost = fake({ credHelpers: { "https://host:5000": "ecr-login" } });
+  await assertRejects(
+    () => dockerConfigCredentials("host:5000", perHost.system),
+    CredentialStoreError,
+    `docker-credential-ecr-login (the "credHelpers" entry "https://host:5000" of ${HOME_CONFIG})`,
+  );
 });
 
 Deno.test("auths: base64 auth (password with ':'), username/password, identitytoken", async () => {
@@ -210,25 +244,23 @@ Deno.test("'credentials not found' from a helper falls through to auths", async 
 Deno.test("errors name the helper or the file, and never hold a secret", async () => {
   const SECRET = "s3cr3t-Value";
   const auths = { "host:5000": { auth: b64(`u:${SECRET}`) } };
-  const failing: [string, Fake, "usage" | "other"][] = [
+  const failing: [string, Fake][] = [
     [
       "helper fails",
       fake({ credsStore: "pass", auths }, {
         helpers: { pass: { ok: false, notFound: false, message: "gpg: decryption failed" } },
       }),
-      "other",
     ],
-    ["helper missing", fake({ credHelpers: { "host:5000": "gone" }, auths }), "other"],
+    ["helper missing", fake({ credHelpers: { "host:5000": "gone" }, auths })],
     [
       "helper prints non-JSON",
       fake({ credsStore: "odd", auths }, {
         helpers: { odd: { ok: true, stdout: `user ${SECRET}` } },
       }),
-      "other",
     ],
-    ["bad base64", fake({ auths: { "host:5000": { auth: `!!${SECRET}!!` } } }), "usage"],
-    ["no colon", fake({ auths: { "host:5000": { auth: b64(SECRET) } } }), "usage"],
-    ["invalid JSON", fake(`{"auths": {"host:5000": {"auth": "${SECRET}"`), "usage"],
+    ["bad base64", fake({ auths: { "host:5000": { auth: `!!${SECRET}!!` } } })],
+    ["no colon", fake({ auths: { "host:5000": { auth: b64(SECRET) } } })],
+    ["invalid JSON", fake(`{"auths": {"host:5000": {"auth": "${SECRET}"`)],
   ];
   const expected: Record<string, string> = {
     "helper fails": "docker-credential-pass",
@@ -238,16 +270,11 @@ Deno.test("errors name the helper or the file, and never hold a secret", async (
     "no colon": `"host:5000" in ${HOME_CONFIG}`,
     "invalid JSON": HOME_CONFIG,
   };
-  for (const [name, { system }, kind] of failing) {
+  for (const [name, { system }] of failing) {
     const error = await assertRejects(() => dockerConfigCredentials("host:5000", system));
-    assertEquals(
-      error instanceof UsageError ? "usage" : "other",
-      kind,
-      `${name}: ${error.message}`,
-    );
+    assert(error instanceof CredentialStoreError, `${name}: ${error}`);
     assertStringIncludes(error.message, expected[name]!, name);
-    const hint = error instanceof UsageError ? error.hint ?? "" : "";
-    const everything = `${String(error)} ${hint} ${Deno.inspect(error.cause)}`;
+    const everything = `${String(error)} ${Deno.inspect(error.cause)}`;
     assert(!everything.includes(SECRET), `${name} leaks the secret: ${everything}`);
   }
 });

@@ -1,9 +1,18 @@
 /**
- * Which credentials a push uses: explicit ones first, docker's configuration otherwise, and a
- * username alone only completed by docker's stored secret for that same user.
+ * Which credentials a push uses: explicit ones first, docker's configuration otherwise (read
+ * only when the lookup runs, that is when a registry asks), and a username alone only
+ * completed by docker's stored secret for that same user.
  */
-import type { CredentialSystem, HelperResult } from "../../src/credentials/docker_config.ts";
-import { type ExplicitCredentials, resolveCredentials } from "../../src/credentials/resolve.ts";
+import {
+  CredentialStoreError,
+  type CredentialSystem,
+  type HelperResult,
+} from "../../src/credentials/docker_config.ts";
+import {
+  type CredentialChoice,
+  type ExplicitCredentials,
+  resolveCredentials,
+} from "../../src/credentials/resolve.ts";
 import { UsageError } from "../../src/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 
@@ -15,16 +24,15 @@ interface Fake {
   calls: string[];
 }
 
-/** A system whose ~/.docker/config.json is `config` (none when undefined). */
+/** A system whose ~/.docker/config.json is `config` (none when undefined; a string as is). */
 function fake(config?: unknown, helpers: Record<string, HelperResult> = {}): Fake {
   const calls: string[] = [];
   const system: CredentialSystem = {
     env: (name) => (name === "HOME" ? "/home/u" : undefined),
     readTextFile: (path) => {
       calls.push(`read ${path}`);
-      return Promise.resolve(
-        path === CONFIG && config !== undefined ? JSON.stringify(config) : undefined,
-      );
+      if (path !== CONFIG || config === undefined) return Promise.resolve(undefined);
+      return Promise.resolve(typeof config === "string" ? config : JSON.stringify(config));
     },
     runHelper: (helper, serverUrl) => {
       calls.push(`helper ${helper} ${serverUrl}`);
@@ -61,45 +69,80 @@ Deno.test("explicit username and password win without reading docker's config", 
       "host:5000",
       system,
     );
-    assertEquals(resolved, { credentials: { username: "alice", password: "cli-pw" }, source });
+    assertEquals(resolved, {
+      kind: "given",
+      credentials: { username: "alice", password: "cli-pw" },
+      source,
+    });
     assertEquals(calls, [], "docker's config must not be read");
   }
 });
 
 Deno.test("an empty explicit password still counts as given", async () => {
   const { system, calls } = fake();
-  const resolved = await resolveCredentials(explicit("alice", "", "stdin"), "h", system);
-  assertEquals(resolved.credentials, { username: "alice", password: "" });
+  const resolved = await resolveCredentials(explicit("alice", "", "flag"), "h", system);
+  assertEquals(resolved.kind === "given" && resolved.credentials, {
+    username: "alice",
+    password: "",
+  });
   assertEquals(calls, []);
 });
 
-Deno.test("no username: docker's config, with where it came from", async () => {
-  const { system } = fake({ auths: { "host:5000": auth("bob", "config-pw") } });
+type Lookup = Extract<CredentialChoice, { kind: "docker-config" }>["lookup"];
+
+/** The lookup of a `docker-config` choice (fails the test for a `given` one). */
+function lookupOf(choice: CredentialChoice): Lookup {
+  assert(choice.kind === "docker-config", JSON.stringify(choice));
+  return choice.lookup;
+}
+
+Deno.test("no username: docker's config, read only when the lookup runs", async () => {
+  const { system, calls } = fake({ auths: { "host:5000": auth("bob", "config-pw") } });
   const resolved = await resolveCredentials(explicit(), "host:5000", system);
-  assertEquals(resolved, {
+  const lookup = lookupOf(resolved);
+  assertEquals(calls, [], "the config is read only when a registry asks");
+  assertEquals(await lookup(), {
     credentials: { username: "bob", password: "config-pw" },
     source: `${CONFIG} (auths "host:5000")`,
   });
+  assertEquals(calls, [`read ${CONFIG}`]);
 });
 
-Deno.test("no username and nothing configured: anonymous", async () => {
+Deno.test("no username and nothing configured: the lookup finds nothing", async () => {
   for (const config of [undefined, {}, { auths: { "other:5000": auth("bob", "pw") } }]) {
     const { system, calls } = fake(config);
-    const resolved = await resolveCredentials(explicit(), "host:5000", system);
-    assertEquals(resolved, { credentials: undefined, source: "none (anonymous)" });
+    const lookup = lookupOf(await resolveCredentials(explicit(), "host:5000", system));
+    assertEquals(await lookup(), undefined);
     assertEquals(calls, [`read ${CONFIG}`]);
+  }
+});
+
+Deno.test("no username and a broken store: resolving succeeds, the lookup fails", async () => {
+  // A Docker Desktop config copied to a machine without its helper, and an unparsable file.
+  const broken: [string, Fake, string][] = [
+    ["missing helper", fake({ auths: {}, credsStore: "desktop" }), "docker-credential-desktop"],
+    ["invalid JSON", fake('{"auths": {'), `${CONFIG} is not valid JSON`],
+  ];
+  for (const [name, { system, calls }, says] of broken) {
+    const lookup = lookupOf(await resolveCredentials(explicit(), "host:5000", system));
+    assertEquals(calls, [], name);
+    await assertRejects(lookup, CredentialStoreError, says);
   }
 });
 
 Deno.test("-u alone is completed by the config's secret for the same user", async () => {
   const { system } = fake({ auths: { "host:5000": auth("alice", "stored-pw") } });
   const resolved = await resolveCredentials(explicit("alice"), "host:5000", system);
-  assertEquals(resolved.credentials, { username: "alice", password: "stored-pw" });
+  assertEquals(resolved.kind === "given" && resolved.credentials, {
+    username: "alice",
+    password: "stored-pw",
+  });
   const helper = fake({ credsStore: "desktop" }, {
     desktop: { ok: true, stdout: JSON.stringify({ Username: "alice", Secret: "kc-pw" }) },
   });
   const fromHelper = await resolveCredentials(explicit("alice"), "host:5000", helper.system);
   assertEquals(fromHelper, {
+    kind: "given",
     credentials: { username: "alice", password: "kc-pw" },
     source: "credential helper docker-credential-desktop",
   });
@@ -116,6 +159,16 @@ Deno.test("-u alone with another user's (or no) stored secret is a UsageError", 
     assertStringIncludes(error.message, "host:5000");
     assert(!`${error.message} ${error.hint}`.includes("bob-pw"), error.message);
   }
+});
+
+Deno.test("-u alone with a broken store is a UsageError saying why", async () => {
+  const { system } = fake({ credsStore: "desktop" });
+  const error = await assertRejects(
+    () => resolveCredentials(explicit("alice"), "host:5000", system),
+    UsageError,
+    'No password for user "alice" at host:5000 (Credential helper docker-credential-desktop',
+  );
+  assertStringIncludes(error.message, "not on PATH");
 });
 
 Deno.test("the source never holds the secret", async () => {
@@ -135,7 +188,8 @@ Deno.test("the source never holds the secret", async () => {
   ];
   for (const [given, { system }] of cases) {
     const resolved = await resolveCredentials(given, "host:5000", system);
-    assert(resolved.credentials !== undefined, JSON.stringify(given));
-    assert(!resolved.source.includes(SECRET), `source leaks the secret: ${resolved.source}`);
+    const found = resolved.kind === "given" ? resolved : await resolved.lookup();
+    assert(found?.credentials !== undefined, JSON.stringify(given));
+    assert(!found.source.includes(SECRET), `source leaks the secret: ${found.source}`);
   }
 });

@@ -6,7 +6,7 @@
  */
 import type { HelperResult } from "../../src/credentials/docker_config.ts";
 import { realCredentialSystem } from "../../src/credentials/system.ts";
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
+import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 
 const SYSTEM_MODULE = new URL("../../src/credentials/system.ts", import.meta.url).href;
 
@@ -108,8 +108,8 @@ Deno.test("runHelper: a missing helper is a failure saying it is not on PATH", a
     const result = await runHelperIn(dir, "nonexistent", "host:5000");
     assert(!result.ok, JSON.stringify(result));
     assertEquals(result.notFound, false);
-    assertStringIncludes(result.message, "docker-credential-nonexistent");
-    assertStringIncludes(result.message, "not on PATH");
+    // The caller names the helper and where it is configured.
+    assertEquals(result.message, "not on PATH");
   });
 });
 

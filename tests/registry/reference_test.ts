@@ -1,5 +1,6 @@
 import { UsageError } from "../../src/errors.ts";
 import {
+  familiarName,
   formatReference,
   type ImageReference,
   parseReference,
@@ -139,6 +140,36 @@ Deno.test("parseReference accepts full URLs and docker-style references", () => 
   }
 });
 
+Deno.test("parseReference keeps Docker Hub names whose tag looks like a port", () => {
+  // Only a host-looking name (a dot, or localhost) with a numeric tag is a bare registry.
+  const cases: [string, string, string][] = [
+    ["nginx:1.25", "library/nginx", "1.25"],
+    ["redis:7", "library/redis", "7"],
+    ["myhost:5000", "library/myhost", "5000"],
+    ["library/nginx:latest", "library/nginx", "latest"],
+    ["foo.bar:latest", "library/foo.bar", "latest"],
+    ["user/app.web:8080", "user/app.web", "8080"],
+  ];
+  for (const [input, repository, tag] of cases) {
+    const ref = parseReference(input);
+    assertEquals([ref.registry, ref.repository, ref.tag], ["docker.io", repository, tag], input);
+  }
+});
+
+Deno.test("familiarName drops Docker Hub's docker.io/ and library/ as docker images does", () => {
+  const cases: [string, string][] = [
+    ["docker.io/example/acc:1.0", "example/acc:1.0"],
+    ["docker.io/library/alpine:3", "alpine:3"],
+    ["index.docker.io/library/alpine", "alpine"],
+    ["docker.io/library/sub/app:1", "library/sub/app:1"],
+    ["alpine:3", "alpine:3"],
+    ["127.0.0.1:5000/app:1", "127.0.0.1:5000/app:1"],
+    ["ghcr.io/org/app:1", "ghcr.io/org/app:1"],
+    [`docker.io/library/x@${DIGEST}`, `x@${DIGEST}`],
+  ];
+  for (const [input, expected] of cases) assertEquals(familiarName(input), expected, input);
+});
+
 const INVALID: [string, string][] = [
   ["https://registry.example.com/Team/app", "Invalid repository name"],
   ["Alpine", "Invalid repository name"],
@@ -154,7 +185,13 @@ const INVALID: [string, string][] = [
   ["https://registry.example.com/app#frag", "query or fragment"],
   ["https://registry.example.com/", "names no repository"],
   ["https://registry.example.com", "names no repository"],
-  ["registry.example.com/", "Invalid repository name"],
+  ["registry.example.com/", "names a registry but no repository"],
+  // host[:port] with no repository: not Docker Hub's library/<host> tagged with the port.
+  ["127.0.0.1:5000", "names a registry but no repository"],
+  ["localhost:5000", "names a registry but no repository"],
+  ["registry.example.com:5000", "names a registry but no repository"],
+  ["registry.example.com:5000/", "names a registry but no repository"],
+  [`127.0.0.1:5000@sha256:${"a".repeat(64)}`, "names a registry but no repository"],
   ["https://registry.example.com/a//b", "Invalid repository name"],
   ["bad_host.example/app", "Invalid registry host"],
   ["https://bad host/app", "Invalid repository URL"],

@@ -128,3 +128,20 @@ Deno.test("NetworkError carries its temporary flag and cause", () => {
   assertEquals(error.temporary, true);
   assert(error.cause === cause, "cause not chained");
 });
+
+Deno.test("RegistryError says to use https:// when Go answers plain HTTP on a TLS port", () => {
+  // What Go's net/http writes for an HTTP request on a TLS listener.
+  const body = "Client sent an HTTP request to an HTTPS server.\n";
+  const init = { method: "GET", status: 400, statusText: "Bad Request", body };
+  const plain = new RegistryError({ ...init, url: "http://r.example:5000/v2/" });
+  assert(plain.message.endsWith("; the registry speaks HTTPS: use an https:// URL"), plain.message);
+  // Not for another 400, nor for a request that was already https.
+  for (
+    const other of [
+      new RegistryError({ ...init, url: "http://r.example:5000/v2/", body: "bad" }),
+      new RegistryError({ ...init, url: "https://r.example:5000/v2/" }),
+    ]
+  ) {
+    assert(!other.message.includes("speaks HTTPS"), other.message);
+  }
+});
