@@ -1,7 +1,6 @@
 /** Reading entries of an indexed tar as blobs and JSON, with errors that name the archive. */
 import { ArchiveError } from "../errors.ts";
 import { Sha256 } from "../digest.ts";
-import { readRange, readRangeBytes } from "./byte_range.ts";
 import type { ArchiveBlob } from "./image.ts";
 import { JsonShapeError, parseJson } from "./json_guards.ts";
 import type { TarEntry, TarIndex } from "./tar_index.ts";
@@ -12,14 +11,29 @@ export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 
 /** Reads a whole (small) entry. */
-export function readEntry(index: TarIndex, entry: TarEntry, maxBytes: number): Promise<Uint8Array> {
+export async function readEntry(
+  index: TarIndex,
+  entry: TarEntry,
+  maxBytes: number,
+): Promise<Uint8Array> {
   if (entry.size > maxBytes) {
     throw new ArchiveError(
-      index.path,
+      index.label,
       `${entry.name} is ${entry.size} bytes, more than the ${maxBytes} allowed for it`,
     );
   }
-  return readRangeBytes(index.path, entry.dataOffset, entry.size, maxBytes);
+  return await readAll(index, entry, entry.size);
+}
+
+/** The first `length` bytes of an entry's data, in one buffer. */
+async function readAll(index: TarIndex, entry: TarEntry, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for await (const chunk of index.read(entry, 0, length)) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }
 
 /** Reads and parses a JSON entry; `check` turns it into a typed value or throws. */
@@ -44,7 +58,7 @@ export function parseJsonBytes<T>(
     return check(parseJson(bytes));
   } catch (error) {
     if (error instanceof JsonShapeError) {
-      throw new ArchiveError(index.path, `${name}: ${error.message}`, { cause: error });
+      throw new ArchiveError(index.label, `${name}: ${error.message}`, { cause: error });
     }
     throw error;
   }
@@ -61,9 +75,8 @@ export function entryBlob(
     digest,
     size: entry.size,
     mediaType,
-    describe: `${index.path}:${entry.name}`,
-    read: (offset, length, signal) =>
-      readRange(index.path, entry.dataOffset + offset, length, signal ? { signal } : {}),
+    describe: `${index.label}:${entry.name}`,
+    read: (offset, length, signal) => index.read(entry, offset, length, signal),
   };
 }
 
@@ -73,12 +86,10 @@ export async function hashEntry(
   entry: TarEntry,
   signal?: AbortSignal,
 ): Promise<string> {
+  const known = index.knownDigest?.(entry);
+  if (known !== undefined) return known;
   const hash = new Sha256();
-  for await (
-    const chunk of readRange(index.path, entry.dataOffset, entry.size, signal ? { signal } : {})
-  ) {
-    hash.update(chunk);
-  }
+  for await (const chunk of index.read(entry, 0, entry.size, signal)) hash.update(chunk);
   return hash.digest();
 }
 
@@ -89,14 +100,14 @@ export async function sniffCompression(
   index: TarIndex,
   entry: TarEntry,
 ): Promise<LayerCompression> {
-  const head = await readRangeBytes(index.path, entry.dataOffset, Math.min(512, entry.size), 512);
+  const head = await readAll(index, entry, Math.min(512, entry.size));
   if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
   const magic = new TextDecoder().decode(head.subarray(257, 262));
   const empty = head.length === 512 && head.every((b) => b === 0);
   if (magic !== "ustar" && !empty && head.length > 0) {
     throw new ArchiveError(
-      index.path,
+      index.label,
       `layer ${entry.name} is neither a tar nor gzip- or zstd-compressed`,
     );
   }

@@ -75,7 +75,7 @@ async function loadImage(index: TarIndex, entry: SaveEntry): Promise<ArchiveImag
   const diffIds = parseJsonBytes(index, entry.config, configBytes, parseDiffIds);
   if (diffIds.length !== entry.layers.length) {
     throw new ArchiveError(
-      index.path,
+      index.label,
       `${entry.config} lists ${diffIds.length} layers (rootfs.diff_ids) but manifest.json ` +
         `lists ${entry.layers.length}`,
     );

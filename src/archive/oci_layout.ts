@@ -41,7 +41,7 @@ export async function loadOciLayout(index: TarIndex): Promise<ArchiveImage[]> {
     parseIndex,
   );
   if (descriptors.length === 0) {
-    throw new ArchiveError(index.path, "index.json lists no images");
+    throw new ArchiveError(index.label, "index.json lists no images");
   }
   const byDigest = new Map<string, ArchiveImage>();
   for (const descriptor of descriptors) {
@@ -69,11 +69,11 @@ function blobEntry(index: TarIndex, digest: string): TarEntry | undefined {
 function requireBlob(index: TarIndex, descriptor: Descriptor, what: string): TarEntry {
   const entry = blobEntry(index, descriptor.digest);
   if (!entry) {
-    throw new ArchiveError(index.path, `${what} ${descriptor.digest} is missing from the archive`);
+    throw new ArchiveError(index.label, `${what} ${descriptor.digest} is missing from the archive`);
   }
   if (entry.size !== descriptor.size) {
     throw new ArchiveError(
-      index.path,
+      index.label,
       `${what} ${descriptor.digest} is ${entry.size} bytes in the archive but its descriptor ` +
         `says ${descriptor.size}`,
     );
@@ -87,12 +87,12 @@ async function loadNode(
   depth: number,
   notes: string[],
 ): Promise<ManifestNode> {
-  if (depth > MAX_DEPTH) throw new ArchiveError(index.path, "indexes nested too deeply");
+  if (depth > MAX_DEPTH) throw new ArchiveError(index.label, "indexes nested too deeply");
   const entry = requireBlob(index, descriptor, "manifest");
   const bytes = await readEntry(index, entry, MAX_MANIFEST_BYTES);
   const digest = sha256Digest(bytes);
   if (digest !== descriptor.digest) {
-    throw new ArchiveError(index.path, `manifest ${entry.name} does not match its digest`);
+    throw new ArchiveError(index.label, `manifest ${entry.name} does not match its digest`);
   }
   const json = parseJsonBytes(index, entry.name, bytes, (v) => asObject(v, "manifest"));
   const mediaType = descriptor.mediaType ?? mediaTypeOf(json);
@@ -110,7 +110,7 @@ async function loadNode(
   const config = requireBlob(index, manifest.config, "config");
   const configBytes = await readEntry(index, config, 64 * 1024 * 1024);
   if (sha256Digest(configBytes) !== manifest.config.digest) {
-    throw new ArchiveError(index.path, `config ${config.name} does not match its digest`);
+    throw new ArchiveError(index.label, `config ${config.name} does not match its digest`);
   }
   const blobs = [
     entryBlob(
@@ -151,7 +151,7 @@ async function loadIndexNode(
   }
   if (children.length === 0) {
     throw new ArchiveError(
-      index.path,
+      index.label,
       `no manifest named by index ${node.digest} is in the archive`,
     );
   }

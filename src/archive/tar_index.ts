@@ -6,7 +6,7 @@
  * byte range (`byte_range.ts`). Nothing is extracted.
  */
 import { ArchiveError } from "../errors.ts";
-import { readFull } from "./byte_range.ts";
+import { readFull, readRange } from "./byte_range.ts";
 import { BLOCK_SIZE, hasValidChecksum, isZeroBlock, parseHeader } from "./tar_header.ts";
 import { type TarEntry, TarNames } from "./tar_names.ts";
 import { describeMeta, ExtendedHeaders, isMetaKind, notTar, padded } from "./tar_sequence.ts";
@@ -19,11 +19,14 @@ export interface IndexTarOptions {
   signal?: AbortSignal;
 }
 
-/** The entries of a tar archive, by normalized name. */
+/**
+ * The entries of a tar archive, by normalized name, and the way to read their data: in place
+ * from a file ({@linkcode indexTar}), or what a stream kept of them as it went past.
+ */
 export interface TarIndex {
-  /** The archive file. */
-  readonly path: string;
-  /** The archive's size in bytes. */
+  /** Names the archive in messages: its path, or how a stream was named (`-`, `app.tar.gz`). */
+  readonly label: string;
+  /** The archive's size in bytes (for a stream: the bytes read). */
   readonly size: number;
   /** Every entry except the root directory, in archive order. */
   readonly entries: ReadonlyMap<string, TarEntry>;
@@ -39,6 +42,25 @@ export interface TarIndex {
    * @throws {ArchiveError} for a missing name, a directory, a broken link or a link loop.
    */
   resolve(name: string): TarEntry;
+  /**
+   * Streams `length` bytes of `entry`'s data from `offset` on; every chunk is the consumer's.
+   *
+   * @throws {ArchiveError} when the data cannot be read again (a stream went past it).
+   */
+  read(
+    entry: TarEntry,
+    offset: number,
+    length: number,
+    signal?: AbortSignal,
+  ): AsyncIterable<Uint8Array>;
+  /** The sha256 of `entry`'s data, when it is known without reading it (a stream hashed it). */
+  knownDigest?(entry: TarEntry): string | undefined;
+}
+
+/** An index of a tar file, read in place. */
+export interface FileTarIndex extends TarIndex {
+  /** The archive file. */
+  readonly path: string;
 }
 
 /**
@@ -55,7 +77,10 @@ export interface TarIndex {
  * ```
  * @throws {ArchiveError} when the file cannot be opened or is not a well-formed tar archive.
  */
-export async function indexTar(path: string, options?: IndexTarOptions): Promise<TarIndex> {
+export async function indexTar(
+  path: string,
+  options?: IndexTarOptions,
+): Promise<FileTarIndex> {
   const signal = options?.signal;
   signal?.throwIfAborted();
   using file = await openArchive(path);
@@ -171,11 +196,24 @@ async function openArchive(path: string): Promise<Deno.FsFile> {
   }
 }
 
-class Index implements TarIndex {
+class Index implements FileTarIndex {
   readonly #names: TarNames;
 
   constructor(readonly path: string, readonly size: number, names: TarNames) {
     this.#names = names;
+  }
+
+  get label(): string {
+    return this.path;
+  }
+
+  read(
+    entry: TarEntry,
+    offset: number,
+    length: number,
+    signal?: AbortSignal,
+  ): AsyncIterable<Uint8Array> {
+    return readRange(this.path, entry.dataOffset + offset, length, signal ? { signal } : {});
   }
 
   get entries(): ReadonlyMap<string, TarEntry> {

@@ -1,6 +1,6 @@
 import { ArchiveError } from "../../src/errors.ts";
 import { readRangeBytes } from "../../src/archive/byte_range.ts";
-import { indexTar, type TarIndex } from "../../src/archive/tar_index.ts";
+import { type FileTarIndex, indexTar } from "../../src/archive/tar_index.ts";
 import { run } from "../helpers/command.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import {
@@ -19,14 +19,14 @@ import {
 
 const LONG = `blobs/sha256/${"ab".repeat(64)}`; // 141 bytes: needs PAX or GNU 'L'
 
-async function text(index: TarIndex, name: string): Promise<string> {
+async function text(index: FileTarIndex, name: string): Promise<string> {
   const entry = index.resolve(name);
   return new TextDecoder().decode(
     await readRangeBytes(index.path, entry.dataOffset, entry.size, 1 << 20),
   );
 }
 
-async function indexBytes(dir: string, bytes: Uint8Array): Promise<TarIndex> {
+async function indexBytes(dir: string, bytes: Uint8Array): Promise<FileTarIndex> {
   return await indexTar(await writeFile(dir, "test.tar", bytes));
 }
 
