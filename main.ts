@@ -27,6 +27,7 @@ if (import.meta.main) {
 
   const code = await main(Deno.args, {
     env: (name) => Deno.env.get(name),
+    stdin: () => Deno.stdin.readable,
     readStdin: async () =>
       new TextDecoder().decode(await new Response(Deno.stdin.readable).arrayBuffer()),
     stdinIsTerminal: Deno.stdin.isTerminal(),

@@ -10,14 +10,22 @@ import { parseReference } from "../registry/reference.ts";
 import { loadDockerSave } from "./docker_save.ts";
 import type { ArchiveImage, ImageArchive } from "./image.ts";
 import { loadOciLayout } from "./oci_layout.ts";
-import { indexTar } from "./tar_index.ts";
+import { indexTar, type TarIndex } from "./tar_index.ts";
 
 /** Indexes the archive and reads every image's manifests; layer data is not read. */
 export async function openImageArchive(
   path: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<ImageArchive> {
-  const index = await indexTar(path, options);
+  return await loadImages(await indexTar(path, options));
+}
+
+/**
+ * Reads every image of an indexed archive, from a file or from what a stream kept
+ * (`streamed_index.ts`); `path` of the result is the index's label.
+ */
+export async function loadImages(index: TarIndex): Promise<ImageArchive> {
+  const path = index.label;
   if (index.get("index.json")) {
     return { path, format: "oci-layout", images: await loadOciLayout(index) };
   }

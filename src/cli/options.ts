@@ -119,6 +119,12 @@ export function resolveSettings(
       hint: "Example: docker-image-pusher -r registry.example.com/team/app:1.0 -f app.tar",
     });
   }
+  if (flags.file === "-" && flags.passwordStdin) {
+    throw new UsageError("-f - and --password-stdin both want standard input", {
+      hint: "Give the password another way (DOCKER_PUSHER_PASSWORD, docker login), or the " +
+        "archive as a file",
+    });
+  }
   if (flags.quiet && flags.verbose) {
     throw new UsageError("--quiet and --verbose cannot be used together", {
       hint: "Drop one: --quiet prints only errors and the result, --verbose every request",

@@ -1,5 +1,14 @@
 /** The `push` command: settings → archive → registry → one result line on stdout. */
+import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
 import { openImageArchive, selectImage } from "../archive/image_archive.ts";
+import { readFull } from "../archive/byte_range.ts";
+import { SNIFF_BYTES, sniffStreamFormat } from "../archive/stream_format.ts";
+import { LayerCompressor } from "../push/layer_compressor.ts";
+import {
+  readStreamedArchive,
+  type StreamedArchive,
+  type StreamSource,
+} from "../push/push_stream.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import { UsageError } from "../errors.ts";
@@ -20,6 +29,8 @@ import { createReporter } from "./reporter.ts";
 /** What the command needs from the process, injectable for tests. */
 export interface CommandContext extends PasswordInput {
   env: (name: string) => string | undefined;
+  /** Standard input, for `-f -`. */
+  stdin: () => ReadableStream<Uint8Array>;
   writeOut: (text: string) => void;
   writeErr: (text: string) => void;
   stderrIsTerminal: boolean;
@@ -60,9 +71,16 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
       );
     }
     const caCerts = settings.caCert === undefined ? undefined : [await readCaFile(settings.caCert)];
-    const archive = await openImageArchive(settings.file, { signal: context.signal });
-    const image = selectImage(archive, settings.image);
-    for (const note of image.notes) reporter.info(`Note: ${note}`);
+    // A tar file is indexed in place; a pipe or a compressed file is read front to back, once.
+    const source = await openSource(settings.file, context);
+    const fileArchive = source.kind === "file"
+      ? await openImageArchive(settings.file, { signal: context.signal })
+      : undefined;
+    if (fileArchive !== undefined) {
+      for (const note of selectImage(fileArchive, settings.image).notes) {
+        reporter.info(`Note: ${note}`);
+      }
+    }
     const choice = await resolveCredentials(
       settings,
       reference.registry,
@@ -98,6 +116,13 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
       maxSockets: settings.maxConcurrent + 2,
       userAgent: `${NAME}/${VERSION}`,
     });
+    /** What this run learnt holds even if it failed part-way. */
+    const saveCache = async () => {
+      if (cache === undefined || settings.dryRun) return;
+      await cache.save().catch((error) =>
+        reporter.info(`Note: could not save the blob-info cache ${cache.path}: ${error}`)
+      );
+    };
     try {
       const client = new RegistryClient({
         baseUrl,
@@ -110,6 +135,39 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
         credentials,
         ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
       });
+      const compressor = source.kind === "stream" && settings.compression.codec !== "none"
+        ? new LayerCompressor(client, {
+          ...settings.compression,
+          ...(cache ? { cache } : {}),
+          ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
+        })
+        : undefined;
+      let streamed: StreamedArchive | undefined;
+      if (source.kind === "stream") {
+        await client.ping();
+        streamed = await readStreamedArchive(client, source, {
+          ...(compressor ? { compressor } : {}),
+          forceUpload: settings.forceUpload,
+          dryRun: settings.dryRun,
+          sink: reporter.sink,
+        }).catch(async (error) => {
+          compressor?.close();
+          await saveCache();
+          throw error;
+        });
+      }
+      const archive = fileArchive ?? streamed!.archive;
+      const image = selectImage(archive, settings.image);
+      if (streamed !== undefined) {
+        for (const note of image.notes) reporter.info(`Note: ${note}`);
+        const unused = unusedBlobs(streamed, image);
+        if (unused.count > 0) {
+          reporter.info(
+            `Note: ${unused.count} blob(s), ${formatBytes(unused.bytes)}, of other images in the ` +
+              `stream went up too (an image's blobs are known only at the stream's end)`,
+          );
+        }
+      }
       const result = await pushImage(
         client,
         image,
@@ -129,14 +187,13 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
           dryRun: settings.dryRun,
           compression: settings.compression,
           ...(cache ? { cache } : {}),
+          ...(streamed ? { streamed: streamed.passed } : {}),
+          ...(compressor ? { compressor } : {}),
           sink: reporter.sink,
         },
       ).finally(async () => {
-        // What this run learnt holds even if it failed part-way.
-        if (cache === undefined || settings.dryRun) return;
-        await cache.save().catch((error) =>
-          reporter.info(`Note: could not save the blob-info cache ${cache.path}: ${error}`)
-        );
+        compressor?.close();
+        await saveCache();
       });
       const summary = compressionSummary(result.compressed, settings.compression.codec);
       if (summary !== undefined) reporter.info(summary);
@@ -165,6 +222,46 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
   } finally {
     reporter.stop();
   }
+}
+
+/** Where the archive comes from: a tar file read in place, or a stream read once. */
+type Source = { kind: "file" } | ({ kind: "stream" } & StreamSource);
+
+/**
+ * `-` is standard input; a file that starts like gzip, zstd or xz is read as a stream (it can't
+ * be indexed in place); anything else is indexed as a tar, which says what is wrong with it.
+ */
+async function openSource(file: string, context: CommandContext): Promise<Source> {
+  if (file === "-") return { kind: "stream", label: "standard input", stream: context.stdin() };
+  let head: Uint8Array;
+  try {
+    using handle = await Deno.open(file);
+    head = new Uint8Array(SNIFF_BYTES);
+    head = head.subarray(0, await readFull(handle, head));
+  } catch {
+    return { kind: "file" }; // indexing names the problem (missing, a directory, unreadable)
+  }
+  const format = sniffStreamFormat(head);
+  if (format !== "gzip" && format !== "zstd" && format !== "xz") return { kind: "file" };
+  const handle = await Deno.open(file);
+  return { kind: "stream", label: file, stream: handle.readable };
+}
+
+/** Blobs of the stream that the pushed image does not name (they went up all the same). */
+function unusedBlobs(
+  streamed: StreamedArchive,
+  image: ArchiveImage,
+): { count: number; bytes: number } {
+  const used = new Set(uniqueBlobs(image.root).map((blob) => blob.digest));
+  let count = 0;
+  let bytes = 0;
+  for (const blob of streamed.passed.values()) {
+    if (blob.outcome === "uploaded" && !used.has(blob.digest)) {
+      count++;
+      bytes += blob.size;
+    }
+  }
+  return { count, bytes };
 }
 
 /**

@@ -10,6 +10,7 @@ import { BlockBudget, compressBlob, type CompressedStream } from "../compress/co
 import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
 import { blobExists } from "../registry/blobs.ts";
+import type { BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
 import {
@@ -67,6 +68,11 @@ export class LayerCompressor {
 
   get #setting(): { codec: Codec; level: number | "auto" } {
     return { codec: this.#options.codec, level: this.#options.level };
+  }
+
+  /** The compressed form of the layer with this digest, if an earlier push recorded it. */
+  knownForm(digest: string): CompressedInfo | undefined {
+    return this.#options.cache?.compressed(digest, this.#setting);
   }
 
   /** The descriptor `blob` gets once compressed, if an earlier push recorded it. */
@@ -143,7 +149,41 @@ export class LayerCompressor {
     return `${blob.digest} ${this.#options.codec}:${this.#options.level}`;
   }
 
-  #compress(blob: ArchiveBlob, levels?: readonly number[]): CompressedStream {
+  /**
+   * Compresses and uploads a layer that can be read only once, as it streams past (a pipe, a
+   * compressed archive): one streamed request, which cannot be retried. `expected`, when the
+   * archive named the layer's digest, is checked against what was read before the registry
+   * commits anything; the digest read is returned either way, and the compressed form is
+   * remembered under it.
+   */
+  async uploadOnce(
+    source: BlobSource,
+    expected: string | undefined,
+  ): Promise<{ inputDigest: string; compressed: CompressedInfo }> {
+    const stream = this.#compress(source);
+    const digest = await uploadStreamed(this.#client, {
+      describe: `${source.describe} (${this.#options.codec})`,
+      chunks: stream.chunks,
+      finish: () => {
+        const summary = stream.summary();
+        if (expected !== undefined && summary.inputDigest !== expected) {
+          throw digestMismatch({ ...source, digest: expected });
+        }
+        return summary.digest;
+      },
+    });
+    const { inputDigest, size } = stream.summary();
+    const compressed = { digest, size };
+    this.#options.cache?.recordCompressed(inputDigest, this.#setting, compressed);
+    return { inputDigest, compressed };
+  }
+
+  /** The media type a layer of `mediaType` gets once compressed with this codec. */
+  compressedType(mediaType: string): string {
+    return compressedLayerType(mediaType, this.#options.codec);
+  }
+
+  #compress(blob: BlobSource, levels?: readonly number[]): CompressedStream {
     const client = this.#client;
     return compressBlob(blob, {
       pool: this.#pool,

@@ -24,6 +24,7 @@ import { verifyBlob } from "./verify.ts";
 import type { Compression } from "../compress/codec.ts";
 import type { BlobInfoCache } from "./blob_info_cache.ts";
 import { LayerCompressor } from "./layer_compressor.ts";
+import type { PassedBlob } from "./stream_blobs.ts";
 import { type Descriptor, isUncompressedLayer, rewriteTree } from "./manifest_rewrite.ts";
 
 export interface PushOptions {
@@ -49,6 +50,13 @@ export interface PushOptions {
   cache?: BlobInfoCache;
   /** Compression workers (default: one per core). */
   workers?: number;
+  /**
+   * Blobs already sent (or found) as an archive streamed past, by the digest of their bytes in
+   * the archive (see `push_stream.ts`): counted, not sent again.
+   */
+  streamed?: ReadonlyMap<string, PassedBlob>;
+  /** The compressor to use, when the caller has one already (it stays open). */
+  compressor?: LayerCompressor;
   sink: ProgressSink;
 }
 
@@ -151,25 +159,31 @@ export async function pushImage(
     into.bytes += blob.size;
     if (outcome !== "would-upload" && outcome !== "would-mount") {
       learn?.recordLocation(stored ?? blob.digest, registry, client.repository);
-      sink({ type: "blob-done", digest: blob.digest, size: blob.size, outcome });
+      // A streamed blob's progress was reported as it went past.
+      if (!options.streamed?.has(blob.digest)) {
+        sink({ type: "blob-done", digest: blob.digest, size: blob.size, outcome });
+      }
     }
   };
 
   if (options.verify) {
     // Every blob is proven intact before the registry sees a byte of any of them.
     sink({ type: "notice", message: `Verifying ${blobs.length} blob(s) against their digests` });
-    await runBounded(blobs, options.maxConcurrent, (blob) => verifyBlob(blob, client.signal));
+    // Streamed blobs were hashed as they went past.
+    const toVerify = blobs.filter((blob) => !options.streamed?.has(blob.digest));
+    await runBounded(toVerify, options.maxConcurrent, (blob) => verifyBlob(blob, client.signal));
   }
   const policy = new UploadPolicy(client, options);
-  const compressor = compression && blobs.some(compressible)
-    ? new LayerCompressor(client, {
-      ...compression,
-      ...(cache ? { cache } : {}),
-      ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
-      ...(options.resume ? { resume: options.resume } : {}),
-      ...(options.workers !== undefined ? { workers: options.workers } : {}),
-    })
-    : undefined;
+  const compressor = options.compressor ??
+    (compression && blobs.some(compressible)
+      ? new LayerCompressor(client, {
+        ...compression,
+        ...(cache ? { cache } : {}),
+        ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
+        ...(options.resume ? { resume: options.resume } : {}),
+        ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      })
+      : undefined);
   /** A dry run still proves the archive is sound: every blob it would send is hashed. */
   const wouldUpload = async (blob: ArchiveBlob) => {
     if (!options.verify) await verifyBlob(blob, client.signal);
@@ -237,6 +251,8 @@ export async function pushImage(
 
   try {
     await runBounded(blobs, options.maxConcurrent, async (blob) => {
+      const passed = options.streamed?.get(blob.digest);
+      if (passed !== undefined) return pushStreamed(blob, passed);
       if (compressor !== undefined && compressible(blob)) {
         await pushCompressed(blob, compressor);
         return;
@@ -256,7 +272,23 @@ export async function pushImage(
       tally(blob, await policy.upload(blob, mountSource(blob.digest)));
     });
   } finally {
-    compressor?.close();
+    if (options.compressor === undefined) compressor?.close();
+  }
+
+  /** A blob sent (or found in the registry) as the archive streamed past. */
+  function pushStreamed(blob: ArchiveBlob, passed: PassedBlob): void {
+    if (passed.compressed !== undefined && compressor !== undefined && compressible(blob)) {
+      replaced.set(blob.digest, {
+        mediaType: compressor.compressedType(blob.mediaType),
+        ...passed.compressed,
+      });
+      if (passed.outcome === "uploaded") {
+        compressed.count++;
+        compressed.bytes += blob.size;
+        compressed.size += passed.compressed.size;
+      }
+    }
+    tally(blob, passed.outcome, passed.compressed?.digest);
   }
 
   /** Where to try mounting a blob from: --mount-from, else a sibling repository we pushed to. */

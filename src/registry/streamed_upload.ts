@@ -21,6 +21,8 @@ export interface StreamedBlob {
   finish: () => string;
   /** Bytes handed to the socket so far. */
   onProgress?: (sent: number) => void;
+  /** The stream's length, when known: sent as `Content-Length` instead of chunked encoding. */
+  length?: number;
 }
 
 /** Uploads `blob` into a new session; returns the digest it was stored under. */
@@ -30,6 +32,7 @@ export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob)
     let used = false;
     const body: BodySource = {
       ownsChunks: true,
+      ...(blob.length !== undefined ? { length: blob.length } : {}),
       open() {
         if (used) throw new Error(`${blob.describe}: a streamed body cannot be sent twice`);
         used = true;
