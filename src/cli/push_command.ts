@@ -147,6 +147,7 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
         await client.ping();
         streamed = await readStreamedArchive(client, source, {
           ...(compressor ? { compressor } : {}),
+          ...(cache ? { cache } : {}),
           forceUpload: settings.forceUpload,
           dryRun: settings.dryRun,
           sink: reporter.sink,

@@ -24,6 +24,11 @@ interface CacheData {
   compressed: Record<string, CompressedEntry[]>;
   /** `<digest>` → `registry/repository` names holding it, most recent last. */
   locations: Record<string, string[]>;
+  /**
+   * `<size> <archive entry name>` → the digest of its bytes, learnt as a stream went past, for
+   * names that hold a content-derived id (docker save's `<id>/layer.tar`).
+   */
+  entries?: Record<string, string>;
 }
 
 /** Entries kept per table; the oldest go first. */
@@ -48,7 +53,7 @@ export class BlobInfoCache {
   readonly path: string;
   #data: CacheData;
   /** What this run learnt, merged into the file on save. */
-  #learnt: CacheData = { compressed: {}, locations: {} };
+  #learnt: CacheData = { compressed: {}, locations: {}, entries: {} };
 
   private constructor(path: string, data: CacheData) {
     this.path = path;
@@ -91,6 +96,26 @@ export class BlobInfoCache {
     }
   }
 
+  /**
+   * The digest the archive entry `name` of `size` bytes had when a stream last went past it:
+   * a hint that lets a re-push of a compressed archive ask the registry before the bytes come.
+   */
+  entryDigest(name: string, size: number): string | undefined {
+    const key = `${size} ${name}`;
+    return this.#learnt.entries?.[key] ?? this.#data.entries?.[key];
+  }
+
+  /** Remembers an entry's digest, when its name holds a content-derived id (64 hex digits). */
+  recordEntry(name: string, size: number, digest: string): void {
+    if (!/[a-f0-9]{64}/.test(name)) return;
+    const key = `${size} ${name}`;
+    for (const data of [this.#data, this.#learnt]) {
+      data.entries ??= {};
+      delete data.entries[key];
+      data.entries[key] = digest;
+    }
+  }
+
   /** Repositories of `registry` known to hold `digest`, most recent first. */
   repositoriesWith(digest: string, registry: string): string[] {
     const prefix = `${registry}/`;
@@ -124,16 +149,22 @@ export class BlobInfoCache {
       delete current.locations[digest];
       current.locations[digest] = [...kept, ...names].slice(-MAX_LOCATIONS);
     }
+    for (const [key, digest] of Object.entries(this.#learnt.entries ?? {})) {
+      current.entries ??= {};
+      delete current.entries[key];
+      current.entries[key] = digest;
+    }
     const data: CacheData = {
       compressed: newest(current.compressed),
       locations: newest(current.locations),
+      entries: newest(current.entries ?? {}),
     };
     const dir = this.path.slice(0, this.path.lastIndexOf("/"));
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = `${this.path}.${crypto.randomUUID()}.tmp`;
     await Deno.writeTextFile(temp, JSON.stringify(data), { mode: 0o600 });
     await Deno.rename(temp, this.path);
-    this.#learnt = { compressed: {}, locations: {} };
+    this.#learnt = { compressed: {}, locations: {}, entries: {} };
   }
 }
 
@@ -156,10 +187,11 @@ async function readData(path: string): Promise<CacheData> {
 
 function isCacheData(value: unknown): value is CacheData {
   if (typeof value !== "object" || value === null) return false;
-  const { compressed, locations } = value as Record<string, unknown>;
+  const { compressed, locations, entries } = value as Record<string, unknown>;
   const isTable = (t: unknown): t is Record<string, unknown> =>
     typeof t === "object" && t !== null && !Array.isArray(t);
   if (!isTable(compressed) || !isTable(locations)) return false;
+  if (entries !== undefined && !isTable(entries)) return false;
   const goodEntry = (e: unknown) =>
     typeof e === "object" && e !== null &&
     typeof (e as CompressedEntry).digest === "string" &&
@@ -168,5 +200,5 @@ function isCacheData(value: unknown): value is CacheData {
   return Object.values(compressed).every((v) => Array.isArray(v) && v.every(goodEntry)) &&
     Object.values(locations).every((v) =>
       Array.isArray(v) && v.every((n) => typeof n === "string")
-    );
+    ) && Object.values(entries ?? {}).every((v) => typeof v === "string");
 }

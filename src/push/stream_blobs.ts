@@ -13,7 +13,7 @@ import { blobExists, type BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
 import { BlobDigestMismatchError, digestMismatch } from "../registry/upload_common.ts";
-import type { CompressedInfo } from "./blob_info_cache.ts";
+import type { BlobInfoCache, CompressedInfo } from "./blob_info_cache.ts";
 import type { LayerCompressor } from "./layer_compressor.ts";
 
 /** What became of one large entry. */
@@ -31,6 +31,8 @@ export interface PassedBlob {
 export interface StreamBlobsOptions {
   /** Compresses uncompressed layers; absent with `--compression none`. */
   compressor?: LayerCompressor;
+  /** Digests of entries seen in earlier streams (see `BlobInfoCache.entryDigest`). */
+  cache?: BlobInfoCache;
   /** Upload even when the registry has the blob (`--force-upload`). */
   forceUpload: boolean;
   /** Hash and report, send nothing. */
@@ -110,20 +112,27 @@ export class StreamBlobs {
     body: AsyncIterable<Uint8Array>,
   ): Promise<KeptData> {
     const named = digestFromName(entry.name);
+    const cache = this.#options.cache;
+    // A digest the name gives is checked against the bytes; one an earlier stream taught us is
+    // only a hint to ask the registry with.
+    const hinted = named ?? cache?.entryDigest(entry.name, entry.size);
     const compressor = looksLikeTar(head) ? this.#options.compressor : undefined;
-    const id = named ?? `${label}:${entry.name}`;
+    const id = hinted ?? `${label}:${entry.name}`;
     const record = (passed: Omit<PassedBlob, "name" | "size">): KeptData => {
       this.passed.push({ name: entry.name, size: entry.size, ...passed });
+      if (passed.outcome !== "skipped" && !this.#options.dryRun) {
+        cache?.recordEntry(entry.name, entry.size, passed.digest);
+      }
       return { kind: "passed", digest: passed.digest, head };
     };
 
-    if (named !== undefined && !this.#options.forceUpload) {
-      const existing = await this.#existing(named, compressor);
+    if (hinted !== undefined && !this.#options.forceUpload) {
+      const existing = await this.#existing(hinted, compressor);
       if (existing !== undefined) {
         await drain(body);
         this.#options.sink({ type: "blob-done", digest: id, size: entry.size, outcome: "skipped" });
         return record({
-          digest: named,
+          digest: hinted,
           outcome: "skipped",
           ...(existing === true ? {} : { compressed: existing }),
         });

@@ -18,6 +18,8 @@ export interface CliResult {
 export interface CliOptions {
   env?: Record<string, string>;
   stdin?: string;
+  /** A file piped into standard input (a real pipe, as `cat file | …`). */
+  stdinFile?: string;
   /** Run this script instead of main.ts (e.g. the bundle). */
   script?: string;
   /** Kill the process after this long, so a hang fails the test instead of stalling it. */
@@ -86,7 +88,7 @@ export function startCli(args: string[], options: CliOptions = {}): RunningCli {
     args: ["run", "-A", "--quiet", options.script ?? MAIN, ...args],
     env,
     clearEnv: true,
-    stdin: options.stdin === undefined ? "null" : "piped",
+    stdin: options.stdin === undefined && options.stdinFile === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -102,7 +104,13 @@ export function startCli(args: string[], options: CliOptions = {}): RunningCli {
         await writer.write(new TextEncoder().encode(options.stdin));
         await writer.close();
       }
+      // The CLI may stop reading early (an error): a broken pipe is its business, not ours.
+      const piped = options.stdinFile === undefined
+        ? undefined
+        : Deno.open(options.stdinFile).then((file) => file.readable.pipeTo(child.stdin))
+          .catch(() => {});
       const output = await child.output();
+      await piped;
       const decoder = new TextDecoder();
       return {
         code: output.code,
