@@ -72,7 +72,10 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
     .version(VERSION, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "show help")
     .addOption(
-      new Option("-f, --file <path>", "image archive: docker save, OCI layout tar, skopeo output"),
+      new Option(
+        "-f, --file <path>",
+        "image archive (docker save, OCI layout tar, skopeo output; .tar.gz/.zst/.xz too), - for stdin",
+      ),
     )
     .addOption(
       new Option(
