@@ -150,6 +150,8 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
           ...(cache ? { cache } : {}),
           forceUpload: settings.forceUpload,
           dryRun: settings.dryRun,
+          // What the registry has not confirmed is held in memory: at most this much.
+          segmentSize: Math.min(settings.chunkSize, STREAM_SEGMENT_BYTES),
           sink: reporter.sink,
         }).catch(async (error) => {
           compressor?.close();
@@ -224,6 +226,9 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
     reporter.stop();
   }
 }
+
+/** Largest request a layer read from a stream goes up in (it is held until confirmed). */
+const STREAM_SEGMENT_BYTES = 32 * 1024 * 1024;
 
 /** Where the archive comes from: a tar file read in place, or a stream read once. */
 type Source = { kind: "file" } | ({ kind: "stream" } & StreamSource);

@@ -13,6 +13,7 @@ import { blobExists } from "../registry/blobs.ts";
 import type { BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
+import { HeldStream } from "./held_stream.ts";
 import {
   BlobDigestMismatchError,
   cancelSession,
@@ -151,27 +152,39 @@ export class LayerCompressor {
 
   /**
    * Compresses and uploads a layer that can be read only once, as it streams past (a pipe, a
-   * compressed archive): one streamed request, which cannot be retried. `expected`, when the
-   * archive named the layer's digest, is checked against what was read before the registry
-   * commits anything; the digest read is returned either way, and the compressed form is
-   * remembered under it.
+   * compressed archive), in segments of `segmentSize` bytes: the compressed bytes the registry
+   * has not confirmed are held (see {@linkcode HeldStream}), so a failed segment is sent again
+   * from them, but a lost session cannot be started again. `expected`, when the archive named
+   * the layer's digest, is checked against what was read before the registry commits anything;
+   * the digest read is returned either way, and the compressed form is remembered under it.
    */
   async uploadOnce(
     source: BlobSource,
     expected: string | undefined,
+    segmentSize: number,
   ): Promise<{ inputDigest: string; compressed: CompressedInfo }> {
     const stream = this.#compress(source);
-    const digest = await uploadStreamed(this.#client, {
-      describe: `${source.describe} (${this.#options.codec})`,
-      chunks: stream.chunks,
-      finish: () => {
-        const summary = stream.summary();
-        if (expected !== undefined && summary.inputDigest !== expected) {
-          throw digestMismatch({ ...source, digest: expected });
-        }
-        return summary.digest;
-      },
-    });
+    const describe = `${source.describe} (${this.#options.codec})`;
+    const held = new HeldStream(stream.chunks, describe);
+    let digest: string;
+    try {
+      digest = await uploadInSegments(this.#client, {
+        describe,
+        open: (from) => held.open(from),
+        ownsChunks: false,
+        segmentSize,
+        onCommitted: (_location, offset) => held.confirm(offset),
+        finish: () => {
+          const summary = stream.summary();
+          if (expected !== undefined && summary.inputDigest !== expected) {
+            throw digestMismatch({ ...source, digest: expected });
+          }
+          return summary.digest;
+        },
+      });
+    } finally {
+      await held.close();
+    }
     const { inputDigest, size } = stream.summary();
     const compressed = { digest, size };
     this.#options.cache?.recordCompressed(inputDigest, this.#setting, compressed);

@@ -11,7 +11,8 @@ import { Sha256 } from "../digest.ts";
 import type { ProgressSink } from "../progress/events.ts";
 import { blobExists, type BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { uploadStreamed } from "../registry/streamed_upload.ts";
+import { uploadInSegments } from "../registry/segmented_upload.ts";
+import { HeldStream } from "./held_stream.ts";
 import { BlobDigestMismatchError, digestMismatch } from "../registry/upload_common.ts";
 import type { BlobInfoCache, CompressedInfo } from "./blob_info_cache.ts";
 import type { LayerCompressor } from "./layer_compressor.ts";
@@ -37,6 +38,11 @@ export interface StreamBlobsOptions {
   forceUpload: boolean;
   /** Hash and report, send nothing. */
   dryRun: boolean;
+  /**
+   * Bytes per request; what the registry has not confirmed of a layer is held in memory (a
+   * stream can't be read again), so a failed request is sent again from there.
+   */
+  segmentSize: number;
   sink: ProgressSink;
 }
 
@@ -149,7 +155,11 @@ export class StreamBlobs {
     }
     try {
       if (compressor !== undefined) {
-        const { inputDigest, compressed } = await compressor.uploadOnce(source, named);
+        const { inputDigest, compressed } = await compressor.uploadOnce(
+          source,
+          named,
+          this.#options.segmentSize,
+        );
         this.#done(id, entry.size);
         return record({ digest: inputDigest, outcome: "uploaded", compressed });
       }
@@ -189,28 +199,34 @@ export class StreamBlobs {
 
   async #uploadAsStored(source: BlobSource, expected: string | undefined): Promise<string> {
     const hash = new Sha256();
-    const sink = this.#options.sink;
     async function* hashed(): AsyncGenerator<Uint8Array> {
       for await (const chunk of source.read(0, source.size)) {
         hash.update(chunk);
         yield chunk;
       }
     }
-    let digest = "";
-    return await uploadStreamed(this.#client, {
-      describe: source.describe,
-      chunks: hashed(),
-      length: source.size,
-      onProgress: (done) =>
-        sink({ type: "blob-progress", digest: source.digest, done, size: source.size }),
-      finish: () => {
-        digest = hash.digest();
-        if (expected !== undefined && digest !== expected) {
-          throw digestMismatch({ ...source, digest: expected });
-        }
-        return digest;
-      },
-    });
+    const held = new HeldStream(hashed(), source.describe);
+    const sink = this.#options.sink;
+    try {
+      return await uploadInSegments(this.#client, {
+        describe: source.describe,
+        open: (from) => held.open(from),
+        ownsChunks: false,
+        segmentSize: this.#options.segmentSize,
+        onCommitted: (_location, offset) => held.confirm(offset),
+        onProgress: (done) =>
+          sink({ type: "blob-progress", digest: source.digest, done, size: source.size }),
+        finish: () => {
+          const digest = hash.digest();
+          if (expected !== undefined && digest !== expected) {
+            throw digestMismatch({ ...source, digest: expected });
+          }
+          return digest;
+        },
+      });
+    } finally {
+      await held.close();
+    }
   }
 }
 

@@ -28,7 +28,14 @@ export interface SegmentedBlob {
   /** A saved session to continue instead of starting one. */
   resume?: URL;
   /** Called whenever the registry confirms an offset (to save resume state). */
-  onCommitted?: (location: URL, offset: number) => Promise<void>;
+  onCommitted?: (location: URL, offset: number) => Promise<void> | void;
+  /**
+   * Whether `open`'s chunks are the upload's to free once sent (default true); false when the
+   * source holds on to them (see `HeldStream`).
+   */
+  ownsChunks?: boolean;
+  /** Bytes of the stream the registry has been sent so far (running total). */
+  onProgress?: (sent: number) => void;
 }
 
 /**
@@ -54,7 +61,7 @@ export async function uploadInSegments(
       const from = offset;
       let sent = 0;
       const body: BodySource = {
-        ownsChunks: true,
+        ownsChunks: blob.ownsChunks ?? true,
         async *open() {
           while (!next.done && sent < blob.segmentSize) {
             const chunk = next.value;
@@ -82,6 +89,7 @@ export async function uploadInSegments(
           expect: [202],
           action: `upload ${blob.describe} from byte ${from}`,
           retry: false,
+          ...(blob.onProgress ? { onBodyProgress: (n: number) => blob.onProgress!(from + n) } : {}),
         });
         await response.discard();
         location = resolveLocation(

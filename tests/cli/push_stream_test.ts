@@ -13,6 +13,7 @@ import {
   writeDockerSaveLegacy,
   writeOciArchive,
 } from "../helpers/image_fixtures.ts";
+import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { goDiffIds, pullBack, skopeoArchive, umociImage } from "../helpers/skopeo.ts";
 
@@ -171,3 +172,80 @@ for (const format of ["docker save 25+", "docker save before 25"]) {
     { tools: ["docker-registry"] },
   );
 }
+
+integrationTest(
+  "stream: failed requests of a piped layer are sent again from what is held",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dip-stream-" });
+    try {
+      const tar = `${dir}/app.tar`;
+      const { images } = await writeDockerSaveLegacy(tar, [
+        { name: "app:1", layerSizes: [12_000_000, 300] },
+      ]);
+      await using registry = await startRegistry();
+      // A buffering front end: 503s, 429s and cut bodies on the layer's segments.
+      await using proxy = startFaultProxy({
+        upstream: registry.url,
+        mode: "buffering",
+        seed: 3,
+        rate503: 0.2,
+        rate429: 0.1,
+        rateCut: 0.2,
+        faultsOn: { methods: ["PATCH"] },
+      });
+      for (const compression of ["none", "gzip"]) {
+        const repo = `held/${compression}`;
+        const result = await runCli(
+          ["-r", `http://${proxy.host}/${repo}:1`, "-f", "-", "--chunk-size", "1MiB"],
+          {
+            stdinFile: tar,
+            env: { DOCKER_PUSHER_COMPRESSION: compression },
+            deadlineMs: 60_000,
+          },
+        );
+        pushedDigest(result);
+        assertEquals(await goDiffIds(registry, `${repo}:1`), images[0]!.layerDiffIds);
+      }
+      const counts = proxy.faultCounts();
+      assert(counts["503"] > 0 && counts["429"] > 0 && counts.cut > 0, proxy.summary());
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { tools: ["docker-registry", "skopeo"] },
+);
+
+integrationTest("stream: a piped layer whose session is lost fails clearly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dip-stream-" });
+  try {
+    const tar = `${dir}/app.tar`;
+    await writeDockerSaveLegacy(tar, [{ name: "app:1", layerSizes: [8_000_000, 300] }]);
+    await using registry = await startRegistry();
+    // A front end passing bodies through: the first cut segment costs the session.
+    await using proxy = startFaultProxy({
+      upstream: registry.url,
+      mode: "pass-through",
+      seed: 1,
+      rateCut: 1,
+      cutChunkedMaxBytes: 512 * 1024,
+      maxFaults: 1,
+      faultsOn: { methods: ["PATCH"] },
+    });
+    const result = await runCli(
+      ["-r", `http://${proxy.host}/lost/app:1`, "-f", "-", "--chunk-size", "1MiB"],
+      { stdinFile: tar, deadlineMs: 60_000 },
+    );
+    assertEquals(result.code, 1, result.stderr);
+    assertEquals(proxy.faultCounts().cut, 1, proxy.summary());
+    const last = lines(result.stderr).at(-1) ?? "";
+    assertStringIncludes(last, "could not be sent, and a stream cannot be read again");
+    assert(
+      !(await registry.requests()).some((r) =>
+        r.method === "PUT" && r.path.includes("/manifests/")
+      ),
+      "no manifest was pushed",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}, { tools: ["docker-registry"] });
