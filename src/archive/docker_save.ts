@@ -88,6 +88,15 @@ async function loadImage(index: TarIndex, entry: SaveEntry): Promise<ArchiveImag
     const compression = await sniffCompression(index, layerEntry);
     // An uncompressed layer's digest is its diff_id; a compressed one must be hashed.
     const digest = compression === "none" ? diffIds[i]! : await hashEntry(index, layerEntry);
+    // A stream hashed the layer as it went past, and cannot be read again to find out later.
+    const known = compression === "none" ? index.knownDigest?.(layerEntry) : undefined;
+    if (known !== undefined && known !== digest) {
+      throw new ArchiveError(
+        index.label,
+        `${layerEntry.name}: content does not match its digest ${digest} ` +
+          `(rootfs.diff_ids[${i}] of ${entry.config}; the archive is corrupt)`,
+      );
+    }
     zstd ||= compression === "zstd";
     layers.push(entryBlob(index, layerEntry, digest, compression));
   }

@@ -11,7 +11,7 @@ import {
 } from "../push/push_stream.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import { UsageError } from "../errors.ts";
+import { ArchiveError, UsageError } from "../errors.ts";
 import { formatBytes } from "../progress/format.ts";
 import { pushImage } from "../push/push_image.ts";
 import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
@@ -72,7 +72,7 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
     }
     const caCerts = settings.caCert === undefined ? undefined : [await readCaFile(settings.caCert)];
     // A tar file is indexed in place; a pipe or a compressed file is read front to back, once.
-    const source = await openSource(settings.file, context);
+    const source = await openSource(settings.file, context, settings.timeoutSeconds);
     const fileArchive = source.kind === "file"
       ? await openImageArchive(settings.file, { signal: context.signal })
       : undefined;
@@ -236,9 +236,29 @@ type Source = { kind: "file" } | ({ kind: "stream" } & StreamSource);
 /**
  * `-` is standard input; a file that starts like gzip, zstd or xz is read as a stream (it can't
  * be indexed in place); anything else is indexed as a tar, which says what is wrong with it.
+ * A stream that gives no bytes for `timeoutSeconds` fails (see {@linkcode watchInput}).
  */
-async function openSource(file: string, context: CommandContext): Promise<Source> {
-  if (file === "-") return { kind: "stream", label: "standard input", stream: context.stdin() };
+async function openSource(
+  file: string,
+  context: CommandContext,
+  timeoutSeconds: number,
+): Promise<Source> {
+  if (file === "-") {
+    const label = "standard input";
+    return { kind: "stream", label, stream: watchInput(context.stdin(), label, timeoutSeconds) };
+  }
+  // A pipe given by name (`-f <(docker save app)`, a FIFO) is read as a stream, like `-f -`.
+  const info = await Deno.stat(file).catch(() => undefined);
+  if (info !== undefined && !info.isFile && !info.isDirectory) {
+    if (info.isFifo || info.isCharDevice) {
+      const handle = await Deno.open(file);
+      return {
+        kind: "stream",
+        label: file,
+        stream: watchInput(handle.readable, file, timeoutSeconds),
+      };
+    }
+  }
   let head: Uint8Array;
   try {
     using handle = await Deno.open(file);
@@ -250,7 +270,43 @@ async function openSource(file: string, context: CommandContext): Promise<Source
   const format = sniffStreamFormat(head);
   if (format !== "gzip" && format !== "zstd" && format !== "xz") return { kind: "file" };
   const handle = await Deno.open(file);
-  return { kind: "stream", label: file, stream: handle.readable };
+  return { kind: "stream", label: file, stream: watchInput(handle.readable, file, timeoutSeconds) };
+}
+
+/**
+ * `--timeout` for the input: a read that waits `seconds` for bytes fails the stream, so a pipe
+ * whose writer stalls ends the push with an error instead of hanging it. Only waits count: while
+ * the push is busy elsewhere nothing is asked of the input, and no clock runs.
+ */
+function watchInput(
+  stream: ReadableStream<Uint8Array>,
+  label: string,
+  seconds: number,
+): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ArchiveError(label, `timed out: no data came in for ${seconds} s`)),
+          seconds * 1000,
+        );
+      });
+      try {
+        const { done, value } = await Promise.race([reader.read(), stalled]);
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (error) {
+        // Settles the read still pending on the stalled input.
+        await reader.cancel(error).catch(() => {});
+        throw error;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** Blobs of the stream that the pushed image does not name (they went up all the same). */

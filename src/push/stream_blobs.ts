@@ -5,7 +5,8 @@
  * by digest) and the registry already has it. Which image an entry belongs to is known only at
  * the end of the stream, so every large entry goes up; those no pushed image names are reported.
  */
-import { HEAD_BYTES, type KeptData } from "../archive/streamed_index.ts";
+import type { KeptData } from "../archive/streamed_index.ts";
+import { ArchiveError } from "../errors.ts";
 import type { StreamedTarEntry } from "../archive/tar_stream.ts";
 import { Sha256 } from "../digest.ts";
 import type { ProgressSink } from "../progress/events.ts";
@@ -60,40 +61,8 @@ export function looksLikeTar(head: Uint8Array): boolean {
   return magic === "ustar" || head.every((b) => b === 0);
 }
 
-/**
- * The first `HEAD_BYTES` of an entry's body (fewer for a shorter entry), and the rest of the
- * body to go on with: the head's bytes are yielded again first.
- */
-export async function peekBody(
-  entry: StreamedTarEntry,
-): Promise<{ head: Uint8Array; body: AsyncIterable<Uint8Array> }> {
-  const iterator = entry.body[Symbol.asyncIterator]();
-  const taken: Uint8Array[] = [];
-  let length = 0;
-  while (length < Math.min(HEAD_BYTES, entry.size)) {
-    const next = await iterator.next();
-    if (next.done) break;
-    taken.push(next.value);
-    length += next.value.length;
-  }
-  const head = new Uint8Array(Math.min(HEAD_BYTES, length));
-  let at = 0;
-  for (const chunk of taken) {
-    if (at >= head.length) break;
-    const part = chunk.subarray(0, head.length - at);
-    head.set(part, at);
-    at += part.length;
-  }
-  async function* body(): AsyncGenerator<Uint8Array> {
-    yield* taken;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  }
-  return { head, body: body() };
-}
+/** Moved to `archive/stream_archive.ts`, which reads streams with no registry too. */
+export { peekBody } from "../archive/stream_archive.ts";
 
 /** Sends (or skips) large stream entries into the client's repository. */
 export class StreamBlobs {
@@ -167,6 +136,8 @@ export class StreamBlobs {
       this.#done(id, entry.size);
       return record({ digest, outcome: "uploaded" });
     } catch (error) {
+      // The stream itself failed (cut short, corrupt, stalled): that is the error to report.
+      if (error instanceof ArchiveError) throw error;
       if (!(error instanceof BlobDigestMismatchError) && !this.#client.signal?.aborted) {
         throw new StreamUploadError(
           `${source.describe} could not be sent, and a stream cannot be read again`,

@@ -54,6 +54,17 @@ export async function uploadInSegments(
     location = (await startStreamSession(client, blob.describe)).url;
   }
   let stream = blob.open(offset)[Symbol.asyncIterator]();
+  /**
+   * The stream failed while a segment was being sent (a truncated or stalled input): the
+   * transport reports that as a failed request, but it is not the registry's, and retrying
+   * cannot help, so it ends the upload as it is.
+   */
+  let sourceError: { error: unknown } | undefined;
+  const throwIfSourceFailed = () => {
+    if (sourceError !== undefined) throw sourceError.error;
+  };
+  /** The body's read of the stream under way, if any. */
+  let pendingRead: Promise<unknown> | undefined;
   try {
     let next = await stream.next();
     let failures = 0;
@@ -76,7 +87,16 @@ export async function uploadInSegments(
             }
             sent += chunk.length;
             yield chunk;
-            next = await stream.next();
+            try {
+              const reading = stream.next();
+              pendingRead = reading;
+              next = await reading;
+            } catch (error) {
+              sourceError ??= { error };
+              throw error;
+            } finally {
+              pendingRead = undefined;
+            }
           }
         },
       };
@@ -107,6 +127,10 @@ export async function uploadInSegments(
           next = await stream.next();
         }
       } catch (error) {
+        // A request that failed while its body waited on the stream (an input that stalls
+        // times the request out too): what the stream does next decides.
+        await pendingRead?.catch(() => {});
+        throwIfSourceFailed();
         if (isSessionGone(error)) throw sessionGone(error);
         failures++;
         if (!isRetryable(error) || failures > client.retries) throw error;
@@ -114,7 +138,9 @@ export async function uploadInSegments(
         // Ask the registry what it holds and continue from there, not from zero.
         ({ location, offset } = await resumeStatus(client, location));
         await blob.onCommitted?.(location, offset);
+        // Waits for a read of the stream still under way; one that failed ends the upload.
         await stream.return?.();
+        throwIfSourceFailed();
         stream = blob.open(offset)[Symbol.asyncIterator]();
         next = await stream.next();
       }

@@ -253,14 +253,15 @@ integrationTest("errors: files that are not tar archives", async () => {
     const random = `${dir}/random.tar`;
     await Deno.writeFile(random, seededBytes("not a tar", 4096));
     const { bytes } = await legacyArchive(dir);
+    // A gzip stream is read as one (see push_stream_test.ts); gzip'd garbage is no tar.
     const gzipped = `${dir}/app.tar.gz`;
-    await Deno.writeFile(gzipped, gzipSync(bytes));
+    await Deno.writeFile(gzipped, gzipSync(seededBytes("not a tar either", 4096)));
     const empty = `${dir}/empty.tar`;
     await Deno.writeFile(empty, new Uint8Array());
 
     const cases: [string, (string | RegExp)[]][] = [
       [random, ["not a tar archive"]],
-      [gzipped, ["gzip-compressed", "decompress"]],
+      [gzipped, ["not a tar archive"]],
       [empty, ["empty"]],
     ];
     for (const [path, says] of cases) {
