@@ -34,8 +34,29 @@
  *   relaying it, as when a client is killed or a connection drops after the body. The
  *   registry has taken the bytes while the client's saved offset has not moved, so
  *   distribution cancels the session at its next request, in either mode;
+ * - `cut-response`: only for GETs on `cutResponsePaths`, by default blobs
+ *   (`/v2/<name>/blobs/<digest>`; manifests only when a test names them) (`rateCutResponse`):
+ *   forward the request, then relay the answer's status, headers and a random 10–90% of its
+ *   body, and close the client's connection, as when a download's connection drops. The
+ *   client sees fewer body bytes than `Content-Length` promised (fetch rejects the body's
+ *   read). Only a 200 or 206 with a stated, non-zero `Content-Length` is cut (the point is a
+ *   share of that length, so of the range a 206 serves); any other answer (404, 307, 416…)
+ *   is relayed whole and counts no fault. Passing through, the connection to the registry
+ *   is closed too, with the rest of the answer unread;
  * - otherwise forward the request and relay the answer, with absolute `Location`s that point at
  *   the upstream rewritten to point at the proxy.
+ *
+ * 503 and 429 apply to any admitted request, downloads too (blob and manifest GETs and HEADs).
+ * Request headers other than connection ones go to the registry as sent, `Range` included, so
+ * a client resumes a cut download with `Range: bytes=N-`. distribution 2.8.2 answers that with
+ * 206 and `Content-Range: bytes N-<last>/<size>` for a blob in filesystem storage, no redirect
+ * (with a storage driver that redirects, `GET …/blobs/…` answers 307 instead, relayed
+ * whole). Asked for `bytes=<size>-`, it answers 416 with the whole blob's `Content-Length`
+ * and a short text body, then closes the connection: the proxy relays what came and closes
+ * too (outcome `upstream-error`), so a client sees a broken 416; don't resume a complete blob.
+ * {@linkcode FaultProxyRecord.responseBytesRelayed} counts the body bytes of each answer a
+ * client got, so a test can check what a download cost in all (one blob's size, when every
+ * resume went on from where the cut left it).
  *
  * The rates are shares of one draw, so they add up: with 15% 503s, 5% 429s and 20% cuts, an
  * upload body fails 40% of the time and any other request 20%. The mode does not change the
@@ -43,8 +64,9 @@
  *
  * Connections are kept alive between requests (HTTP/1.1 persistent connections): a request
  * that was answered, injected fault or not, leaves the connection ready for the next one,
- * unless the client sent `Connection: close`. A cut, a lost answer, an unknown transfer
- * encoding (answered 501) or a client hanging up mid-body closes the connection. Buffering
+ * unless the client sent `Connection: close`. A cut, a lost answer, a cut answer, an upstream
+ * answer broken off, an unknown transfer encoding (answered 501) or a client hanging up
+ * mid-body closes the connection. Buffering
  * holds each body in memory, so keep monolithic uploads through a buffering proxy to sizes
  * that fit (chunks of 64 MiB are fine); a buffered chunked body is decoded and forwarded with
  * its length. Passing through, each client connection has one connection to the registry of
@@ -56,8 +78,8 @@
  *
  * The draws are seeded per request: the seed, what the request is ({@linkcode requestKey}:
  * method, path without the repository name and the upload session's random id, the `digest=`
- * of a closing PUT, a chunk's `Content-Range`) and how many such requests came before make its
- * generator. So one seed gives the same faults on every run even when blobs upload
+ * of a closing PUT, a chunk's `Content-Range` or a GET's `Range`) and how many such requests
+ * came before make its generator. So one seed gives the same faults on every run even when blobs upload
  * concurrently, as long as requests of the same key (the POSTs that open sessions, for one)
  * don't race each other. Put {@linkcode FaultProxy.summary} (it names the seed and the mode) in
  * assertion messages.
@@ -75,6 +97,24 @@
  * });
  * // push to proxy.host …
  * assert(proxy.faultCounts().cut > 0, proxy.summary());
+ * ```
+ *
+ * Downloads: cut blob answers, resumed with `Range` (`maxFaults` bounds the faults, so a
+ * download always ends):
+ *
+ * ```ts
+ * await using proxy = startFaultProxy({
+ *   upstream: registry.url,
+ *   seed: 7,
+ *   rate503: 0.1,
+ *   rateCutResponse: 0.5,
+ *   maxFaults: 6,
+ * });
+ * // pull from proxy.host …
+ * assert(proxy.faultCounts()["cut-response"] > 0, proxy.summary());
+ * const blobGets = proxy.requests.filter((r) => r.method === "GET" && /\/blobs\//.test(r.path));
+ * const bytes = blobGets.reduce((sum, r) => sum + r.responseBytesRelayed, 0);
+ * assertEquals(bytes, totalBlobSize, `every resume went on from the cut; ${proxy.summary()}`);
  * ```
  *
  * @module
@@ -104,7 +144,7 @@ export const FAULT_PROXY_MODES: readonly FaultProxyMode[] = ["buffering", "pass-
 export const FAULT_PROXY_MODE_ENV = "FAULT_PROXY_MODE";
 
 /** The faults the proxy injects. */
-export type FaultKind = "503" | "429" | "cut" | "lost-answer";
+export type FaultKind = "503" | "429" | "cut" | "lost-answer" | "cut-response";
 
 /** What became of a request. */
 export type FaultProxyOutcome =
@@ -118,6 +158,11 @@ export type FaultProxyOutcome =
   | "cut"
   /** Forwarded whole and answered by the upstream; the client's connection closed unanswered. */
   | "lost-answer"
+  /**
+   * Forwarded and answered by the upstream; its status, headers and part of its body relayed,
+   * then the client's connection closed (the client got fewer bytes than `Content-Length`).
+   */
+  | "cut-response"
   /** The client hung up before its body was complete (passing through, the part forwarded). */
   | "client-closed"
   /** The upstream could not be reached or failed mid-answer; 502 when still possible. */
@@ -148,6 +193,17 @@ export interface FaultProxyRecord {
   fault: FaultKind | undefined;
   /** The status the client was answered; undefined when it got no answer. */
   status: number | undefined;
+  /**
+   * The `Content-Length` of the upstream's answer relayed to the client (what it was promised);
+   * undefined for an answer with no body (HEAD, 204…), of no stated length, or not relayed.
+   */
+  responseContentLength: number | undefined;
+  /**
+   * Body bytes of the upstream's answer written to the client, counted as they go: the whole
+   * body, or for a `cut-response` the part before the cut. The proxy's own answers (injected
+   * 503/429, 502, 501) count nothing.
+   */
+  responseBytesRelayed: number;
 }
 
 /** Which requests may get faults. */
@@ -180,6 +236,18 @@ export interface FaultProxyOptions {
    * answered by the upstream, but the answer never relayed. Default: 0.
    */
   rateLostAnswer?: number;
+  /**
+   * Share of admitted GETs on `cutResponsePaths` whose answer is cut: when the upstream answers
+   * 200 or 206 with a body of stated length, the status, headers and a random 10–90% of the body
+   * are relayed, then the client's connection is closed. Other answers (404, 307, 416…) are
+   * relayed whole, with no fault. Default: 0.
+   */
+  rateCutResponse?: number;
+  /**
+   * Paths (without the query) of the GETs whose answers `rateCutResponse` may cut. Default:
+   * blobs, `/v2/<name>/blobs/<digest>` (not manifests, not upload sessions).
+   */
+  cutResponsePaths?: RegExp;
   /** Smallest body a cut applies to, and earliest cut of a chunked body, in bytes. Default: 4096. */
   cutMinBodyBytes?: number;
   /** A chunked body drawn for a cut is cut before this many bytes. Default: 8 MiB. */
@@ -208,6 +276,8 @@ export interface FaultProxy extends AsyncDisposable {
   bytesReceived(): number;
   /** Body bytes forwarded to the upstream so far. */
   forwardedBytes(): number;
+  /** Body bytes of upstream answers relayed to clients so far (the sum of `responseBytesRelayed`). */
+  relayedBytes(): number;
   /** How many faults of each kind were injected. */
   faultCounts(): Record<FaultKind, number>;
   /**
@@ -239,6 +309,8 @@ export function faultProxyModeFromEnv(): FaultProxyMode {
 }
 
 const UPLOAD_PATH = /\/blobs\/uploads\//;
+/** A blob, `/v2/<name>/blobs/<digest>`: the default {@linkcode FaultProxyOptions.cutResponsePaths}. */
+const BLOB_PATH = /^\/v2\/.+\/blobs\/[^/]+$/;
 /** Request headers that belong to one connection, not to the request. */
 const HOP_BY_HOP = new Set([
   "connection",
@@ -256,10 +328,14 @@ const HOP_BY_HOP = new Set([
 const READ_BYTES = 256 * 1024;
 const encoder = new TextEncoder();
 
-/** A request's draw: its fault, and for a cut how many body bytes get through first. */
+/**
+ * A request's draw: its fault; for a cut, how many body bytes get through first; for a cut
+ * response, the share (0..1) of the 10–90% band of the answer's body to relay before the cut.
+ */
 interface Draw {
   fault: FaultKind | undefined;
   cutAt: number | undefined;
+  responseCut: number | undefined;
 }
 
 /** What a request's body came to: read whole, cut by the proxy, or abandoned by the client. */
@@ -287,6 +363,8 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
   const rate429 = options.rate429 ?? 0;
   const rateCut = options.rateCut ?? 0;
   const rateLost = options.rateLostAnswer ?? 0;
+  const rateCutResponse = options.rateCutResponse ?? 0;
+  const cutResponsePaths = options.cutResponsePaths ?? BLOB_PATH;
   const cutMin = options.cutMinBodyBytes ?? 4096;
   const cutChunkedMax = Math.max(cutMin + 1, options.cutChunkedMaxBytes ?? 8 * 1024 * 1024);
   const filter = options.faultsOn ?? {};
@@ -296,13 +374,14 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
       ["rate429", rate429],
       ["rateCut", rateCut],
       ["rateLostAnswer", rateLost],
+      ["rateCutResponse", rateCutResponse],
     ] as const
   ) {
     if (typeof rate !== "number" || !(rate >= 0 && rate <= 1)) {
       throw new RangeError(`Cannot start the fault proxy: ${name} must be within 0..1`);
     }
   }
-  if (rate503 + rate429 + rateCut + rateLost > 1) {
+  if (rate503 + rate429 + rateCut + rateLost + rateCutResponse > 1) {
     throw new RangeError("Cannot start the fault proxy: the fault rates add up to more than 1");
   }
 
@@ -313,9 +392,16 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
   const stopUpstream = new AbortController();
   const requests: FaultProxyRecord[] = [];
   const errors: unknown[] = [];
-  const counts: Record<FaultKind, number> = { "503": 0, "429": 0, cut: 0, "lost-answer": 0 };
+  const counts: Record<FaultKind, number> = {
+    "503": 0,
+    "429": 0,
+    cut: 0,
+    "lost-answer": 0,
+    "cut-response": 0,
+  };
   let received = 0;
   let forwarded = 0;
+  let relayed = 0;
   let waiters: { bytes: number; resolve: () => void }[] = [];
   const conns = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
@@ -333,13 +419,17 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     record.forwardedBytes += n;
     forwarded += n;
   };
+  const countRelayed = (record: FaultProxyRecord, n: number) => {
+    record.responseBytesRelayed += n;
+    relayed += n;
+  };
 
   /**
    * The fault for a request. Each request gets its own seeded generator, keyed by what the
    * request is (see {@linkcode requestKey}) and how many such requests came before, so the
    * draws don't depend on how concurrent requests interleave. The first number picks the
-   * fault, the second a cut's point; bands are 503, 429, cut, lost answer in that order, so
-   * a fault added later leaves the earlier ones' draws as they were.
+   * fault, the second a cut's point; bands are 503, 429, cut, lost answer, cut response in
+   * that order, so a fault added later leaves the earlier ones' draws as they were.
    */
   const occurrences = new Map<string, number>();
   const draw = (
@@ -347,30 +437,50 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     target: string,
     path: string,
     contentLength: number | undefined,
-    contentRange: string | undefined,
+    range: string | undefined,
   ): Draw => {
+    const none = { fault: undefined, cutAt: undefined, responseCut: undefined };
     const admitted = (filter.methods === undefined || filter.methods.includes(method)) &&
       (filter.path === undefined || filter.path.test(path));
-    if (!admitted) return { fault: undefined, cutAt: undefined };
-    const key = requestKey(method, target, contentRange);
+    if (!admitted) return none;
+    const key = requestKey(method, target, range);
     const n = (occurrences.get(key) ?? 0) + 1;
     occurrences.set(key, n);
     const random = mulberry32(fnv1a(`${seed}|${key}|${n}`));
     const r = random();
     const upload = (method === "PATCH" || method === "PUT") && UPLOAD_PATH.test(path);
     const cuttable = upload && (contentLength === undefined || contentLength >= cutMin);
-    const injected = counts["503"] + counts["429"] + counts.cut + counts["lost-answer"];
-    if (injected >= (options.maxFaults ?? Infinity)) return { fault: undefined, cutAt: undefined };
+    const injected = Object.values(counts).reduce((sum, n) => sum + n, 0);
+    if (injected >= (options.maxFaults ?? Infinity)) return none;
+    const lostEnd = rate503 + rate429 + rateCut + rateLost;
     let fault: FaultKind | undefined;
     if (r < rate503) fault = "503";
     else if (r < rate503 + rate429) fault = "429";
     else if (r < rate503 + rate429 + rateCut) fault = cuttable ? "cut" : undefined;
-    else if (upload && r < rate503 + rate429 + rateCut + rateLost) fault = "lost-answer";
-    if (fault !== "cut") return { fault, cutAt: undefined };
+    else if (r < lostEnd) fault = upload ? "lost-answer" : undefined;
+    else if (r < lostEnd + rateCutResponse) {
+      fault = method === "GET" && cutResponsePaths.test(path) ? "cut-response" : undefined;
+    }
+    if (fault === "cut-response") return { fault, cutAt: undefined, responseCut: random() };
+    if (fault !== "cut") return { ...none, fault };
     const cutAt = contentLength === undefined
       ? cutMin + Math.floor(random() * (cutChunkedMax - cutMin))
       : Math.floor(contentLength * (0.1 + 0.8 * random()));
-    return { fault, cutAt };
+    return { fault, cutAt, responseCut: undefined };
+  };
+
+  /**
+   * How many body bytes of the upstream's answer reach the client before a drawn cut: only a
+   * 200 or 206 whose body has a stated, non-zero length is cut; undefined for no cut.
+   */
+  const responseCutAt = (
+    drawn: Draw,
+    status: number,
+    length: number | undefined,
+  ): number | undefined => {
+    if (drawn.responseCut === undefined || (status !== 200 && status !== 206)) return undefined;
+    if (length === undefined || !(length > 0)) return undefined;
+    return Math.floor(length * (0.1 + 0.8 * drawn.responseCut));
   };
 
   /** Where an upstream `Location` should send the client: to us, when it names the upstream. */
@@ -550,20 +660,42 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
       }
       const length = response.headers.get("content-length");
       if (length === null || response.body === null) {
-        // No length to relay (upstream used chunked encoding): buffer, then send with one.
+        // No length to relay (upstream used chunked encoding): buffer, then send with one. Not
+        // cut: passing through, an answer of no stated length can't be, and the modes agree.
         const answer = new Uint8Array(await response.arrayBuffer());
         out.push(["content-length", String(answer.length)]);
+        record.responseContentLength = answer.length;
         await writeAll(conn, encodeResponseHead(response.status, out, keepAlive));
         await writeAll(conn, answer);
+        countRelayed(record, answer.length);
         return keepAlive;
       }
+      record.responseContentLength = Number(length);
+      const cutAt = responseCutAt(drawn, response.status, record.responseContentLength);
       await writeAll(conn, encodeResponseHead(response.status, out, keepAlive));
       const reader = response.body.getReader();
       try {
         for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          await writeAll(conn, value);
+          if (record.responseBytesRelayed === cutAt) {
+            record.outcome = "cut-response";
+            return false; // The caller drops the connection mid-body.
+          }
+          let piece: ReadableStreamReadResult<Uint8Array>;
+          try {
+            piece = await reader.read();
+          } catch {
+            // The upstream broke off its answer (distribution 2.8 does after a 416, see the
+            // module doc): the client's answer is broken off too.
+            record.outcome = "upstream-error";
+            return false;
+          }
+          if (piece.done) break;
+          const bytes = piece.value.subarray(
+            0,
+            cutAt === undefined ? undefined : cutAt - record.responseBytesRelayed,
+          );
+          await writeAll(conn, bytes);
+          countRelayed(record, bytes.length);
         }
       } finally {
         await reader.cancel().catch(() => {});
@@ -711,12 +843,32 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     const out = relayedHeaders(response.headers, url);
     if (framing === "chunked") out.push(["transfer-encoding", "chunked"]);
     const stayOpen = keepAlive && framing !== "until-close";
+    if (typeof framing === "number" && !noBody) record.responseContentLength = framing;
+    const cutAt = typeof framing === "number" ? responseCutAt(drawn, status, framing) : undefined;
     await writeAll(conn, encodeResponseHead(status, out, stayOpen));
     for (;;) {
-      const n = await answerBody.read(scratch);
+      if (record.responseBytesRelayed === cutAt) {
+        // The rest of the answer is still on its way: the link can't carry another request.
+        record.outcome = "cut-response";
+        drop();
+        return false;
+      }
+      const room = Math.min(READ_BYTES, (cutAt ?? Infinity) - record.responseBytesRelayed);
+      let n: number | null;
+      try {
+        n = await answerBody.read(scratch.subarray(0, room));
+      } catch (error) {
+        if (!isDisconnect(error)) throw error;
+        // The upstream broke off its answer (distribution 2.8 does after a 416, see the module
+        // doc): the client's answer is broken off too.
+        record.outcome = "upstream-error";
+        drop();
+        return false;
+      }
       if (n === null) break;
       if (framing === "chunked") await writeChunk(conn, scratch.subarray(0, n));
       else await writeAll(conn, scratch.subarray(0, n));
+      countRelayed(record, n);
     }
     if (framing === "chunked") await writeAll(conn, LAST_CHUNK);
     if (!reusable) drop();
@@ -745,6 +897,8 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
           outcome: "pending",
           fault: undefined,
           status: undefined,
+          responseContentLength: undefined,
+          responseBytesRelayed: 0,
         };
         requests.push(record);
         const keepAlive = head.header("connection")?.toLowerCase() !== "close";
@@ -772,10 +926,11 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
           target,
           record.path,
           chunked ? undefined : contentLength,
-          head.header("content-range"),
+          head.header("content-range") ?? head.header("range"),
         );
-        // A chunked body drawn for a cut counts as cut once it is (it may end before).
-        const cutLater = drawn.fault === "cut" && chunked;
+        // A chunked body drawn for a cut counts as cut once it is (it may end before); an answer
+        // drawn for a cut once it is (only a 200 or 206 with a body is).
+        const cutLater = (drawn.fault === "cut" && chunked) || drawn.fault === "cut-response";
         record.fault = cutLater ? undefined : drawn.fault;
         if (record.fault !== undefined) counts[record.fault]++;
         if (head.header("expect")?.toLowerCase() === "100-continue") {
@@ -805,9 +960,9 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
         } else {
           stayOpen = await forwardPassThrough(conn, record, head, body, drawn, keepAlive, link);
         }
-        if (cutLater && record.outcome === "cut") {
-          record.fault = "cut";
-          counts.cut++;
+        if (cutLater && record.outcome === drawn.fault) {
+          record.fault = drawn.fault;
+          counts[drawn.fault]++;
         }
         if (!stayOpen) return; // The finally block drops the connection.
       }
@@ -853,6 +1008,7 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     errors,
     bytesReceived: () => received,
     forwardedBytes: () => forwarded,
+    relayedBytes: () => relayed,
     faultCounts: () => ({ ...counts }),
     whenReceived(bytes) {
       if (received >= bytes) return Promise.resolve();
@@ -861,7 +1017,8 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
     summary() {
       const outcomes = new Map<string, number>();
       for (const r of requests) {
-        const key = r.outcome === "forwarded" || r.outcome === "injected"
+        const key = r.outcome === "forwarded" || r.outcome === "injected" ||
+            r.outcome === "cut-response"
           ? `${r.outcome} ${r.status}`
           : r.outcome;
         outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
@@ -869,8 +1026,8 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
       const detail = [...outcomes].map(([key, n]) => `${key}: ${n}`).join(", ");
       return `fault proxy seed ${seed} (${mode}): ${requests.length} requests (${detail}); ` +
         `faults 503×${counts["503"]}, 429×${counts["429"]}, cut×${counts.cut}, ` +
-        `lost-answer×${counts["lost-answer"]}; ` +
-        `body bytes received ${received}, forwarded ${forwarded}` +
+        `lost-answer×${counts["lost-answer"]}, cut-response×${counts["cut-response"]}; ` +
+        `body bytes received ${received}, forwarded ${forwarded}, answer bytes relayed ${relayed}` +
         (errors.length > 0 ? `; proxy errors: ${errors.map(String).join(" | ")}` : "");
     },
     async close() {
@@ -893,17 +1050,19 @@ export function startFaultProxy(options: FaultProxyOptions): FaultProxy {
  * What a request is, for keying its fault draw: method and path with the repository name and
  * the upload session's id left out (so a seed means the same whatever the test calls its
  * repository, and the random id doesn't matter), plus the `digest=` a blob's closing PUT names
- * and the `Content-Range` of a chunk (which tells one blob's chunks from another's). Retries
- * of the same request share a key and count up its occurrence number.
+ * and `range`: the `Content-Range` of a chunk (which tells one blob's chunks from another's)
+ * or the `Range` of a GET (so a resumed download, `bytes=N-`, is another request than the
+ * first GET of the blob, and than a resume from elsewhere). Retries of the same request share
+ * a key and count up its occurrence number.
  */
-export function requestKey(method: string, target: string, contentRange?: string): string {
+export function requestKey(method: string, target: string, range?: string): string {
   const [path = "", query = ""] = target.split("?");
   const normalized = path
     .replace(/^\/v2\/.+\/(blobs|manifests|tags)\//, "/v2/<name>/$1/")
     .replace(/(\/blobs\/uploads\/)[^/]+$/, "$1<id>");
   const digest = /(?:^|&)digest=([^&]*)/.exec(query)?.[1];
   return `${method} ${normalized}${digest === undefined ? "" : ` digest=${digest}`}` +
-    (contentRange === undefined ? "" : ` range=${contentRange}`);
+    (range === undefined ? "" : ` range=${range}`);
 }
 
 /** The upstream's answer head, interim (1xx) answers skipped. */

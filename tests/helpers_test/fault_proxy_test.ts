@@ -1,10 +1,11 @@
 /**
  * The fault proxy against the real registry, in both modes: plain forwarding (Location
  * rewriting, keep-alive, byte counts), each injected fault (503, 429 with Retry-After, cut
- * bodies of known and unknown length, lost answers), the fault filter, the seeded draws, and
- * what it sees (a client hanging up). What becomes of the registry's upload session after a
- * cut is the difference between the modes: buffering, it survives; passing through,
- * distribution cancels it, as it does after a lost answer in either mode.
+ * bodies of known and unknown length, lost answers, cut download answers), the fault filter,
+ * the seeded draws, and what it sees (a client hanging up). What becomes of the registry's
+ * upload session after a cut is the difference between the modes: buffering, it survives;
+ * passing through, distribution cancels it, as it does after a lost answer in either mode.
+ * A cut download is resumed with `Range`, which distribution answers with 206.
  */
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import {
@@ -16,13 +17,18 @@ import {
   startFaultProxy,
 } from "../helpers/fault_proxy.ts";
 import { seededBytes, sha256Digest } from "../helpers/random.ts";
-import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import {
+  integrationTest,
+  MANIFEST_ACCEPT,
+  startRegistry,
+  type TestRegistry,
+} from "../helpers/registry.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const TOOLS = ["docker-registry"];
 const REPO = "proxied/app";
-const NO_FAULTS = { "503": 0, "429": 0, cut: 0, "lost-answer": 0 };
+const NO_FAULTS = { "503": 0, "429": 0, cut: 0, "lost-answer": 0, "cut-response": 0 };
 
 /** Reproducible bytes as a plain Uint8Array (seededBytes gives a node Buffer). */
 function bytes(seed: string, size: number): Uint8Array<ArrayBuffer> {
@@ -209,6 +215,13 @@ eachMode("forwards requests, rewrites Location and counts bytes", async (mode) =
   // A GET of the blob streams back through the proxy intact.
   const get = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/${digest}`);
   assertEquals(new Uint8Array(await get.arrayBuffer()), blob);
+  const getRecord = proxy.requests.at(-1)!;
+  assertEquals([getRecord.responseContentLength, getRecord.responseBytesRelayed], [
+    blob.length,
+    blob.length,
+  ]);
+  assertEquals(proxy.requests[5]!.responseContentLength, undefined, "a HEAD has no body");
+  assertEquals(proxy.requests[5]!.responseBytesRelayed, 0);
 
   assertEquals(
     proxy.requests.map((r) => `${r.method} ${r.outcome} ${r.status}`),
@@ -624,6 +637,8 @@ integrationTest("fault proxy uses a random seed unless given one", async () => {
       { rateLostAnswer: 2 },
       { rate503: 0.6, rate429: 0.6 },
       { rateCut: 0.6, rateLostAnswer: 0.6 },
+      { rateCutResponse: 1.5 },
+      { rate503: 0.5, rateCutResponse: 0.6 },
     ]
   ) {
     assertThrows(() => startFaultProxy({ upstream: registry.url, ...bad }), RangeError);
@@ -770,4 +785,319 @@ Deno.test("requestKey leaves out the repository and upload id, keeps a closing P
     requestKey("PATCH", "/v2/app/blobs/uploads/u?_state=s", "0-1023"),
     "PATCH /v2/<name>/blobs/uploads/<id> range=0-1023",
   );
+  // A resumed download is another request than the first GET, and than another resume.
+  assertEquals(
+    requestKey("GET", `/v2/team/app/blobs/${digest}`, "bytes=1000-"),
+    `GET /v2/<name>/blobs/${digest} range=bytes=1000-`,
+  );
+  assert(
+    requestKey("GET", `/v2/app/blobs/${digest}`, "bytes=1000-") !==
+      requestKey("GET", `/v2/app/blobs/${digest}`, "bytes=2000-"),
+  );
+});
+
+// Downloads.
+
+/** Puts a blob straight into the registry (POST, then a monolithic PUT); its digest. */
+async function putBlob(registry: TestRegistry, blob: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = sha256Digest(blob);
+  const post = await registry.fetch(`${registry.url}/v2/${REPO}/blobs/uploads/`, {
+    method: "POST",
+  });
+  await post.body?.cancel();
+  const location = new URL(post.headers.get("location")!, registry.url);
+  const put = await registry.fetch(withDigest(location, digest), { method: "PUT", body: blob });
+  await put.body?.cancel();
+  assertEquals(put.status, 201, `PUT of blob ${digest}`);
+  return digest;
+}
+
+/** Puts an OCI manifest with that config and no layers under `tag`; its bytes. */
+async function putManifest(
+  registry: TestRegistry,
+  tag: string,
+  config: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array> {
+  const manifest = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: await putBlob(registry, config),
+      size: config.length,
+    },
+    layers: [],
+  }));
+  const put = await registry.fetch(`${registry.url}/v2/${REPO}/manifests/${tag}`, {
+    method: "PUT",
+    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    body: manifest,
+  });
+  await put.body?.cancel();
+  assertEquals(put.status, 201, "PUT of the manifest");
+  return manifest;
+}
+
+/** One GET's answer as a client saw it: the body bytes that arrived, and whether it broke off. */
+interface Received {
+  status: number;
+  contentLength: number;
+  contentRange: string | null;
+  retryAfter: string | null;
+  bytes: Uint8Array;
+  /** The body ended before `Content-Length` (fetch rejected a read). */
+  broken: boolean;
+}
+
+/** A GET on a connection of its own (so a cut one is never sent again), body read to its end. */
+async function getAlone(url: string, headers: Record<string, string> = {}): Promise<Received> {
+  using http = httpClient();
+  const response = await http.fetch(url, { headers });
+  const parts: Uint8Array[] = [];
+  let broken = false;
+  const reader = response.body!.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+    }
+  } catch (error) {
+    assert(error instanceof TypeError, String(error));
+    broken = true;
+  } finally {
+    reader.releaseLock();
+  }
+  return {
+    status: response.status,
+    contentLength: Number(response.headers.get("content-length")),
+    contentRange: response.headers.get("content-range"),
+    retryAfter: response.headers.get("retry-after"),
+    bytes: concatBytes(parts),
+    broken,
+  };
+}
+
+/**
+ * Downloads a blob as a pull would: again after a 503 or 429, and after a cut, on from the
+ * bytes it has with `Range: bytes=N-`. Returns the bytes and one line per GET.
+ */
+async function download(
+  proxy: FaultProxy,
+  digest: string,
+): Promise<{ bytes: Uint8Array; log: string[] }> {
+  const parts: Uint8Array[] = [];
+  let have = 0;
+  const log: string[] = [];
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const range = have > 0 ? `bytes=${have}-` : undefined;
+    const got = await getAlone(
+      `${proxy.url}/v2/${REPO}/blobs/${digest}`,
+      range === undefined ? {} : { range },
+    );
+    log.push(`${range ?? "whole"}: ${got.status} +${got.bytes.length}${got.broken ? " cut" : ""}`);
+    if (got.status === 503 || got.status === 429) continue;
+    assertEquals(got.status, have > 0 ? 206 : 200, `${log.join("; ")}; ${proxy.summary()}`);
+    parts.push(got.bytes);
+    have += got.bytes.length;
+    if (!got.broken) return { bytes: concatBytes(parts), log };
+  }
+  throw new Error(`The download did not end: ${log.join("; ")}; ${proxy.summary()}`);
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  parts.reduce((at, part) => (bytes.set(part, at), at + part.length), 0);
+  return bytes;
+}
+
+eachMode("cuts blob answers part-way, and Range GETs resume them with 206", async (mode) => {
+  await using registry = await startRegistry();
+  const blob = bytes("download", 1 * MiB);
+  const digest = await putBlob(registry, blob);
+  await using proxy = startFaultProxy({
+    upstream: registry.url,
+    mode,
+    seed: 11,
+    rateCutResponse: 1,
+    maxFaults: 2,
+  });
+  const { bytes: got, log } = await download(proxy, digest);
+  // The 200 is cut, then the 206 of the first resume; the second resume gets the rest.
+  assertEquals(log.map((line) => line.replace(/\d+/g, "N")), [
+    "whole: N +N cut",
+    "bytes=N-: N +N cut",
+    "bytes=N-: N +N",
+  ]);
+  assertEquals(got.length, blob.length, log.join("; "));
+  assert(sha256Digest(got) === digest, "the resumed pieces make the blob");
+
+  const [first, second, last] = proxy.requests;
+  assertEquals(proxy.requests.map((r) => [r.method, r.outcome, r.fault, r.status]), [
+    ["GET", "cut-response", "cut-response", 200],
+    ["GET", "cut-response", "cut-response", 206],
+    ["GET", "forwarded", undefined, 206],
+  ]);
+  // Each cut falls within 10–90% of the body its answer promised: the blob, then the range.
+  assertEquals(first!.responseContentLength, blob.length);
+  assertEquals(second!.responseContentLength, blob.length - first!.responseBytesRelayed);
+  for (const cut of [first!, second!]) {
+    const share = cut.responseBytesRelayed / cut.responseContentLength!;
+    assert(share >= 0.1 && share <= 0.9, `cut at ${share}; ${proxy.summary()}`);
+  }
+  assertEquals(last!.responseBytesRelayed, last!.responseContentLength);
+  assertEquals(
+    proxy.requests.reduce((sum, r) => sum + r.responseBytesRelayed, 0),
+    blob.length,
+    "the client got each byte once",
+  );
+  assertEquals(proxy.relayedBytes(), blob.length);
+  assertEquals(proxy.faultCounts(), { ...NO_FAULTS, "cut-response": 2 });
+  const summary = proxy.summary();
+  assert(summary.includes("cut-response×2") && summary.includes("cut-response 206: 1"), summary);
+  // The Range went on to the registry, which served it (after the test's own upload).
+  assertEquals((await registryLog(registry)).slice(2), [
+    `GET /v2/${REPO}/blobs/${digest} 200`,
+    `GET /v2/${REPO}/blobs/${digest} 206`,
+    `GET /v2/${REPO}/blobs/${digest} 206`,
+  ]);
+  assertEquals(proxy.errors, []);
+});
+
+eachMode("injects 503 and 429 into blob and manifest GETs", async (mode) => {
+  await using registry = await startRegistry();
+  await using proxy = startFaultProxy({
+    upstream: registry.url,
+    mode,
+    seed: 12,
+    rate503: 0.5,
+    rate429: 0.5,
+  });
+  const digest = `sha256:${"0".repeat(64)}`;
+  const answers = [
+    await getAlone(`${proxy.url}/v2/${REPO}/blobs/${digest}`),
+    await getAlone(`${proxy.url}/v2/${REPO}/blobs/${digest}`, { range: "bytes=100-" }),
+    await getAlone(`${proxy.url}/v2/${REPO}/manifests/1`, { accept: MANIFEST_ACCEPT }),
+    await getAlone(`${proxy.url}/v2/${REPO}/manifests/${digest}`),
+  ];
+  for (const answer of answers) {
+    assert(answer.status === 503 || answer.status === 429, String(answer.status));
+    assertEquals(answer.retryAfter, answer.status === 429 ? "1" : null);
+    assertEquals(answer.broken, false);
+  }
+  const statuses = answers.map((a) => a.status);
+  assert(statuses.includes(503) && statuses.includes(429), `${statuses}; ${proxy.summary()}`);
+  for (const record of proxy.requests) {
+    assertEquals(record.outcome, "injected");
+    assertEquals(record.responseBytesRelayed, 0, "the proxy's own answer relays nothing");
+  }
+  assertEquals(await registryLog(registry), [], "nothing reached the registry");
+});
+
+eachMode("cuts only GET answers of blobs with a body, unless told other paths", async (mode) => {
+  await using registry = await startRegistry();
+  const config = bytes("config", 20 * KiB);
+  const manifest = await putManifest(registry, "1", config);
+  const digest = sha256Digest(config);
+  const missing = `sha256:${"0".repeat(64)}`;
+  {
+    await using proxy = startFaultProxy({
+      upstream: registry.url,
+      mode,
+      seed: 13,
+      rateCutResponse: 1,
+    });
+    using http = httpClient();
+    const got = await getAlone(`${proxy.url}/v2/${REPO}/manifests/1`, { accept: MANIFEST_ACCEPT });
+    assertEquals([got.status, got.broken, got.bytes], [200, false, manifest]);
+    const head = await http.fetch(`${proxy.url}/v2/${REPO}/blobs/${digest}`, { method: "HEAD" });
+    assertEquals(head.status, 200);
+    const notFound = await getAlone(`${proxy.url}/v2/${REPO}/blobs/${missing}`);
+    assertEquals([notFound.status, notFound.broken], [404, false]);
+    assert(notFound.bytes.length > 0, "the 404's body is relayed whole");
+    assertEquals(
+      proxy.requests.map((r) => `${r.method} ${r.outcome} ${r.status} ${r.fault}`),
+      [
+        "GET forwarded 200 undefined",
+        "HEAD forwarded 200 undefined",
+        "GET forwarded 404 undefined",
+      ],
+    );
+    assertEquals(proxy.faultCounts(), NO_FAULTS);
+  }
+  {
+    await using proxy = startFaultProxy({
+      upstream: registry.url,
+      mode,
+      seed: 13,
+      rateCutResponse: 1,
+      cutResponsePaths: /\/manifests\//,
+    });
+    const got = await getAlone(`${proxy.url}/v2/${REPO}/manifests/1`, { accept: MANIFEST_ACCEPT });
+    assertEquals([got.status, got.broken], [200, true]);
+    assert(got.bytes.length < manifest.length, `${got.bytes.length} of ${manifest.length}`);
+    assertEquals(got.bytes, manifest.subarray(0, got.bytes.length));
+    const blob = await getAlone(`${proxy.url}/v2/${REPO}/blobs/${digest}`);
+    assertEquals([blob.status, blob.broken, blob.bytes], [200, false, config]);
+    assertEquals(
+      proxy.requests.map((r) => [r.outcome, r.responseBytesRelayed]),
+      [["cut-response", got.bytes.length], ["forwarded", config.length]],
+    );
+    assertEquals(proxy.faultCounts(), { ...NO_FAULTS, "cut-response": 1 });
+  }
+});
+
+integrationTest("fault proxy draws download faults from its seed, in both modes", async () => {
+  await using registry = await startRegistry();
+  const blobs = [bytes("seeded-a", 512 * KiB), bytes("seeded-b", 300 * KiB)];
+  const digests: string[] = [];
+  for (const blob of blobs) digests.push(await putBlob(registry, blob));
+  const run = async (seed: number, mode: FaultProxyMode) => {
+    await using proxy = startFaultProxy({
+      upstream: registry.url,
+      mode,
+      seed,
+      rate503: 0.2,
+      rate429: 0.1,
+      rateCutResponse: 0.4,
+      maxFaults: 8,
+    });
+    const logs: string[] = [];
+    for (const [i, digest] of digests.entries()) {
+      const { bytes: got, log } = await download(proxy, digest);
+      assertEquals(got, blobs[i], proxy.summary());
+      logs.push(...log);
+    }
+    assertEquals(proxy.relayedBytes(), blobs[0]!.length + blobs[1]!.length, proxy.summary());
+    assertEquals(proxy.errors, []);
+    return { logs, counts: proxy.faultCounts() };
+  };
+  const first = await run(21, "buffering");
+  assertEquals(await run(21, "buffering"), first, "the same seed gives the same faults");
+  assertEquals(await run(21, "pass-through"), first, "the mode does not change the draws");
+  assert(
+    first.counts["cut-response"] > 0 && first.counts["503"] + first.counts["429"] > 0,
+    first.logs.join("; "),
+  );
+  assert(
+    (await run(22, "buffering")).logs.join() !== first.logs.join(),
+    "another seed, other faults",
+  );
+}, { tools: TOOLS });
+
+eachMode("relays distribution's broken 416 for a range at a blob's end", async (mode) => {
+  // distribution 2.8.2 answers `Range: bytes=<size>-` with 416, the whole blob's
+  // Content-Length and a 33-byte text body, then closes its connection.
+  await using registry = await startRegistry();
+  const blob = bytes("end", 10 * KiB);
+  const digest = await putBlob(registry, blob);
+  await using proxy = startFaultProxy({ upstream: registry.url, mode, seed: 14 });
+  const got = await getAlone(`${proxy.url}/v2/${REPO}/blobs/${digest}`, {
+    range: `bytes=${blob.length}-`,
+  });
+  assertEquals([got.status, got.contentRange, got.broken], [416, `bytes */${blob.length}`, true]);
+  const record = proxy.requests[0]!;
+  assertEquals([record.outcome, record.status, record.fault], ["upstream-error", 416, undefined]);
+  assertEquals(record.responseBytesRelayed, got.bytes.length);
+  assertEquals(proxy.errors, []);
 });
