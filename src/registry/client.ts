@@ -23,6 +23,8 @@ export interface RegistryClientOptions {
   retries: number;
   sink: ProgressSink;
   signal?: AbortSignal;
+  /** What the token asks for on `repository`: `push` (push and pull, the default) or `pull`. */
+  access?: "push" | "pull";
   /** Other repositories we read from (cross-repository mounts need `pull` on them). */
   pullFrom?: string[];
   /** Backoff tuning, for tests. */
@@ -77,7 +79,9 @@ export class RegistryClient {
     this.#retryTuning = options.retryTuning;
     // Push first: some token services (Docker Hub's among them) read only the first scope.
     this.#scopes = [
-      `repository:${options.repository}:push,pull`,
+      options.access === "pull"
+        ? `repository:${options.repository}:pull`
+        : `repository:${options.repository}:push,pull`,
       ...(options.pullFrom ?? []).map((repo) => `repository:${repo}:pull`),
     ];
     this.#auth = new Authenticator({

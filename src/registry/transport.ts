@@ -48,6 +48,11 @@ export interface TransportResponse {
   text(limit?: number): Promise<string>;
   /** Drains and drops the body so the connection can be reused. */
   discard(): Promise<void>;
+  /**
+   * The body as it arrives, in constant memory (a blob download). Stop early with `return`
+   * (a `break`): the connection is then dropped rather than drained.
+   */
+  stream(): AsyncIterable<Uint8Array>;
 }
 
 export interface Transport {
@@ -309,10 +314,31 @@ function wrapResponse(exchange: Exchange, method: string, where: string): Transp
       );
     });
   };
+  async function* stream(): AsyncIterable<Uint8Array> {
+    if (consumed) throw new Error("Response body already consumed");
+    consumed = true;
+    try {
+      for await (const chunk of res as AsyncIterable<Uint8Array>) {
+        exchange.watchdog.kick();
+        yield chunk;
+      }
+      if (!res.complete) {
+        throw new NetworkError(method, where, "response truncated", { temporary: true });
+      }
+    } catch (error) {
+      throw exchange.watchdog.expired
+        ? exchange.timeoutError()
+        : toNetworkError(method, where, error);
+    } finally {
+      exchange.finish();
+      if (!res.complete) res.destroy();
+    }
+  }
   return {
     status: res.statusCode ?? 0,
     statusText: res.statusMessage ?? "",
     headers,
+    stream,
     bytes,
     text: async (limit) => new TextDecoder().decode(await bytes(limit)),
     discard: async () => {
