@@ -7,6 +7,8 @@ import { UsageError } from "../errors.ts";
 import { NAME } from "../version.ts";
 import { type CommandContext, runPush } from "./push_command.ts";
 import { buildProgram, withDefaultCommand } from "./program.ts";
+import { runInspect } from "./inspect_command.ts";
+import { runPull } from "./pull_command.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -16,9 +18,18 @@ export async function main(
   context: Omit<CommandContext, "onVerbose">,
 ): Promise<number> {
   let verbose = false;
+  /** Set once a pull knows where it writes: an interruption then says what a rerun does. */
+  let pullOutput: string | undefined;
   const program = buildProgram(
     { writeOut: context.writeOut, writeErr: context.writeErr },
     (flags) => runPush(flags, { ...context, onVerbose: (v) => verbose = v }),
+    (flags) => runInspect(flags, context),
+    (sources, flags) =>
+      runPull(sources, flags, {
+        ...context,
+        onVerbose: (v) => verbose = v,
+        onOutput: (output) => pullOutput = output,
+      }),
   );
   try {
     await program.parseAsync(withDefaultCommand(args), { from: "user" });
@@ -37,8 +48,13 @@ export async function main(
     }
     if (context.signal.aborted) {
       context.writeErr(
-        "Interrupted. Run the same command again to resume: blobs already in the registry are " +
-          "skipped.\n",
+        pullOutput === "-"
+          ? "Interrupted. A pull to standard output cannot resume; run it again.\n"
+          : pullOutput !== undefined
+          ? `Interrupted. Run the same command again to resume: what was downloaded is kept in ` +
+            `${pullOutput}.partial.\n`
+          : "Interrupted. Run the same command again to resume: blobs already in the registry " +
+            "are skipped.\n",
       );
       return EXIT.interrupted;
     }

@@ -6,6 +6,8 @@ import { Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { NAME, VERSION } from "../version.ts";
 import { DEFAULTS, ENV, type RawFlags } from "./options.ts";
+import { addInspectCommand, type InspectFlags } from "./inspect_command.ts";
+import { definePullCommand, type PullFlags } from "./pull_options.ts";
 
 export interface ProgramIo {
   writeOut(text: string): void;
@@ -15,7 +17,7 @@ export interface ProgramIo {
 const env = (name: string) => ` (env: ${name})`;
 
 /** Subcommands; anything else on the command line is an argument to the default, `push`. */
-const COMMANDS = new Set(["push", "help"]);
+const COMMANDS = new Set(["push", "pull", "inspect", "help"]);
 
 /**
  * Puts the implied `push` in front of arguments that start with a flag. `push` takes no
@@ -27,8 +29,8 @@ export function withDefaultCommand(args: string[]): string[] {
   if (first === undefined || first.startsWith("-")) return ["push", ...args];
   if (COMMANDS.has(first)) return args;
   throw new UsageError(`Unknown command "${first}"`, {
-    hint: `${NAME} has one command, push (the default): ${NAME} -r TARGET -f ARCHIVE; ` +
-      `run "${NAME} --help" for usage`,
+    hint: `${NAME} has the commands push (the default): ${NAME} -r TARGET -f ARCHIVE, and ` +
+      `inspect -f ARCHIVE, and pull SOURCE... -o OUTPUT; run "${NAME} --help" for usage`,
   });
 }
 
@@ -55,8 +57,17 @@ function refuseOpposites(command: Command): () => void {
   };
 }
 
-/** Builds the parser; `push` is called with the parsed flags. */
-export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<void>): Command {
+/** Builds the parser; `push` (or `inspect`) is called with the parsed flags. */
+export function buildProgram(
+  io: ProgramIo,
+  push: (flags: RawFlags) => Promise<void>,
+  inspect: (flags: InspectFlags) => Promise<void> = () => {
+    throw new Error("Running inspect: no handler was given to buildProgram");
+  },
+  pull: (sources: string[], flags: PullFlags) => Promise<void> = () => {
+    throw new Error("Running pull: no handler was given to buildProgram");
+  },
+): Command {
   const program = new Command(NAME)
     .description("Push a container image from a tar archive straight into an OCI/Docker registry.")
     .version(VERSION, "-V, --version", "print the version and exit")
@@ -198,15 +209,19 @@ export function buildProgram(io: ProgramIo, push: (flags: RawFlags) => Promise<v
       "\nSizes accept units: 1073741824, 512MiB, 64M, 1GB. Flags win over the environment.\n" +
         "On success stdout has exactly one line, <registry>/<repository>:<tag>@<manifest " +
         "digest>\n(nothing with --dry-run); progress, warnings and errors go to stderr.\n" +
-        "Exit codes: 0 pushed, 1 failed, 2 usage error, 130 interrupted.",
+        "Exit codes: 0 pushed, 1 failed, 2 usage error, 130 interrupted.\n" +
+        `\nOther command: ${NAME} inspect -f ARCHIVE [--output json] shows what an archive ` +
+        `holds\n(no registry); see ${NAME} inspect --help.`,
     )
     .action(async (flags: RawFlags) => {
       checkOpposites();
       await push(flags);
     });
   const checkOpposites = refuseOpposites(pushCommand);
+  addInspectCommand(program, io, inspect);
+  const pullCommand = definePullCommand(program, pull);
 
-  for (const command of [program, pushCommand]) {
+  for (const command of [program, pushCommand, pullCommand]) {
     command.exitOverride().configureOutput({
       writeOut: io.writeOut,
       writeErr: io.writeErr,

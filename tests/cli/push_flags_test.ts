@@ -143,7 +143,7 @@ Deno.test("invalid values and conflicting flags are usage errors (exit 2) naming
 });
 
 Deno.test("an unknown command word is refused as one, not as an argument to push", async () => {
-  for (const word of ["pull", "inspect", "app.tar"]) {
+  for (const word of ["fetch", "app.tar"]) {
     const { code, stdout, stderr } = await runCli([word, "-r", "127.0.0.1:1/app:1"]);
     assertEquals([code, stdout], [2, ""], word);
     assertEquals(lines(stderr)[0], `Error: Unknown command "${word}"`, stderr);

@@ -1,0 +1,96 @@
+/**
+ * The `inspect` command: what an image archive holds, read without a registry. stdout carries
+ * the report (text, or one JSON document with `--output json`); errors go to stderr.
+ */
+import { type Command, Option } from "commander";
+import { UsageError } from "../errors.ts";
+import { inspectArchive } from "../inspect/inspect_archive.ts";
+import { NAME } from "../version.ts";
+import { renderInspectText } from "./inspect_text.ts";
+
+/** Flags as the command-line parser hands them over (absent when not given). */
+export interface InspectFlags {
+  file?: string;
+  output?: string;
+}
+
+/** What the command needs from the process (a part of `push`'s `CommandContext`). */
+export interface InspectContext {
+  /** Standard input, for `-f -`. */
+  stdin: () => ReadableStream<Uint8Array>;
+  writeOut: (text: string) => void;
+  signal: AbortSignal;
+}
+
+const OUTPUTS = ["text", "json"] as const;
+type Output = typeof OUTPUTS[number];
+
+/**
+ * Adds `inspect` to `program`; `run` is called with the parsed flags. Output goes through
+ * `io`, and commander's errors are thrown for `main` to report, as for `push`.
+ */
+export function addInspectCommand(
+  program: Command,
+  io: { writeOut(text: string): void; writeErr(text: string): void },
+  run: (flags: InspectFlags) => Promise<void>,
+): Command {
+  return program.command("inspect")
+    .description(
+      "Show what an image archive holds: its format, each image's names, platforms, manifest,\n" +
+        "config and layers (digest, size, media type, compression), and totals. No registry.",
+    )
+    .usage("-f ARCHIVE [--output text|json]")
+    .helpOption("-h, --help", "show help")
+    .addOption(
+      new Option(
+        "-f, --file <path>",
+        "image archive (docker save, OCI layout tar, skopeo output; .tar.gz/.zst/.xz too), - for stdin",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--output <format>",
+        "text (a summary for people) or json (one document; fields in the README) [default: text]",
+      ),
+    )
+    .addHelpText(
+      "after",
+      "\nThe report goes to stdout, errors to stderr.\n" +
+        "Exit codes: 0 read, 1 not a readable image archive, 2 usage error, 130 interrupted.",
+    )
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.writeOut,
+      writeErr: io.writeErr,
+      outputError: () => {}, // Reported by main as one line with a hint.
+    })
+    .action(async (flags: InspectFlags) => await run(flags));
+}
+
+/** Runs `inspect`; throws on any failure (the caller maps errors to exit codes). */
+export async function runInspect(flags: InspectFlags, context: InspectContext): Promise<void> {
+  const output = parseOutput(flags.output);
+  if (!flags.file) {
+    throw new UsageError("No archive: -f/--file is required", {
+      hint: `Example: ${NAME} inspect -f app.tar`,
+    });
+  }
+  const report = await inspectArchive(flags.file, {
+    stdin: context.stdin,
+    signal: context.signal,
+  });
+  context.writeOut(
+    output === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderInspectText(report),
+  );
+}
+
+function parseOutput(text: string | undefined): Output {
+  if (text === undefined) return "text";
+  const output = OUTPUTS.find((o) => o === text.toLowerCase());
+  if (output === undefined) {
+    throw new UsageError(`--output must be text or json, got "${text}"`, {
+      hint: "Use --output json for one JSON document (its fields are in the README)",
+    });
+  }
+  return output;
+}

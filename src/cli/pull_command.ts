@@ -1,0 +1,224 @@
+/** The `pull` command: settings → registries → one archive; one line per image on stdout. */
+import { resolveCredentials } from "../credentials/resolve.ts";
+import { realCredentialSystem } from "../credentials/system.ts";
+import { UsageError } from "../errors.ts";
+import type { ProgressEvent, ProgressSink } from "../progress/events.ts";
+import { formatBytes, formatMillis, formatPercent, shortDigest } from "../progress/format.ts";
+import { createHttpLogSink } from "../progress/verbose_logger.ts";
+import { partialPaths } from "../pull/partial_state.ts";
+import { hostPlatform } from "../pull/platform.ts";
+import { DiskFullError, PlatformNotFoundError } from "../pull/pull_errors.ts";
+import { pullImages, type PullSource } from "../pull/pull_images.ts";
+import type { CredentialLookup, Credentials } from "../registry/auth.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
+import { registryBaseUrl } from "../registry/reference.ts";
+import { createTransport } from "../registry/transport.ts";
+import { NAME, VERSION } from "../version.ts";
+import { readStdinPassword } from "./password_input.ts";
+import { type PullFlags, resolvePullSettings } from "./pull_options.ts";
+import type { CommandContext } from "./push_command.ts";
+
+/** What `pull` needs from the process besides what `push` needs. */
+export interface PullContext extends CommandContext {
+  /** Standard output as bytes, for `-o -`. Default: `Deno.stdout.writable`. */
+  stdout?: () => WritableStream<Uint8Array>;
+  /** Told the output path once known, so an interruption can say where the partial file is. */
+  onOutput?: (output: string) => void;
+}
+
+/** Runs a pull; throws on any failure (the caller maps errors to exit codes). */
+export async function runPull(
+  sources: string[],
+  flags: PullFlags,
+  context: PullContext,
+): Promise<void> {
+  let stdinPassword: string | undefined;
+  if (flags.passwordStdin) {
+    resolvePullSettings(sources, flags, context.env, "-");
+    stdinPassword = await readStdinPassword(context);
+  }
+  const settings = resolvePullSettings(sources, flags, context.env, stdinPassword);
+  context.onVerbose(settings.verbose);
+  context.onOutput?.(settings.output);
+  const writeLine = (line: string) => context.writeErr(`${line}\n`);
+  const sink = settings.quiet ? () => {} : pullLineSink(writeLine, settings.verbose);
+  if (settings.passwordSource === "flag" && !settings.quiet) {
+    writeLine(
+      "Warning: a password on the command line can be read by other users of this machine; " +
+        "prefer --password-stdin",
+    );
+  }
+  const caCerts = settings.caCert === undefined ? undefined : [await readCaFile(settings.caCert)];
+  const hosts = [...new Set(settings.sources.map((s) => registryBaseUrl(s).host))];
+  if (settings.skipTls && !settings.quiet) {
+    writeLine(
+      `Warning: TLS certificate verification is disabled for ${hosts.join(", ")} (--skip-tls)`,
+    );
+  }
+  const transport = createTransport({
+    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
+    insecureHosts: settings.skipTls ? hosts : [],
+    ...(caCerts ? { caCerts } : {}),
+    proxy: proxyConfigFromEnv(context.env),
+    maxSockets: settings.maxConcurrent + 2,
+    userAgent: `${NAME}/${VERSION}`,
+  });
+  const system = realCredentialSystem(context.env);
+  try {
+    const pullSources: PullSource[] = [];
+    for (const reference of settings.sources) {
+      const explicit = settings.password === undefined && reference.credentials
+        ? { ...reference.credentials, passwordSource: "url" }
+        : {
+          username: settings.username,
+          password: settings.password,
+          passwordSource: settings.passwordSource,
+        };
+      const choice = await resolveCredentials(explicit, reference.registry, system);
+      const credentials: Credentials | CredentialLookup = choice.kind === "given"
+        ? choice.credentials
+        : async () => (await choice.lookup())?.credentials;
+      pullSources.push({
+        reference,
+        client: new RegistryClient({
+          baseUrl: registryBaseUrl(reference),
+          registryName: reference.registry,
+          repository: reference.repository,
+          access: "pull",
+          transport,
+          retries: settings.retryAttempts,
+          sink,
+          signal: context.signal,
+          credentials,
+        }),
+      });
+    }
+    const host = hostPlatform();
+    const toStdout = settings.output === "-";
+    let result;
+    try {
+      result = await pullImages(pullSources, {
+        output: toStdout
+          ? { kind: "stream", stream: (context.stdout ?? (() => Deno.stdout.writable))() }
+          : { kind: "file", path: settings.output, resume: settings.resume },
+        platform: settings.platform ?? { kind: "one", platform: host },
+        defaultPlatform: host,
+        maxConcurrent: settings.maxConcurrent,
+        sink,
+        signal: context.signal,
+      });
+    } catch (error) {
+      throw reword(error, settings.platform === undefined, settings.output);
+    }
+    if (!settings.quiet) {
+      const kept = result.reused > 0
+        ? `, ${formatBytes(result.reused)} kept from the earlier run`
+        : "";
+      writeLine(
+        `Pulled ${result.images.length} image(s) into ${
+          toStdout ? "standard output" : settings.output
+        }` +
+          ` (${formatBytes(result.archiveSize)}): ${
+            formatBytes(result.downloaded)
+          } downloaded${kept}`,
+      );
+    }
+    if (!toStdout) {
+      for (const { name, digest } of result.images) {
+        // A source named by digest already says it.
+        context.writeOut(`${name.includes("@") ? name : `${name}@${digest}`}\n`);
+      }
+    }
+  } finally {
+    transport.close();
+  }
+}
+
+/** Adds what only the CLI knows to a core error: which flag changes it, what a rerun does. */
+function reword(error: unknown, defaultPlatform: boolean, output: string): unknown {
+  if (error instanceof PlatformNotFoundError) {
+    const which = defaultPlatform
+      ? ` (this machine's platform); choose one with --platform, or --platform all`
+      : "; choose one of those with --platform, or --platform all";
+    return new Error(`${error.message}${which}`, { cause: error });
+  }
+  if (error instanceof DiskFullError) {
+    const { data, state } = partialPaths(output);
+    return new Error(
+      `${error.message}. ${data} and ${state} are kept: free some space and run the same ` +
+        "command again to continue",
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+/** Progress as plain lines on stderr: start and end of each blob, a total every 10 s. */
+function pullLineSink(writeLine: (line: string) => void, verbose: boolean): ProgressSink {
+  const http = verbose ? createHttpLogSink(writeLine) : () => {};
+  const started = new Map<string, number>();
+  const done = new Map<string, number>();
+  let total = 0;
+  let last = performance.now();
+  const line = (event: ProgressEvent): string | undefined => {
+    switch (event.type) {
+      case "plan":
+        total = event.bytes;
+        return `Pulling ${event.blobs} layer(s), ${formatBytes(event.bytes)}, into ${event.image}`;
+      case "blob-start":
+        started.set(event.digest, performance.now());
+        return `Downloading ${shortDigest(event.digest)} (${formatBytes(event.size)})`;
+      case "blob-progress": {
+        done.set(event.digest, event.done);
+        if (performance.now() - last < 10_000) return undefined;
+        last = performance.now();
+        const sum = [...done.values()].reduce((a, b) => a + b, 0);
+        return `Progress: ${formatBytes(sum)} / ${formatBytes(total)} ` +
+          `(${formatPercent(total === 0 ? 1 : sum / total)})`;
+      }
+      case "blob-done": {
+        done.set(event.digest, event.size);
+        const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})`;
+        if (event.outcome === "skipped") return `Kept ${what}: complete from the earlier run`;
+        const at = started.get(event.digest);
+        return `Downloaded ${what}${
+          at === undefined ? "" : ` in ${formatMillis(performance.now() - at)}`
+        }`;
+      }
+      case "retry":
+        return `Retrying ${event.what} in ${
+          formatMillis(event.delayMs)
+        } (attempt ${event.attempt}): ` +
+          event.reason;
+      case "notice":
+        return `${event.level === "warning" ? "Warning" : "Notice"}: ${event.message}`;
+      default:
+        return undefined;
+    }
+  };
+  return (event) => {
+    http(event);
+    const text = line(event);
+    if (text !== undefined) writeLine(text);
+  };
+}
+
+/** Reads a PEM bundle for `--ca-cert` (as push does). */
+async function readCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (cause) {
+    throw new UsageError(`Cannot read the CA certificate file ${path}`, {
+      hint: "--ca-cert (or DOCKER_PUSHER_CA_CERT) takes a PEM file of CA certificates",
+      cause,
+    });
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new UsageError(`${path} holds no PEM certificate`, {
+      hint: "--ca-cert takes a PEM file (-----BEGIN CERTIFICATE----- …)",
+    });
+  }
+  return text;
+}

@@ -1,0 +1,246 @@
+/**
+ * The `pull` command's flags and settings: `docker-image-pusher pull SOURCE... -o OUTPUT`.
+ * Shared flags (credentials, TLS, timeouts, retries, concurrency, output) take the same
+ * `DOCKER_PUSHER_*` variables and defaults as `push`; flags win over the environment.
+ */
+import { type Command, Option } from "commander";
+import { UsageError } from "../errors.ts";
+import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
+import { type ImageReference, parseReference } from "../registry/reference.ts";
+import { DEFAULTS, ENV } from "./options.ts";
+import { parseBoolean, parseDuration, parseInteger } from "./units.ts";
+
+/** Flags as commander hands them over. */
+export interface PullFlags {
+  output?: string;
+  platform?: string;
+  username?: string;
+  password?: string;
+  passwordStdin?: boolean;
+  timeout?: string;
+  maxConcurrent?: string;
+  retryAttempts?: string;
+  skipTls?: boolean;
+  caCert?: string;
+  /** false with `--no-resume`. */
+  resume?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+export interface PullSettings {
+  sources: ImageReference[];
+  /** A path, or `-` for standard output. */
+  output: string;
+  /** Absent: the host's platform. */
+  platform: PlatformChoice | undefined;
+  username: string | undefined;
+  password: string | undefined;
+  passwordSource: "flag" | "stdin" | "env" | undefined;
+  timeoutSeconds: number;
+  maxConcurrent: number;
+  retryAttempts: number;
+  skipTls: boolean;
+  caCert: string | undefined;
+  resume: boolean;
+  verbose: boolean;
+  quiet: boolean;
+}
+
+const env = (name: string) => ` (env: ${name})`;
+const EXAMPLE = "Example: docker-image-pusher pull registry.example.com/team/app:1.0 -o app.tar";
+
+/** Adds `pull` to the program; `run` gets the sources and flags. */
+export function definePullCommand(
+  program: Command,
+  run: (sources: string[], flags: PullFlags) => Promise<void>,
+): Command {
+  return program.command("pull")
+    .description(
+      "Pull images from a registry into one docker-save archive (an OCI layout plus " +
+        "manifest.json,\nas docker save writes since Docker 25), blobs byte for byte as served.",
+    )
+    .usage("SOURCE... -o OUTPUT [options]")
+    .argument(
+      "<source...>",
+      "images: https://host/repo:tag, host[:port]/repo[:tag|@digest], alpine",
+    )
+    .helpOption("-h, --help", "show help")
+    .addOption(
+      new Option(
+        "-o, --output <path>",
+        "archive to write (it appears only when complete; a rerun resumes), - for stdout " +
+          "(no resume)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--platform <os/arch[/variant]>",
+        "platform to take from a multi-platform image, or all to keep the whole index " +
+          "[default: this machine's]",
+      ),
+    )
+    .addOption(new Option("-u, --username <user>", `registry username${env(ENV.username)}`))
+    .addOption(
+      new Option(
+        "-p, --password <password>",
+        `registry password; prefer --password-stdin${env(ENV.password)}`,
+      ),
+    )
+    .addOption(new Option("--password-stdin", "read the password from standard input"))
+    .addOption(
+      new Option(
+        "-t, --timeout <duration>",
+        "fail a request after this long with no bytes moving: seconds, or 30s, 5m, 2h " +
+          `[default: ${DEFAULTS.timeoutSeconds} (2h)]${env(ENV.timeout)}`,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--max-concurrent <n>",
+        `blobs downloaded in parallel [default: ${DEFAULTS.maxConcurrent}]${
+          env(ENV.maxConcurrent)
+        }`,
+      ),
+    )
+    .addOption(
+      new Option(
+        "--retry-attempts <n>",
+        `retries per request and per blob [default: ${DEFAULTS.retryAttempts}]` +
+          env(ENV.retryAttempts),
+      ),
+    )
+    .addOption(
+      new Option("--skip-tls", `do not verify the registry's TLS certificate${env(ENV.skipTls)}`),
+    )
+    .addOption(
+      new Option(
+        "--ca-cert <file>",
+        `PEM file of CA certificates to trust for the registry${env(ENV.caCert)}`,
+      ),
+    )
+    .addOption(
+      new Option("--no-resume", "ignore a partial archive left by an earlier run; start again"),
+    )
+    .addOption(new Option("--verbose", `log every HTTP request${env(ENV.verbose)}`))
+    .addOption(new Option("-q, --quiet", "print only errors and the result"))
+    .addHelpText(
+      "after",
+      "\nSeveral sources make one archive holding every image, each named as given.\n" +
+        "A file output is written as OUTPUT.partial with its progress in OUTPUT.partial.json;\n" +
+        "a killed or failed pull continues from there when run again. -o - cannot resume.\n" +
+        "On success stdout has one line per image, <name>@<digest> (nothing with -o -).\n" +
+        "Exit codes: 0 pulled, 1 failed, 2 usage error, 130 interrupted.",
+    )
+    .action(async (sources: string[], flags: PullFlags) => {
+      await run(sources, flags);
+    });
+}
+
+/** Merges flags, environment and defaults into validated settings. */
+export function resolvePullSettings(
+  sources: string[],
+  flags: PullFlags,
+  envOf: (name: string) => string | undefined,
+  stdinPassword?: string,
+): PullSettings {
+  const value = (name: string) => {
+    const text = envOf(name);
+    return text === undefined || text === "" ? undefined : text;
+  };
+  const setting = <T>(
+    flag: string | undefined,
+    flagName: string,
+    envName: string,
+    parse: (text: string, name: string) => T,
+    fallback: T,
+  ): T => {
+    if (flag !== undefined) return parse(flag, flagName);
+    const text = value(envName);
+    return text === undefined ? fallback : parse(text, envName);
+  };
+  const bool = (flag: boolean | undefined, envName: string) =>
+    flag ?? (value(envName) === undefined ? undefined : parseBoolean(value(envName)!, envName));
+
+  if (!flags.output) {
+    throw new UsageError("No output: -o/--output is required", { hint: EXAMPLE });
+  }
+  if (flags.output === "-" && flags.passwordStdin) {
+    throw new UsageError(
+      "-o - writes the archive to standard output; use a file with " +
+        "--password-stdin, or give the password another way",
+      { hint: EXAMPLE },
+    );
+  }
+  if (flags.quiet && flags.verbose) {
+    throw new UsageError("--quiet and --verbose cannot be used together", {
+      hint: "Drop one: --quiet prints only errors and the result, --verbose every request",
+    });
+  }
+  if (flags.password !== undefined && flags.passwordStdin) {
+    throw new UsageError("--password and --password-stdin cannot be used together", {
+      hint: "Drop -p/--password: --password-stdin keeps the password off the command line",
+    });
+  }
+  let platform: PlatformChoice | undefined;
+  if (flags.platform !== undefined) {
+    try {
+      platform = parsePlatform(flags.platform);
+    } catch (cause) {
+      throw new UsageError((cause as Error).message, {
+        hint: "Use --platform linux/amd64, linux/arm64, linux/arm/v7, or all",
+        cause,
+      });
+    }
+  }
+  const references = sources.map((source) => parseReference(source));
+  let username = flags.username ?? value(ENV.username);
+  let password: string | undefined;
+  let passwordSource: PullSettings["passwordSource"];
+  if (flags.password !== undefined) [password, passwordSource] = [flags.password, "flag"];
+  else if (flags.passwordStdin) [password, passwordSource] = [stdinPassword ?? "", "stdin"];
+  else if (value(ENV.password) !== undefined) {
+    [password, passwordSource] = [value(ENV.password), "env"];
+  }
+  if (password !== undefined && username === undefined) {
+    throw new UsageError("A password was given without a username", {
+      hint: "Pass -u USER (or set DOCKER_PUSHER_USERNAME)",
+    });
+  }
+  username ??= undefined;
+  const verbose = bool(flags.verbose, ENV.verbose) ?? false;
+  return {
+    sources: references,
+    output: flags.output,
+    platform,
+    username,
+    password,
+    passwordSource,
+    timeoutSeconds: setting(
+      flags.timeout,
+      "--timeout",
+      ENV.timeout,
+      (t, n) => parseDuration(t, n, 1, 7 * 24 * 3600),
+      DEFAULTS.timeoutSeconds,
+    ),
+    maxConcurrent: setting(
+      flags.maxConcurrent,
+      "--max-concurrent",
+      ENV.maxConcurrent,
+      (t, n) => parseInteger(t, n, 1, 64),
+      DEFAULTS.maxConcurrent,
+    ),
+    retryAttempts: setting(
+      flags.retryAttempts,
+      "--retry-attempts",
+      ENV.retryAttempts,
+      (t, n) => parseInteger(t, n, 0, 100),
+      DEFAULTS.retryAttempts,
+    ),
+    skipTls: bool(flags.skipTls, ENV.skipTls) ?? false,
+    caCert: flags.caCert ?? value(ENV.caCert),
+    resume: flags.resume !== false,
+    verbose: flags.quiet ? false : verbose,
+    quiet: flags.quiet ?? false,
+  };
+}

@@ -1,0 +1,322 @@
+/**
+ * What an image archive holds, as plain data: its kind, each image's names, manifests,
+ * platforms, configs and layers (with their compression, from the bytes), and totals. This is
+ * the document `inspect --output json` prints; the README's "inspect" section documents every
+ * field, and `INSPECT_SCHEMA_VERSION` changes when one is removed or changes meaning.
+ */
+import type { ArchiveBlob, ImageArchive, ManifestNode } from "../archive/image.ts";
+import { isIndexMediaType } from "../archive/image.ts";
+import {
+  asArray,
+  asDescriptor,
+  asObject,
+  type JsonObject,
+  JsonShapeError,
+  parseJson,
+} from "../archive/json_guards.ts";
+import { isSkippableFrameMagic } from "../archive/stream_format.ts";
+import type { TarIndex } from "../archive/tar_index.ts";
+import { ArchiveError } from "../errors.ts";
+import { type ArchiveKind, archiveKind } from "./archive_kind.ts";
+
+/** Version of the report's shape; bumped only for changes that break a reader. */
+export const INSPECT_SCHEMA_VERSION = 1;
+
+/** How a blob's bytes are compressed, told from its first bytes. */
+export type BlobCompression = "none" | "gzip" | "zstd";
+
+/** How the archive file (or stream) itself was compressed. */
+export type ArchiveCompression = "none" | "gzip" | "zstd" | "xz";
+
+export interface LayerReport {
+  digest: string;
+  size: number;
+  mediaType: string;
+  compression: BlobCompression;
+}
+
+export interface PlatformReport {
+  /** From the config; else from the index's descriptor; else "unknown". */
+  os: string;
+  architecture: string;
+  /** `v7`, `v8`, …; null when neither the config nor the index names one. */
+  variant: string | null;
+  manifestDigest: string;
+  mediaType: string;
+  configDigest: string;
+  layers: LayerReport[];
+}
+
+export interface ImageReport {
+  /** Names the archive gives the image; may be empty. */
+  names: string[];
+  /** The image's top manifest: an index for a multi-platform image. */
+  manifestDigest: string;
+  mediaType: string;
+  /** One per image manifest: one for a single-platform image, every child of an index. */
+  platforms: PlatformReport[];
+  /** The config of a single-platform image; null for an index (see `platforms`). */
+  configDigest: string | null;
+  /** Every layer of the image, each digest once (for an index: of all its platforms). */
+  layers: LayerReport[];
+  /** How the image was read, and anything odd about it. */
+  notes: string[];
+}
+
+export interface ArchiveReport {
+  schemaVersion: typeof INSPECT_SCHEMA_VERSION;
+  archive: {
+    /** The path given, or "-" for standard input. */
+    path: string;
+    compression: ArchiveCompression;
+    /** Whether it was read front to back once (stdin, compressed) rather than indexed in place. */
+    streamed: boolean;
+    /** Bytes of the (uncompressed) tar. */
+    tarBytes: number;
+  };
+  format: ArchiveKind;
+  images: ImageReport[];
+  totals: {
+    images: number;
+    platforms: number;
+    /** Configs and layers, each digest once across all images. */
+    blobs: number;
+    /** Their sizes added up, as stored. */
+    bytes: number;
+  };
+}
+
+/** How the archive was read, for {@linkcode reportArchive}. */
+export interface ArchiveSourceInfo {
+  path: string;
+  compression: ArchiveCompression;
+  streamed: boolean;
+}
+
+/**
+ * Describes the images `archive` holds. `index` is what they were read from; layer heads and
+ * configs are read again from it (a stream kept both).
+ */
+export async function reportArchive(
+  archive: ImageArchive,
+  index: TarIndex,
+  source: ArchiveSourceInfo,
+): Promise<ArchiveReport> {
+  const images: ImageReport[] = [];
+  /** Sizes of configs and layers, by digest, across all images. */
+  const blobs = new Map<string, number>();
+  for (const image of archive.images) {
+    const walk: Walk = { index, platforms: [], notes: [...image.notes], blobs };
+    await collectPlatforms(walk, image.root, undefined);
+    const { platforms, notes } = walk;
+    const isIndex = isIndexNode(image.root);
+    images.push({
+      names: [...image.names],
+      manifestDigest: image.root.digest,
+      mediaType: image.root.mediaType,
+      platforms,
+      configDigest: isIndex ? null : platforms[0]!.configDigest,
+      layers: uniqueLayers(platforms),
+      notes,
+    });
+  }
+  return {
+    schemaVersion: INSPECT_SCHEMA_VERSION,
+    archive: {
+      path: source.path,
+      compression: source.compression,
+      streamed: source.streamed,
+      tarBytes: index.size,
+    },
+    format: archiveKind(index),
+    images,
+    totals: {
+      images: images.length,
+      platforms: images.reduce((n, image) => n + image.platforms.length, 0),
+      blobs: blobs.size,
+      bytes: [...blobs.values()].reduce((a, b) => a + b, 0),
+    },
+  };
+}
+
+type PlatformHint = { os?: string; architecture?: string; variant?: string };
+
+/** What walking one image's manifest tree gathers. */
+interface Walk {
+  index: TarIndex;
+  platforms: PlatformReport[];
+  notes: string[];
+  /** Shared by every image: the totals count each digest once. */
+  blobs: Map<string, number>;
+}
+
+function isIndexNode(node: ManifestNode): boolean {
+  return node.children.length > 0 || isIndexMediaType(node.mediaType);
+}
+
+/** Adds a report for each image manifest under `node`, depth first. */
+async function collectPlatforms(
+  walk: Walk,
+  node: ManifestNode,
+  hint: PlatformHint | undefined,
+): Promise<void> {
+  const { index, notes } = walk;
+  if (isIndexNode(node)) {
+    const hints = descriptorPlatforms(index, node);
+    for (const child of node.children) {
+      await collectPlatforms(walk, child, hints.get(child.digest));
+    }
+    return;
+  }
+  const manifest = parseManifestBytes(index, node);
+  const blob = (digest: string, what: string) => {
+    const found = node.blobs.find((b) => b.digest === digest);
+    if (found === undefined) {
+      throw new ArchiveError(
+        index.label,
+        `${what} ${digest} of manifest ${node.digest} is missing`,
+      );
+    }
+    return found;
+  };
+  const config = blob(manifest.configDigest, "config");
+  const fromConfig = await configPlatform(config);
+  walk.blobs.set(config.digest, config.size);
+  const layers: LayerReport[] = [];
+  for (const digest of manifest.layerDigests) {
+    const layer = blob(digest, "layer");
+    const compression = await sniffBlob(layer);
+    const declared = mediaTypeCompression(layer.mediaType);
+    if (declared !== undefined && declared !== compression) {
+      notes.push(
+        `layer ${layer.digest} is ${describe(compression)} but its media type ` +
+          `${layer.mediaType} says ${describe(declared)}`,
+      );
+    }
+    layers.push({ digest, size: layer.size, mediaType: layer.mediaType, compression });
+    walk.blobs.set(digest, layer.size);
+  }
+  walk.platforms.push({
+    os: fromConfig.os ?? hint?.os ?? "unknown",
+    architecture: fromConfig.architecture ?? hint?.architecture ?? "unknown",
+    variant: fromConfig.variant ?? hint?.variant ?? null,
+    manifestDigest: node.digest,
+    mediaType: node.mediaType,
+    configDigest: config.digest,
+    layers,
+  });
+}
+
+/** The config and layer digests a manifest names, in order. */
+function parseManifestBytes(
+  index: TarIndex,
+  node: ManifestNode,
+): { configDigest: string; layerDigests: string[] } {
+  return parseOrFail(index, `manifest ${node.digest}`, node.bytes, (json) => ({
+    configDigest: asDescriptor(json["config"], "config").digest,
+    layerDigests: asArray(json["layers"], "layers").map((l, i) =>
+      asDescriptor(l, `layers[${i}]`).digest
+    ),
+  }));
+}
+
+/** The platform each child of an index is listed for, by the child's digest. */
+function descriptorPlatforms(index: TarIndex, node: ManifestNode): Map<string, PlatformHint> {
+  const hints = new Map<string, PlatformHint>();
+  // A rebuilt index (some platforms missing from the archive) is still JSON of the same shape.
+  parseOrFail(index, `index ${node.digest}`, node.bytes, (json) => {
+    for (const item of asArray(json["manifests"], "manifests")) {
+      const descriptor = asObject(item, "manifests[]");
+      const platform = descriptor["platform"];
+      if (typeof descriptor["digest"] !== "string" || !isObject(platform)) continue;
+      hints.set(descriptor["digest"], platformFields(platform));
+    }
+  });
+  return hints;
+}
+
+/** os, architecture and variant from an image config; fields it lacks are absent. */
+async function configPlatform(config: ArchiveBlob): Promise<PlatformHint> {
+  const bytes = await readWhole(config);
+  let json: unknown;
+  try {
+    json = parseJson(bytes);
+  } catch {
+    // Not JSON (an artifact's config): the index's descriptor, if any, says the platform.
+    return {};
+  }
+  return isObject(json) ? platformFields(json) : {};
+}
+
+function platformFields(json: JsonObject): PlatformHint {
+  const hint: PlatformHint = {};
+  for (const key of ["os", "architecture", "variant"] as const) {
+    const value = json[key];
+    if (typeof value === "string" && value !== "") hint[key] = value;
+  }
+  return hint;
+}
+
+function parseOrFail<T>(
+  index: TarIndex,
+  what: string,
+  bytes: Uint8Array,
+  check: (json: JsonObject) => T,
+): T {
+  try {
+    return check(asObject(parseJson(bytes), what));
+  } catch (error) {
+    if (error instanceof JsonShapeError) {
+      throw new ArchiveError(index.label, `${what}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Layers of every platform, each digest once, in the order they first appear. */
+function uniqueLayers(platforms: PlatformReport[]): LayerReport[] {
+  const seen = new Map<string, LayerReport>();
+  for (const platform of platforms) {
+    for (const layer of platform.layers) if (!seen.has(layer.digest)) seen.set(layer.digest, layer);
+  }
+  return [...seen.values()];
+}
+
+/** Compression told from the first bytes; anything not gzip or zstd counts as none. */
+async function sniffBlob(blob: ArchiveBlob): Promise<BlobCompression> {
+  const head = await readRange(blob, Math.min(4, blob.size));
+  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
+  if (isSkippableFrameMagic(head)) return "zstd";
+  return "none";
+}
+
+/** The compression a layer media type declares; undefined for one that is not a layer's. */
+export function mediaTypeCompression(mediaType: string): BlobCompression | undefined {
+  if (/[+.]gzip$/.test(mediaType)) return "gzip";
+  if (/\+zstd$/.test(mediaType)) return "zstd";
+  if (/(\.|\/)tar$|rootfs\.diff\.tar$/.test(mediaType)) return "none";
+  return undefined;
+}
+
+function describe(compression: BlobCompression): string {
+  return compression === "none" ? "uncompressed" : `${compression}-compressed`;
+}
+
+async function readWhole(blob: ArchiveBlob): Promise<Uint8Array> {
+  return await readRange(blob, blob.size);
+}
+
+async function readRange(blob: ArchiveBlob, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for await (const chunk of blob.read(0, length)) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,144 @@
+/**
+ * The files of the archive a pull writes, as `docker save` writes them since Docker 25: an OCI
+ * image layout (`oci-layout`, `index.json`, `blobs/sha256/<hex>`) plus the legacy
+ * `manifest.json` and `repositories`, so old and new `docker load`, `podman load`, skopeo
+ * (`docker-archive:` and `oci-archive:`) and our own push all read it.
+ *
+ * Order: directories, then layers, then configs and manifests, then the small JSON files last,
+ * so a reader of a pipe (`push -f -`) sees every blob before the files that name them.
+ */
+import { familiarName } from "../registry/reference.ts";
+import { formatPlatform, type Platform } from "./platform.ts";
+import type { ResolvedImage } from "./resolve.ts";
+import type { LayoutInput } from "./tar_layout.ts";
+
+/** One image of the bundle, with the names it is stored under. */
+export interface BundleImage {
+  /** Normalized as docker does: `127.0.0.1:5000/src/app:1`, `docker.io/library/alpine:latest`. */
+  name: string;
+  /** The tag, when the source named one (an image pulled by digest alone has none). */
+  tag: string | undefined;
+  resolved: ResolvedImage;
+}
+
+const encoder = new TextEncoder();
+const json = (value: unknown) => encoder.encode(JSON.stringify(value));
+
+/** The path of a blob inside the layout. */
+export function blobPath(digest: string): string {
+  const [algorithm, hex] = digest.split(":");
+  return `blobs/${algorithm}/${hex}`;
+}
+
+/** Every entry of the archive, in archive order, each blob once. */
+export function bundleEntries(images: readonly BundleImage[]): LayoutInput[] {
+  const seen = new Set<string>();
+  const layers: LayoutInput[] = [];
+  const small: LayoutInput[] = [];
+  for (const { resolved } of images) {
+    for (const manifest of resolved.manifests) {
+      for (const layer of manifest.layers) {
+        if (seen.has(layer.digest)) continue;
+        seen.add(layer.digest);
+        layers.push({
+          kind: "blob",
+          name: blobPath(layer.digest),
+          digest: layer.digest,
+          size: layer.size,
+        });
+      }
+    }
+  }
+  const addBytes = (digest: string, data: Uint8Array) => {
+    if (seen.has(digest)) return;
+    seen.add(digest);
+    small.push({ kind: "bytes", name: blobPath(digest), data });
+  };
+  for (const { resolved } of images) {
+    for (const manifest of resolved.manifests) {
+      addBytes(manifest.config.digest, manifest.config.bytes);
+      addBytes(manifest.digest, manifest.bytes);
+    }
+    addBytes(resolved.root.digest, resolved.root.bytes);
+  }
+  return [
+    { kind: "dir", name: "blobs/" },
+    { kind: "dir", name: "blobs/sha256/" },
+    ...layers,
+    ...small,
+    { kind: "bytes", name: "index.json", data: indexJson(images) },
+    { kind: "bytes", name: "manifest.json", data: manifestJson(images) },
+    { kind: "bytes", name: "oci-layout", data: json({ imageLayoutVersion: "1.0.0" }) },
+    { kind: "bytes", name: "repositories", data: repositoriesJson(images) },
+  ];
+}
+
+/**
+ * `index.json`: one descriptor per name, annotated as Docker 25 does (containerd's full name,
+ * and the tag as the OCI ref name), so a reader picks an image of a bundle by name.
+ */
+export function indexJson(images: readonly BundleImage[]): Uint8Array {
+  return json({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: images.map(({ name, tag, resolved: { root } }) => ({
+      mediaType: root.mediaType,
+      digest: root.digest,
+      size: root.bytes.length,
+      annotations: {
+        "io.containerd.image.name": name,
+        ...(tag !== undefined ? { "org.opencontainers.image.ref.name": tag } : {}),
+      },
+      ...(root.platform ? { platform: ociPlatform(root.platform) } : {}),
+    })),
+  });
+}
+
+function ociPlatform(platform: Platform): Record<string, string> {
+  return {
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+  };
+}
+
+/**
+ * `manifest.json`: one entry per image (images named twice share one), each the image's config
+ * and layers by path. It can describe single-platform images only: for a whole index it lists
+ * the primary platform's image (see `ResolvedImage.primary`).
+ */
+export function manifestJson(images: readonly BundleImage[]): Uint8Array {
+  const entries = new Map<string, { Config: string; RepoTags: string[]; Layers: string[] }>();
+  for (const { name, tag, resolved: { primary } } of images) {
+    let entry = entries.get(primary.digest);
+    if (entry === undefined) {
+      entry = {
+        Config: blobPath(primary.config.digest),
+        RepoTags: [],
+        Layers: primary.layers.map((l) => blobPath(l.digest)),
+      };
+      entries.set(primary.digest, entry);
+    }
+    // Docker writes familiar names here (alpine:latest); docker load reads either.
+    const repoTag = tag === undefined ? undefined : familiarName(name);
+    if (repoTag !== undefined && !entry.RepoTags.includes(repoTag)) entry.RepoTags.push(repoTag);
+  }
+  return json([...entries.values()]);
+}
+
+/** The legacy `repositories`: repository → tag → the top layer's id, for tagged images. */
+function repositoriesJson(images: readonly BundleImage[]): Uint8Array {
+  const repositories: Record<string, Record<string, string>> = {};
+  for (const { name, tag, resolved: { primary } } of images) {
+    const top = primary.layers.at(-1);
+    if (tag === undefined || top === undefined) continue;
+    const repository = familiarName(name).slice(0, -(tag.length + 1));
+    (repositories[repository] ??= {})[tag] = top.digest.split(":")[1]!;
+  }
+  return json(repositories);
+}
+
+/** `linux/amd64` for each platform stored, for the summary. */
+export function storedPlatforms(image: BundleImage): string[] {
+  return image.resolved.manifests.flatMap((m) => m.platform ? [formatPlatform(m.platform)] : []);
+}

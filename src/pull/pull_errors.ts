@@ -1,0 +1,65 @@
+/**
+ * Errors a pull raises that callers tell apart. Messages say what failed, never which flag to
+ * use: the CLI words hints (`--platform`, a rerun) from the fields.
+ */
+import type { RegistryError } from "../registry/registry_error.ts";
+import { formatPlatform, type Platform } from "./platform.ts";
+
+/** A pull failed for a reason of its own (a malformed manifest, a digest mismatch). */
+export class PullError extends Error {
+  override name = "PullError";
+}
+
+/** The registry has no such repository, tag or digest. */
+export class ImageNotFoundError extends PullError {
+  override name = "ImageNotFoundError";
+  constructor(readonly image: string, readonly reference: string, cause: RegistryError) {
+    const code = cause.codes[0]?.code;
+    const what = code === "NAME_UNKNOWN"
+      ? "the repository does not exist"
+      : reference.startsWith("sha256:")
+      ? `no manifest ${reference}`
+      : `no tag ${reference}`;
+    super(`Image ${image} not found: ${what}${code ? ` (${code})` : ""}`, { cause });
+  }
+}
+
+/** An index (or a single image) has no manifest for the platform asked for. */
+export class PlatformNotFoundError extends PullError {
+  override name = "PlatformNotFoundError";
+  constructor(readonly image: string, readonly wanted: Platform, readonly available: Platform[]) {
+    super(
+      `Image ${image} has no ${formatPlatform(wanted)} variant; it has ` +
+        (available.length === 0
+          ? "no platform-specific images"
+          : available.map(formatPlatform).join(", ")),
+    );
+  }
+}
+
+/** A blob's bytes do not hash to its digest: corrupt in the registry or on the way. */
+export class BlobDigestError extends PullError {
+  override name = "BlobDigestError";
+  constructor(readonly digest: string, readonly actual: string, where: string) {
+    super(`Blob ${digest} from ${where} does not match its digest: its bytes hash to ${actual}`);
+  }
+}
+
+/**
+ * The disk is full (or the file size limit reached) while writing the archive. The partial
+ * file and its state are kept, so a rerun once there is room continues.
+ */
+export class DiskFullError extends PullError {
+  override name = "DiskFullError";
+  constructor(readonly path: string, readonly needed: number, cause: unknown) {
+    super(`No space left to write ${path} (the archive needs ${needed} bytes)`, { cause });
+  }
+}
+
+/** Whether a file system error means "no room": ENOSPC, EFBIG, EDQUOT. */
+export function isNoSpace(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  const text = error instanceof Error ? error.message : String(error);
+  return code === "ENOSPC" || code === "EFBIG" || code === "EDQUOT" ||
+    /no space left|file too large|quota exceeded/i.test(text);
+}

@@ -1,0 +1,115 @@
+/**
+ * A pull: resolve every source to its manifests and configs, lay the whole archive out, then
+ * download the layers into it, to a file (resumable, parallel) or a stream (in order).
+ *
+ * @example
+ * ```ts ignore
+ * const result = await pullImages([{ reference, client }], {
+ *   output: { kind: "file", path: "app.tar" },
+ *   platform: { kind: "one", platform: hostPlatform() },
+ *   defaultPlatform: hostPlatform(),
+ *   maxConcurrent: 3,
+ *   sink: silentSink,
+ * });
+ * ```
+ */
+import type { ProgressSink } from "../progress/events.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { ImageReference } from "../registry/reference.ts";
+import { bundleEntries, type BundleImage, storedPlatforms } from "./archive_files.ts";
+import type { Platform, PlatformChoice } from "./platform.ts";
+import { resolveImage } from "./resolve.ts";
+import { layOut } from "./tar_layout.ts";
+import { writeArchiveFile } from "./write_file.ts";
+import { writeArchiveStream } from "./write_stream.ts";
+
+/** One image to pull, with a client for its repository (pull scope is enough). */
+export interface PullSource {
+  reference: ImageReference;
+  client: RegistryClient;
+}
+
+export interface PullOptions {
+  output:
+    /** `resume: false` ignores a partial archive left by an earlier run. */
+    | { kind: "file"; path: string; resume?: boolean }
+    | { kind: "stream"; stream: WritableStream<Uint8Array> };
+  platform: PlatformChoice;
+  /** The platform `manifest.json` describes when a whole index is kept (the host's). */
+  defaultPlatform: Platform;
+  maxConcurrent: number;
+  sink: ProgressSink;
+  signal?: AbortSignal;
+}
+
+/** What was pulled. */
+export interface PullResult {
+  images: { name: string; digest: string; platforms: string[] }[];
+  /** Layer bytes downloaded by this run. */
+  downloaded: number;
+  /** Layer bytes kept from an earlier run. */
+  reused: number;
+  /** Bytes of the archive written. */
+  archiveSize: number;
+}
+
+/** `registry/repository:tag`, or `registry/repository@digest` when no tag was named. */
+export function imageName(reference: ImageReference): string {
+  const base = `${reference.registry}/${reference.repository}`;
+  return reference.tag !== undefined ? `${base}:${reference.tag}` : `${base}@${reference.digest}`;
+}
+
+/** Pulls `sources` into one archive. */
+export async function pullImages(
+  sources: readonly PullSource[],
+  options: PullOptions,
+): Promise<PullResult> {
+  const images: BundleImage[] = [];
+  const clients = new Map<string, RegistryClient>();
+  for (const { reference, client } of sources) {
+    options.signal?.throwIfAborted();
+    const name = imageName(reference);
+    const resolved = await resolveImage(client, {
+      reference: reference.digest ?? reference.tag ?? "latest",
+      name,
+      platform: options.platform,
+      defaultPlatform: options.defaultPlatform,
+    });
+    images.push({ name, tag: reference.tag, resolved });
+    for (const manifest of resolved.manifests) {
+      for (const layer of manifest.layers) {
+        if (!clients.has(layer.digest)) clients.set(layer.digest, client);
+      }
+    }
+  }
+  const layout = layOut(bundleEntries(images));
+  const clientFor = (digest: string) => clients.get(digest)!;
+  const common = {
+    clientFor,
+    sink: options.sink,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  let downloaded: number;
+  let reused = 0;
+  if (options.output.kind === "file") {
+    const result = await writeArchiveFile(options.output.path, layout, {
+      ...common,
+      maxConcurrent: options.maxConcurrent,
+      ...(options.output.resume === false ? { resume: false } : {}),
+    });
+    downloaded = result.downloaded;
+    reused = result.reused;
+  } else {
+    downloaded = (await writeArchiveStream(options.output.stream, layout, common)).downloaded;
+  }
+  return {
+    images: images.map((image) => ({
+      name: image.name,
+      digest: image.resolved.root.digest,
+      platforms: storedPlatforms(image),
+    })),
+    downloaded,
+    reused,
+    archiveSize: layout.totalSize,
+  };
+}

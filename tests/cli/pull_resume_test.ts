@@ -1,0 +1,153 @@
+/**
+ * A pull that stops part-way continues where it stopped: killed with SIGKILL in the middle of
+ * a 64 MiB layer, the rerun asks for the rest with a Range request (counted in the registry's
+ * access log) and the archive is whole; `--no-resume` downloads it all again; a full disk
+ * leaves no archive at the final path and keeps the state for the rerun.
+ */
+import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { runCli, startCli } from "../helpers/cli.ts";
+import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { pull, seed, tempDir } from "../pull/_support.ts";
+
+const MiB = 1024 * 1024;
+const BIG = 64 * MiB;
+
+/** Bytes sent for each `GET` of `digest`'s blob, with its status, from the access log. */
+async function blobGets(registry: TestRegistry, digest: string) {
+  const log = await registry.requestLog();
+  const line = /"GET (\S+) [^"]*" (\d{3}) (\d+)/;
+  return log.split("\n").flatMap((l) => {
+    const m = line.exec(l);
+    return m && m[1]!.endsWith(`/blobs/${digest}`)
+      ? [{ status: Number(m[2]), bytes: Number(m[3]) }]
+      : [];
+  });
+}
+
+async function savedDone(path: string, digest: string): Promise<number> {
+  try {
+    const state = JSON.parse(await Deno.readTextFile(path)) as {
+      blobs: Record<string, { done: number }>;
+    };
+    return state.blobs[digest]?.done ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+
+integrationTest(
+  "SIGKILL mid-layer: the rerun downloads only the rest; --no-resume all",
+  async () => {
+    await using registry = await startRegistry();
+    await using dir = await tempDir();
+    const { fixture, digest } = await seed(registry, "big/app:1", [
+      { name: "big:1", layerSizes: [BIG, 3_000] },
+    ], { compression: "none" });
+    const layer = fixture.images[0]!.layerDigests[0]!;
+    const size = (await registry.fetchManifest("big/app", "1")).json as {
+      layers: { size: number }[];
+    };
+    const layerSize = size.layers[0]!.size;
+    const [hostname, port] = registry.host.split(":") as [string, string];
+    // 200 Mbit/s: the layer takes about 2.7 s, long enough to be killed in its middle.
+    await using slow = await startThrottleProxy({
+      target: { hostname, port: Number(port) },
+      bitsPerSecond: 200e6,
+    });
+    const out = `${dir.path}/big.tar`;
+    const before = (await blobGets(registry, layer)).length;
+    const running = startCli(["pull", `http://127.0.0.1:${slow.port}/big/app:1`, "-o", out]);
+    const deadline = Date.now() + 30_000;
+    while ((await savedDone(`${out}.partial.json`, layer)) < 16 * MiB) {
+      assert(Date.now() < deadline, "the download never got 16 MiB in");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    running.child.kill("SIGKILL");
+    const killed = await running.done;
+    assertEquals(killed.signal, "SIGKILL");
+    assert(!(await exists(out)), "no archive at the final path");
+    const done = await savedDone(`${out}.partial.json`, layer);
+    assert(done >= 16 * MiB && done < layerSize, `${done} saved`);
+
+    const rerun = await pull([`${registry.url}/big/app:1`, "-o", out]);
+    assertEquals(rerun.code, 0, rerun.stderr);
+    assertStringIncludes(rerun.stderr, "kept from the earlier run");
+    // The killed GET (the registry logs it when it notices, maybe after the rerun began), then
+    // one Range request for exactly the rest.
+    const gets = (await blobGets(registry, layer)).slice(before);
+    assertEquals(gets.filter((g) => g.status !== 200), [{ status: 206, bytes: layerSize - done }]);
+    assertEquals(gets.length, 2, JSON.stringify(gets));
+    assert(
+      !(await exists(`${out}.partial`)) && !(await exists(`${out}.partial.json`)),
+      "cleaned up",
+    );
+    const pushed = await runCli(["-r", `${registry.url}/copy/app:1`, "-f", out]);
+    assertEquals(pushed.stdout, `${registry.host}/copy/app:1@${digest}\n`, pushed.stderr);
+
+    // --no-resume: a saved partial archive is ignored; the whole layer comes again.
+    const mark = (await blobGets(registry, layer)).length;
+    const second = startCli(["pull", `http://127.0.0.1:${slow.port}/big/app:1`, "-o", `${out}2`]);
+    while ((await savedDone(`${out}2.partial.json`, layer)) < 8 * MiB) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    second.child.kill("SIGKILL");
+    await second.done;
+    const fresh = await pull([`${registry.url}/big/app:1`, "-o", `${out}2`, "--no-resume"]);
+    assertEquals(fresh.code, 0, fresh.stderr);
+    // The killed GET and the fresh one; the registry logs the killed one when it notices, which
+    // may be after the fresh one started. No Range: the fresh one sent the whole layer.
+    const again = (await blobGets(registry, layer)).slice(mark).sort((a, b) => a.bytes - b.bytes);
+    assertEquals(again.length, 2, JSON.stringify(again));
+    assert(again[0]!.bytes < layerSize, JSON.stringify(again));
+    assertEquals(again[1], { status: 200, bytes: layerSize });
+  },
+  { tools: ["docker-registry"] },
+);
+
+/** A 4 MiB tmpfs, where root may mount one; undefined elsewhere. */
+async function smallDisk(dir: string): Promise<AsyncDisposable | undefined> {
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", dir],
+    stderr: "null",
+  }).output().catch(() => undefined);
+  if (!mount?.success) return undefined;
+  return {
+    [Symbol.asyncDispose]: async () => {
+      await new Deno.Command("umount", { args: [dir] }).output();
+    },
+  };
+}
+
+integrationTest(
+  "a full disk: no archive at the final path; state kept; the rerun ends it",
+  async (t) => {
+    await using registry = await startRegistry();
+    await using dir = await tempDir();
+    await seed(registry, "disk/app:1", [{ name: "d:1", layerSizes: [3 * MiB, 2 * MiB] }], {
+      compression: "none",
+    });
+    await Deno.mkdir(`${dir.path}/disk`);
+    await using disk = await smallDisk(`${dir.path}/disk`);
+    if (disk === undefined) {
+      await t.step({ name: "needs root to mount a tmpfs", ignore: true, fn: () => {} });
+      return;
+    }
+    const out = `${dir.path}/disk/app.tar`;
+    const full = await pull([`${registry.url}/disk/app:1`, "-o", out]);
+    assertEquals(full.code, 1, full.stderr);
+    assertStringIncludes(full.stderr, "No space left to write");
+    assertStringIncludes(full.stderr, "run the same command again to continue");
+    assert(!(await exists(out)), "no archive at the final path");
+    assert(await exists(`${out}.partial.json`), "state kept");
+    // Room again (the partial file moves to a bigger disk with its state): the rerun finishes.
+    const roomy = `${dir.path}/app.tar`;
+    await Deno.copyFile(`${out}.partial`, `${roomy}.partial`);
+    await Deno.copyFile(`${out}.partial.json`, `${roomy}.partial.json`);
+    const rerun = await pull([`${registry.url}/disk/app:1`, "-o", roomy]);
+    assertEquals(rerun.code, 0, rerun.stderr);
+  },
+  { tools: ["docker-registry"] },
+);

@@ -1,0 +1,152 @@
+/**
+ * The `inspect --output json` document as the README's "inspect" section documents it, as a
+ * hand-written guard: every field present with its type, no field that is not documented.
+ * `DOCUMENTED_FIELDS` lists the names the README must mention.
+ */
+import type { ArchiveReport } from "../../src/inspect/archive_report.ts";
+
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const KINDS = ["docker-save", "docker-save-25", "skopeo-docker-archive", "oci-layout"];
+
+/** Every field name of the document, at any depth. */
+export const DOCUMENTED_FIELDS = [
+  "schemaVersion",
+  "archive",
+  "path",
+  "compression",
+  "streamed",
+  "tarBytes",
+  "format",
+  "images",
+  "names",
+  "manifestDigest",
+  "mediaType",
+  "platforms",
+  "os",
+  "architecture",
+  "variant",
+  "configDigest",
+  "layers",
+  "digest",
+  "size",
+  "notes",
+  "totals",
+  "blobs",
+  "bytes",
+] as const;
+
+/** Throws a `TypeError` naming the first field that breaks the schema; returns the report. */
+export function assertReport(value: unknown): ArchiveReport {
+  const top = object(value, "$", [
+    "schemaVersion",
+    "archive",
+    "format",
+    "images",
+    "totals",
+  ]);
+  check(top.schemaVersion === 1, "$.schemaVersion must be 1");
+  const archive = object(top.archive, "$.archive", ["path", "compression", "streamed", "tarBytes"]);
+  string(archive.path, "$.archive.path");
+  oneOf(archive.compression, ["none", "gzip", "zstd", "xz"], "$.archive.compression");
+  check(typeof archive.streamed === "boolean", "$.archive.streamed must be a boolean");
+  count(archive.tarBytes, "$.archive.tarBytes");
+  oneOf(top.format, KINDS, "$.format");
+  const images = array(top.images, "$.images");
+  check(images.length > 0, "$.images must not be empty");
+  images.forEach((item, i) => image(item, `$.images[${i}]`));
+  const totals = object(top.totals, "$.totals", ["images", "platforms", "blobs", "bytes"]);
+  for (const key of ["images", "platforms", "blobs", "bytes"]) {
+    count(totals[key], `$.totals.${key}`);
+  }
+  check(totals.images === images.length, "$.totals.images must count $.images");
+  return value as ArchiveReport;
+}
+
+function image(value: unknown, where: string): void {
+  const obj = object(value, where, [
+    "names",
+    "manifestDigest",
+    "mediaType",
+    "platforms",
+    "configDigest",
+    "layers",
+    "notes",
+  ]);
+  array(obj.names, `${where}.names`).forEach((n, i) => string(n, `${where}.names[${i}]`));
+  digest(obj.manifestDigest, `${where}.manifestDigest`);
+  string(obj.mediaType, `${where}.mediaType`);
+  const platforms = array(obj.platforms, `${where}.platforms`);
+  check(platforms.length > 0, `${where}.platforms must not be empty`);
+  platforms.forEach((p, i) => platform(p, `${where}.platforms[${i}]`));
+  if (obj.configDigest !== null) {
+    digest(obj.configDigest, `${where}.configDigest`);
+    check(platforms.length === 1, `${where}: a configDigest means a single platform`);
+  }
+  array(obj.layers, `${where}.layers`).forEach((l, i) => layer(l, `${where}.layers[${i}]`));
+  array(obj.notes, `${where}.notes`).forEach((n, i) => string(n, `${where}.notes[${i}]`));
+}
+
+function platform(value: unknown, where: string): void {
+  const obj = object(value, where, [
+    "os",
+    "architecture",
+    "variant",
+    "manifestDigest",
+    "mediaType",
+    "configDigest",
+    "layers",
+  ]);
+  string(obj.os, `${where}.os`);
+  string(obj.architecture, `${where}.architecture`);
+  if (obj.variant !== null) string(obj.variant, `${where}.variant`);
+  digest(obj.manifestDigest, `${where}.manifestDigest`);
+  string(obj.mediaType, `${where}.mediaType`);
+  digest(obj.configDigest, `${where}.configDigest`);
+  array(obj.layers, `${where}.layers`).forEach((l, i) => layer(l, `${where}.layers[${i}]`));
+}
+
+function layer(value: unknown, where: string): void {
+  const obj = object(value, where, ["digest", "size", "mediaType", "compression"]);
+  digest(obj.digest, `${where}.digest`);
+  count(obj.size, `${where}.size`);
+  string(obj.mediaType, `${where}.mediaType`);
+  oneOf(obj.compression, ["none", "gzip", "zstd"], `${where}.compression`);
+}
+
+function object(value: unknown, where: string, keys: string[]): Record<string, unknown> {
+  check(
+    typeof value === "object" && value !== null && !Array.isArray(value),
+    `${where} must be an object`,
+  );
+  const obj = value as Record<string, unknown>;
+  check(
+    JSON.stringify(Object.keys(obj).sort()) === JSON.stringify([...keys].sort()),
+    `${where} must have exactly the fields ${keys.join(", ")}; it has ${Object.keys(obj)}`,
+  );
+  return obj;
+}
+
+function array(value: unknown, where: string): unknown[] {
+  check(Array.isArray(value), `${where} must be an array`);
+  return value as unknown[];
+}
+
+function string(value: unknown, where: string): void {
+  check(typeof value === "string" && value !== "", `${where} must be a non-empty string`);
+}
+
+function digest(value: unknown, where: string): void {
+  check(typeof value === "string" && DIGEST.test(value), `${where} must be a sha256 digest`);
+}
+
+function count(value: unknown, where: string): void {
+  check(Number.isSafeInteger(value) && (value as number) >= 0, `${where} must be a count`);
+}
+
+function oneOf(value: unknown, allowed: string[], where: string): void {
+  check(allowed.includes(value as string), `${where} must be one of ${allowed.join(", ")}`);
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new TypeError(`inspect JSON: ${message}`);
+}
