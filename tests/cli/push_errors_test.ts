@@ -252,7 +252,6 @@ integrationTest("errors: files that are not tar archives", async () => {
     await using registry = await startRegistry();
     const random = `${dir}/random.tar`;
     await Deno.writeFile(random, seededBytes("not a tar", 4096));
-    const { bytes } = await legacyArchive(dir);
     // A gzip stream is read as one (see push_stream_test.ts); gzip'd garbage is no tar.
     const gzipped = `${dir}/app.tar.gz`;
     await Deno.writeFile(gzipped, gzipSync(seededBytes("not a tar either", 4096)));
