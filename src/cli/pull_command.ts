@@ -1,7 +1,7 @@
 /** The `pull` command: settings → registries → one archive; one line per image on stdout. */
+import { readCaFile } from "./ca_file.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import { UsageError } from "../errors.ts";
 import type { ProgressEvent, ProgressSink } from "../progress/events.ts";
 import { formatBytes, formatMillis, formatPercent, shortDigest } from "../progress/format.ts";
 import { createHttpLogSink } from "../progress/verbose_logger.ts";
@@ -202,23 +202,4 @@ function pullLineSink(writeLine: (line: string) => void, verbose: boolean): Prog
     const text = line(event);
     if (text !== undefined) writeLine(text);
   };
-}
-
-/** Reads a PEM bundle for `--ca-cert` (as push does). */
-async function readCaFile(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (cause) {
-    throw new UsageError(`Cannot read the CA certificate file ${path}`, {
-      hint: "--ca-cert (or DOCKER_PUSHER_CA_CERT) takes a PEM file of CA certificates",
-      cause,
-    });
-  }
-  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new UsageError(`${path} holds no PEM certificate`, {
-      hint: "--ca-cert takes a PEM file (-----BEGIN CERTIFICATE----- …)",
-    });
-  }
-  return text;
 }

@@ -1,4 +1,5 @@
 /** The `push` command: settings → archive → registry → one result line on stdout. */
+import { readCaFile } from "./ca_file.ts";
 import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
 import { openImageArchive, selectImage } from "../archive/image_archive.ts";
 import { readFull } from "../archive/byte_range.ts";
@@ -11,7 +12,7 @@ import {
 } from "../push/push_stream.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import { ArchiveError, UsageError } from "../errors.ts";
+import { ArchiveError } from "../errors.ts";
 import { formatBytes } from "../progress/format.ts";
 import { pushImage } from "../push/push_image.ts";
 import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
@@ -358,23 +359,4 @@ function compressionSummary(
   }
   return `Compressed ${compressed.count} layer(s) with ${codec}: ` +
     `${formatBytes(compressed.bytes)} → ${formatBytes(compressed.size)}`;
-}
-
-/** Reads a PEM bundle for `--ca-cert`; a missing or non-PEM file is the user's mistake. */
-async function readCaFile(path: string): Promise<string> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (cause) {
-    throw new UsageError(`Cannot read the CA certificate file ${path}`, {
-      hint: "--ca-cert (or DOCKER_PUSHER_CA_CERT) takes a PEM file of CA certificates",
-      cause,
-    });
-  }
-  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new UsageError(`${path} holds no PEM certificate`, {
-      hint: "--ca-cert takes a PEM file (-----BEGIN CERTIFICATE----- …)",
-    });
-  }
-  return text;
 }
