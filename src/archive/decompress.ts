@@ -6,8 +6,8 @@
  * | format | decoder                                                                      |
  * |--------|------------------------------------------------------------------------------|
  * | tar    | none: the bytes pass through untouched                                       |
- * | gzip   | `node:zlib` gunzip on a worker thread: every member (`pigz`, `cat a.gz b.gz`); zero padding after the last member is allowed, other trailing bytes are an error |
- * | zstd   | `node:zlib` zstd on a worker thread, fed frame by frame (`zstd_frames.ts`): every frame, skippable frames, windows up to 2 GiB (`--long=31`) |
+ * | gzip   | `node:zlib` gunzip: every member (`pigz`, `cat a.gz b.gz`); zero padding after the last member is allowed, other trailing bytes are an error |
+ * | zstd   | `node:zlib` zstd, fed frame by frame (`zstd_frames.ts`): every frame, skippable frames, windows up to 2 GiB (`--long=31`) |
  * | xz     | `xz-decompress` (WebAssembly): every stream, with its zero padding             |
  * | bzip2  | refused, with the command that decompresses it first                         |
  *
@@ -19,11 +19,11 @@
  * output reads the input only as its reader asks for data) and cancellation (cancelling the
  * output cancels the input).
  */
+import zlib from "node:zlib";
 import { ArchiveError } from "../errors.ts";
 import { PeekableReader } from "./peekable_stream.ts";
 import { hexPrefix, SNIFF_BYTES, sniffStreamFormat, type StreamFormat } from "./stream_format.ts";
 import { decodeXz } from "./xz_decoder.ts";
-import { workerDecoder } from "./worker_decoder.ts";
 import { decodeWithZlib, OUTPUT_CHUNK } from "./zlib_decoder.ts";
 import { ZstdFrameSplitter } from "./zstd_frames.ts";
 
@@ -122,7 +122,7 @@ function checkSupported(format: StreamFormat, head: Uint8Array, label: string): 
 }
 
 function gunzip(input: PeekableReader, label: string, signal?: AbortSignal) {
-  return decodeWithZlib(input, workerDecoder("gzip", OUTPUT_CHUNK, ZSTD_WINDOW_LOG_MAX), {
+  return decodeWithZlib(input, zlib.createGunzip({ chunkSize: OUTPUT_CHUNK }), {
     describeError: (error) => new ArchiveError(label, gzipProblem(error), { cause: error }),
     dataAfterEnd: () => new ArchiveError(label, "unexpected bytes after the gzip data"),
     ...(signal ? { signal } : {}),
@@ -149,7 +149,10 @@ function gzipProblem(error: Error): string {
 
 function unzstd(input: PeekableReader, label: string, signal?: AbortSignal) {
   const frames = new ZstdFrameSplitter(label);
-  const decoder = workerDecoder("zstd", OUTPUT_CHUNK, ZSTD_WINDOW_LOG_MAX);
+  const decoder = zlib.createZstdDecompress({
+    chunkSize: OUTPUT_CHUNK,
+    params: { [zlib.constants.ZSTD_d_windowLogMax]: ZSTD_WINDOW_LOG_MAX },
+  });
   return decodeWithZlib(input, decoder, {
     split: (batch) => frames.split(batch),
     finish: () => frames.finish(),
