@@ -229,7 +229,7 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
 }
 
 /** Largest request a layer read from a stream goes up in (it is held until confirmed). */
-const STREAM_SEGMENT_BYTES = 32 * 1024 * 1024;
+const STREAM_SEGMENT_BYTES = 16 * 1024 * 1024;
 
 /** Where the archive comes from: a tar file read in place, or a stream read once. */
 type Source = { kind: "file" } | ({ kind: "stream" } & StreamSource);
