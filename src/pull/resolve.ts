@@ -18,6 +18,7 @@ import {
 import type { RegistryClient } from "../registry/client.ts";
 import { RegistryError } from "../registry/registry_error.ts";
 import { formatPlatform, type Platform, type PlatformChoice, platformMatches } from "./platform.ts";
+import { BlobTally, downloadBlob } from "./blob_download.ts";
 import { ImageNotFoundError, PlatformNotFoundError, PullError } from "./pull_errors.ts";
 
 /** Every manifest type we can store, most wanted first (docker pull sends the same set). */
@@ -302,7 +303,11 @@ export async function fetchManifest(
   return { mediaType, digest, bytes };
 }
 
-/** A small blob (a config), whole, checked against its digest and size. */
+/**
+ * A small blob (a config), whole, checked against its digest and size. It comes through the
+ * same download as a layer, so an answer cut part-way goes on from the cut with a Range
+ * request (a plain retry of the whole GET would fail the pull on `bytes()`'s truncated body).
+ */
 async function fetchSmallBlob(
   client: RegistryClient,
   blob: BlobRef,
@@ -311,20 +316,12 @@ async function fetchSmallBlob(
   if (blob.size > limit) {
     throw new PullError(`Config ${blob.digest} is ${blob.size} bytes, more than ${limit} allowed`);
   }
-  const response = await client.request({
-    method: "GET",
-    url: client.url(`blobs/${blob.digest}`),
-    expect: [200],
-    action: `fetch blob ${blob.digest}`,
-    followRedirects: true,
+  const bytes = new Uint8Array(blob.size);
+  // A mismatch throws BlobDigestError: the download checks the digest, and the size.
+  await downloadBlob(client, new BlobTally(blob.digest, blob.size), {
+    rewritable: true,
+    write: (chunk, at) => Promise.resolve(bytes.set(chunk, at)),
   });
-  const bytes = await response.bytes(limit);
-  if (bytes.length !== blob.size || sha256Digest(bytes) !== blob.digest) {
-    throw new PullError(
-      `Blob ${blob.digest} from ${client.repository} does not match its digest ` +
-        `(${bytes.length} bytes, ${sha256Digest(bytes)})`,
-    );
-  }
   return bytes;
 }
 
