@@ -5,7 +5,12 @@
  * level faster); when it hardly waits, the link is the bottleneck and spare CPU buys a smaller
  * stream (one level stronger). On a fast link this settles at the fastest levels; on a slow one
  * at the strongest level the cores keep the link busy with.
+ *
+ * Stronger only while a whole core is left idle: when the upload waits on something else that
+ * needs the CPU too (decompressing a `.tar.gz` on the way in), a stronger level would take that
+ * CPU from it, and the upload would only wait longer.
  */
+import process from "node:process";
 import { type Codec, LEVELS } from "./codec.ts";
 
 /** Blocks per decision. */
@@ -14,6 +19,33 @@ const SAMPLE = 4;
 const WAITING_TOO_MUCH = 0.2;
 /** Below this share: stronger. */
 const HARDLY_WAITING = 0.05;
+/** Cores that must be left idle for a stronger level. */
+const SPARE_CORES = 1;
+
+export interface LevelControlOptions {
+  /**
+   * How many of the machine's cores this process left idle since the last call (on average).
+   * Default: from `process.cpuUsage()` over the wall clock.
+   */
+  idleCores?: () => number;
+}
+
+/** {@linkcode LevelControlOptions.idleCores} from this process's CPU time. */
+export function processIdleCores(cores = navigator.hardwareConcurrency || 1): () => number {
+  let last = { cpu: cpuMicros(), at: performance.now() };
+  return () => {
+    const now = { cpu: cpuMicros(), at: performance.now() };
+    const wallMs = now.at - last.at;
+    const busy = wallMs <= 0 ? 0 : (now.cpu - last.cpu) / 1000 / wallMs;
+    last = now;
+    return Math.max(0, cores - busy);
+  };
+}
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
 
 export class LevelControl {
   readonly codec: Codec;
@@ -24,8 +56,10 @@ export class LevelControl {
   #waited = 0;
   #sent = 0;
   #blocks = 0;
+  #idleCores: () => number;
 
-  constructor(codec: Codec, level: number | "auto") {
+  constructor(codec: Codec, level: number | "auto", options: LevelControlOptions = {}) {
+    this.#idleCores = options.idleCores ?? processIdleCores();
     this.codec = codec;
     const range = LEVELS[codec];
     this.adaptive = level === "auto";
@@ -46,8 +80,11 @@ export class LevelControl {
     this.#sent += Math.max(0, sentMs);
     if (++this.#blocks < SAMPLE) return;
     const share = this.#waited / Math.max(1e-3, this.#waited + this.#sent);
+    const idle = this.#idleCores();
     if (share > WAITING_TOO_MUCH) this.#level = Math.max(this.#min, this.#level - 1);
-    else if (share < HARDLY_WAITING) this.#level = Math.min(this.#max, this.#level + 1);
+    else if (share < HARDLY_WAITING && idle >= SPARE_CORES) {
+      this.#level = Math.min(this.#max, this.#level + 1);
+    }
     this.#waited = this.#sent = this.#blocks = 0;
   }
 }

@@ -267,7 +267,8 @@ class ScriptedPool extends CompressorPool {
 }
 
 async function drive(pool: ScriptedPool, blocks: number, delay = 0): Promise<LevelControl> {
-  const control = new LevelControl("gzip", "auto");
+  // Cores to spare: the level follows the upload's waits alone (see level_control.ts).
+  const control = new LevelControl("gzip", "auto", { idleCores: () => 8 });
   const source = memorySource(new Uint8Array(blocks * BLOCK_SIZE), BLOCK_SIZE);
   const stream = compressBlob(source, { pool, control, window: 3 });
   for await (const _ of stream.chunks) {

@@ -6,6 +6,9 @@ const CODECS: Codec[] = ["gzip", "zstd"];
 /** Blocks per decision, as level_control.ts takes them. */
 const SAMPLE = 4;
 
+/** A machine with cores to spare, so the level follows the upload's waits alone. */
+const IDLE = { idleCores: () => 8 };
+
 /** `n` blocks for which the upload waited `waited` ms and sent for `sent` ms. */
 function feed(control: LevelControl, n: number, waited: number, sent: number): void {
   for (let i = 0; i < n; i++) control.observe(waited, sent);
@@ -16,7 +19,7 @@ for (const codec of CODECS) {
 
   Deno.test(`LevelControl ${codec}: a fixed level never moves`, () => {
     for (const fixed of [min, start, max]) {
-      const control = new LevelControl(codec, fixed);
+      const control = new LevelControl(codec, fixed, IDLE);
       assertEquals(control.codec, codec);
       assertEquals(control.adaptive, false);
       feed(control, 40, 0, 100);
@@ -27,7 +30,7 @@ for (const codec of CODECS) {
   });
 
   Deno.test(`LevelControl ${codec}: auto starts at ${start}, one level per ${SAMPLE} blocks`, () => {
-    const control = new LevelControl(codec, "auto");
+    const control = new LevelControl(codec, "auto", IDLE);
     assertEquals(control.adaptive, true);
     assertEquals(control.level, start);
     feed(control, SAMPLE - 1, 0, 50);
@@ -41,7 +44,7 @@ for (const codec of CODECS) {
   });
 
   Deno.test(`LevelControl ${codec}: auto stays within ${min}..${autoMax}`, () => {
-    const control = new LevelControl(codec, "auto");
+    const control = new LevelControl(codec, "auto", IDLE);
     const seen: number[] = [];
     for (let i = 0; i < 30; i++) {
       feed(control, SAMPLE, 0, 10);
@@ -66,4 +69,30 @@ Deno.test("LEVELS: auto starts and stays inside each codec's range", () => {
   }
   assertEquals(LEVELS.gzip, { min: 1, max: 9, start: 6, autoMax: 9 });
   assertEquals(LEVELS.zstd, { min: 1, max: 19, start: 3, autoMax: 9 });
+});
+
+for (const codec of CODECS) {
+  const { start } = LEVELS[codec];
+  Deno.test(`LevelControl ${codec}: no stronger level unless a core is idle`, () => {
+    let idle = 0.4;
+    const control = new LevelControl(codec, "auto", { idleCores: () => idle });
+    feed(control, 3 * SAMPLE, 0, 50);
+    assertEquals(control.level, start, "hardly waiting, but no core to spare: hold");
+    feed(control, SAMPLE, 50, 50);
+    assertEquals(control.level, start - 1, "waiting half the time: faster, busy or not");
+    idle = 1.2;
+    feed(control, SAMPLE, 0, 50);
+    assertEquals(control.level, start, "a core to spare again: stronger");
+  });
+}
+
+Deno.test("processIdleCores measures this process's CPU over the wall clock", async () => {
+  const { processIdleCores } = await import("../../src/compress/level_control.ts");
+  const idleCores = processIdleCores(2);
+  const until = performance.now() + 200;
+  while (performance.now() < until) Math.sqrt(Math.random()); // one of two cores busy
+  const idle = idleCores();
+  assert(idle >= 0.5 && idle < 1.5, `idle cores ${idle}`);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // both idle
+  assert(idleCores() > 1.5, "idle");
 });
