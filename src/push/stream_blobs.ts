@@ -139,8 +139,11 @@ export class StreamBlobs {
       // The stream itself failed (cut short, corrupt, stalled): that is the error to report.
       if (error instanceof ArchiveError) throw error;
       if (!(error instanceof BlobDigestMismatchError) && !this.#client.signal?.aborted) {
+        const why = error instanceof Error ? error.message : String(error);
         throw new StreamUploadError(
-          `${source.describe} could not be sent, and a stream cannot be read again`,
+          `${source.describe} could not be sent, and a stream cannot be read again (${why}); ` +
+            "run the same command again (what the registry has is skipped), or push the " +
+            "archive from a file, whose layers can start again",
           { cause: error },
         );
       }

@@ -239,6 +239,9 @@ integrationTest("stream: a piped layer whose session is lost fails clearly", asy
     assertEquals(proxy.faultCounts().cut, 1, proxy.summary());
     const last = lines(result.stderr).at(-1) ?? "";
     assertStringIncludes(last, "could not be sent, and a stream cannot be read again");
+    // Why, and what to do, without --verbose.
+    assertStringIncludes(last, "the registry discarded the upload session");
+    assertStringIncludes(last, "run the same command again");
     assert(
       !(await registry.requests()).some((r) =>
         r.method === "PUT" && r.path.includes("/manifests/")
