@@ -7,7 +7,7 @@
 import { ArchiveError } from "../errors.ts";
 import { sha256Digest } from "../digest.ts";
 import type { TarIndex } from "./tar_index.ts";
-import type { TarEntry, TarNames } from "./tar_names.ts";
+import { IndexedNames, type TarEntry, type TarNames } from "./tar_names.ts";
 
 /** Bytes of each large entry kept, enough to tell a tar from gzip or zstd. */
 export const HEAD_BYTES = 512;
@@ -17,8 +17,7 @@ export type KeptData =
   | { kind: "held"; bytes: Uint8Array }
   | { kind: "passed"; digest: string; head: Uint8Array };
 
-export class StreamedIndex implements TarIndex {
-  readonly #names: TarNames;
+export class StreamedIndex extends IndexedNames implements TarIndex {
   readonly #data: ReadonlyMap<string, KeptData>;
 
   /**
@@ -31,24 +30,8 @@ export class StreamedIndex implements TarIndex {
     names: TarNames,
     data: ReadonlyMap<string, KeptData>,
   ) {
-    this.#names = names;
+    super(names);
     this.#data = data;
-  }
-
-  get entries(): ReadonlyMap<string, TarEntry> {
-    return this.#names.entries;
-  }
-
-  get endMarker(): boolean {
-    return this.#names.endMarker === true;
-  }
-
-  get(name: string): TarEntry | undefined {
-    return this.#names.get(name);
-  }
-
-  resolve(name: string): TarEntry {
-    return this.#names.resolve(name);
   }
 
   async *read(entry: TarEntry, offset: number, length: number): AsyncIterable<Uint8Array> {

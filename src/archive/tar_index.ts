@@ -8,7 +8,7 @@
 import { ArchiveError } from "../errors.ts";
 import { readFull, readRange } from "./byte_range.ts";
 import { BLOCK_SIZE, hasValidChecksum, isZeroBlock, parseHeader } from "./tar_header.ts";
-import { type TarEntry, TarNames } from "./tar_names.ts";
+import { IndexedNames, type TarEntry, TarNames } from "./tar_names.ts";
 import { describeMeta, ExtendedHeaders, isMetaKind, notTar, padded } from "./tar_sequence.ts";
 
 export type { TarEntry } from "./tar_names.ts";
@@ -196,11 +196,9 @@ async function openArchive(path: string): Promise<Deno.FsFile> {
   }
 }
 
-class Index implements FileTarIndex {
-  readonly #names: TarNames;
-
+class Index extends IndexedNames implements FileTarIndex {
   constructor(readonly path: string, readonly size: number, names: TarNames) {
-    this.#names = names;
+    super(names);
   }
 
   get label(): string {
@@ -214,21 +212,5 @@ class Index implements FileTarIndex {
     signal?: AbortSignal,
   ): AsyncIterable<Uint8Array> {
     return readRange(this.path, entry.dataOffset + offset, length, signal ? { signal } : {});
-  }
-
-  get entries(): ReadonlyMap<string, TarEntry> {
-    return this.#names.entries;
-  }
-
-  get endMarker(): boolean {
-    return this.#names.endMarker === true;
-  }
-
-  get(name: string): TarEntry | undefined {
-    return this.#names.get(name);
-  }
-
-  resolve(name: string): TarEntry {
-    return this.#names.resolve(name);
   }
 }

@@ -195,3 +195,35 @@ function joinPath(base: readonly string[], target: string): string[] | undefined
   }
   return parts;
 }
+
+/**
+ * The naming half of a `TarIndex`, over names recorded from the whole archive: what the file
+ * index (`tar_index.ts`) and a stream's (`streamed_index.ts`) share; each adds how it reads data.
+ */
+export abstract class IndexedNames {
+  readonly #names: TarNames;
+
+  constructor(names: TarNames) {
+    this.#names = names;
+  }
+
+  /** Every entry except the root directory, in archive order. */
+  get entries(): ReadonlyMap<string, TarEntry> {
+    return this.#names.entries;
+  }
+
+  /** Whether the archive ended with an end-of-archive marker. */
+  get endMarker(): boolean {
+    return this.#names.endMarker === true;
+  }
+
+  /** The entry with this name, if any (see {@linkcode TarNames.get}). */
+  get(name: string): TarEntry | undefined {
+    return this.#names.get(name);
+  }
+
+  /** The regular file this name refers to (see {@linkcode TarNames.resolve}). */
+  resolve(name: string): TarEntry {
+    return this.#names.resolve(name);
+  }
+}
