@@ -103,11 +103,7 @@ export function resolveSettings(
   env: (name: string) => string | undefined,
   stdinPassword?: string,
 ): PushSettings {
-  const pickBool = (flag: boolean | undefined, name: string) => {
-    if (flag !== undefined) return flag;
-    const value = nonEmpty(env(name));
-    return value === undefined ? undefined : fromEnv(name, () => parseBoolean(value, name));
-  };
+  const { setting, pickBool } = settingsFrom(env);
 
   if (!flags.repositoryUrl) {
     throw new UsageError("No target: -r/--repository-url is required", {
@@ -170,18 +166,6 @@ export function resolveSettings(
     });
   }
 
-  /** A flag's value, else its variable's, else the default; errors name where it came from. */
-  const setting = <T>(
-    flag: string | undefined,
-    flagName: string,
-    envName: string,
-    parse: (text: string, name: string) => T,
-    fallback: T,
-  ): T => {
-    if (flag !== undefined) return parse(flag, flagName);
-    const value = nonEmpty(env(envName));
-    return value === undefined ? fallback : fromEnv(envName, () => parse(value, envName));
-  };
   const chunkBytes = (text: string, name: string) => {
     const value = parseBytes(text, name);
     if (value < MIN_CHUNK) {
@@ -313,6 +297,37 @@ function validateMountSource(repository: string, target: string): string {
     });
   }
   return repository;
+}
+
+/**
+ * How a command's settings are read, shared by push and pull: a flag's value, else its
+ * variable's (empty counts as unset), else the default; errors name where the value came from,
+ * and a variable's also say it can be unset.
+ */
+export function settingsFrom(env: (name: string) => string | undefined): {
+  setting: <T>(
+    flag: string | undefined,
+    flagName: string,
+    envName: string,
+    parse: (text: string, name: string) => T,
+    fallback: T,
+  ) => T;
+  pickBool: (flag: boolean | undefined, envName: string) => boolean | undefined;
+  envValue: (name: string) => string | undefined;
+} {
+  return {
+    setting: (flag, flagName, envName, parse, fallback) => {
+      if (flag !== undefined) return parse(flag, flagName);
+      const value = nonEmpty(env(envName));
+      return value === undefined ? fallback : fromEnv(envName, () => parse(value, envName));
+    },
+    pickBool: (flag, envName) => {
+      if (flag !== undefined) return flag;
+      const value = nonEmpty(env(envName));
+      return value === undefined ? undefined : fromEnv(envName, () => parseBoolean(value, envName));
+    },
+    envValue: (name) => nonEmpty(env(name)),
+  };
 }
 
 /** Runs `parse` on a variable's value; a refusal's hint also says the variable can be unset. */

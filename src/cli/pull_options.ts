@@ -7,8 +7,8 @@ import { type Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
 import { type ImageReference, parseReference } from "../registry/reference.ts";
-import { DEFAULTS, ENV } from "./options.ts";
-import { parseBoolean, parseDuration, parseInteger } from "./units.ts";
+import { DEFAULTS, ENV, settingsFrom } from "./options.ts";
+import { parseDuration, parseInteger } from "./units.ts";
 
 /** Flags as commander hands them over. */
 export interface PullFlags {
@@ -144,23 +144,7 @@ export function resolvePullSettings(
   envOf: (name: string) => string | undefined,
   stdinPassword?: string,
 ): PullSettings {
-  const value = (name: string) => {
-    const text = envOf(name);
-    return text === undefined || text === "" ? undefined : text;
-  };
-  const setting = <T>(
-    flag: string | undefined,
-    flagName: string,
-    envName: string,
-    parse: (text: string, name: string) => T,
-    fallback: T,
-  ): T => {
-    if (flag !== undefined) return parse(flag, flagName);
-    const text = value(envName);
-    return text === undefined ? fallback : parse(text, envName);
-  };
-  const bool = (flag: boolean | undefined, envName: string) =>
-    flag ?? (value(envName) === undefined ? undefined : parseBoolean(value(envName)!, envName));
+  const { setting, pickBool: bool, envValue: value } = settingsFrom(envOf);
 
   if (!flags.output) {
     throw new UsageError("No output: -o/--output is required", { hint: EXAMPLE });
