@@ -7,7 +7,9 @@
  * function, which also sends the entry to the registry (`push/stream_blobs.ts`).
  */
 import { Sha256 } from "../digest.ts";
+import { readFull } from "./byte_range.ts";
 import { type ArchiveStreamFormat, openDecompressed } from "./decompress.ts";
+import { SNIFF_BYTES, sniffStreamFormat } from "./stream_format.ts";
 import { HEAD_BYTES, type KeptData, StreamedIndex } from "./streamed_index.ts";
 import { readTarStream, type StreamedTarEntry } from "./tar_stream.ts";
 
@@ -35,6 +37,37 @@ export type PassEntry = (
   head: Uint8Array,
   body: AsyncIterable<Uint8Array>,
 ) => Promise<KeptData>;
+
+/**
+ * The archive at `path` as a stream to read once, when it can only be read that way: a pipe
+ * given by name (`-f <(docker save app)`, a FIFO, a character device) or a gzip-, zstd- or
+ * xz-compressed file. Undefined for anything else: a tar file is indexed in place, and indexing
+ * says what is wrong with a missing, unreadable or non-tar file.
+ */
+export async function openArchiveStream(path: string): Promise<ArchiveStreamSource | undefined> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (info?.isFifo || info?.isCharDevice) {
+    return { label: path, stream: (await Deno.open(path)).readable };
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = new Uint8Array(SNIFF_BYTES);
+    const format = sniffStreamFormat(head.subarray(0, await readFull(file, head)));
+    if (format === "gzip" || format === "zstd" || format === "xz") {
+      await file.seek(0, Deno.SeekMode.Start);
+      return { label: path, stream: file.readable }; // the stream closes the file
+    }
+  } catch {
+    // a directory, or unreadable: indexing says so
+  }
+  file.close();
+  return undefined;
+}
 
 /** Options for {@linkcode readArchiveStream}. */
 export interface ReadArchiveStreamOptions {

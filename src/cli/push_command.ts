@@ -2,8 +2,7 @@
 import { readCaFile } from "./ca_file.ts";
 import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
 import { openImageArchive, selectImage } from "../archive/image_archive.ts";
-import { readFull } from "../archive/byte_range.ts";
-import { SNIFF_BYTES, sniffStreamFormat } from "../archive/stream_format.ts";
+import { openArchiveStream } from "../archive/stream_archive.ts";
 import { LayerCompressor } from "../push/layer_compressor.ts";
 import {
   readStreamedArchive,
@@ -248,30 +247,10 @@ async function openSource(
     const label = "standard input";
     return { kind: "stream", label, stream: watchInput(context.stdin(), label, timeoutSeconds) };
   }
-  // A pipe given by name (`-f <(docker save app)`, a FIFO) is read as a stream, like `-f -`.
-  const info = await Deno.stat(file).catch(() => undefined);
-  if (info !== undefined && !info.isFile && !info.isDirectory) {
-    if (info.isFifo || info.isCharDevice) {
-      const handle = await Deno.open(file);
-      return {
-        kind: "stream",
-        label: file,
-        stream: watchInput(handle.readable, file, timeoutSeconds),
-      };
-    }
-  }
-  let head: Uint8Array;
-  try {
-    using handle = await Deno.open(file);
-    head = new Uint8Array(SNIFF_BYTES);
-    head = head.subarray(0, await readFull(handle, head));
-  } catch {
-    return { kind: "file" }; // indexing names the problem (missing, a directory, unreadable)
-  }
-  const format = sniffStreamFormat(head);
-  if (format !== "gzip" && format !== "zstd" && format !== "xz") return { kind: "file" };
-  const handle = await Deno.open(file);
-  return { kind: "stream", label: file, stream: watchInput(handle.readable, file, timeoutSeconds) };
+  // A pipe given by name (`-f <(docker save app)`) or a compressed file is read as a stream.
+  const stream = await openArchiveStream(file);
+  if (stream === undefined) return { kind: "file" };
+  return { kind: "stream", label: file, stream: watchInput(stream.stream, file, timeoutSeconds) };
 }
 
 /**

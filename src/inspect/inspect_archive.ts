@@ -3,10 +3,8 @@
  * file is indexed in place; standard input (`-`) and gzip-, zstd- or xz-compressed files are
  * read front to back once, hashing large entries as they go past (`stream_archive.ts`).
  */
-import { readFull } from "../archive/byte_range.ts";
 import { loadImages } from "../archive/image_archive.ts";
-import { readArchiveStream } from "../archive/stream_archive.ts";
-import { SNIFF_BYTES, sniffStreamFormat } from "../archive/stream_format.ts";
+import { openArchiveStream, readArchiveStream } from "../archive/stream_archive.ts";
 import { indexTar } from "../archive/tar_index.ts";
 import { type ArchiveReport, reportArchive } from "./archive_report.ts";
 
@@ -37,7 +35,7 @@ export async function inspectArchive(
   const { signal } = options;
   const stream = path === "-"
     ? { label: "standard input", stream: (options.stdin ?? (() => Deno.stdin.readable))() }
-    : await compressedFile(path);
+    : await openArchiveStream(path);
   if (stream === undefined) {
     const index = await indexTar(path, signal ? { signal } : {});
     const archive = await loadImages(index);
@@ -50,25 +48,4 @@ export async function inspectArchive(
     compression: format === "tar" ? "none" : format,
     streamed: true,
   });
-}
-
-/**
- * The file as a stream when its first bytes are gzip, zstd or xz (it cannot be indexed in
- * place); undefined for anything else, which indexing then accepts or names the problem of.
- */
-async function compressedFile(
-  path: string,
-): Promise<{ label: string; stream: ReadableStream<Uint8Array> } | undefined> {
-  let head: Uint8Array;
-  try {
-    using handle = await Deno.open(path);
-    head = new Uint8Array(SNIFF_BYTES);
-    head = head.subarray(0, await readFull(handle, head));
-  } catch {
-    return undefined; // indexing says what is wrong (missing, a directory, unreadable)
-  }
-  const format = sniffStreamFormat(head);
-  if (format !== "gzip" && format !== "zstd" && format !== "xz") return undefined;
-  const handle = await Deno.open(path);
-  return { label: path, stream: handle.readable };
 }
