@@ -50,12 +50,13 @@ export function defaultCacheDir(env: (name: string) => string | undefined): stri
 }
 
 export class BlobInfoCache {
-  readonly path: string;
+  /** The file it is saved to; undefined for a cache that lives only as long as the run. */
+  readonly path: string | undefined;
   #data: CacheData;
   /** What this run learnt, merged into the file on save. */
   #learnt: CacheData = { compressed: {}, locations: {}, entries: {} };
 
-  private constructor(path: string, data: CacheData) {
+  private constructor(path: string | undefined, data: CacheData) {
     this.path = path;
     this.#data = data;
   }
@@ -64,6 +65,14 @@ export class BlobInfoCache {
   static async open(dir: string): Promise<BlobInfoCache> {
     const path = `${dir}/blob-info.json`;
     return new BlobInfoCache(path, await readData(path));
+  }
+
+  /**
+   * A cache with no file (no cache directory here): what the run learns still serves the run,
+   * e.g. a layer one image uploaded is mounted into the next image's repository.
+   */
+  static inMemory(): BlobInfoCache {
+    return new BlobInfoCache(undefined, { compressed: {}, locations: {} });
   }
 
   /**
@@ -137,6 +146,7 @@ export class BlobInfoCache {
    * meanwhile), then writes it atomically.
    */
   async save(): Promise<void> {
+    if (this.path === undefined) return;
     const current = await readData(this.path);
     for (const [key, entries] of Object.entries(this.#learnt.compressed)) {
       const levels = new Set(entries.map((e) => e.level));

@@ -48,15 +48,18 @@ export interface SegmentPlan {
 }
 
 export class LayerCompressor {
-  #client: RegistryClient;
   #options: LayerCompressorOptions;
   #pool: CompressorPool;
   #control: LevelControl;
   #window: number;
   #budget: BlockBudget;
+  /**
+   * The level of every block of each layer this run compressed: a second registry gets the
+   * same stream (so the same digests, and the same manifest) by compressing it again at them.
+   */
+  #levels = new Map<string, readonly number[]>();
 
-  constructor(client: RegistryClient, options: LayerCompressorOptions) {
-    this.#client = client;
+  constructor(options: LayerCompressorOptions) {
     this.#options = options;
     this.#pool = new CompressorPool(options.workers);
     this.#control = new LevelControl(options.codec, options.level);
@@ -87,15 +90,15 @@ export class LayerCompressor {
    * mounted into it from another repository of the registry that holds it.
    */
   async findExisting(
+    client: RegistryClient,
     blob: ArchiveBlob,
     mayMount: boolean,
   ): Promise<{ outcome: "skipped" | "mounted"; descriptor: Descriptor } | undefined> {
     const descriptor = this.known(blob);
     if (descriptor === undefined) return undefined;
-    const client = this.#client;
     if (await blobExists(client, descriptor.digest)) return { outcome: "skipped", descriptor };
     if (!mayMount) return undefined;
-    for (const from of this.mountSources(descriptor)) {
+    for (const from of this.mountSources(client, descriptor)) {
       client.addPullScope(from);
       const session = await startSession(
         client,
@@ -114,8 +117,7 @@ export class LayerCompressor {
    * `--mount-from`, then the repositories of the registry that the cache says hold it. Two at
    * most: a declined mount costs a request, and the upload remains.
    */
-  mountSources(descriptor: Descriptor): string[] {
-    const client = this.#client;
+  mountSources(client: RegistryClient, descriptor: Descriptor): string[] {
     const known = this.#options.cache?.repositoriesWith(descriptor.digest, client.baseUrl.host) ??
       [];
     const first = this.#options.mountFrom;
@@ -128,13 +130,12 @@ export class LayerCompressor {
    * new descriptor. Each attempt asks `plan` how: in resumable segments of about a chunk (see
    * {@linkcode uploadInSegments}), or in one streamed request.
    */
-  async upload(blob: ArchiveBlob, plan: SegmentPlan): Promise<Descriptor> {
-    const client = this.#client;
+  async upload(client: RegistryClient, blob: ArchiveBlob, plan: SegmentPlan): Promise<Descriptor> {
     const result = await attemptBlob(client, blob, async () => {
       const segmentSize = plan.segmentSize(blob);
       return segmentSize === undefined
-        ? await this.#uploadWhole(blob)
-        : await this.#uploadResumable(blob, segmentSize);
+        ? await this.#uploadWhole(client, blob)
+        : await this.#uploadResumable(client, blob, segmentSize);
     }, {
       onSessionLost: async () => {
         await this.#options.resume?.remove(client.baseUrl.host, client.repository, this.#key(blob));
@@ -159,16 +160,17 @@ export class LayerCompressor {
    * the digest read is returned either way, and the compressed form is remembered under it.
    */
   async uploadOnce(
+    client: RegistryClient,
     source: BlobSource,
     expected: string | undefined,
     segmentSize: number,
   ): Promise<{ inputDigest: string; compressed: CompressedInfo }> {
-    const stream = this.#compress(source);
+    const stream = this.#compress(client, source);
     const describe = `${source.describe} (${this.#options.codec})`;
     const held = new HeldStream(stream.chunks, describe);
     let digest: string;
     try {
-      digest = await uploadInSegments(this.#client, {
+      digest = await uploadInSegments(client, {
         describe,
         open: (from) => held.open(from),
         ownsChunks: false,
@@ -196,8 +198,11 @@ export class LayerCompressor {
     return compressedLayerType(mediaType, this.#options.codec);
   }
 
-  #compress(blob: BlobSource, levels?: readonly number[]): CompressedStream {
-    const client = this.#client;
+  #compress(
+    client: RegistryClient,
+    blob: BlobSource,
+    levels?: readonly number[],
+  ): CompressedStream {
     return compressBlob(blob, {
       pool: this.#pool,
       control: this.#control,
@@ -217,13 +222,14 @@ export class LayerCompressor {
     return summary.digest;
   }
 
-  async #uploadWhole(blob: ArchiveBlob): Promise<CompressedInfo> {
-    const stream = this.#compress(blob);
-    const digest = await uploadStreamed(this.#client, {
+  async #uploadWhole(client: RegistryClient, blob: ArchiveBlob): Promise<CompressedInfo> {
+    const stream = this.#compress(client, blob, this.#levels.get(blob.digest));
+    const digest = await uploadStreamed(client, {
       describe: `${blob.describe} (${this.#options.codec})`,
       chunks: stream.chunks,
       finish: () => this.#finish(blob, stream),
     });
+    this.#levels.set(blob.digest, [...stream.levels]);
     return { digest, size: stream.summary().size };
   }
 
@@ -232,8 +238,11 @@ export class LayerCompressor {
    * a later run (or attempt) makes the same stream again and continues where the registry
    * stands. A saved session the registry no longer has means starting again, with a notice.
    */
-  async #uploadResumable(blob: ArchiveBlob, segmentSize: number): Promise<CompressedInfo> {
-    const client = this.#client;
+  async #uploadResumable(
+    client: RegistryClient,
+    blob: ArchiveBlob,
+    segmentSize: number,
+  ): Promise<CompressedInfo> {
     const store = this.#options.resume;
     const registry = client.baseUrl.host;
     const key = this.#key(blob);
@@ -246,7 +255,7 @@ export class LayerCompressor {
       });
     }
     const attempt = async (from?: UploadRecord): Promise<CompressedInfo> => {
-      const stream = this.#compress(blob, from?.levels);
+      const stream = this.#compress(client, blob, from?.levels ?? this.#levels.get(blob.digest));
       const digest = await uploadInSegments(client, {
         describe: `${blob.describe} (${this.#options.codec})`,
         open: (offset) => stream.open(offset),
@@ -267,6 +276,7 @@ export class LayerCompressor {
           }
           : {}),
       });
+      this.#levels.set(blob.digest, [...stream.levels]);
       return { digest, size: stream.summary().size };
     };
     try {

@@ -19,7 +19,7 @@ import { RegistryError } from "../registry/registry_error.ts";
 import type { ChunkedMode } from "./upload_policy.ts";
 import { UploadPolicy } from "./upload_policy.ts";
 import type { ResumeStore } from "./resume_store.ts";
-import { runBounded } from "./pool.ts";
+import { KeyedLocks, Limiter, runBounded, runShared } from "./pool.ts";
 import { verifyBlob } from "./verify.ts";
 import type { Compression } from "../compress/codec.ts";
 import type { BlobInfoCache } from "./blob_info_cache.ts";
@@ -57,12 +57,24 @@ export interface PushOptions {
   streamed?: ReadonlyMap<string, PassedBlob>;
   /** The compressor to use, when the caller has one already (it stays open). */
   compressor?: LayerCompressor;
+  /**
+   * What a run of several images shares: one concurrency budget, and a lock per blob so a
+   * blob two images hold goes up once (the second finds it, or mounts it from the first's
+   * repository). Without it the push has a budget of its own, `maxConcurrent`, and pings the
+   * registry first (a run pings each registry once).
+   */
+  shared?: { limiter: Limiter; locks: KeyedLocks };
+  /** Announce the image with a `plan` event (default true; a run announces its own). */
+  announce?: boolean;
   sink: ProgressSink;
 }
 
-/** Where the image goes: a tag, or the digest the root manifest must have. */
+/**
+ * Where the image goes: under each of `tags`, or by digest when there are none (`digest`, when
+ * given, is the one the root manifest must have).
+ */
 export interface PushTarget {
-  tag?: string;
+  tags: readonly string[];
   digest?: string;
 }
 
@@ -74,6 +86,8 @@ export interface BlobTally {
 export interface PushResult {
   /** Digest of the root manifest. */
   digest: string;
+  /** The root manifest as pushed (or as a push would push it). */
+  manifest: { mediaType: string; digest: string; size: number };
   uploaded: BlobTally;
   /** Blobs the registry already had. */
   skipped: BlobTally;
@@ -108,33 +122,24 @@ export async function pushImage(
   const compression = options.compression.codec === "none" ? undefined : options.compression;
   const compressible = (blob: ArchiveBlob) =>
     compression !== undefined && isUncompressedLayer(blob.mediaType);
-  if (target.digest !== undefined && blobs.some(compressible)) {
-    throw new UsageError(
-      `Compressing the archive's uncompressed layers changes its manifest, so it cannot be ` +
-        `pushed as ${target.digest}`,
-      { hint: "Add --compression none to push the layers as stored" },
-    );
-  }
-  if (target.digest !== undefined && target.digest !== root.digest) {
-    throw new UsageError(
-      `The archive's manifest is ${root.digest}, not ${target.digest} as the reference says`,
-      { hint: "Push by tag, or name the digest the archive holds" },
-    );
-  }
-  await client.ping();
+  checkTarget(image, target, options.compression);
+  // A run pings each registry once, before it announces anything.
+  if (options.shared === undefined) await client.ping();
   const sink = options.sink;
-  const where = target.tag !== undefined
-    ? `:${target.tag}`
+  const where = target.tags[0] !== undefined
+    ? `:${target.tags.join(",")}`
     : target.digest !== undefined
     ? `@${target.digest}`
     : "";
-  sink({
-    type: "plan",
-    image: image.names[0] === undefined ? root.digest : familiarName(image.names[0]),
-    target: `${client.registryName}/${client.repository}${where}`,
-    blobs: blobs.length,
-    bytes: blobs.reduce((sum, b) => sum + b.size, 0),
-  });
+  if (options.announce !== false) {
+    sink({
+      type: "plan",
+      image: image.names[0] === undefined ? root.digest : familiarName(image.names[0]),
+      target: `${client.registryName}/${client.repository}${where}`,
+      blobs: blobs.length,
+      bytes: blobs.reduce((sum, b) => sum + b.size, 0),
+    });
+  }
   const uploaded: BlobTally = { count: 0, bytes: 0 };
   const skipped: BlobTally = { count: 0, bytes: 0 };
   const mounted: BlobTally = { count: 0, bytes: 0 };
@@ -176,7 +181,7 @@ export async function pushImage(
   const policy = new UploadPolicy(client, options);
   const compressor = options.compressor ??
     (compression && blobs.some(compressible)
-      ? new LayerCompressor(client, {
+      ? new LayerCompressor({
         ...compression,
         ...(cache ? { cache } : {}),
         ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
@@ -205,7 +210,7 @@ export async function pushImage(
 
   const pushCompressed = async (blob: ArchiveBlob, compressor: LayerCompressor) => {
     if (!options.forceUpload) {
-      const found = await compressor.findExisting(blob, !options.dryRun);
+      const found = await compressor.findExisting(client, blob, !options.dryRun);
       if (found !== undefined) {
         replaced.set(blob.digest, found.descriptor);
         tally(blob, found.outcome, found.descriptor.digest);
@@ -213,7 +218,10 @@ export async function pushImage(
       }
       // Where findExisting would have tried a mount from, had this not been a dry run.
       const known = options.dryRun ? compressor.known(blob) : undefined;
-      if (known !== undefined && await wouldMount(known.digest, compressor.mountSources(known))) {
+      if (
+        known !== undefined &&
+        await wouldMount(known.digest, compressor.mountSources(client, known))
+      ) {
         replaced.set(blob.digest, known);
         return tally(blob, "would-mount");
       }
@@ -222,7 +230,7 @@ export async function pushImage(
     let descriptor: Descriptor;
     try {
       // Blobs that would go in chunks go in resumable segments of about a chunk.
-      descriptor = await compressor.upload(blob, policy);
+      descriptor = await compressor.upload(client, blob, policy);
     } catch (error) {
       // The registry, or a proxy in front of it, won't take a stream of unknown length that
       // way: a body-size cap (413) on one request, or streamed PATCHes refused outright. The
@@ -249,8 +257,16 @@ export async function pushImage(
     tally(blob, "uploaded", descriptor.digest);
   };
 
+  const { limiter, locks } = options.shared ??
+    { limiter: new Limiter(options.maxConcurrent), locks: new KeyedLocks() };
+  // One blob at a time per registry (one per run for a layer compressed on the way: a second
+  // registry gets the same stream, compressed at the same levels).
+  const keyOf = (blob: ArchiveBlob) =>
+    compressor !== undefined && compressible(blob)
+      ? `compress ${blob.digest}`
+      : `${registry} ${blob.digest}`;
   try {
-    await runBounded(blobs, options.maxConcurrent, async (blob) => {
+    await runShared(blobs, limiter, async (blob) => {
       const passed = options.streamed?.get(blob.digest);
       if (passed !== undefined) return pushStreamed(blob, passed);
       if (compressor !== undefined && compressible(blob)) {
@@ -270,7 +286,7 @@ export async function pushImage(
         return await wouldUpload(blob);
       }
       tally(blob, await policy.upload(blob, mountSource(blob.digest)));
-    });
+    }, { locks, keyOf });
   } finally {
     if (options.compressor === undefined) compressor?.close();
   }
@@ -304,9 +320,10 @@ export async function pushImage(
     : root;
   if (!options.dryRun) {
     await pushChildren(client, tree, sink);
-    const reference = target.tag ?? tree.digest;
-    await putManifest(client, reference, tree.mediaType, tree.bytes);
-    sink({ type: "manifest-done", reference, digest: tree.digest });
+    for (const reference of target.tags.length > 0 ? target.tags : [tree.digest]) {
+      await putManifest(client, reference, tree.mediaType, tree.bytes);
+      sink({ type: "manifest-done", reference, digest: tree.digest });
+    }
   }
   const manifestFinal = !blobs.some((b) =>
     compressor !== undefined && compressible(b) &&
@@ -314,6 +331,7 @@ export async function pushImage(
   );
   return {
     digest: tree.digest,
+    manifest: { mediaType: tree.mediaType, digest: tree.digest, size: tree.bytes.length },
     uploaded,
     skipped,
     mounted,
@@ -321,6 +339,33 @@ export async function pushImage(
     dryRun: options.dryRun,
     manifestFinal,
   };
+}
+
+/**
+ * Refuses a push the user cannot mean, before anything is sent: to a digest the manifest
+ * will not have (another image's, or one that compressing its layers changes).
+ */
+export function checkTarget(
+  image: ArchiveImage,
+  target: PushTarget,
+  compression: Compression,
+): void {
+  if (target.digest === undefined) return;
+  const compressible = compression.codec !== "none" &&
+    uniqueBlobs(image.root).some((blob) => isUncompressedLayer(blob.mediaType));
+  if (compressible) {
+    throw new UsageError(
+      `Compressing the archive's uncompressed layers changes its manifest, so it cannot be ` +
+        `pushed as ${target.digest}`,
+      { hint: "Add --compression none to push the layers as stored" },
+    );
+  }
+  if (target.digest !== image.root.digest) {
+    throw new UsageError(
+      `The archive's manifest is ${image.root.digest}, not ${target.digest} as the reference says`,
+      { hint: "Push by tag, or name the digest the archive holds" },
+    );
+  }
 }
 
 /** Statuses with which registries turn streamed (unknown-length) PATCHes away. */

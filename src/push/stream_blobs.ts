@@ -125,6 +125,7 @@ export class StreamBlobs {
     try {
       if (compressor !== undefined) {
         const { inputDigest, compressed } = await compressor.uploadOnce(
+          this.#client,
           source,
           named,
           this.#options.segmentSize,

@@ -29,6 +29,8 @@ export interface RegistryClientOptions {
   pullFrom?: string[];
   /** Backoff tuning, for tests. */
   retryTuning?: Pick<RetryOptions, "baseDelayMs" | "maxDelayMs" | "sleep" | "random">;
+  /** An auth session to share (see {@linkcode RegistryClient.forRepository}). */
+  authenticator?: Authenticator;
 }
 
 export interface RequestSpec {
@@ -67,6 +69,7 @@ export class RegistryClient {
   #auth: Authenticator;
   #retryTuning: RegistryClientOptions["retryTuning"];
   #scopes: string[];
+  #options: RegistryClientOptions;
 
   constructor(options: RegistryClientOptions) {
     this.baseUrl = options.baseUrl;
@@ -84,13 +87,22 @@ export class RegistryClient {
         : `repository:${options.repository}:push,pull`,
       ...(options.pullFrom ?? []).map((repo) => `repository:${repo}:pull`),
     ];
-    this.#auth = new Authenticator({
+    this.#auth = options.authenticator ?? new Authenticator({
       registryHost: options.baseUrl.host,
       registryName: options.registryName,
       transport: options.transport,
       sink: options.sink,
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
+    this.#options = { ...options, authenticator: this.#auth };
+  }
+
+  /**
+   * A client for another repository of the same registry, sharing this one's transport and
+   * auth session (one login, one token cache), but with tokens scoped to `repository`.
+   */
+  forRepository(repository: string, access: "push" | "pull" = "push"): RegistryClient {
+    return new RegistryClient({ ...this.#options, repository, access });
   }
 
   /** The auth scheme the registry asked for ("none" until a 401 says otherwise). */

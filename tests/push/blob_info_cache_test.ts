@@ -142,7 +142,7 @@ Deno.test("BlobInfoCache.save writes a private file that a fresh open reads back
     cache.recordLocation(info(1).digest, "reg:5000", "team/app");
     await cache.save();
 
-    assertEquals((await Deno.stat(cache.path)).mode! & 0o777, 0o600);
+    assertEquals((await Deno.stat(cache.path!)).mode! & 0o777, 0o600);
     assertEquals((await Deno.stat(dir)).mode! & 0o777, 0o700);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["blob-info.json"]);
 
@@ -155,7 +155,7 @@ Deno.test("BlobInfoCache.save writes a private file that a fresh open reads back
     await cache.save();
     reopened.recordLocation(info(1).digest, "reg:5000", "team/next");
     await reopened.save();
-    assertEquals((await Deno.stat(cache.path)).mode! & 0o777, 0o600);
+    assertEquals((await Deno.stat(cache.path!)).mode! & 0o777, 0o600);
     const third = await BlobInfoCache.open(dir);
     assertEquals(third.repositoriesWith(info(1).digest, "reg:5000"), ["team/next", "team/app"]);
     assertEquals(third.compressed(LAYER, { codec: "gzip", level: "auto" }), info(1));
