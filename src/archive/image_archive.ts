@@ -53,15 +53,7 @@ export function selectImage(archive: ImageArchive, wanted: string | undefined): 
       hint: `Available: ${describeChoices(images)}`,
     });
   }
-  const key = canonicalName(wanted);
-  // A manifest digest (or a prefix of 12+ hex digits) picks images that share a name.
-  const digest = /^(sha256:)?[a-f0-9]{12,64}$/.test(wanted)
-    ? (wanted.startsWith("sha256:") ? wanted : `sha256:${wanted}`)
-    : undefined;
-  const match = images.filter((image) =>
-    image.names.some((name) => name === wanted || canonicalName(name) === key) ||
-    (digest !== undefined && image.root.digest.startsWith(digest))
-  );
+  const match = findImages(archive, wanted);
   if (match.length === 1) return match[0]!;
   if (match.length === 0) {
     throw new UsageError(`No image named "${wanted}" in ${archive.path}`, {
@@ -73,7 +65,24 @@ export function selectImage(archive: ImageArchive, wanted: string | undefined): 
   });
 }
 
-function describeChoices(images: ArchiveImage[]): string {
+/**
+ * The images of `archive` that `wanted` names: by a name (`app:1` and `docker.io/library/app:1`
+ * are one), or by a manifest digest or a prefix of it of 12+ hex digits.
+ */
+export function findImages(archive: ImageArchive, wanted: string): ArchiveImage[] {
+  const key = canonicalName(wanted);
+  // A manifest digest (or a prefix of 12+ hex digits) picks images that share a name.
+  const digest = /^(sha256:)?[a-f0-9]{12,64}$/.test(wanted)
+    ? (wanted.startsWith("sha256:") ? wanted : `sha256:${wanted}`)
+    : undefined;
+  return archive.images.filter((image) =>
+    image.names.some((name) => name === wanted || canonicalName(name) === key) ||
+    (digest !== undefined && image.root.digest.startsWith(digest))
+  );
+}
+
+/** The images of `archives` and what each is called: `name (untagged)` when nameless. */
+export function describeChoices(images: ArchiveImage[]): string {
   const names = images.map((image) => image.names[0]);
   return images.map((image, i) => {
     const name = names[i];

@@ -3,15 +3,22 @@
  * defaults. Everything is validated here, so the core receives only sound values.
  */
 import { UsageError } from "../errors.ts";
-import { type ImageReference, parseReference } from "../registry/reference.ts";
+import {
+  type ImageReference,
+  parseReference,
+  parseRegistryPrefix,
+  TAG_PATTERN,
+} from "../registry/reference.ts";
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from "./units.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
 import { type Compression, LEVELS } from "../compress/codec.ts";
 
 /** Flags as the command-line parser hands them over (absent when not given). */
 export interface RawFlags {
-  file?: string;
-  repositoryUrl?: string;
+  /** `-f`, repeatable. */
+  file?: string | string[];
+  /** `-r`, repeatable. */
+  repositoryUrl?: string | string[];
   username?: string;
   password?: string;
   passwordStdin?: boolean;
@@ -26,7 +33,13 @@ export interface RawFlags {
   dryRun?: boolean;
   skipExisting?: boolean;
   forceUpload?: boolean;
-  image?: string;
+  /** `--image`, repeatable. */
+  image?: string | string[];
+  /** `--tag`, repeatable. */
+  tag?: string | string[];
+  all?: boolean;
+  multiArch?: boolean;
+  output?: string;
   caCert?: string;
   mountFrom?: string;
   /** false with `--no-resume`. */
@@ -38,13 +51,34 @@ export interface RawFlags {
   compressionLevel?: string;
 }
 
-export interface PushSettings {
-  file: string;
+/** Where the password came from, to warn about `-p`. */
+export type PasswordSource = "flag" | "stdin" | "env" | "url" | undefined;
+
+/** One `-r`: where to push, and the credentials for it. */
+export interface TargetSettings {
+  /**
+   * The image reference; with `--all`, the registry and prefix (`repository`, "" for none),
+   * without tag or digest.
+   */
   reference: ImageReference;
   username: string | undefined;
   password: string | undefined;
-  /** Where the password came from, to warn about `-p`. */
-  passwordSource: "flag" | "stdin" | "env" | "url" | undefined;
+  passwordSource: PasswordSource;
+}
+
+export interface PushSettings {
+  /** `-f`, in the order given (at least one). */
+  files: string[];
+  /** `-r`, in the order given (at least one). */
+  targets: TargetSettings[];
+  /** More tags for the same manifest (`--tag`). */
+  tags: string[];
+  /** Every image of the archives, each under its own name (`--all`). */
+  all: boolean;
+  /** Join the images into one multi-platform index under the tag (`--multi-arch`). */
+  multiArch: boolean;
+  /** The final report on stdout: `text` lines, or one `json` document. */
+  output: "text" | "json";
   timeoutSeconds: number;
   largeLayerThreshold: number;
   chunkSize: number;
@@ -55,7 +89,8 @@ export interface PushSettings {
   quiet: boolean;
   dryRun: boolean;
   forceUpload: boolean;
-  image: string | undefined;
+  /** `--image`: which images of the archives to push (none: all, or the only one). */
+  images: string[];
   /** PEM file of extra CAs to trust (`--ca-cert`). */
   caCert: string | undefined;
   /** Repository on the same registry to mount blobs from (`--mount-from`). */
@@ -105,20 +140,27 @@ export function resolveSettings(
 ): PushSettings {
   const { setting, pickBool } = settingsFrom(env);
 
-  if (!flags.repositoryUrl) {
+  const files = list(flags.file);
+  const urls = list(flags.repositoryUrl);
+  if (urls.length === 0) {
     throw new UsageError("No target: -r/--repository-url is required", {
       hint: "Example: docker-image-pusher -r registry.example.com/team/app:1.0 -f app.tar",
     });
   }
-  if (!flags.file) {
+  if (files.length === 0) {
     throw new UsageError("No archive: -f/--file is required", {
       hint: "Example: docker-image-pusher -r registry.example.com/team/app:1.0 -f app.tar",
     });
   }
-  if (flags.file === "-" && flags.passwordStdin) {
+  if (files.includes("-") && flags.passwordStdin) {
     throw new UsageError("-f - and --password-stdin both want standard input", {
       hint: "Give the password another way (DOCKER_PUSHER_PASSWORD, docker login), or the " +
         "archive as a file",
+    });
+  }
+  if (files.filter((f) => f === "-").length > 1) {
+    throw new UsageError("-f - is given more than once: standard input can be read only once", {
+      hint: "Name the other archives as files",
     });
   }
   if (flags.quiet && flags.verbose) {
@@ -131,7 +173,46 @@ export function resolveSettings(
       hint: "Drop -p/--password: --password-stdin keeps the password off the command line",
     });
   }
-  const reference = parseReference(flags.repositoryUrl);
+  const all = flags.all ?? false;
+  const multiArch = flags.multiArch ?? false;
+  if (all && multiArch) {
+    throw new UsageError("--all and --multi-arch cannot be used together", {
+      hint: "--all pushes each image under its own name; --multi-arch joins images into one tag",
+    });
+  }
+  const references = urls.map((url) => all ? parseRegistryPrefix(url) : parseReference(url));
+  if (multiArch) {
+    const byDigest = references.find((r) => r.digest !== undefined);
+    if (byDigest !== undefined) {
+      throw new UsageError("--multi-arch pushes an index under a tag, not to a digest", {
+        hint: "Name a tag in -r: registry.example.com/team/app:1.0",
+      });
+    }
+  }
+  if (files.length > 1 && !all && !multiArch) {
+    throw new UsageError(
+      `${files.length} archives and one image to push: -f is given more than once without ` +
+        `--all or --multi-arch`,
+      {
+        hint: "Add --multi-arch to join per-platform archives into one tag, or --all with " +
+          "-r REGISTRY[/PREFIX] to push every image under its own name",
+      },
+    );
+  }
+  const tags = [...new Set(list(flags.tag))];
+  for (const tag of tags) {
+    if (!TAG_PATTERN.test(tag)) {
+      throw new UsageError(`Invalid tag "${tag}" for --tag`, {
+        hint: "Tags are up to 128 characters of letters, digits, _, . and -",
+      });
+    }
+  }
+  const output = flags.output ?? "text";
+  if (output !== "text" && output !== "json") {
+    throw new UsageError(`--output must be text or json, got "${output}"`, {
+      hint: "Use --output json for one JSON document on stdout",
+    });
+  }
 
   const skipExisting = pickBool(flags.skipExisting, ENV.skipExisting);
   if (flags.forceUpload && flags.skipExisting) {
@@ -141,30 +222,39 @@ export function resolveSettings(
   }
   const forceUpload = flags.forceUpload === true || skipExisting === false;
 
-  let password: string | undefined;
-  let passwordSource: PushSettings["passwordSource"];
-  let username = flags.username ?? nonEmpty(env(ENV.username));
-  if (flags.password !== undefined) [password, passwordSource] = [flags.password, "flag"];
-  else if (flags.passwordStdin) [password, passwordSource] = [stdinPassword ?? "", "stdin"];
-  else if (nonEmpty(env(ENV.password)) !== undefined) {
-    [password, passwordSource] = [env(ENV.password), "env"];
-  } else if (
-    reference.credentials &&
-    (username === undefined || username === reference.credentials.username)
-  ) {
-    // Credentials in the URL count only as a pair: never one user's password for another.
-    // The same user named again (-u, DOCKER_PUSHER_USERNAME) takes the URL's password.
-    [username, password, passwordSource] = [
-      reference.credentials.username,
-      reference.credentials.password,
-      "url",
-    ];
+  const explicitUser = flags.username ?? nonEmpty(env(ENV.username));
+  let explicit: { password: string | undefined; passwordSource: PasswordSource } = {
+    password: undefined,
+    passwordSource: undefined,
+  };
+  if (flags.password !== undefined) explicit = { password: flags.password, passwordSource: "flag" };
+  else if (flags.passwordStdin) {
+    explicit = { password: stdinPassword ?? "", passwordSource: "stdin" };
+  } else if (nonEmpty(env(ENV.password)) !== undefined) {
+    explicit = { password: env(ENV.password), passwordSource: "env" };
   }
-  if (password !== undefined && username === undefined) {
-    throw new UsageError("A password was given without a username", {
-      hint: "Pass -u USER (or set DOCKER_PUSHER_USERNAME)",
-    });
-  }
+  const targets = references.map((reference): TargetSettings => {
+    let username = explicitUser;
+    let { password, passwordSource } = explicit;
+    if (
+      password === undefined && reference.credentials &&
+      (username === undefined || username === reference.credentials.username)
+    ) {
+      // Credentials in the URL count only as a pair: never one user's password for another.
+      // The same user named again (-u, DOCKER_PUSHER_USERNAME) takes the URL's password.
+      [username, password, passwordSource] = [
+        reference.credentials.username,
+        reference.credentials.password,
+        "url",
+      ];
+    }
+    if (password !== undefined && username === undefined) {
+      throw new UsageError("A password was given without a username", {
+        hint: "Pass -u USER (or set DOCKER_PUSHER_USERNAME)",
+      });
+    }
+    return { reference, username, password, passwordSource };
+  });
 
   const chunkBytes = (text: string, name: string) => {
     const value = parseBytes(text, name);
@@ -177,11 +267,12 @@ export function resolveSettings(
   };
   const verbose = pickBool(flags.verbose, ENV.verbose) ?? false;
   return {
-    file: flags.file,
-    reference,
-    username,
-    password,
-    passwordSource,
+    files,
+    targets,
+    tags,
+    all,
+    multiArch,
+    output,
     timeoutSeconds: setting(
       flags.timeout,
       "--timeout",
@@ -222,11 +313,11 @@ export function resolveSettings(
     quiet: flags.quiet ?? false,
     dryRun: flags.dryRun ?? false,
     forceUpload,
-    image: flags.image,
+    images: list(flags.image),
     caCert: flags.caCert ?? nonEmpty(env(ENV.caCert)),
     mountFrom: flags.mountFrom === undefined
       ? undefined
-      : validateMountSource(flags.mountFrom, reference.repository),
+      : validateMountSource(flags.mountFrom, references.map((r) => r.repository)),
     chunked: flags.chunked === undefined ? "auto" : flags.chunked ? "always" : "never",
     resume: flags.resume !== false,
     verify: flags.verify ?? false,
@@ -285,13 +376,13 @@ function compressionSetting(
 const REPOSITORY =
   /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 
-function validateMountSource(repository: string, target: string): string {
+function validateMountSource(repository: string, targets: string[]): string {
   if (!REPOSITORY.test(repository)) {
     throw new UsageError(`--mount-from expects a repository name, got "${repository}"`, {
       hint: "Name a repository on the same registry, e.g. --mount-from team/base",
     });
   }
-  if (repository === target) {
+  if (targets.includes(repository)) {
     throw new UsageError("--mount-from names the repository being pushed to", {
       hint: "Name another repository of the same registry, one that holds the blobs",
     });
@@ -351,6 +442,13 @@ function envHint(name: string, error: UsageError): UsageError {
     hint: error.hint === undefined ? `Fix or ${unset}` : `${error.hint} (or ${unset})`,
     cause: error,
   });
+}
+
+/** A repeatable flag's values (commander gives an array; a caller may give one string). */
+function list(value: string | string[] | undefined): string[] {
+  // An empty value (`-r ""`, an unset variable in a script) counts as not given.
+  return (value === undefined ? [] : typeof value === "string" ? [value] : value)
+    .filter((v) => v !== "");
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

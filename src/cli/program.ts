@@ -16,6 +16,12 @@ export interface ProgramIo {
 
 const env = (name: string) => ` (env: ${name})`;
 
+/** A repeatable flag: every value, in order. */
+const collect = (value: string, previous: string[] | undefined): string[] => [
+  ...(previous ?? []),
+  value,
+];
+
 /** Subcommands; anything else on the command line is an argument to the default, `push`. */
 const COMMANDS = new Set(["push", "pull", "inspect", "help"]);
 
@@ -85,13 +91,37 @@ export function buildProgram(
     .addOption(
       new Option(
         "-f, --file <path>",
-        "image archive (docker save, OCI layout tar, skopeo output; .tar.gz/.zst/.xz too), - for stdin",
-      ),
+        "image archive (docker save, OCI layout tar, skopeo output; .tar.gz/.zst/.xz too), - " +
+          "for stdin; repeat for several archives (with --all or --multi-arch)",
+      ).argParser(collect),
     )
     .addOption(
       new Option(
         "-r, --repository-url <target>",
-        "where to push: https://host[:port]/repo[:tag|@digest] or host[:port]/repo[:tag]",
+        "where to push: https://host[:port]/repo[:tag|@digest] or host[:port]/repo[:tag]; " +
+          "with --all, host[:port][/prefix]; repeat to push to several registries",
+      ).argParser(collect),
+    )
+    .addOption(
+      new Option(
+        "--all",
+        "push every image of the archives, each to <prefix>/<its repository>:<each tag>",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--multi-arch",
+        "join the archives' images (one per platform) into one multi-platform tag",
+      ),
+    )
+    .addOption(
+      new Option("--tag <tag>", "also push the manifest under this tag; repeatable")
+        .argParser(collect),
+    )
+    .addOption(
+      new Option(
+        "--output <format>",
+        "the final report on stdout: text (one line per tag pushed) or json [default: text]",
       ),
     )
     .addOption(new Option("-u, --username <user>", `registry username${env(ENV.username)}`))
@@ -190,8 +220,9 @@ export function buildProgram(
     .addOption(
       new Option(
         "--image <name>",
-        "which image to push from a multi-image archive (a name, or a manifest digest)",
-      ),
+        "which image to push from a multi-image archive (a name, or a manifest digest); " +
+          "repeatable with --all and --multi-arch",
+      ).argParser(collect),
     )
     .addOption(
       new Option(
@@ -207,9 +238,14 @@ export function buildProgram(
     .addHelpText(
       "after",
       "\nSizes accept units: 1073741824, 512MiB, 64M, 1GB. Flags win over the environment.\n" +
-        "On success stdout has exactly one line, <registry>/<repository>:<tag>@<manifest " +
-        "digest>\n(nothing with --dry-run); progress, warnings and errors go to stderr.\n" +
-        "Exit codes: 0 pushed, 1 failed, 2 usage error, 130 interrupted.\n" +
+        "On success stdout has one line per tag pushed, <registry>/<repository>:<tag>@<manifest " +
+        "digest>\n(one push of one tag: exactly one line; nothing with --dry-run), or with " +
+        "--output json one\nJSON document; progress, warnings and errors go to stderr.\n" +
+        "Exit codes: 0 everything pushed, 1 anything failed (with a summary per image and " +
+        "target),\n2 usage error, 130 interrupted.\n" +
+        "\nMany images: --all -r REGISTRY[/PREFIX] pushes every image of the archives under " +
+        "its own\nnames; --multi-arch -r REG/REPO:TAG -f a.tar -f b.tar joins per-platform " +
+        "images into one tag.\n" +
         `\nOther command: ${NAME} inspect -f ARCHIVE [--output json] shows what an archive ` +
         `holds\n(no registry); see ${NAME} inspect --help.`,
     )

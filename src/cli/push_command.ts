@@ -1,7 +1,10 @@
-/** The `push` command: settings → archive → registry → one result line on stdout. */
+/**
+ * The `push` command: settings → archives → a plan of which image goes where → one run that
+ * pushes them all → the report (a line per tag pushed on stdout, or one JSON document).
+ */
 import { readCaFile } from "./ca_file.ts";
-import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
-import { openImageArchive, selectImage } from "../archive/image_archive.ts";
+import { type ArchiveImage, type ImageArchive, uniqueBlobs } from "../archive/image.ts";
+import { openImageArchive } from "../archive/image_archive.ts";
 import { openArchiveStream } from "../archive/stream_archive.ts";
 import { LayerCompressor } from "../push/layer_compressor.ts";
 import {
@@ -11,20 +14,27 @@ import {
 } from "../push/push_stream.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import { ArchiveError } from "../errors.ts";
+import { ArchiveError, UsageError } from "../errors.ts";
 import { formatBytes } from "../progress/format.ts";
-import { pushImage } from "../push/push_image.ts";
+import { type JobReport, prepareRun, runJobs } from "../push/push_run.ts";
+import { planRun, type SkippedImage } from "../push/run_plan.ts";
 import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
 import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
-import { formatPushed, formatReference, registryBaseUrl } from "../registry/reference.ts";
+import { registryBaseUrl } from "../registry/reference.ts";
 import { createTransport } from "../registry/transport.ts";
 import { NAME, VERSION } from "../version.ts";
-import { type RawFlags, resolveSettings } from "./options.ts";
+import {
+  type PushSettings,
+  type RawFlags,
+  resolveSettings,
+  type TargetSettings,
+} from "./options.ts";
 import { type PasswordInput, readStdinPassword } from "./password_input.ts";
-import { createReporter } from "./reporter.ts";
+import { createReporter, type Reporter } from "./reporter.ts";
+import { describeError, jsonReport, pushedLines, summaryLines, targetText } from "./push_report.ts";
 
 /** What the command needs from the process, injectable for tests. */
 export interface CommandContext extends PasswordInput {
@@ -57,174 +67,314 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
     color: context.stderrIsTerminal && !context.noColor,
     writeErr: context.writeErr,
   });
-  const { reference } = settings;
+  const started = performance.now();
+  let outcome: RunOutcome = { reports: [], skipped: [] };
   try {
-    if (settings.passwordSource === "flag" && !settings.quiet) {
-      context.writeErr(
-        "Warning: a password on the command line can be read by other users of this machine; " +
-          "prefer --password-stdin\n",
-      );
+    outcome = await pushAll(settings, context, reporter);
+  } catch (error) {
+    reporter.stop();
+    if (settings.output === "json" && !(error instanceof UsageError)) {
+      writeJson(settings, outcome, performance.now() - started, context, error);
     }
-    if (settings.skipTls && reference.scheme === "https" && !settings.quiet) {
-      context.writeErr(
-        `Warning: TLS certificate verification is disabled for ${reference.apiHost} (--skip-tls)\n`,
-      );
-    }
-    const caCerts = settings.caCert === undefined ? undefined : [await readCaFile(settings.caCert)];
-    // A tar file is indexed in place; a pipe or a compressed file is read front to back, once.
-    const source = await openSource(settings.file, context, settings.timeoutSeconds);
-    const fileArchive = source.kind === "file"
-      ? await openImageArchive(settings.file, { signal: context.signal })
-      : undefined;
-    if (fileArchive !== undefined) {
-      for (const note of selectImage(fileArchive, settings.image).notes) {
-        reporter.info(`Note: ${note}`);
+    throw error;
+  } finally {
+    reporter.stop();
+  }
+  const { reports, skipped } = outcome;
+  const failed = reports.filter((r) => r.status === "failed");
+  if (settings.output === "json") {
+    writeJson(settings, outcome, performance.now() - started, context);
+  } else {
+    const summary = compressionSummary(reports, settings.compression.codec);
+    if (summary !== undefined && !settings.quiet) context.writeErr(`${summary}\n`);
+    if (settings.dryRun && reports.length === 1 && skipped.length === 0) {
+      if (failed.length === 0) context.writeErr(dryRunLine(reports[0]!));
+    } else if (reports.length > 1 || skipped.length > 0 || failed.length > 0) {
+      const lines = summaryLines(reports, skipped, settings.dryRun);
+      // --quiet keeps the failures: they say what the exit code means.
+      const shown = settings.quiet ? lines.filter((l) => l.startsWith("✗")) : lines;
+      if (shown.length > 0 && reports.length + skipped.length > 1) {
+        context.writeErr(
+          `${settings.dryRun ? "Dry run" : "Summary"}: ${reports.length} push(es)` +
+            (skipped.length > 0 ? `, ${skipped.length} image(s) skipped` : "") + "\n",
+        );
+      }
+      if (reports.length + skipped.length > 1) {
+        for (const line of shown) context.writeErr(`  ${line}\n`);
       }
     }
-    const choice = await resolveCredentials(
-      settings,
-      reference.registry,
-      realCredentialSystem(context.env),
-    );
-    let credentials: Credentials | CredentialLookup;
-    if (choice.kind === "given") {
-      credentials = choice.credentials;
-      if (settings.verbose) reporter.info(`Credentials: ${choice.source}`);
-    } else {
-      // Read only if the registry asks; a store that cannot be read is the client's to report.
-      credentials = async () => {
-        const found = await choice.lookup();
-        if (settings.verbose) {
-          reporter.info(`Credentials: ${found?.source ?? "none in docker's config (anonymous)"}`);
-        }
-        return found?.credentials;
-      };
-      if (settings.verbose) reporter.info("Credentials: docker's config, if the registry asks");
+    if (!settings.dryRun) {
+      for (const report of reports) {
+        for (const line of pushedLines(report)) writeResult(line, context);
+      }
     }
+  }
+  if (failed.length === 1 && reports.length === 1) throw failed[0]!.error;
+  if (failed.length > 0) {
+    throw new Error(
+      `${failed.length} of ${reports.length} pushes failed: ` +
+        failed.map((r) => `${targetText(r.job)} (${describeError(r.error)})`).join("; "),
+    );
+  }
+}
 
-    const baseUrl = registryBaseUrl(reference);
-    const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(context.env) : undefined;
-    const resume = stateDir === undefined ? undefined : new ResumeStore(stateDir);
-    const cacheDir = defaultCacheDir(context.env);
-    const cache = cacheDir === undefined ? undefined : await BlobInfoCache.open(cacheDir);
-    const transport = createTransport({
-      inactivityTimeoutMs: settings.timeoutSeconds * 1000,
-      // --skip-tls is for the registry the user named, not its token realm or redirects.
-      insecureHosts: settings.skipTls ? [baseUrl.host] : [],
-      ...(caCerts ? { caCerts } : {}),
-      proxy: proxyConfigFromEnv(context.env),
-      maxSockets: settings.maxConcurrent + 2,
-      userAgent: `${NAME}/${VERSION}`,
-    });
-    /** What this run learnt holds even if it failed part-way. */
-    const saveCache = async () => {
-      if (cache === undefined || settings.dryRun) return;
-      await cache.save().catch((error) =>
-        reporter.info(`Note: could not save the blob-info cache ${cache.path}: ${error}`)
-      );
-    };
-    try {
+/** What a run did: a report per job, and the images `--all` left out. */
+interface RunOutcome {
+  reports: JobReport[];
+  skipped: SkippedImage[];
+}
+
+/** Opens the archives, plans, and runs every job; throws only for what stops the whole run. */
+async function pushAll(
+  settings: PushSettings,
+  context: CommandContext,
+  reporter: Reporter,
+): Promise<RunOutcome> {
+  const { targets } = settings;
+  if (targets.some((t) => t.passwordSource === "flag") && !settings.quiet) {
+    context.writeErr(
+      "Warning: a password on the command line can be read by other users of this machine; " +
+        "prefer --password-stdin\n",
+    );
+  }
+  const insecure = settings.skipTls
+    ? [
+      ...new Set(
+        targets.filter((t) => t.reference.scheme === "https").map((t) => t.reference.apiHost),
+      ),
+    ]
+    : [];
+  if (insecure.length > 0 && !settings.quiet) {
+    context.writeErr(
+      `Warning: TLS certificate verification is disabled for ${insecure.join(", ")} (--skip-tls)\n`,
+    );
+  }
+  const caCerts = settings.caCert === undefined ? undefined : [await readCaFile(settings.caCert)];
+  // A tar file is indexed in place; a pipe or a compressed file is read front to back, once.
+  const sources: { file: string; source: Source }[] = [];
+  for (const file of settings.files) {
+    sources.push({ file, source: await openSource(file, context, settings.timeoutSeconds) });
+  }
+  const stream = sources.find((s) => s.source.kind === "stream");
+  if (
+    stream !== undefined &&
+    (sources.length > 1 || targets.length > 1 || settings.all || settings.multiArch)
+  ) {
+    const label = stream.source.kind === "stream" ? stream.source.label : stream.file;
+    throw new UsageError(
+      `${label} is read as a stream (a pipe or a compressed archive), which can only be ` +
+        `pushed alone: one -f, one -r, without --all or --multi-arch`,
+      { hint: "Give tar files for a run of several images or targets (decompress it first)" },
+    );
+  }
+  const fileArchives: ImageArchive[] = [];
+  for (const { file, source } of sources) {
+    if (source.kind === "file") {
+      fileArchives.push(await openImageArchive(file, { signal: context.signal }));
+    }
+  }
+
+  const clients = new Map<number, RegistryClient>();
+  const views = new Map<string, RegistryClient>();
+  const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(context.env) : undefined;
+  const resume = stateDir === undefined ? undefined : new ResumeStore(stateDir);
+  const cacheDir = defaultCacheDir(context.env);
+  const cache = cacheDir === undefined
+    ? BlobInfoCache.inMemory()
+    : await BlobInfoCache.open(cacheDir);
+  const transport = createTransport({
+    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
+    // --skip-tls is for the registries the user named, not their token realms or redirects.
+    insecureHosts: insecure,
+    ...(caCerts ? { caCerts } : {}),
+    proxy: proxyConfigFromEnv(context.env),
+    maxSockets: settings.maxConcurrent + 2,
+    userAgent: `${NAME}/${VERSION}`,
+  });
+  /** What this run learnt holds even if it failed part-way. */
+  const saveCache = async () => {
+    if (settings.dryRun) return;
+    await cache.save().catch((error) =>
+      reporter.info(`Note: could not save the blob-info cache ${cache.path}: ${error}`)
+    );
+  };
+  const compressor = settings.compression.codec === "none" ? undefined : new LayerCompressor({
+    ...settings.compression,
+    cache,
+    ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
+    ...(resume ? { resume } : {}),
+  });
+  try {
+    /** The client of `-r` number `index`: its registry, credentials, and auth session. */
+    const baseClient = async (index: number): Promise<RegistryClient> => {
+      const known = clients.get(index);
+      if (known !== undefined) return known;
+      const target = targets[index]!;
       const client = new RegistryClient({
-        baseUrl,
-        registryName: reference.registry,
-        repository: reference.repository,
+        baseUrl: registryBaseUrl(target.reference),
+        registryName: target.reference.registry,
+        // With --all and no prefix there is no repository here: only views of it send requests.
+        repository: target.reference.repository === "" ? "_" : target.reference.repository,
         transport,
         retries: settings.retryAttempts,
         sink: reporter.sink,
         signal: context.signal,
-        credentials,
+        credentials: await credentialsFor(target, settings, reporter, context),
         ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
       });
-      const compressor = source.kind === "stream" && settings.compression.codec !== "none"
-        ? new LayerCompressor(client, {
-          ...settings.compression,
-          ...(cache ? { cache } : {}),
-          ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
-        })
-        : undefined;
-      let streamed: StreamedArchive | undefined;
-      if (source.kind === "stream") {
-        await client.ping();
-        streamed = await readStreamedArchive(client, source, {
-          ...(compressor ? { compressor } : {}),
-          ...(cache ? { cache } : {}),
-          forceUpload: settings.forceUpload,
-          dryRun: settings.dryRun,
-          // What the registry has not confirmed is held in memory: at most this much.
-          segmentSize: Math.min(settings.chunkSize, STREAM_SEGMENT_BYTES),
-          sink: reporter.sink,
-        }).catch(async (error) => {
-          compressor?.close();
-          await saveCache();
-          throw error;
-        });
-      }
-      const archive = fileArchive ?? streamed!.archive;
-      const image = selectImage(archive, settings.image);
-      if (streamed !== undefined) {
-        for (const note of image.notes) reporter.info(`Note: ${note}`);
-        const unused = unusedBlobs(streamed, image);
-        if (unused.count > 0) {
-          reporter.info(
-            `Note: ${unused.count} blob(s), ${formatBytes(unused.bytes)}, of other images in the ` +
-              `stream went up too (an image's blobs are known only at the stream's end)`,
-          );
-        }
-      }
-      const result = await pushImage(
-        client,
-        image,
-        {
-          ...(reference.tag !== undefined ? { tag: reference.tag } : {}),
-          ...(reference.digest !== undefined ? { digest: reference.digest } : {}),
-        },
-        {
-          forceUpload: settings.forceUpload,
-          largeLayerThreshold: settings.largeLayerThreshold,
-          chunkSize: settings.chunkSize,
-          chunked: settings.chunked,
-          ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
-          ...(resume ? { resume } : {}),
-          verify: settings.verify,
-          maxConcurrent: settings.maxConcurrent,
-          dryRun: settings.dryRun,
-          compression: settings.compression,
-          ...(cache ? { cache } : {}),
-          ...(streamed ? { streamed: streamed.passed } : {}),
-          ...(compressor ? { compressor } : {}),
-          sink: reporter.sink,
-        },
-      ).finally(async () => {
-        compressor?.close();
-        await saveCache();
+      clients.set(index, client);
+      return client;
+    };
+    for (let index = 0; index < targets.length; index++) await baseClient(index);
+
+    let streamed: StreamedArchive | undefined;
+    if (stream !== undefined && stream.source.kind === "stream") {
+      const client = clients.get(0)!;
+      await client.ping();
+      streamed = await readStreamedArchive(client, stream.source, {
+        ...(compressor ? { compressor } : {}),
+        cache,
+        forceUpload: settings.forceUpload,
+        dryRun: settings.dryRun,
+        // What the registry has not confirmed is held in memory: at most this much.
+        segmentSize: Math.min(settings.chunkSize, STREAM_SEGMENT_BYTES),
+        sink: reporter.sink,
       });
-      const summary = compressionSummary(result.compressed, settings.compression.codec);
-      if (summary !== undefined) reporter.info(summary);
-      reporter.stop();
-      if (result.dryRun) {
-        const { uploaded, mounted, skipped } = result;
-        context.writeErr(
-          `Dry run: ${uploaded.count} blob(s), ${formatBytes(uploaded.bytes)}, ` +
-            `would be uploaded; ` +
-            (mounted.count > 0
-              ? `${mounted.count} blob(s), ${formatBytes(mounted.bytes)}, would be mounted ` +
-                `from another repository; `
-              : "") +
-            `${skipped.count} blob(s), ${formatBytes(skipped.bytes)}, already in the registry; ` +
-            (result.manifestFinal
-              ? `manifest ${result.digest}`
-              : "the manifest (its digest depends on the compressed layers)") +
-            ` would be pushed as ${formatReference(reference)}\n`,
-        );
-      } else {
-        writeResult(formatPushed(reference, result.digest), context);
-      }
-    } finally {
-      transport.close();
     }
+    const archives = streamed === undefined ? fileArchives : [streamed.archive];
+    const plan = planRun(archives, {
+      targets: targets.map((t) => t.reference),
+      tags: settings.tags,
+      all: settings.all,
+      multiArch: settings.multiArch,
+      images: settings.images,
+    });
+    const noted = new Set<ArchiveImage>();
+    for (const job of plan.jobs) {
+      for (const { image } of job.sources) {
+        if (noted.has(image)) continue;
+        noted.add(image);
+        for (const note of image.notes) reporter.info(`Note: ${note}`);
+      }
+    }
+    if (streamed !== undefined && plan.jobs[0] !== undefined) {
+      const unused = unusedBlobs(streamed, plan.jobs[0].sources[0]!.image);
+      if (unused.count > 0) {
+        reporter.info(
+          `Note: ${unused.count} blob(s), ${formatBytes(unused.bytes)}, of other images in the ` +
+            `stream went up too (an image's blobs are known only at the stream's end)`,
+        );
+      }
+    }
+    if (plan.jobs.length === 0) {
+      throw new UsageError(
+        `Nothing to push: every image of ${archives.map((a) => a.path).join(", ")} is untagged`,
+        { hint: "Name images with --image to push them by digest into the prefix repository" },
+      );
+    }
+    const prepared = await prepareRun(plan.jobs, settings.compression, context.signal);
+    const reports = await runJobs(plan.jobs, prepared, {
+      clientFor: (job) => {
+        const base = clients.get(job.targetIndex)!;
+        if (base.repository === job.target.repository) return base;
+        const key = `${job.targetIndex} ${job.target.repository}`;
+        let view = views.get(key);
+        if (view === undefined) {
+          view = base.forRepository(job.target.repository);
+          views.set(key, view);
+        }
+        return view;
+      },
+      push: {
+        forceUpload: settings.forceUpload,
+        largeLayerThreshold: settings.largeLayerThreshold,
+        chunkSize: settings.chunkSize,
+        chunked: settings.chunked,
+        ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
+        ...(resume ? { resume } : {}),
+        verify: settings.verify,
+        maxConcurrent: settings.maxConcurrent,
+        dryRun: settings.dryRun,
+        compression: settings.compression,
+        cache,
+        ...(streamed ? { streamed: streamed.passed } : {}),
+        ...(compressor ? { compressor } : {}),
+      },
+      sink: reporter.sink,
+      signal: context.signal,
+    });
+    return { reports, skipped: plan.skipped };
   } finally {
-    reporter.stop();
+    compressor?.close();
+    await saveCache();
+    transport.close();
   }
+}
+
+/** The credentials for one target: given, or docker's config read if the registry asks. */
+async function credentialsFor(
+  target: TargetSettings,
+  settings: PushSettings,
+  reporter: Reporter,
+  context: CommandContext,
+): Promise<Credentials | CredentialLookup> {
+  const registry = target.reference.registry;
+  const choice = await resolveCredentials(target, registry, realCredentialSystem(context.env));
+  if (choice.kind === "given") {
+    if (settings.verbose) reporter.info(`Credentials for ${registry}: ${choice.source}`);
+    return choice.credentials;
+  }
+  if (settings.verbose) {
+    reporter.info(`Credentials for ${registry}: docker's config, if the registry asks`);
+  }
+  // Read only if the registry asks; a store that cannot be read is the client's to report.
+  return async () => {
+    const found = await choice.lookup();
+    if (settings.verbose) {
+      reporter.info(
+        `Credentials for ${registry}: ${found?.source ?? "none in docker's config (anonymous)"}`,
+      );
+    }
+    return found?.credentials;
+  };
+}
+
+function writeJson(
+  settings: PushSettings,
+  outcome: RunOutcome,
+  durationMs: number,
+  context: CommandContext,
+  error?: unknown,
+): void {
+  const document = jsonReport({
+    reports: outcome.reports,
+    skipped: outcome.skipped,
+    dryRun: settings.dryRun,
+    compression: settings.compression,
+    durationMs: Math.round(durationMs),
+    ...(error !== undefined ? { error } : {}),
+  });
+  try {
+    context.writeOut(`${JSON.stringify(document, null, 2)}\n`);
+  } catch (writeError) {
+    context.writeErr(`Could not write the JSON report to stdout: ${describeError(writeError)}\n`);
+  }
+}
+
+/** What a dry run of one image would do, on one line (stderr). */
+function dryRunLine(report: JobReport): string {
+  const { uploaded, mounted, skipped } = report;
+  return `Dry run: ${uploaded.count} blob(s), ${formatBytes(uploaded.bytes)}, ` +
+    `would be uploaded; ` +
+    (mounted.count > 0
+      ? `${mounted.count} blob(s), ${formatBytes(mounted.bytes)}, would be mounted ` +
+        `from another repository; `
+      : "") +
+    `${skipped.count} blob(s), ${formatBytes(skipped.bytes)}, already in the registry; ` +
+    (report.manifestFinal && report.manifest !== undefined
+      ? `manifest ${report.manifest.digest}`
+      : "the manifest (its digest depends on the compressed layers)") +
+    ` would be pushed as ${targetText(report.job)}\n`;
 }
 
 /** Largest request a layer read from a stream goes up in (it is held until confirmed). */
@@ -327,10 +477,13 @@ function writeResult(line: string, context: CommandContext): void {
  * not shrink (by 1 % at least: tar padding always shrinks a little) went up as stored blocks:
  * not a warning, just the fact.
  */
-function compressionSummary(
-  compressed: { count: number; bytes: number; size: number },
-  codec: string,
-): string | undefined {
+function compressionSummary(reports: readonly JobReport[], codec: string): string | undefined {
+  const compressed = { count: 0, bytes: 0, size: 0 };
+  for (const { compressed: c } of reports) {
+    compressed.count += c.count;
+    compressed.bytes += c.bytes;
+    compressed.size += c.size;
+  }
   if (compressed.count === 0) return undefined;
   if (compressed.size >= compressed.bytes * 0.99) {
     return `${compressed.count} layer(s) did not compress with ${codec}; sent as stored ` +

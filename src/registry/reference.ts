@@ -30,7 +30,9 @@ const DOCKER_HUB_API = "registry-1.docker.io";
 const DEFAULT_TAG = "latest";
 
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** A tag as the distribution spec allows it. */
+export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const TAG = TAG_PATTERN;
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
 
@@ -110,6 +112,40 @@ function parseDockerForm(text: string): ImageReference {
     repository: validateRepository(registry === DOCKER_HUB ? hubPath(rest) : rest),
     ...tagAndDigest(ref),
   };
+}
+
+/**
+ * Parses the target of `--all`: `REGISTRY[/PREFIX]`, as a URL (`https://host:5000/mirror`) or
+ * docker-style (`host:5000/mirror`, `host:5000`, or a Docker Hub namespace such as `myorg`).
+ * The result's `repository` is the prefix ("" for none); it has no tag or digest.
+ */
+export function parseRegistryPrefix(input: string): ImageReference {
+  const text = input.trim().replace(/\/+$/, "");
+  const prefixHint = "With --all, -r names a registry and an optional prefix, without a tag: " +
+    "registry.example.com:5000/mirror";
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text);
+  // A bare host (`127.0.0.1:5000`, `https://host`) is a registry with no prefix.
+  const bare = scheme
+    ? /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/]*)$/.exec(text)?.[1]
+    : /^[^/]+$/.test(text) && /\.|^localhost(:\d+)?$|:\d{2,5}$/.test(text)
+    ? text
+    : undefined;
+  const withRepo = bare === undefined ? text : `${text}/x`;
+  const parsed = parseReference(withRepo);
+  const named = splitNameTagDigest(withRepo.replace(/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*\//, ""));
+  if (named.tag !== undefined || named.digest !== undefined) {
+    throw new UsageError(`--all pushes every image under its own tags; ${input} names one`, {
+      hint: prefixHint,
+    });
+  }
+  const { tag: _tag, digest: _digest, ...rest } = parsed;
+  let repository = bare === undefined ? parsed.repository : "";
+  // Docker Hub's single-name repositories live under library/, but a prefix is a namespace.
+  if (bare === undefined && parsed.registry === DOCKER_HUB && !scheme) {
+    const name = named.name.replace(/^(docker\.io|index\.docker\.io)\//, "");
+    repository = validateRepository(name);
+  }
+  return { ...rest, repository };
 }
 
 /**

@@ -26,11 +26,12 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     retryAttempts: 3,
     compression: "gzip",
   });
-  const expected: Omit<PushSettings, "reference"> = {
-    file: "app.tar",
-    username: undefined,
-    password: undefined,
-    passwordSource: undefined,
+  const expected: Omit<PushSettings, "targets"> = {
+    files: ["app.tar"],
+    tags: [],
+    all: false,
+    multiArch: false,
+    output: "text",
     timeoutSeconds: 7200,
     largeLayerThreshold: 1024 ** 3,
     chunkSize: 64 * MiB,
@@ -41,7 +42,7 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     quiet: false,
     dryRun: false,
     forceUpload: false,
-    image: undefined,
+    images: [],
     caCert: undefined,
     mountFrom: undefined,
     chunked: "auto",
@@ -49,8 +50,15 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     verify: false,
     compression: { codec: "gzip", level: "auto" },
   };
-  const { reference, ...rest } = s;
+  const { targets, ...rest } = s;
   assertEquals(rest, expected);
+  assertEquals(targets.length, 1);
+  const { reference, ...credentials } = targets[0]!;
+  assertEquals(credentials, {
+    username: undefined,
+    password: undefined,
+    passwordSource: undefined,
+  });
   assertEquals([reference.registry, reference.repository, reference.tag], [
     "registry.example.com",
     "team/app",
@@ -61,7 +69,6 @@ Deno.test("resolveSettings uses the documented defaults", () => {
 // [setting, flags, env var, env value, flag value, expected from env, expected from flag]
 type Row = [keyof PushSettings, keyof RawFlags, string, string, string | boolean, unknown, unknown];
 const ROWS: Row[] = [
-  ["username", "username", ENV.username, "envuser", "flaguser", "envuser", "flaguser"],
   ["maxConcurrent", "maxConcurrent", ENV.maxConcurrent, "5", "8", 5, 8],
   ["timeoutSeconds", "timeout", ENV.timeout, "60", "90", 60, 90],
   ["timeoutSeconds", "timeout", ENV.timeout, "2h", "5m", 7200, 300],
@@ -151,7 +158,8 @@ Deno.test("resolveSettings reads the password from the flag, stdin, environment 
   ];
   for (const [flags, vars, stdin, expected] of cases) {
     const s = resolve(flags, vars, stdin);
-    assertEquals([s.username, s.password, s.passwordSource], expected, JSON.stringify(flags));
+    const t = s.targets[0]!;
+    assertEquals([t.username, t.password, t.passwordSource], expected, JSON.stringify(flags));
   }
 });
 
@@ -286,5 +294,61 @@ Deno.test("resolveSettings: -t/--timeout and its variable take 30s, 5m, 2h, 1h30
 
 Deno.test("resolveSettings passes --dry-run, --image and --file through", () => {
   const s = resolve({ dryRun: true, image: "app:2", file: "/tmp/x.tar" });
-  assertEquals([s.dryRun, s.image, s.file], [true, "app:2", "/tmp/x.tar"]);
+  assertEquals([s.dryRun, s.images, s.files], [true, ["app:2"], ["/tmp/x.tar"]]);
+});
+
+Deno.test("resolveSettings: the username comes from -u, else its variable", () => {
+  assertEquals(resolve({}, { [ENV.username]: "envuser" }).targets[0]!.username, "envuser");
+  assertEquals(
+    resolve({ username: "flaguser" }, { [ENV.username]: "envuser" }).targets[0]!.username,
+    "flaguser",
+  );
+});
+
+Deno.test("resolveSettings: -f, -r, --image and --tag repeat; each -r has its own credentials", () => {
+  const s = resolve({
+    file: ["a.tar", "b.tar"],
+    repositoryUrl: ["https://a:urlpw@r.example/app:1", "s.example/team/app:2"],
+    image: ["x:1", "y:1"],
+    tag: ["latest", "stable", "latest"],
+    multiArch: true,
+  });
+  assertEquals(s.files, ["a.tar", "b.tar"]);
+  assertEquals(s.images, ["x:1", "y:1"]);
+  assertEquals(s.tags, ["latest", "stable"]);
+  assertEquals(s.targets.map((t) => [t.reference.registry, t.reference.tag, t.username]), [
+    ["r.example", "1", "a"],
+    ["s.example", "2", undefined],
+  ]);
+});
+
+Deno.test("resolveSettings: --all takes registry[/prefix] targets", () => {
+  const s = resolve({ all: true, repositoryUrl: ["127.0.0.1:5000", "http://r.example/mirror"] });
+  assertEquals(s.all, true);
+  assertEquals(s.targets.map((t) => [t.reference.registry, t.reference.repository]), [
+    ["127.0.0.1:5000", ""],
+    ["r.example", "mirror"],
+  ]);
+});
+
+Deno.test("resolveSettings refuses runs of several images that make no sense", () => {
+  const bad: [RawFlags, string][] = [
+    [{ file: ["a.tar", "b.tar"] }, "without --all or --multi-arch"],
+    [{ all: true, multiArch: true }, "cannot be used together"],
+    [{ all: true, repositoryUrl: "r.example/mirror/app:1" }, "names one"],
+    [
+      { multiArch: true, repositoryUrl: `r.example/app@sha256:${"a".repeat(64)}` },
+      "not to a digest",
+    ],
+    [{ tag: ["ok", "bad tag"] }, "Invalid tag"],
+    [{ output: "yaml" }, "--output"],
+    [{ file: ["-", "-"], all: true }, "more than once"],
+    [
+      { mountFrom: "team/app", repositoryUrl: ["r.example/other:1", "r.example/team/app:1"] },
+      "--mount-from",
+    ],
+  ];
+  for (const [flags, needle] of bad) {
+    assertThrows(() => resolve(flags), UsageError, needle);
+  }
 });

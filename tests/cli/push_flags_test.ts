@@ -64,7 +64,18 @@ async function uploads(registry: TestRegistry, repo: string) {
 }
 
 // --image: push_roundtrip_test.ts. Help (-h) and version: the first tests below.
-const covered = new Set<string>(["--image", "-h", "--help", "-V", "--version"]);
+// --all, --multi-arch, --tag and --output: push_many_test.ts.
+const covered = new Set<string>([
+  "--image",
+  "-h",
+  "--help",
+  "-V",
+  "--version",
+  "--all",
+  "--multi-arch",
+  "--tag",
+  "--output",
+]);
 const TOOLS = ["docker-registry"];
 
 /** An integration test that proves `flags` are honoured. */
@@ -176,13 +187,14 @@ Deno.test("-r with a registry and no repository is a usage error, not a Docker H
   }
 });
 
-Deno.test("--help and the README say the same about stdout: exactly one line", async () => {
+Deno.test("--help and the README say the same about stdout: a line per tag pushed", async () => {
   const { stdout } = await runCli(["--help"]);
   const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
   for (const text of [stdout, readme.replaceAll("\n", " ")]) {
-    assert(/stdout (has|carries) exactly one line/.test(text), text.slice(0, 200));
-    assert(/\(nothing with `?--dry-run`?\)/.test(text), "the dry run's empty stdout");
-    assert(!text.includes("one line per image"));
+    assert(/stdout (has|carries) one line per tag pushed/.test(text), text.slice(0, 200));
+    assert(/one push of one tag: exactly one line/.test(text), "a single push's one line");
+    assert(/nothing with `?--dry-run`?\)/.test(text), "the dry run's empty stdout");
+    assert(/`?--output json`? one\s+JSON document/.test(text), "the JSON report");
   }
   assertStringIncludes(stdout, "-t, --timeout <duration>");
   assertStringIncludes(stdout, "30s, 5m, 2h");

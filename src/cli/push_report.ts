@@ -1,0 +1,157 @@
+/**
+ * The end of a push run, for people and for programs: the lines stdout carries (one per tag
+ * pushed), the summary stderr carries when a run pushed several images or something failed,
+ * and the `--output json` document. The JSON fields are documented in the README; a test
+ * holds them to it, so their names stay stable.
+ */
+import { RegistryError } from "../registry/registry_error.ts";
+import { formatBytes } from "../progress/format.ts";
+import type { JobReport } from "../push/push_run.ts";
+import type { PushJob, SkippedImage } from "../push/run_plan.ts";
+import type { Compression } from "../compress/codec.ts";
+
+/** Version of the JSON document's layout; bumped only when a field changes meaning or goes. */
+export const REPORT_SCHEMA_VERSION = 1;
+
+/** `registry/repository:tag@digest` for each tag (or `registry/repository@digest`). */
+export function pushedLines(report: JobReport): string[] {
+  const { job, manifest } = report;
+  if (manifest === undefined) return [];
+  const base = `${job.target.registry}/${job.target.repository}`;
+  if (job.tags.length === 0) return [`${base}@${manifest.digest}`];
+  return job.tags.map((tag) => `${base}:${tag}@${manifest.digest}`);
+}
+
+/** Where a job goes, as people read it: `registry/repository:1,latest`. */
+export function targetText(job: PushJob): string {
+  const base = `${job.target.registry}/${job.target.repository}`;
+  if (job.tags.length > 0) return `${base}:${job.tags.join(",")}`;
+  return job.digest !== undefined ? `${base}@${job.digest}` : `${base} (by digest)`;
+}
+
+/** What a job pushes, as people read it: `app:1 (app.tar)`, or `a + b` joined. */
+export function sourceText(job: PushJob): string {
+  return job.sources.map((s) => `${s.label} (${s.archive})`).join(" + ");
+}
+
+/** The blob counts of a job, in a few words. */
+export function tallyText(report: JobReport, dryRun: boolean): string {
+  const verb = dryRun ? "would be " : "";
+  const parts = [
+    `${report.uploaded.count} blob(s), ${formatBytes(report.uploaded.bytes)}, ${verb}uploaded`,
+  ];
+  if (report.mounted.count > 0) {
+    parts.push(`${report.mounted.count} (${formatBytes(report.mounted.bytes)}) ${verb}mounted`);
+  }
+  parts.push(`${report.skipped.count} (${formatBytes(report.skipped.bytes)}) already there`);
+  return parts.join(", ");
+}
+
+/** One line per job for stderr: what went where, or why not. */
+export function summaryLines(
+  reports: readonly JobReport[],
+  skipped: readonly SkippedImage[],
+  dryRun: boolean,
+): string[] {
+  const lines = reports.map((report) => {
+    const where = `${sourceText(report.job)} → ${targetText(report.job)}`;
+    if (report.status === "failed") return `✗ ${where}: ${describeError(report.error)}`;
+    const digest = report.manifest === undefined
+      ? ""
+      : report.manifestFinal
+      ? ` ${report.manifest.digest}`
+      : " (digest known once its layers are compressed)";
+    return `${dryRun ? "would push" : "✓"} ${where}${digest}: ${tallyText(report, dryRun)}`;
+  });
+  for (const image of skipped) {
+    lines.push(
+      `- skipped ${image.digest} (${image.archive}): ${image.reason}; name it with --image ` +
+        `to push it by digest`,
+    );
+  }
+  return lines;
+}
+
+export interface JsonReportInput {
+  reports: readonly JobReport[];
+  skipped: readonly SkippedImage[];
+  dryRun: boolean;
+  compression: Compression;
+  durationMs: number;
+  /** A failure before any job ran (an unreadable archive, a registry that refused us). */
+  error?: unknown;
+}
+
+/** The `--output json` document (see the README for every field). */
+export function jsonReport(input: JsonReportInput): Record<string, unknown> {
+  const { reports } = input;
+  const failed = reports.filter((r) => r.status === "failed");
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    success: input.error === undefined && failed.length === 0,
+    dryRun: input.dryRun,
+    durationMs: input.durationMs,
+    images: reports.map((report) => jobJson(report, input.compression)),
+    skipped: input.skipped.map((s) => ({ archive: s.archive, digest: s.digest, reason: s.reason })),
+    errors: [
+      ...(input.error === undefined
+        ? []
+        : [{ target: null, image: null, ...errorJson(input.error) }]),
+      ...failed.map((report) => ({
+        target: targetText(report.job),
+        image: sourceText(report.job),
+        ...errorJson(report.error),
+      })),
+    ],
+  };
+}
+
+function jobJson(report: JobReport, compression: Compression): Record<string, unknown> {
+  const { job, manifest } = report;
+  const tally = (t: { count: number; bytes: number }) => ({ count: t.count, bytes: t.bytes });
+  return {
+    sources: job.sources.map((s) => ({
+      archive: s.archive,
+      name: s.label === s.image.root.digest ? null : s.label,
+      names: s.image.names,
+      digest: s.image.root.digest,
+    })),
+    target: {
+      registry: job.target.registry,
+      repository: job.target.repository,
+      tags: job.tags,
+      references: pushedLines(report),
+    },
+    status: report.status,
+    kind: job.kind,
+    digest: manifest === undefined || !report.manifestFinal ? null : manifest.digest,
+    mediaType: manifest?.mediaType ?? null,
+    platforms: report.platforms,
+    blobs: {
+      uploaded: tally(report.uploaded),
+      skipped: tally(report.skipped),
+      mounted: tally(report.mounted),
+    },
+    compression: {
+      codec: compression.codec,
+      level: compression.codec === "none" ? null : compression.level,
+      layers: report.compressed.count,
+      bytes: report.compressed.bytes,
+      compressedBytes: report.compressed.size,
+    },
+    durationMs: report.durationMs,
+    error: report.status === "failed" ? errorJson(report.error) : null,
+  };
+}
+
+function errorJson(error: unknown): { message: string; status: number | null; codes: string[] } {
+  return {
+    message: describeError(error),
+    status: error instanceof RegistryError ? error.status : null,
+    codes: error instanceof RegistryError ? error.codes.map((c) => c.code) : [],
+  };
+}
+
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,450 @@
+/**
+ * Joining per-platform images into one multi-platform index: each input contributes entries
+ * (an image manifest, or every manifest of an index it already holds), each with the platform
+ * it serves; two entries for one platform are refused before anything is pushed; the index is
+ * then written from the descriptors of the manifests as they were pushed.
+ *
+ * Platforms are read from the archive, by the manifests' original digests. The index is built
+ * from the final descriptors, since layers compressed on the way up change a manifest's digest.
+ *
+ * @example
+ * ```ts ignore
+ * const entries = [
+ *   ...(await platformEntries(amd64.root, "app-amd64.tar (app:1)")),
+ *   ...(await platformEntries(arm64.root, "app-arm64.tar (app:1)")),
+ * ];
+ * checkDistinctPlatforms(entries); // before any push
+ * const pushed = new Map<string, PushedManifest>(); // original digest → what was pushed
+ * // … push each entry.node by digest, recording its final descriptor in `pushed` …
+ * const index = buildIndex(indexChildren(entries, pushed));
+ * // … push index.bytes (index.mediaType) under the tag.
+ * ```
+ */
+import { MAX_CONFIG_BYTES } from "../archive/archive_reader.ts";
+import {
+  type ArchiveBlob,
+  isIndexMediaType,
+  type ManifestNode,
+  MEDIA_TYPES,
+} from "../archive/image.ts";
+import {
+  asArray,
+  asDescriptor,
+  asObject,
+  type Descriptor,
+  type JsonObject,
+  JsonShapeError,
+  parseJson,
+} from "../archive/json_guards.ts";
+import { sha256Digest } from "../digest.ts";
+import { ArchiveError, UsageError } from "../errors.ts";
+import { formatPlatform, type Platform as BasePlatform } from "../pull/platform.ts";
+
+/** The platform an image serves, as an OCI index entry gives it. */
+export interface Platform extends BasePlatform {
+  /** The OS version, set for Windows images (`10.0.20348.2113`). */
+  "os.version"?: string;
+  /** Required OS features (`win32k`). */
+  "os.features"?: string[];
+}
+
+/** One manifest an input contributes to the index. */
+export interface PlatformEntry {
+  /** The image manifest as the archive holds it, to push; its digest is the original one. */
+  node: ManifestNode;
+  platform: Platform;
+  /** Where it came from, for messages: `app-amd64.tar (app:1)`. */
+  label: string;
+  /** The annotations the input's index gave it, kept as they were. */
+  annotations?: Record<string, string>;
+  /** A buildx attestation manifest: never counted as an image for its platform. */
+  attestation: boolean;
+}
+
+/** What a manifest became once pushed (a different digest when its layers were compressed). */
+export interface PushedManifest {
+  mediaType: string;
+  digest: string;
+  size: number;
+}
+
+/** An entry of the index to write. */
+export interface IndexChild extends PushedManifest {
+  platform: Platform;
+  annotations?: Record<string, string>;
+}
+
+/** An index ready to push. */
+export interface BuiltIndex {
+  mediaType: string;
+  bytes: Uint8Array;
+  digest: string;
+}
+
+/** Options for reading platforms from an archive. */
+export interface ReadPlatformOptions {
+  /** Cancels reading config blobs. */
+  signal?: AbortSignal;
+}
+
+/** buildx marks attestation manifests with this annotation… */
+const REFERENCE_TYPE = "vnd.docker.reference.type";
+/** …and names the manifest they attest with this one. */
+const REFERENCE_DIGEST = "vnd.docker.reference.digest";
+
+/**
+ * The platform of an image manifest, read from its config blob (OCI's image config requires
+ * `os` and `architecture`; `variant`, `os.version` and `os.features` are kept when present).
+ * Throws an {@linkcode ArchiveError} naming `label` when the config is missing, unreadable, or
+ * names no os or architecture.
+ *
+ * @example
+ * ```ts ignore
+ * await readPlatform(image.root, "app-arm64.tar (app:1)");
+ * // { os: "linux", architecture: "arm64", variant: "v8" }
+ * ```
+ */
+export async function readPlatform(
+  node: ManifestNode,
+  label: string,
+  options: ReadPlatformOptions = {},
+): Promise<Platform> {
+  if (isIndex(node)) {
+    throw new TypeError(`readPlatform reads an image manifest; ${node.digest} is an index`);
+  }
+  const blob = configBlob(node, label);
+  const bytes = await readConfig(blob, label, options.signal);
+  try {
+    return platformOf(asObject(parseJson(bytes), "the image config"), "the image config");
+  } catch (error) {
+    throw archiveError(label, `config ${blob.digest}`, error);
+  }
+}
+
+/**
+ * The entries an input contributes. An image manifest gives one, its platform read from its
+ * config. An index gives one per manifest it lists, in its order, with the platform and
+ * annotations the index gives (the platform read from the manifest's config when the index
+ * gives none); an index nested in it contributes its own entries the same way. Entries always
+ * hold image manifests, as the archive has them: the caller pushes each by digest.
+ */
+export async function platformEntries(
+  root: ManifestNode,
+  label: string,
+  options: ReadPlatformOptions = {},
+): Promise<PlatformEntry[]> {
+  if (!isIndex(root)) {
+    return [{
+      node: root,
+      platform: await readPlatform(root, label, options),
+      label,
+      attestation: false,
+    }];
+  }
+  let listed: { descriptor: Descriptor; platform: Platform | undefined }[];
+  try {
+    listed = parseIndex(root.bytes);
+  } catch (error) {
+    throw archiveError(label, `index ${root.digest}`, error);
+  }
+  const entries: PlatformEntry[] = [];
+  for (const { descriptor, platform } of listed) {
+    const child = root.children.find((c) => c.digest === descriptor.digest);
+    if (child === undefined) {
+      throw new ArchiveError(
+        label,
+        `index ${root.digest} lists manifest ${descriptor.digest}, which the archive does not hold`,
+      );
+    }
+    if (isIndex(child)) {
+      entries.push(...await platformEntries(child, label, options));
+      continue;
+    }
+    const annotations = Object.keys(descriptor.annotations).length > 0
+      ? descriptor.annotations
+      : undefined;
+    entries.push({
+      node: child,
+      platform: platform ?? await readPlatform(child, label, options),
+      label,
+      ...(annotations ? { annotations } : {}),
+      attestation: annotations?.[REFERENCE_TYPE] === "attestation-manifest",
+    });
+  }
+  return entries;
+}
+
+/**
+ * Throws a {@linkcode UsageError} naming both inputs when two entries that are not attestations
+ * serve one platform: os, architecture, variant and `os.version` all equal. Architectures and
+ * variants are compared as containerd normalizes them, since that is how a client picks an
+ * entry: `arm64` is `arm64/v8`, `arm` is `arm/v7`, `amd64/v1` is `amd64`, `aarch64` is `arm64`,
+ * `x86_64` is `amd64`. A missing `os.version` differs from any given one. Call it before
+ * pushing anything, so a refused index leaves nothing half-pushed.
+ */
+export function checkDistinctPlatforms(entries: readonly PlatformEntry[]): void {
+  const seen = new Map<string, PlatformEntry>();
+  for (const entry of entries) {
+    if (entry.attestation) continue;
+    const key = platformKey(entry.platform);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, entry);
+      continue;
+    }
+    const [a, b] = [describePlatform(first.platform), describePlatform(entry.platform)];
+    const platforms = a === b ? a : `${a} and ${b}, the same platform`;
+    const who = first.label === entry.label
+      ? `${entry.label} holds two images for ${platforms} (${first.node.digest} and ` +
+        `${entry.node.digest})`
+      : `${first.label} and ${entry.label} are both for ${platforms}`;
+    throw new UsageError(`Cannot join the images into one index: ${who}`, {
+      hint: "A multi-platform index holds one image per platform; leave one of them out.",
+    });
+  }
+}
+
+/**
+ * The index entries for `entries`, each with the descriptor its manifest was pushed as
+ * (`pushed`, keyed by original digest). An attestation's `vnd.docker.reference.digest` is
+ * moved to its subject's pushed digest, so it still names the image it attests.
+ */
+export function indexChildren(
+  entries: readonly PlatformEntry[],
+  pushed: ReadonlyMap<string, PushedManifest>,
+): IndexChild[] {
+  return entries.map((entry) => {
+    const final = pushed.get(entry.node.digest);
+    if (final === undefined) {
+      throw new RangeError(
+        `No pushed descriptor for manifest ${entry.node.digest} of ${entry.label}`,
+      );
+    }
+    let annotations = entry.annotations;
+    const subject = annotations?.[REFERENCE_DIGEST];
+    const moved = subject === undefined ? undefined : pushed.get(subject);
+    if (annotations !== undefined && moved !== undefined && moved.digest !== subject) {
+      annotations = { ...annotations, [REFERENCE_DIGEST]: moved.digest };
+    }
+    const { mediaType, digest, size } = final;
+    return {
+      mediaType,
+      digest,
+      size,
+      platform: entry.platform,
+      ...(annotations ? { annotations } : {}),
+    };
+  });
+}
+
+/**
+ * The index listing `children` in their order: a Docker manifest list when every child is a
+ * Docker schema 2 manifest (as `docker manifest push` would make), an OCI image index
+ * otherwise. The bytes depend only on `children`: keys in a fixed order (`schemaVersion`,
+ * `mediaType`, `manifests`; platform fields in the OCI spec's order; annotations sorted, as Go
+ * writes maps). A manifest list is indented with three spaces, as Docker's distribution library
+ * writes it; an OCI index is compact, as buildx writes it.
+ */
+export function buildIndex(children: readonly IndexChild[]): BuiltIndex {
+  if (children.length === 0) throw new RangeError("Cannot build an index of no manifests");
+  const docker = children.every((c) => c.mediaType === MEDIA_TYPES.dockerManifest);
+  const mediaType = docker ? MEDIA_TYPES.dockerManifestList : MEDIA_TYPES.ociIndex;
+  const index = {
+    schemaVersion: 2,
+    mediaType,
+    manifests: children.map((child) => ({
+      mediaType: child.mediaType,
+      digest: child.digest,
+      size: child.size,
+      platform: platformJson(child.platform),
+      ...(child.annotations && Object.keys(child.annotations).length > 0
+        ? { annotations: sortedKeys(child.annotations) }
+        : {}),
+    })),
+  };
+  const bytes = new TextEncoder().encode(
+    docker ? JSON.stringify(index, null, 3) : JSON.stringify(index),
+  );
+  return { mediaType, bytes, digest: sha256Digest(bytes) };
+}
+
+/** `linux/arm64/v8`, with the OS version when there is one: `windows/amd64 10.0.20348.2113`. */
+export function describePlatform(platform: Platform): string {
+  const version = platform["os.version"];
+  return version === undefined
+    ? formatPlatform(platform)
+    : `${formatPlatform(platform)} ${version}`;
+}
+
+// An index always lists at least one manifest the archive holds (the loaders make sure), and a
+// manifest has none; the children also catch an index whose media type says otherwise.
+function isIndex(node: ManifestNode): boolean {
+  return isIndexMediaType(node.mediaType) || node.children.length > 0;
+}
+
+function configBlob(node: ManifestNode, label: string): ArchiveBlob {
+  let digest: string;
+  try {
+    const manifest = asObject(parseJson(node.bytes), "the manifest");
+    digest = asDescriptor(manifest["config"], "config").digest;
+  } catch (error) {
+    throw archiveError(label, `manifest ${node.digest}`, error);
+  }
+  const blob = node.blobs.find((b) => b.digest === digest);
+  if (blob === undefined) {
+    throw new ArchiveError(
+      label,
+      `manifest ${node.digest} names config ${digest}, which the archive does not hold`,
+    );
+  }
+  return blob;
+}
+
+async function readConfig(
+  blob: ArchiveBlob,
+  label: string,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  signal?.throwIfAborted();
+  // The loaders accept configs up to this size; refusing a smaller one here would stop an image
+  // that pushes alone from joining an index.
+  if (blob.size > MAX_CONFIG_BYTES) {
+    throw new ArchiveError(
+      label,
+      `config ${blob.digest} is ${blob.size} bytes, more than the ${MAX_CONFIG_BYTES} allowed`,
+    );
+  }
+  const bytes = new Uint8Array(blob.size);
+  let at = 0;
+  for await (const chunk of blob.read(0, blob.size, signal)) {
+    if (at + chunk.length > blob.size) {
+      throw new ArchiveError(
+        label,
+        `config ${blob.describe} is longer than its ${blob.size} bytes`,
+      );
+    }
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== blob.size) {
+    throw new ArchiveError(
+      label,
+      `config ${blob.describe} ended after ${at} of its ${blob.size} bytes`,
+    );
+  }
+  // The platform must be the one of the config the manifest names, not of some other bytes.
+  if (sha256Digest(bytes) !== blob.digest) {
+    throw new ArchiveError(
+      label,
+      `config ${blob.describe} does not match its digest ${blob.digest}`,
+    );
+  }
+  return bytes;
+}
+
+function parseIndex(
+  bytes: Uint8Array,
+): { descriptor: Descriptor; platform: Platform | undefined }[] {
+  const index = asObject(parseJson(bytes), "the index");
+  return asArray(index["manifests"], "manifests").map((value, i) => {
+    const where = `manifests[${i}]`;
+    const descriptor = asDescriptor(value, where);
+    const platform = (value as JsonObject)["platform"];
+    return {
+      descriptor,
+      platform: platform === undefined || platform === null
+        ? undefined
+        : platformOf(asObject(platform, `${where}.platform`), `${where}.platform`),
+    };
+  });
+}
+
+/** The platform fields of an image config or an index entry's `platform`. */
+function platformOf(obj: JsonObject, where: string): Platform {
+  const required = (key: string) => {
+    const value = optionalText(obj, key, where);
+    if (value === undefined) {
+      throw new JsonShapeError(
+        `${where} names no ${key}, which an image in a multi-platform index needs`,
+      );
+    }
+    return value;
+  };
+  const os = required("os");
+  const architecture = required("architecture");
+  const variant = optionalText(obj, "variant", where);
+  const osVersion = optionalText(obj, "os.version", where);
+  const features = obj["os.features"];
+  let osFeatures: string[] | undefined;
+  if (features !== undefined && features !== null) {
+    osFeatures = asArray(features, `${where}["os.features"]`).map((f, i) => {
+      if (typeof f !== "string") {
+        throw new JsonShapeError(`${where}["os.features"][${i}] must be a string`);
+      }
+      return f;
+    });
+  }
+  return {
+    os,
+    architecture,
+    ...(variant !== undefined ? { variant } : {}),
+    ...(osVersion !== undefined ? { "os.version": osVersion } : {}),
+    ...(osFeatures !== undefined && osFeatures.length > 0 ? { "os.features": osFeatures } : {}),
+  };
+}
+
+/** A string field; absent, null and "" are all "not given" (Go writes them with omitempty). */
+function optionalText(obj: JsonObject, key: string, where: string): string | undefined {
+  const value = obj[key];
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value !== "string") throw new JsonShapeError(`${where}.${key} must be a string`);
+  return value;
+}
+
+/** Platform fields in the OCI image spec's order. */
+function platformJson(platform: Platform): Platform {
+  const { os, architecture, variant } = platform;
+  const osVersion = platform["os.version"];
+  const osFeatures = platform["os.features"];
+  return {
+    architecture,
+    os,
+    ...(osVersion !== undefined ? { "os.version": osVersion } : {}),
+    ...(osFeatures !== undefined && osFeatures.length > 0 ? { "os.features": osFeatures } : {}),
+    ...(variant !== undefined ? { variant } : {}),
+  };
+}
+
+function sortedKeys(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
+
+/** containerd's architecture aliases, with the variant an alias implies. */
+const ARCH_ALIASES: Record<string, { architecture: string; variant?: string }> = {
+  aarch64: { architecture: "arm64" },
+  x86_64: { architecture: "amd64" },
+  "x86-64": { architecture: "amd64" },
+  i386: { architecture: "386" },
+  armhf: { architecture: "arm", variant: "v7" },
+  armel: { architecture: "arm", variant: "v6" },
+};
+
+/** Equal for platforms a client cannot tell apart (containerd's `platforms.Normalize`). */
+function platformKey(platform: Platform): string {
+  const os = platform.os.toLowerCase();
+  const alias = ARCH_ALIASES[platform.architecture.toLowerCase()];
+  const architecture = alias?.architecture ?? platform.architecture.toLowerCase();
+  let variant = (platform.variant ?? alias?.variant ?? "").toLowerCase();
+  if (/^[0-9]/.test(variant)) variant = `v${variant}`;
+  if (architecture === "arm64" && (variant === "v8" || variant === "v8.0")) variant = "";
+  if (architecture === "arm" && variant === "") variant = "v7";
+  if (architecture === "amd64" && variant === "v1") variant = "";
+  return JSON.stringify([os, architecture, variant, platform["os.version"] ?? null]);
+}
+
+function archiveError(label: string, what: string, error: unknown): unknown {
+  if (!(error instanceof JsonShapeError)) return error;
+  return new ArchiveError(label, `${what}: ${error.message}`, { cause: error });
+}

@@ -1,0 +1,243 @@
+/**
+ * A run: every job of a {@linkcode RunPlan} pushed with one set of shared machinery, as
+ * go-containerregistry's `remote` pusher owns a run. All jobs share the transport, one auth
+ * session per target (each repository a view of it), one compressor pool, one concurrency
+ * budget (`--max-concurrent` across every image) and one lock per blob, so a blob held by
+ * several images or archives goes up once per registry: later repositories find or mount it.
+ * A job that fails does not stop the others; each reports on its own.
+ */
+import { type ArchiveImage, isIndexMediaType, uniqueBlobs } from "../archive/image.ts";
+import type { ProgressSink } from "../progress/events.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { putManifest } from "../registry/manifests.ts";
+import { formatReference } from "../registry/reference.ts";
+import {
+  buildIndex,
+  checkDistinctPlatforms,
+  describePlatform,
+  indexChildren,
+  platformEntries,
+  type PlatformEntry,
+  type PushedManifest,
+  readPlatform,
+} from "./multi_arch.ts";
+import { KeyedLocks, Limiter } from "./pool.ts";
+import {
+  type BlobTally,
+  checkTarget,
+  pushImage,
+  type PushOptions,
+  type PushResult,
+} from "./push_image.ts";
+import type { Compression } from "../compress/codec.ts";
+import type { PushJob } from "./run_plan.ts";
+
+/** What a job did. */
+export interface JobReport {
+  job: PushJob;
+  /** `pushed`; `planned` in a dry run (nothing sent); `failed`, with `error`. */
+  status: "pushed" | "planned" | "failed";
+  /** The root manifest pushed (or that a dry run would push): an index for `multi-arch`. */
+  manifest?: PushedManifest;
+  /** False in a dry run that cannot know the manifest (layers never compressed before). */
+  manifestFinal: boolean;
+  /** `os/arch[/variant]` of each image, read from the archive. */
+  platforms: string[];
+  uploaded: BlobTally;
+  skipped: BlobTally;
+  mounted: BlobTally;
+  compressed: PushResult["compressed"];
+  durationMs: number;
+  error?: unknown;
+}
+
+export interface RunOptions {
+  /** The client for a job's registry and repository (one auth session per target). */
+  clientFor: (job: PushJob) => RegistryClient;
+  /** Settings every image is pushed with. */
+  push: Omit<PushOptions, "shared" | "announce" | "sink">;
+  sink: ProgressSink;
+  signal?: AbortSignal;
+}
+
+/**
+ * Checks what can be checked before a byte is sent: a digest target must be the manifest's,
+ * and the platforms `--multi-arch` joins must be distinct (usage errors otherwise). Returns
+ * each `multi-arch` job's platform entries.
+ */
+export async function prepareRun(
+  jobs: readonly PushJob[],
+  compression: Compression,
+  signal?: AbortSignal,
+): Promise<Map<PushJob, PlatformEntry[]>> {
+  const entries = new Map<PushJob, PlatformEntry[]>();
+  /** Every target joins the same sources: read them once. */
+  const bySources = new Map<string, PlatformEntry[]>();
+  for (const job of jobs) {
+    if (job.kind === "image") {
+      checkTarget(job.sources[0]!.image, {
+        tags: job.tags,
+        ...(job.digest !== undefined ? { digest: job.digest } : {}),
+      }, compression);
+      continue;
+    }
+    const key = job.sources.map((s) => `${s.archive} ${s.image.root.digest}`).join("\n");
+    let found = bySources.get(key);
+    if (found === undefined) {
+      found = [];
+      for (const source of job.sources) {
+        const label = `${source.archive} (${source.label})`;
+        found.push(
+          ...await platformEntries(source.image.root, label, signal ? { signal } : {}),
+        );
+      }
+      checkDistinctPlatforms(found);
+      bySources.set(key, found);
+    }
+    entries.set(job, found);
+  }
+  return entries;
+}
+
+/** Runs every job; never throws for a job's failure (see {@linkcode JobReport.error}). */
+export async function runJobs(
+  jobs: readonly PushJob[],
+  prepared: ReadonlyMap<PushJob, PlatformEntry[]>,
+  options: RunOptions,
+): Promise<JobReport[]> {
+  const shared = { limiter: new Limiter(options.push.maxConcurrent), locks: new KeyedLocks() };
+  // Each registry is asked once whether it speaks v2 and takes our credentials, before the
+  // run is announced: a registry that refuses us fails its jobs, and only those.
+  const pings = new Map<RegistryClient, Promise<unknown>>();
+  const reachable = new Map<PushJob, Promise<unknown>>();
+  for (const job of jobs) {
+    const client = options.clientFor(job);
+    let ping = pings.get(client);
+    if (ping === undefined) {
+      ping = client.ping().then(() => undefined, (error) => ({ error }));
+      pings.set(client, ping);
+    }
+    reachable.set(job, ping);
+  }
+  const refusals = await Promise.all(jobs.map((job) => reachable.get(job)));
+  const going = jobs.filter((_, i) => refusals[i] === undefined);
+  if (going.length > 0) announce(going, options.sink);
+  return await Promise.all(jobs.map(async (job): Promise<JobReport> => {
+    const started = performance.now();
+    const refused = await reachable.get(job) as { error: unknown } | undefined;
+    const report: JobReport = {
+      job,
+      status: "failed",
+      manifestFinal: true,
+      platforms: [],
+      uploaded: { count: 0, bytes: 0 },
+      skipped: { count: 0, bytes: 0 },
+      mounted: { count: 0, bytes: 0 },
+      compressed: { count: 0, bytes: 0, size: 0 },
+      durationMs: 0,
+    };
+    try {
+      if (refused !== undefined) throw refused.error;
+      const client = options.clientFor(job);
+      const push = (image: ArchiveImage, tags: string[], digest?: string) =>
+        pushImage(client, image, { tags, ...(digest !== undefined ? { digest } : {}) }, {
+          ...options.push,
+          shared,
+          announce: false,
+          sink: options.sink,
+        });
+      if (job.kind === "multi-arch") {
+        const entries = prepared.get(job) ?? [];
+        report.platforms = entries.filter((e) => !e.attestation).map((e) =>
+          describePlatform(e.platform)
+        );
+        const pushed = new Map<string, PushedManifest>();
+        await Promise.all(entries.map(async (entry) => {
+          const result = await push({ names: [], root: entry.node, notes: [] }, []);
+          add(report, result);
+          pushed.set(entry.node.digest, result.manifest);
+        }));
+        const index = buildIndex(indexChildren(entries, pushed));
+        report.manifest = {
+          mediaType: index.mediaType,
+          digest: index.digest,
+          size: index.bytes.length,
+        };
+        if (!options.push.dryRun) {
+          for (const tag of job.tags) {
+            await putManifest(client, tag, index.mediaType, index.bytes);
+            options.sink({ type: "manifest-done", reference: tag, digest: index.digest });
+          }
+        }
+      } else {
+        const source = job.sources[0]!;
+        report.platforms = await platformsOf(source.image, source.archive, options.signal);
+        const result = await push(source.image, job.tags, job.digest);
+        add(report, result);
+        report.manifest = result.manifest;
+      }
+      report.status = options.push.dryRun ? "planned" : "pushed";
+    } catch (error) {
+      report.error = error;
+    }
+    report.durationMs = Math.round(performance.now() - started);
+    return report;
+  }));
+}
+
+/** One `plan` event for the run: every blob it may send, each digest once. */
+function announce(jobs: readonly PushJob[], sink: ProgressSink): void {
+  const blobs = new Map<string, number>();
+  for (const job of jobs) {
+    for (const source of job.sources) {
+      for (const blob of uniqueBlobs(source.image.root)) blobs.set(blob.digest, blob.size);
+    }
+  }
+  const first = jobs[0];
+  const images = new Set(jobs.flatMap((job) => job.sources.map((s) => s.image.root.digest)));
+  sink({
+    type: "plan",
+    image: jobs.length === 1 && first !== undefined
+      ? first.sources.map((s) => s.label).join(" + ")
+      : `${images.size} image(s)`,
+    ...(jobs.length === 1 && first !== undefined
+      ? { target: formatReference({ ...first.target, ...tagOf(first) }) }
+      : {}),
+    blobs: blobs.size,
+    bytes: [...blobs.values()].reduce((sum, size) => sum + size, 0),
+  });
+}
+
+function tagOf(job: PushJob): { tag?: string; digest?: string } {
+  const tag = job.tags.join(",");
+  if (tag !== "") return { tag };
+  return job.digest !== undefined ? { digest: job.digest } : {};
+}
+
+function add(report: JobReport, result: PushResult): void {
+  for (const key of ["uploaded", "skipped", "mounted"] as const) {
+    report[key].count += result[key].count;
+    report[key].bytes += result[key].bytes;
+  }
+  report.compressed.count += result.compressed.count;
+  report.compressed.bytes += result.compressed.bytes;
+  report.compressed.size += result.compressed.size;
+  report.manifestFinal &&= result.manifestFinal;
+}
+
+/** The platforms of an image, for the report: nothing when the archive does not say. */
+async function platformsOf(
+  image: ArchiveImage,
+  archive: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  try {
+    if (isIndexMediaType(image.root.mediaType)) {
+      const entries = await platformEntries(image.root, archive, signal ? { signal } : {});
+      return entries.filter((e) => !e.attestation).map((e) => describePlatform(e.platform));
+    }
+    return [describePlatform(await readPlatform(image.root, archive, signal ? { signal } : {}))];
+  } catch {
+    return [];
+  }
+}
