@@ -132,6 +132,8 @@ export class ProgressState {
       }
       case "blob-done": {
         const blob = this.#blob(event.digest, event.size);
+        // A run may place one blob in several repositories: the one that uploaded it counts.
+        if (blob.status === "uploaded" && event.outcome !== "uploaded") return;
         blob.size = event.size;
         if (event.outcome === "uploaded") this.#send(t, blob, event.size);
         blob.status = event.outcome;

@@ -322,7 +322,7 @@ export async function pushImage(
     await pushChildren(client, tree, sink);
     for (const reference of target.tags.length > 0 ? target.tags : [tree.digest]) {
       await putManifest(client, reference, tree.mediaType, tree.bytes);
-      sink({ type: "manifest-done", reference, digest: tree.digest });
+      sink({ type: "manifest-done", reference: tagged(client, reference), digest: tree.digest });
     }
   }
   const manifestFinal = !blobs.some((b) =>
@@ -370,6 +370,12 @@ export function checkTarget(
 
 /** Statuses with which registries turn streamed (unknown-length) PATCHes away. */
 const STREAM_REFUSED = new Set([400, 405, 411, 415, 501]);
+
+/** `registry/repository:tag` (or `@digest`) for progress: a run pushes to many repositories. */
+export function tagged(client: RegistryClient, reference: string): string {
+  const separator = reference.startsWith("sha256:") ? "@" : ":";
+  return `${client.registryName}/${client.repository}${separator}${reference}`;
+}
 
 /** Child manifests (an index's platforms), deepest first, by digest. */
 async function pushChildren(

@@ -28,6 +28,7 @@ import {
   pushImage,
   type PushOptions,
   type PushResult,
+  tagged,
 } from "./push_image.ts";
 import type { Compression } from "../compress/codec.ts";
 import type { PushJob } from "./run_plan.ts";
@@ -166,7 +167,11 @@ export async function runJobs(
         if (!options.push.dryRun) {
           for (const tag of job.tags) {
             await putManifest(client, tag, index.mediaType, index.bytes);
-            options.sink({ type: "manifest-done", reference: tag, digest: index.digest });
+            options.sink({
+              type: "manifest-done",
+              reference: tagged(client, tag),
+              digest: index.digest,
+            });
           }
         }
       } else {

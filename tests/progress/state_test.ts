@@ -203,3 +203,18 @@ Deno.test("ProgressState: a blob whose bytes are all sent is finishing, not done
   ]);
   assertEquals(state.totals().fraction, 1);
 });
+
+Deno.test("ProgressState: a blob uploaded once and mounted elsewhere counts as uploaded", () => {
+  const clock = new FakeClock();
+  const state = new ProgressState({ now: clock.now });
+  feed(state, clock, [
+    [0, { type: "plan", image: "2 image(s)", blobs: 1, bytes: 10 * MiB }],
+    [0, { type: "blob-start", digest: A, size: 10 * MiB, attempt: 1 }],
+    [1000, { type: "blob-done", digest: A, size: 10 * MiB, outcome: "uploaded" }],
+    // A second image's repository mounts it.
+    [1100, { type: "blob-done", digest: A, size: 10 * MiB, outcome: "mounted" }],
+  ]);
+  assertEquals(state.blob(A)?.status, "uploaded");
+  const totals = state.totals();
+  assertEquals([totals.bytesDone, totals.bytesTotal], [10 * MiB, 10 * MiB]);
+});
