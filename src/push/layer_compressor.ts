@@ -14,6 +14,7 @@ import type { BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
 import { HeldStream } from "./held_stream.ts";
+import { broadcast } from "./broadcast.ts";
 import {
   BlobDigestMismatchError,
   cancelSession,
@@ -144,6 +145,50 @@ export class LayerCompressor {
     });
     this.#options.cache?.recordCompressed(blob.digest, this.#setting, result);
     return { mediaType: this.#mediaType(blob), ...result };
+  }
+
+  /**
+   * Compresses `blob` once and sends the stream to every one of `clients` at once, one
+   * streamed request each (see `broadcast.ts`): a run with several registries compresses each
+   * layer once, and every registry gets the same bytes. Returns each client's outcome; one
+   * that failed does not stop the others (its push can still upload the layer on its own,
+   * compressed again at the same levels).
+   */
+  async uploadToAll(
+    clients: readonly RegistryClient[],
+    blob: ArchiveBlob,
+  ): Promise<({ descriptor: Descriptor } | { error: unknown })[]> {
+    const stream = this.#compress(clients[0]!, blob, this.#levels.get(blob.digest));
+    const branches = broadcast(stream.chunks, clients.length);
+    const describe = `${blob.describe} (${this.#options.codec})`;
+    const results = await Promise.all(clients.map(async (client, i) => {
+      const branch = branches[i]!;
+      try {
+        const digest = await uploadStreamed(client, {
+          describe,
+          chunks: branch,
+          finish: () => this.#finish(blob, stream),
+        });
+        const descriptor = {
+          mediaType: this.#mediaType(blob),
+          digest,
+          size: stream.summary().size,
+        };
+        this.#options.cache?.recordLocation(digest, client.baseUrl.host, client.repository);
+        return { descriptor };
+      } catch (error) {
+        return { error };
+      } finally {
+        branch.close();
+      }
+    }));
+    const sent = results.find((r) => "descriptor" in r);
+    if (sent !== undefined && "descriptor" in sent) {
+      this.#levels.set(blob.digest, [...stream.levels]);
+      const { digest, size } = sent.descriptor;
+      this.#options.cache?.recordCompressed(blob.digest, this.#setting, { digest, size });
+    }
+    return results;
   }
 
   /** Resume state is saved per compression setting: another level would make another stream. */

@@ -20,6 +20,7 @@ import type { ChunkedMode } from "./upload_policy.ts";
 import { UploadPolicy } from "./upload_policy.ts";
 import type { ResumeStore } from "./resume_store.ts";
 import { KeyedLocks, Limiter, runBounded, runShared } from "./pool.ts";
+import type { CompressedFanOut } from "./fan_out.ts";
 import { verifyBlob } from "./verify.ts";
 import type { Compression } from "../compress/codec.ts";
 import type { BlobInfoCache } from "./blob_info_cache.ts";
@@ -63,7 +64,7 @@ export interface PushOptions {
    * repository). Without it the push has a budget of its own, `maxConcurrent`, and pings the
    * registry first (a run pings each registry once).
    */
-  shared?: { limiter: Limiter; locks: KeyedLocks };
+  shared?: { limiter: Limiter; locks: KeyedLocks; fanOut?: CompressedFanOut };
   /** Announce the image with a `plan` event (default true; a run announces its own). */
   announce?: boolean;
   sink: ProgressSink;
@@ -208,7 +209,19 @@ export async function pushImage(
   /** Compressed layers: original digest → what the manifest names now. */
   const replaced = new Map<string, Descriptor>();
 
+  /** A compressed layer this push sent (the bytes went up, whoever compressed them). */
+  const sentCompressed = (blob: ArchiveBlob, descriptor: Descriptor) => {
+    replaced.set(blob.digest, descriptor);
+    compressed.count++;
+    compressed.bytes += blob.size;
+    compressed.size += descriptor.size;
+    tally(blob, "uploaded", descriptor.digest);
+  };
+  const fanOut = options.dryRun ? undefined : options.shared?.fanOut;
+
   const pushCompressed = async (blob: ArchiveBlob, compressor: LayerCompressor) => {
+    const sent = fanOut?.sent(client, blob.digest);
+    if (sent !== undefined) return sentCompressed(blob, sent);
     if (!options.forceUpload) {
       const found = await compressor.findExisting(client, blob, !options.dryRun);
       if (found !== undefined) {
@@ -227,6 +240,20 @@ export async function pushImage(
       }
     }
     if (options.dryRun) return await wouldUpload(blob);
+    // Other registries of the run want it too: one compression goes to all of them at once.
+    const others = await lacking(fanOut?.others(blob.digest, client) ?? [], blob, compressor);
+    if (others.length > 0) {
+      const results = await compressor.uploadToAll([client, ...others], blob);
+      others.forEach((other, i) => {
+        const result = results[i + 1];
+        if (result !== undefined && "descriptor" in result) {
+          fanOut?.record(other, blob.digest, result.descriptor);
+        }
+      });
+      const own = results[0];
+      if (own !== undefined && "descriptor" in own) return sentCompressed(blob, own.descriptor);
+      // Sent elsewhere but not here: this registry gets it on its own, with retries.
+    }
     let descriptor: Descriptor;
     try {
       // Blobs that would go in chunks go in resumable segments of about a chunk.
@@ -250,11 +277,7 @@ export async function pushImage(
       tally(blob, await policy.upload(blob, mountSource(blob.digest), { inChunks: tooLarge }));
       return;
     }
-    replaced.set(blob.digest, descriptor);
-    compressed.count++;
-    compressed.bytes += blob.size;
-    compressed.size += descriptor.size;
-    tally(blob, "uploaded", descriptor.digest);
+    sentCompressed(blob, descriptor);
   };
 
   const { limiter, locks } = options.shared ??
@@ -366,6 +389,21 @@ export function checkTarget(
       { hint: "Push by tag, or name the digest the archive holds" },
     );
   }
+}
+
+/**
+ * Of `clients`, those whose repository lacks `blob`'s compressed form (as far as the cache
+ * knows it: a form it does not know, no registry can be asked for).
+ */
+async function lacking(
+  clients: readonly RegistryClient[],
+  blob: ArchiveBlob,
+  compressor: LayerCompressor,
+): Promise<RegistryClient[]> {
+  const known = compressor.known(blob);
+  if (known === undefined) return [...clients];
+  const has = await Promise.all(clients.map((c) => blobExists(c, known.digest)));
+  return clients.filter((_, i) => !has[i]);
 }
 
 /** Statuses with which registries turn streamed (unknown-length) PATCHes away. */

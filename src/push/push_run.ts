@@ -22,6 +22,8 @@ import {
   readPlatform,
 } from "./multi_arch.ts";
 import { KeyedLocks, Limiter } from "./pool.ts";
+import { CompressedFanOut } from "./fan_out.ts";
+import { isUncompressedLayer } from "./manifest_rewrite.ts";
 import {
   type BlobTally,
   checkTarget,
@@ -106,7 +108,12 @@ export async function runJobs(
   prepared: ReadonlyMap<PushJob, PlatformEntry[]>,
   options: RunOptions,
 ): Promise<JobReport[]> {
-  const shared = { limiter: new Limiter(options.push.maxConcurrent), locks: new KeyedLocks() };
+  const fanOut = fanOutOf(jobs, prepared, options);
+  const shared = {
+    limiter: new Limiter(options.push.maxConcurrent),
+    locks: new KeyedLocks(),
+    ...(fanOut ? { fanOut } : {}),
+  };
   // Each registry is asked once whether it speaks v2 and takes our credentials, before the
   // run is announced: a registry that refuses us fails its jobs, and only those.
   const pings = new Map<RegistryClient, Promise<unknown>>();
@@ -188,6 +195,33 @@ export async function runJobs(
     report.durationMs = Math.round(performance.now() - started);
     return report;
   }));
+}
+
+/**
+ * Which registries want each layer compressed on the way: with more than one, a layer is
+ * compressed once for all of them (see {@linkcode CompressedFanOut}).
+ */
+function fanOutOf(
+  jobs: readonly PushJob[],
+  prepared: ReadonlyMap<PushJob, PlatformEntry[]>,
+  options: RunOptions,
+): CompressedFanOut | undefined {
+  if (options.push.compression.codec === "none" || options.push.dryRun) return undefined;
+  const fanOut = new CompressedFanOut();
+  const registries = new Set<string>();
+  for (const job of jobs) {
+    const client = options.clientFor(job);
+    registries.add(client.baseUrl.href);
+    const roots = job.kind === "multi-arch"
+      ? (prepared.get(job) ?? []).map((e) => e.node)
+      : job.sources.map((s) => s.image.root);
+    for (const root of roots) {
+      for (const blob of uniqueBlobs(root)) {
+        if (isUncompressedLayer(blob.mediaType)) fanOut.want(blob.digest, client);
+      }
+    }
+  }
+  return registries.size > 1 ? fanOut : undefined;
 }
 
 /** One `plan` event for the run: every blob it may send, each digest once. */
