@@ -64,7 +64,13 @@ export interface PushOptions {
    * repository). Without it the push has a budget of its own, `maxConcurrent`, and pings the
    * registry first (a run pings each registry once).
    */
-  shared?: { limiter: Limiter; locks: KeyedLocks; fanOut?: CompressedFanOut };
+  shared?: {
+    limiter: Limiter;
+    locks: KeyedLocks;
+    fanOut?: CompressedFanOut;
+    /** Dry run: blobs an earlier image of the run would upload (`registry digest` → repository). */
+    planned?: Map<string, string>;
+  };
   /** Announce the image with a `plan` event (default true; a run announces its own). */
   announce?: boolean;
   sink: ProgressSink;
@@ -192,6 +198,13 @@ export async function pushImage(
       : undefined);
   /** A dry run still proves the archive is sound: every blob it would send is hashed. */
   const wouldUpload = async (blob: ArchiveBlob) => {
+    // Another image of the run would upload it first: this repository would find or mount it.
+    const key = `${registry} ${blob.digest}`;
+    const placed = options.shared?.planned?.get(key);
+    if (placed !== undefined) {
+      return tally(blob, placed === client.repository ? "skipped" : "would-mount");
+    }
+    options.shared?.planned?.set(key, client.repository);
     if (!options.verify) await verifyBlob(blob, client.signal);
     tally(blob, "would-upload");
   };

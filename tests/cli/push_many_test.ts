@@ -156,6 +156,11 @@ integrationTest(
         assertStringIncludes(dry.stderr, `→ ${registry.host}/${target}`);
       }
       assertStringIncludes(dry.stderr, "Dry run: 3 push(es)");
+      // The shared base would go up once: the other repository would mount it.
+      const dryLines = lines(dry.stderr).filter((l) => l.includes("would push"));
+      assertEquals(dryLines.filter((l) => /, 1 \([^)]*\) would be mounted/.test(l)).length, 1);
+      const uploaded = dryLines.map((l) => Number(/: (\d+) blob\(s\)/.exec(l)?.[1]));
+      assertEquals(uploaded.reduce((a, b) => a + b, 0), 6, dryLines.join("\n"));
       assertEquals(await registry.listTags("m/library/app"), []);
 
       const result = await runCli(args);
