@@ -156,15 +156,19 @@ async function pushAll(
     sources.push({ file, source: await openSource(file, context, settings.timeoutSeconds) });
   }
   const stream = sources.find((s) => s.source.kind === "stream");
-  if (
-    stream !== undefined &&
-    (sources.length > 1 || targets.length > 1 || settings.all || settings.multiArch)
-  ) {
+  if (stream !== undefined && (sources.length > 1 || targets.length > 1)) {
     const label = stream.source.kind === "stream" ? stream.source.label : stream.file;
     throw new UsageError(
-      `${label} is read as a stream (a pipe or a compressed archive), which can only be ` +
-        `pushed alone: one -f, one -r, without --all or --multi-arch`,
-      { hint: "Give tar files for a run of several images or targets (decompress it first)" },
+      `${label} is read as a stream (a pipe or a compressed archive), once: it can be the ` +
+        `only -f, to one -r`,
+      { hint: "Give tar files for a run of several archives or registries" },
+    );
+  }
+  if (stream !== undefined && settings.all && targets[0]!.reference.repository === "") {
+    throw new UsageError(
+      `--all from a stream needs a prefix in -r: the layers go into it as they pass, and ` +
+        `each image's repository mounts them from there`,
+      { hint: `Add a prefix: -r ${targets[0]!.reference.registry}/mirror` },
     );
   }
   const fileArchives: ImageArchive[] = [];
@@ -257,8 +261,8 @@ async function pushAll(
         for (const note of image.notes) reporter.info(`Note: ${note}`);
       }
     }
-    if (streamed !== undefined && plan.jobs[0] !== undefined) {
-      const unused = unusedBlobs(streamed, plan.jobs[0].sources[0]!.image);
+    if (streamed !== undefined && plan.jobs.length === 1 && plan.jobs[0]!.kind === "image") {
+      const unused = unusedBlobs(streamed, plan.jobs[0]!.sources[0]!.image);
       if (unused.count > 0) {
         reporter.info(
           `Note: ${unused.count} blob(s), ${formatBytes(unused.bytes)}, of other images in the ` +
@@ -297,7 +301,9 @@ async function pushAll(
         dryRun: settings.dryRun,
         compression: settings.compression,
         cache,
-        ...(streamed ? { streamed: streamed.passed } : {}),
+        ...(streamed
+          ? { streamed: streamed.passed, streamedInto: clients.get(0)!.repository }
+          : {}),
         ...(compressor ? { compressor } : {}),
       },
       sink: reporter.sink,

@@ -12,6 +12,7 @@ import {
 import { UsageError } from "../errors.ts";
 import type { BlobOutcome, ProgressSink } from "../progress/events.ts";
 import { blobExists } from "../registry/blobs.ts";
+import { cancelSession, startSession } from "../registry/uploads.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { putManifest } from "../registry/manifests.ts";
 import { familiarName } from "../registry/reference.ts";
@@ -56,6 +57,11 @@ export interface PushOptions {
    * the archive (see `push_stream.ts`): counted, not sent again.
    */
   streamed?: ReadonlyMap<string, PassedBlob>;
+  /**
+   * The repository the stream's blobs went into, when it is not this image's (`--all` from a
+   * stream: the prefix repository): they are mounted from there.
+   */
+  streamedInto?: string;
   /** The compressor to use, when the caller has one already (it stays open). */
   compressor?: LayerCompressor;
   /**
@@ -68,8 +74,10 @@ export interface PushOptions {
     limiter: Limiter;
     locks: KeyedLocks;
     fanOut?: CompressedFanOut;
-    /** Dry run: blobs an earlier image of the run would upload (`registry digest` → repository). */
-    planned?: Map<string, string>;
+    /** Dry run: where the run would place each blob (`registry digest` → repositories). */
+    planned?: Map<string, Set<string>>;
+    /** Streamed blobs an image of the run already counted as its upload. */
+    claimed?: Set<string>;
   };
   /** Announce the image with a `plan` event (default true; a run announces its own). */
   announce?: boolean;
@@ -202,9 +210,11 @@ export async function pushImage(
     const key = `${registry} ${blob.digest}`;
     const placed = options.shared?.planned?.get(key);
     if (placed !== undefined) {
-      return tally(blob, placed === client.repository ? "skipped" : "would-mount");
+      if (placed.has(client.repository)) return tally(blob, "skipped");
+      placed.add(client.repository);
+      return tally(blob, "would-mount");
     }
-    options.shared?.planned?.set(key, client.repository);
+    options.shared?.planned?.set(key, new Set([client.repository]));
     if (!options.verify) await verifyBlob(blob, client.signal);
     tally(blob, "would-upload");
   };
@@ -304,7 +314,7 @@ export async function pushImage(
   try {
     await runShared(blobs, limiter, async (blob) => {
       const passed = options.streamed?.get(blob.digest);
-      if (passed !== undefined) return pushStreamed(blob, passed);
+      if (passed !== undefined) return await pushStreamed(blob, passed);
       if (compressor !== undefined && compressible(blob)) {
         await pushCompressed(blob, compressor);
         return;
@@ -327,20 +337,52 @@ export async function pushImage(
     if (options.compressor === undefined) compressor?.close();
   }
 
-  /** A blob sent (or found in the registry) as the archive streamed past. */
-  function pushStreamed(blob: ArchiveBlob, passed: PassedBlob): void {
+  /**
+   * A blob sent (or found in the registry) as the archive streamed past: in this repository,
+   * or in `streamedInto`, from which it is mounted. The first image to take a blob the stream
+   * uploaded counts the upload; the others, what they did.
+   */
+  async function pushStreamed(blob: ArchiveBlob, passed: PassedBlob): Promise<void> {
+    let outcome: BlobOutcome | "would-upload" | "would-mount" = passed.outcome;
+    const stored = passed.compressed?.digest ?? blob.digest;
+    const from = options.streamedInto;
+    const first = !options.shared?.claimed?.has(passed.digest);
+    options.shared?.claimed?.add(passed.digest);
+    if (from !== undefined && from !== client.repository) {
+      const placed = await placeFrom(from, stored, blob);
+      outcome = placed === "skipped" || !first ? placed : passed.outcome;
+    }
     if (passed.compressed !== undefined && compressor !== undefined && compressible(blob)) {
       replaced.set(blob.digest, {
         mediaType: compressor.compressedType(blob.mediaType),
         ...passed.compressed,
       });
-      if (passed.outcome === "uploaded") {
+      if (outcome === "uploaded") {
         compressed.count++;
         compressed.bytes += blob.size;
         compressed.size += passed.compressed.size;
       }
     }
-    tally(blob, passed.outcome, passed.compressed?.digest);
+    tally(blob, outcome, passed.compressed?.digest);
+  }
+
+  /** Puts a blob the stream sent into repository `from` into this one: found, or mounted. */
+  async function placeFrom(
+    from: string,
+    digest: string,
+    blob: ArchiveBlob,
+  ): Promise<"skipped" | "mounted" | "would-mount"> {
+    if (await blobExists(client, digest)) return "skipped";
+    if (options.dryRun) return "would-mount";
+    client.addPullScope(from);
+    const session = await startSession(client, { digest, describe: blob.describe }, from);
+    if (session === "mounted") return "mounted";
+    await cancelSession(client, session.url);
+    throw new Error(
+      `${client.registryName} did not mount ${digest} from ${from} into ${client.repository}; ` +
+        `a stream's layers went into ${from} as they passed and cannot be read again: push ` +
+        `the archive from a tar file, or one image per run`,
+    );
   }
 
   /** Where to try mounting a blob from: --mount-from, else a sibling repository we pushed to. */

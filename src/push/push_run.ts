@@ -113,7 +113,8 @@ export async function runJobs(
     limiter: new Limiter(options.push.maxConcurrent),
     locks: new KeyedLocks(),
     ...(fanOut ? { fanOut } : {}),
-    planned: new Map<string, string>(),
+    planned: new Map<string, Set<string>>(),
+    claimed: new Set<string>(),
   };
   // Each registry is asked once whether it speaks v2 and takes our credentials, before the
   // run is announced: a registry that refuses us fails its jobs, and only those.

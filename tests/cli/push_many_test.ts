@@ -20,6 +20,7 @@ import {
   type TestRegistry,
 } from "../helpers/registry.ts";
 import { pullBack, skopeo } from "../helpers/skopeo.ts";
+import { run } from "../helpers/command.ts";
 
 const DIGEST = "sha256:[0-9a-f]{64}";
 const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -564,3 +565,60 @@ Deno.test("the README documents every field of the JSON report", async () => {
   ];
   for (const field of fields) assertStringIncludes(section, `\`${field}\``);
 });
+
+integrationTest(
+  "--all from a pipe and from a .tar.gz: layers pass into the prefix, images mount them",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry();
+      // The base is over the 1 MiB a stream keeps in memory: it is sent as it passes.
+      const archive = await writeDockerSaveLegacy(`${dir}/bundle.tar`, [
+        { name: "app:1", layerSizes: [1_200_000, 2_000], layerSeeds: ["base", "app"] },
+        { name: "example/tool:2", layerSizes: [1_200_000, 3_000], layerSeeds: ["base", "tool"] },
+      ]);
+      const piped = await runCli(
+        ["--all", "-r", `http://${registry.host}/m`, "-f", "-", "--output", "json"],
+        { stdinFile: archive.path },
+      );
+      assertOk(piped);
+      const report = JSON.parse(piped.stdout) as PushReport;
+      checkReport(report);
+      assertEquals(report.images.map((i) => i.target.repository).sort(), [
+        "m/example/tool",
+        "m/library/app",
+      ]);
+      await assertImage(registry, "m/library/app", "1", archive, "app:1");
+      await assertImage(registry, "m/example/tool", "2", archive, "example/tool:2");
+      // Every layer went up once, into the prefix, and each image's repository mounted it.
+      const log = await registry.requests();
+      const uploads = completedUploads(log);
+      assertEquals([...uploads.values()].every((n) => n === 1), true, JSON.stringify([...uploads]));
+      const base = archive.images[0]!.layerDigests[0]!;
+      assertEquals(
+        mounts(log).filter((m) => m.digest === base).map((m) => [m.from, m.into]).sort(),
+        [["m", "m/example/tool"], ["m", "m/library/app"]],
+      );
+      const counted = report.images.reduce((n, i) => n + i.blobs.uploaded.count, 0);
+      assertEquals(counted, 5, "each streamed blob counted as uploaded once (3 layers, 2 configs)");
+
+      // A compressed archive is a stream too; with no prefix there is nowhere to put its layers.
+      await run("gzip", ["-k", archive.path]);
+      const gz = await runCli([
+        "--all",
+        "-r",
+        `http://${registry.host}/z`,
+        "-f",
+        `${archive.path}.gz`,
+        "--compression",
+        "gzip",
+      ]);
+      assertOk(gz);
+      assertEquals(pushedRefs(gz).size, 2);
+      await assertImage(registry, "z/library/app", "1", archive, "app:1");
+      const bare = await runCli(["--all", "-r", registry.host, "-f", `${archive.path}.gz`]);
+      assertEquals(bare.code, 2, bare.stderr);
+      assertStringIncludes(bare.stderr, "needs a prefix");
+    });
+  },
+  { tools: TOOLS },
+);
