@@ -622,3 +622,49 @@ integrationTest(
   },
   { tools: TOOLS },
 );
+
+integrationTest(
+  "--multi-arch merges an input that holds an index with per-platform ones",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry();
+      const both = await writeOciArchive(`${dir}/both.tar`, [
+        { name: "app:amd64", architecture: "amd64", layerSizes: [3_000] },
+        { name: "app:arm64", architecture: "arm64", layerSizes: [3_500] },
+      ], { index: { refName: "1" } });
+      const s390x = await writeOciArchive(`${dir}/s390x.tar`, [
+        { name: "app:1", architecture: "s390x", layerSizes: [4_000] },
+      ]);
+      const result = await runCli([
+        "-r",
+        `http://${registry.host}/merged:1`,
+        "--multi-arch",
+        "-f",
+        both.path,
+        "-f",
+        s390x.path,
+        "--output",
+        "json",
+      ]);
+      assertOk(result);
+      const report = JSON.parse(result.stdout) as PushReport;
+      checkReport(report);
+      assertEquals(report.images.length, 1);
+      assertEquals(report.images[0]!.kind, "multi-arch");
+      assertEquals(report.images[0]!.platforms, ["linux/amd64", "linux/arm64", "linux/s390x"]);
+      const index = await registry.fetchManifest("merged", "1");
+      assertEquals(index.digest, report.images[0]!.digest);
+      const manifests = index.json.manifests as {
+        digest: string;
+        platform: { architecture: string };
+      }[];
+      assertEquals(manifests.map((m) => m.platform.architecture), ["amd64", "arm64", "s390x"]);
+      const expected = [...both.images, ...s390x.images];
+      for (const [i, m] of manifests.entries()) {
+        const pulled = await pullBack(registry, "merged", m.digest);
+        assertEquals(pulled.configDigest, expected[i]!.configDigest);
+      }
+    });
+  },
+  { tools: TOOLS },
+);
