@@ -668,3 +668,24 @@ integrationTest(
   },
   { tools: TOOLS },
 );
+
+Deno.test("--output json: a run that fails before any push still prints its document", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/broken.tar`, "not a tar at all".repeat(100));
+    const result = await runCli([
+      "-r",
+      "http://127.0.0.1:9/app:1",
+      "-f",
+      `${dir}/broken.tar`,
+      "--output",
+      "json",
+    ]);
+    assertEquals(result.code, 1, result.stderr);
+    const report = JSON.parse(result.stdout) as PushReport;
+    checkReport(report);
+    assertEquals([report.success, report.images, report.errors.length], [false, [], 1]);
+    assertEquals([report.errors[0]!.target, report.errors[0]!.image], [null, null]);
+    assertStringIncludes(report.errors[0]!.message, "broken.tar");
+    assert(lines(result.stderr).some((l) => l.startsWith("Error: ")), result.stderr);
+  });
+});
