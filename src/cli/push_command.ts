@@ -3,18 +3,14 @@
  * pushes them all → the report (a line per tag pushed on stdout, or one JSON document).
  */
 import { readCaFile } from "./ca_file.ts";
-import { type ArchiveImage, type ImageArchive, uniqueBlobs } from "../archive/image.ts";
+import type { ArchiveImage, ImageArchive } from "../archive/image.ts";
 import { openImageArchive } from "../archive/image_archive.ts";
-import { openArchiveStream } from "../archive/stream_archive.ts";
 import { LayerCompressor } from "../push/layer_compressor.ts";
-import {
-  readStreamedArchive,
-  type StreamedArchive,
-  type StreamSource,
-} from "../push/push_stream.ts";
+import { readStreamedArchive, type StreamedArchive } from "../push/push_stream.ts";
+import { openSource, type Source, unusedBlobs } from "./push_input.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import { ArchiveError, UsageError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { formatBytes } from "../progress/format.ts";
 import { type JobReport, prepareRun, runJobs } from "../push/push_run.ts";
 import { planRun, type SkippedImage } from "../push/run_plan.ts";
@@ -34,7 +30,7 @@ import {
 } from "./options.ts";
 import { type PasswordInput, readStdinPassword } from "./password_input.ts";
 import { createReporter, type Reporter } from "./reporter.ts";
-import { describeError, jsonReport, pushedLines, summaryLines, targetText } from "./push_report.ts";
+import { describeError, jsonReport, pushedLines, targetText, textSummary } from "./push_report.ts";
 
 /** What the command needs from the process, injectable for tests. */
 export interface CommandContext extends PasswordInput {
@@ -85,24 +81,12 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
   if (settings.output === "json") {
     writeJson(settings, outcome, performance.now() - started, context);
   } else {
-    const summary = compressionSummary(reports, settings.compression.codec);
-    if (summary !== undefined && !settings.quiet) context.writeErr(`${summary}\n`);
-    if (settings.dryRun && reports.length === 1 && skipped.length === 0) {
-      if (failed.length === 0) context.writeErr(dryRunLine(reports[0]!));
-    } else if (reports.length > 1 || skipped.length > 0 || failed.length > 0) {
-      const lines = summaryLines(reports, skipped, settings.dryRun);
-      // --quiet keeps the failures: they say what the exit code means.
-      const shown = settings.quiet ? lines.filter((l) => l.startsWith("✗")) : lines;
-      if (shown.length > 0 && reports.length + skipped.length > 1) {
-        context.writeErr(
-          `${settings.dryRun ? "Dry run" : "Summary"}: ${reports.length} push(es)` +
-            (skipped.length > 0 ? `, ${skipped.length} image(s) skipped` : "") + "\n",
-        );
-      }
-      if (reports.length + skipped.length > 1) {
-        for (const line of shown) context.writeErr(`  ${line}\n`);
-      }
-    }
+    const text = textSummary(reports, skipped, {
+      dryRun: settings.dryRun,
+      quiet: settings.quiet,
+      codec: settings.compression.codec,
+    });
+    for (const line of text) context.writeErr(`${line}\n`);
     if (!settings.dryRun) {
       for (const report of reports) {
         for (const line of pushedLines(report)) writeResult(line, context);
@@ -367,100 +351,8 @@ function writeJson(
   }
 }
 
-/** What a dry run of one image would do, on one line (stderr). */
-function dryRunLine(report: JobReport): string {
-  const { uploaded, mounted, skipped } = report;
-  return `Dry run: ${uploaded.count} blob(s), ${formatBytes(uploaded.bytes)}, ` +
-    `would be uploaded; ` +
-    (mounted.count > 0
-      ? `${mounted.count} blob(s), ${formatBytes(mounted.bytes)}, would be mounted ` +
-        `from another repository; `
-      : "") +
-    `${skipped.count} blob(s), ${formatBytes(skipped.bytes)}, already in the registry; ` +
-    (report.manifestFinal && report.manifest !== undefined
-      ? `manifest ${report.manifest.digest}`
-      : "the manifest (its digest depends on the compressed layers)") +
-    ` would be pushed as ${targetText(report.job)}\n`;
-}
-
 /** Largest request a layer read from a stream goes up in (it is held until confirmed). */
 const STREAM_SEGMENT_BYTES = 16 * 1024 * 1024;
-
-/** Where the archive comes from: a tar file read in place, or a stream read once. */
-type Source = { kind: "file" } | ({ kind: "stream" } & StreamSource);
-
-/**
- * `-` is standard input; a file that starts like gzip, zstd or xz is read as a stream (it can't
- * be indexed in place); anything else is indexed as a tar, which says what is wrong with it.
- * A stream that gives no bytes for `timeoutSeconds` fails (see {@linkcode watchInput}).
- */
-async function openSource(
-  file: string,
-  context: CommandContext,
-  timeoutSeconds: number,
-): Promise<Source> {
-  if (file === "-") {
-    const label = "standard input";
-    return { kind: "stream", label, stream: watchInput(context.stdin(), label, timeoutSeconds) };
-  }
-  // A pipe given by name (`-f <(docker save app)`) or a compressed file is read as a stream.
-  const stream = await openArchiveStream(file);
-  if (stream === undefined) return { kind: "file" };
-  return { kind: "stream", label: file, stream: watchInput(stream.stream, file, timeoutSeconds) };
-}
-
-/**
- * `--timeout` for the input: a read that waits `seconds` for bytes fails the stream, so a pipe
- * whose writer stalls ends the push with an error instead of hanging it. Only waits count: while
- * the push is busy elsewhere nothing is asked of the input, and no clock runs.
- */
-function watchInput(
-  stream: ReadableStream<Uint8Array>,
-  label: string,
-  seconds: number,
-): ReadableStream<Uint8Array> {
-  const reader = stream.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new ArchiveError(label, `timed out: no data came in for ${seconds} s`)),
-          seconds * 1000,
-        );
-      });
-      try {
-        const { done, value } = await Promise.race([reader.read(), stalled]);
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } catch (error) {
-        // Settles the read still pending on the stalled input.
-        await reader.cancel(error).catch(() => {});
-        throw error;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
-}
-
-/** Blobs of the stream that the pushed image does not name (they went up all the same). */
-function unusedBlobs(
-  streamed: StreamedArchive,
-  image: ArchiveImage,
-): { count: number; bytes: number } {
-  const used = new Set(uniqueBlobs(image.root).map((blob) => blob.digest));
-  let count = 0;
-  let bytes = 0;
-  for (const blob of streamed.passed.values()) {
-    if (blob.outcome === "uploaded" && !used.has(blob.digest)) {
-      count++;
-      bytes += blob.size;
-    }
-  }
-  return { count, bytes };
-}
 
 /**
  * The result line on stdout. The image is in the registry by now, so a stdout that cannot take
@@ -476,25 +368,4 @@ function writeResult(line: string, context: CommandContext): void {
       `Pushed ${line}, but stdout was closed, so it could not be written there (${why})\n`,
     );
   }
-}
-
-/**
- * One line on what compression did, or nothing when no layer was compressed. Layers that did
- * not shrink (by 1 % at least: tar padding always shrinks a little) went up as stored blocks:
- * not a warning, just the fact.
- */
-function compressionSummary(reports: readonly JobReport[], codec: string): string | undefined {
-  const compressed = { count: 0, bytes: 0, size: 0 };
-  for (const { compressed: c } of reports) {
-    compressed.count += c.count;
-    compressed.bytes += c.bytes;
-    compressed.size += c.size;
-  }
-  if (compressed.count === 0) return undefined;
-  if (compressed.size >= compressed.bytes * 0.99) {
-    return `${compressed.count} layer(s) did not compress with ${codec}; sent as stored ` +
-      `(${formatBytes(compressed.bytes)})`;
-  }
-  return `Compressed ${compressed.count} layer(s) with ${codec}: ` +
-    `${formatBytes(compressed.bytes)} → ${formatBytes(compressed.size)}`;
 }

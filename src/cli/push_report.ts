@@ -72,6 +72,82 @@ export function summaryLines(
   return lines;
 }
 
+export interface TextOptions {
+  dryRun: boolean;
+  quiet: boolean;
+  codec: string;
+}
+
+/**
+ * What stderr says at the end of a text run: what compression did; for one image in a dry run,
+ * what a push would do; for a run of several pushes (or with failures), a line for each
+ * (`--quiet` keeps only the failures: they say what the exit code means).
+ */
+export function textSummary(
+  reports: readonly JobReport[],
+  skipped: readonly SkippedImage[],
+  options: TextOptions,
+): string[] {
+  const out: string[] = [];
+  const failed = reports.filter((r) => r.status === "failed");
+  const compression = compressionSummary(reports, options.codec);
+  if (compression !== undefined && !options.quiet) out.push(compression);
+  if (options.dryRun && reports.length === 1 && skipped.length === 0) {
+    if (failed.length === 0) out.push(dryRunLine(reports[0]!));
+    return out;
+  }
+  if (reports.length + skipped.length <= 1) return out;
+  const lines = summaryLines(reports, skipped, options.dryRun);
+  const shown = options.quiet ? lines.filter((l) => l.startsWith("✗")) : lines;
+  if (shown.length === 0) return out;
+  out.push(
+    `${options.dryRun ? "Dry run" : "Summary"}: ${reports.length} push(es)` +
+      (skipped.length > 0 ? `, ${skipped.length} image(s) skipped` : ""),
+  );
+  for (const line of shown) out.push(`  ${line}`);
+  return out;
+}
+
+/** What a dry run of one image would do, on one line (stderr). */
+function dryRunLine(report: JobReport): string {
+  const { uploaded, mounted, skipped } = report;
+  return `Dry run: ${uploaded.count} blob(s), ${formatBytes(uploaded.bytes)}, ` +
+    `would be uploaded; ` +
+    (mounted.count > 0
+      ? `${mounted.count} blob(s), ${formatBytes(mounted.bytes)}, would be mounted ` +
+        `from another repository; `
+      : "") +
+    `${skipped.count} blob(s), ${formatBytes(skipped.bytes)}, already in the registry; ` +
+    (report.manifestFinal && report.manifest !== undefined
+      ? `manifest ${report.manifest.digest}`
+      : "the manifest (its digest depends on the compressed layers)") +
+    ` would be pushed as ${targetText(report.job)}`;
+}
+
+/**
+ * One line on what compression did, or nothing when no layer was compressed. Layers that did
+ * not shrink (by 1 % at least: tar padding always shrinks a little) went up as stored blocks:
+ * not a warning, just the fact.
+ */
+function compressionSummary(
+  reports: readonly JobReport[],
+  codec: string,
+): string | undefined {
+  const compressed = { count: 0, bytes: 0, size: 0 };
+  for (const { compressed: c } of reports) {
+    compressed.count += c.count;
+    compressed.bytes += c.bytes;
+    compressed.size += c.size;
+  }
+  if (compressed.count === 0) return undefined;
+  if (compressed.size >= compressed.bytes * 0.99) {
+    return `${compressed.count} layer(s) did not compress with ${codec}; sent as stored ` +
+      `(${formatBytes(compressed.bytes)})`;
+  }
+  return `Compressed ${compressed.count} layer(s) with ${codec}: ` +
+    `${formatBytes(compressed.bytes)} → ${formatBytes(compressed.size)}`;
+}
+
 export interface JsonReportInput {
   reports: readonly JobReport[];
   skipped: readonly SkippedImage[];
