@@ -4,6 +4,7 @@
  * need no terminal.
  */
 import { createLiveArea } from "./live_area.ts";
+import type { Wording } from "./tty_frame.ts";
 import { createTtyRenderer, type TtyRenderer } from "./tty_renderer.ts";
 
 /** A terminal's size in character cells; 0 where the terminal does not say. */
@@ -20,6 +21,8 @@ export interface StderrTtyOptions {
   write: (text: string) => void;
   /** The terminal's size now. Default: `Deno.consoleSize()`, or 0 × 0 when that fails. */
   size?: () => TerminalSize;
+  /** Which way the bytes go (default: a push's words). */
+  words?: Wording;
 }
 
 /** Columns and rows assumed when the terminal reports 0 (serial consoles, unsized ptys). */
@@ -48,6 +51,7 @@ export function createStderrTtyRenderer(options: StderrTtyOptions): TtyRenderer 
     width: columns,
     // Rows: the two total lines, an overflow line and the cursor's line.
     maxRows: () => Math.max(1, Math.min(8, sizeOr(size().rows, FALLBACK_SIZE.rows) - 4)),
+    ...(options.words ? { words: options.words } : {}),
   });
 }
 

@@ -24,9 +24,33 @@ import {
 } from "./format.ts";
 import { ALMOST_DONE, type BlobState, type ProgressState } from "./state.ts";
 
+/** The words that say which way the bytes go: a push uploads, a pull downloads. */
+export interface Wording {
+  /** A blob moved: "uploaded". */
+  readonly moved: string;
+  /** Its last bytes are through, the other side is checking them: "sent, finishing". */
+  readonly finishing: string;
+  /** A blob that needed no transfer: "exists, skipped". */
+  readonly skipped: string;
+}
+
+export const PUSH_WORDS: Wording = {
+  moved: "uploaded",
+  finishing: "sent, finishing",
+  skipped: "exists, skipped",
+};
+
+export const PULL_WORDS: Wording = {
+  moved: "downloaded",
+  finishing: "received, checking",
+  skipped: "complete from the earlier run, kept",
+};
+
 /** Layout knobs for {@linkcode renderLiveBlock}. */
 export interface FrameOptions {
   readonly palette: Palette;
+  /** Default {@linkcode PUSH_WORDS}. */
+  readonly words?: Wording;
   /** Terminal columns. */
   readonly width: number;
   /** Most blob rows to show; the rest are summarised in one line. */
@@ -60,7 +84,8 @@ export function renderLiveBlock(state: ProgressState, options: FrameOptions): st
   const maxRows = Math.max(0, Math.floor(options.maxRows));
   // Showing "… 1 more" would take the row the blob itself needs.
   const shown = inFlight.length <= maxRows ? inFlight : inFlight.slice(0, Math.max(0, maxRows - 1));
-  for (const blob of shown) lines.push(blobRow(blob, barWidth, c));
+  const words = options.words ?? PUSH_WORDS;
+  for (const blob of shown) lines.push(blobRow(blob, barWidth, c, words));
   if (shown.length < inFlight.length) {
     lines.push(c.dim(`… ${inFlight.length - shown.length} more in flight`));
   }
@@ -75,7 +100,7 @@ export function renderLiveBlock(state: ProgressState, options: FrameOptions): st
   return lines.join("\n");
 }
 
-function blobRow(blob: BlobState, barWidth: number, c: Palette): string {
+function blobRow(blob: BlobState, barWidth: number, c: Palette, words: Wording): string {
   const label = shortDigest(blob.digest).padEnd(LABEL);
   if (blob.status === "retrying") {
     return `${label} ${c.yellow(`retrying (attempt ${blob.attempt})`)}`;
@@ -83,7 +108,7 @@ function blobRow(blob: BlobState, barWidth: number, c: Palette): string {
   if (blob.status === "finishing") {
     // Every byte is with the connection, but a slow link may take seconds to deliver what its
     // buffers hold, and the registry must still answer: short of done, and saying so.
-    return row(label, ALMOST_DONE, `${formatBytes(blob.size)} sent, finishing`, barWidth, c);
+    return row(label, ALMOST_DONE, `${formatBytes(blob.size)} ${words.finishing}`, barWidth, c);
   }
   const fraction = blob.size > 0 ? blob.done / blob.size : 0;
   return row(label, fraction, `${formatBytes(blob.done)} / ${formatBytes(blob.size)}`, barWidth, c);
@@ -110,11 +135,12 @@ export function permanentLine(
   event: ProgressEvent,
   state: ProgressState,
   c: Palette,
+  words: Wording = PUSH_WORDS,
 ): string | undefined {
   switch (event.type) {
     case "blob-done": {
       const digest = shortDigest(event.digest);
-      if (event.outcome === "skipped") return c.dim(`= ${digest} exists, skipped`);
+      if (event.outcome === "skipped") return c.dim(`= ${digest} ${words.skipped}`);
       if (event.outcome === "mounted") {
         return c.dim(`= ${digest} mounted from another repository`);
       }
@@ -122,7 +148,7 @@ export function permanentLine(
       const took = blob?.startedAt !== undefined && blob.finishedAt !== undefined
         ? ` in ${formatMillis(blob.finishedAt - blob.startedAt)}`
         : "";
-      return `${c.green("✓")} ${digest} uploaded ${formatBytes(event.size)}${took}`;
+      return `${c.green("✓")} ${digest} ${words.moved} ${formatBytes(event.size)}${took}`;
     }
     case "retry":
       return `${c.yellow("↻")} Retrying ${event.what} in ${formatMillis(event.delayMs)} ` +

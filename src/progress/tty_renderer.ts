@@ -6,7 +6,7 @@
 import { palette } from "./ansi.ts";
 import type { ProgressSink } from "./events.ts";
 import { ProgressState } from "./state.ts";
-import { permanentLine, renderLiveBlock } from "./tty_frame.ts";
+import { permanentLine, PUSH_WORDS, renderLiveBlock, type Wording } from "./tty_frame.ts";
 
 /**
  * Where frames go: a live block redrawn in place, with permanent text printed above it. A bare
@@ -37,6 +37,8 @@ export interface TtyRendererOptions {
   maxRows?: number | (() => number);
   /** Time between redraws. Default 100 ms, i.e. at most ten frames a second. */
   intervalMs?: number;
+  /** Which way the bytes go. Default {@linkcode PUSH_WORDS}. */
+  words?: Wording;
 }
 
 /** A running TTY renderer. */
@@ -75,6 +77,7 @@ export function createTtyRenderer(options: TtyRendererOptions): TtyRenderer {
   const { output } = options;
   const state = new ProgressState(options.now === undefined ? {} : { now: options.now });
   const colors = palette(options.color);
+  const words = options.words ?? PUSH_WORDS;
   const width = options.width ?? 80;
   const maxRows = options.maxRows ?? 8;
   const intervalMs = options.intervalMs ?? 100;
@@ -88,6 +91,7 @@ export function createTtyRenderer(options: TtyRendererOptions): TtyRenderer {
   const render = (): string =>
     renderLiveBlock(state, {
       palette: colors,
+      words,
       width: typeof width === "function" ? width() : width,
       maxRows: typeof maxRows === "function" ? maxRows() : maxRows,
     });
@@ -119,7 +123,7 @@ export function createTtyRenderer(options: TtyRendererOptions): TtyRenderer {
   const sink: ProgressSink = (event) => {
     if (stopped) return;
     state.apply(event);
-    const line = permanentLine(event, state, colors);
+    const line = permanentLine(event, state, colors, words);
     if (line !== undefined) pending.push(line);
     startTimer();
   };

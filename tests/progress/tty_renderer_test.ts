@@ -301,3 +301,24 @@ Deno.test("TTY renderer shows a blob with every byte sent as finishing, short of
   );
   tty.stop();
 });
+
+Deno.test("TTY renderer with a pull's words: downloaded, checking, kept", async () => {
+  const { PULL_WORDS } = await import("../../src/progress/tty_frame.ts");
+  const { clock, output, tty } = setup({ words: PULL_WORDS });
+  tty.sink({ type: "plan", image: "out.tar", blobs: 3, bytes: 30 * MiB });
+  tty.sink({ type: "blob-done", digest: C, size: 10 * MiB, outcome: "skipped" });
+  tty.sink({ type: "blob-start", digest: A, size: 10 * MiB, attempt: 1 });
+  tty.sink({ type: "blob-progress", digest: A, done: 10 * MiB, size: 10 * MiB });
+  assertEquals(
+    tty.render().split("\n")[0],
+    "aaaaaaaaaaaa [█████████████████████████████░]  99% 10.0 MiB received, checking",
+  );
+  clock.at(1000);
+  tty.sink({ type: "blob-done", digest: A, size: 10 * MiB, outcome: "uploaded" });
+  tty.flush();
+  assertEquals(output.take()[0], [
+    "persist",
+    "= cccccccccccc complete from the earlier run, kept\n✓ aaaaaaaaaaaa downloaded 10.0 MiB in 1.0 s",
+  ]);
+  tty.stop();
+});
