@@ -50,7 +50,8 @@ export interface TransportResponse {
   discard(): Promise<void>;
   /**
    * The body as it arrives, in constant memory (a blob download). Stop early with `return`
-   * (a `break`): the connection is then dropped rather than drained.
+   * (a `break`): the connection is then dropped rather than drained. Each chunk is lent: it
+   * may be reused for the next one, so copy what you keep.
    */
   stream(): AsyncIterable<Uint8Array>;
 }
@@ -377,7 +378,8 @@ const TLS_CODES = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
 
-function toNetworkError(method: string, where: string, error: unknown): Error {
+/** A failed exchange as a {@linkcode NetworkError}: TLS failures fail fast, with what to do. */
+export function toNetworkError(method: string, where: string, error: unknown): Error {
   if (error instanceof NetworkError) return error;
   if (error instanceof DOMException && error.name === "AbortError") return error;
   if (error instanceof Error && error.name === "AbortError") return error;

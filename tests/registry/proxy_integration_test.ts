@@ -1,104 +1,17 @@
 /**
  * The CLI behind a real forwarding proxy, against a real registry: plain-HTTP pushes go through
  * `HTTP_PROXY` as absolute-form requests, HTTPS pushes through `HTTPS_PROXY` as a CONNECT
- * tunnel (verified end to end with `--ca-cert`), and `NO_PROXY` sends them direct. The proxy is
- * written here with node:http and node:net, and forwards only to 127.0.0.1.
+ * tunnel (verified end to end with `--ca-cert`), and `NO_PROXY` sends them direct. The proxy
+ * (`tests/helpers/forward_proxy.ts`) forwards only to 127.0.0.1.
  */
-import http from "node:http";
-import net from "node:net";
 import { NAME } from "../../src/version.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { type CliResult, lines, runCli } from "../helpers/cli.ts";
+import { startForwardProxy } from "../helpers/forward_proxy.ts";
 import { writeOciArchive } from "../helpers/image_fixtures.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { makeTestCa, type TestCa } from "../helpers/tls.ts";
 import { integrationTest } from "../helpers/tools.ts";
-
-/** A forwarding proxy on 127.0.0.1 that counts what it carried. */
-interface ForwardProxy extends AsyncDisposable {
-  /** `http://127.0.0.1:PORT`, for HTTP_PROXY / HTTPS_PROXY. */
-  url: string;
-  /** CONNECT targets, e.g. "127.0.0.1:5000". */
-  connects: string[];
-  /** Forwarded absolute-form requests, e.g. "PUT http://127.0.0.1:5000/v2/app/manifests/1". */
-  forwarded: string[];
-  /** TCP connections accepted from clients. */
-  connections(): number;
-}
-
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te"];
-
-async function startForwardProxy(): Promise<ForwardProxy> {
-  const sockets = new Set<net.Socket>();
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-  };
-  const connects: string[] = [];
-  const forwarded: string[] = [];
-  let accepted = 0;
-  const server = http.createServer((req, res) => {
-    const target = new URL(req.url ?? "/", "http://invalid");
-    if (target.protocol !== "http:" || target.hostname !== "127.0.0.1") {
-      res.writeHead(502).end("this test proxy forwards only to http://127.0.0.1");
-      return;
-    }
-    forwarded.push(`${req.method} ${target.href}`);
-    const headers = { ...req.headers };
-    for (const name of HOP_BY_HOP) delete headers[name];
-    const upstream = http.request({
-      host: "127.0.0.1",
-      port: Number(target.port || 80),
-      path: `${target.pathname}${target.search}`,
-      method: req.method,
-      headers,
-      agent: false,
-    }, (upstreamRes) => {
-      const answer = { ...upstreamRes.headers };
-      for (const name of HOP_BY_HOP) delete answer[name];
-      res.writeHead(upstreamRes.statusCode ?? 502, answer);
-      upstreamRes.pipe(res);
-    });
-    upstream.on("error", () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
-    req.pipe(upstream);
-  });
-  server.on("connection", (socket: net.Socket) => {
-    accepted++;
-    track(socket);
-  });
-  server.on("connect", (req: http.IncomingMessage, client: net.Socket, head: Uint8Array) => {
-    track(client);
-    const [host, port] = (req.url ?? "").split(":");
-    connects.push(req.url ?? "");
-    if (host !== "127.0.0.1" || !port) {
-      client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
-      return;
-    }
-    const upstream = net.connect(Number(port), host, () => {
-      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
-      if (head.length > 0) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    track(upstream);
-    upstream.on("close", () => client.destroy());
-    client.on("close", () => upstream.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    connects,
-    forwarded,
-    connections: () => accepted,
-    [Symbol.asyncDispose]: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
-}
 
 /** A temporary directory with a one-image OCI archive (and, with `tls`, a test CA). */
 async function withArchive(
