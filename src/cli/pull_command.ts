@@ -13,7 +13,7 @@ import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { registryBaseUrl } from "../registry/reference.ts";
-import { createTransport } from "../registry/transport.ts";
+import { createFetchTransport } from "../registry/fetch_transport.ts";
 import { NAME, VERSION } from "../version.ts";
 import { readStdinPassword } from "./password_input.ts";
 import { type PullFlags, resolvePullSettings } from "./pull_options.ts";
@@ -56,7 +56,9 @@ export async function runPull(
       `Warning: TLS certificate verification is disabled for ${hosts.join(", ")} (--skip-tls)`,
     );
   }
-  const transport = createTransport({
+  // fetch reads a download faster and in less memory than node:http (see fetch_transport.ts);
+  // a pull sends no streamed bodies, which are what fetch cannot send as the protocol wants.
+  const transport = createFetchTransport({
     inactivityTimeoutMs: settings.timeoutSeconds * 1000,
     insecureHosts: settings.skipTls ? hosts : [],
     ...(caCerts ? { caCerts } : {}),

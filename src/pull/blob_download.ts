@@ -13,38 +13,49 @@
  * | cut, reset, timeout mid-body             | retry from the bytes in place, with backoff    |
  * | all bytes in, digest differs             | fail; once start over if the prefix was saved  |
  */
-import { createHash, type Hash } from "node:crypto";
 import type { RegistryClient } from "../registry/client.ts";
 import { isRetryable } from "../registry/retry.ts";
 import { NetworkError } from "../registry/registry_error.ts";
 import { BlobDigestError, PullError } from "./pull_errors.ts";
+import { localHash, type RunningHash } from "./running_hash.ts";
 
 /** What is in place of a blob so far: a byte count and the running sha256 of those bytes. */
 export class BlobTally {
   done = 0;
-  #hash: Hash = createHash("sha256");
+  readonly #hash: RunningHash;
 
-  constructor(readonly digest: string, readonly size: number) {}
+  /** `hash` defaults to one on this thread. */
+  constructor(readonly digest: string, readonly size: number, hash: RunningHash = localHash()) {
+    this.#hash = hash;
+  }
 
-  add(chunk: Uint8Array): void {
-    this.#hash.update(chunk);
+  /** Counts bytes now in place; resolves once they are hashed. Leave `chunk` unchanged till then. */
+  add(chunk: Uint8Array): Promise<void> {
     this.done += chunk.length;
+    return this.#hash.update(chunk);
   }
 
   reset(): void {
-    this.#hash = createHash("sha256");
+    this.#hash.reset();
     this.done = 0;
   }
 
-  /** The sha256 (hex) of the bytes in place, without ending the running hash. */
-  prefixHex(): string {
-    return this.#hash.copy().digest("hex");
+  /**
+   * The sha256 (hex) of the bytes in place, without ending the running hash: of the `done`
+   * bytes counted when this is called.
+   */
+  prefixHex(): Promise<string> {
+    return this.#hash.hex();
   }
 }
 
 /** Where a blob's bytes go. */
 export interface BlobWriter {
-  /** Writes `chunk` at offset `at` within the blob (the next byte after those in place). */
+  /**
+   * Writes `chunk` at offset `at` within the blob (the next byte after those in place),
+   * resolving once it is in place. `chunk` is lent: its buffer is filled again after that, so
+   * a writer that holds on to the bytes keeps a copy.
+   */
   write(chunk: Uint8Array, at: number): Promise<void>;
   /** Whether bytes already written can be written again from the start (a file, not a pipe). */
   readonly rewritable: boolean;
@@ -79,7 +90,7 @@ export async function downloadBlob(
   };
   for (;;) {
     if (tally.done === size) {
-      const actual = `sha256:${tally.prefixHex()}`;
+      const actual = `sha256:${await tally.prefixHex()}`;
       if (actual === digest) return;
       if (resumed && writer.rewritable) {
         restart(`the bytes kept from an earlier run did not make ${digest}`);
@@ -114,20 +125,25 @@ export async function downloadBlob(
       }
     }
     const before = tally.done;
+    const batches = new Batches(tally, writer, options.onProgress, size - tally.done);
     try {
-      for await (let chunk of response.stream()) {
-        if (skip > 0) {
-          const dropped = Math.min(skip, chunk.length);
-          skip -= dropped;
-          chunk = chunk.subarray(dropped);
-          if (chunk.length === 0) continue;
+      try {
+        for await (let chunk of response.stream()) {
+          if (skip > 0) {
+            const dropped = Math.min(skip, chunk.length);
+            skip -= dropped;
+            chunk = chunk.subarray(dropped);
+            if (chunk.length === 0) continue;
+          }
+          if (batches.end + chunk.length > size) {
+            throw new PullError(`Blob ${digest} is larger than its descriptor's ${size} bytes`);
+          }
+          await batches.add(chunk);
         }
-        if (tally.done + chunk.length > size) {
-          throw new PullError(`Blob ${digest} is larger than its descriptor's ${size} bytes`);
-        }
-        await writer.write(chunk, tally.done);
-        tally.add(chunk);
-        options.onProgress?.(tally);
+      } finally {
+        // What arrived before a cut is as good as the rest: keep it, so the resume asks for
+        // nothing twice. A write that fails wins over the download's error.
+        await batches.flush();
       }
       if (tally.done < size) {
         throw new NetworkError("GET", `blob ${digest}`, "response ended early", {
@@ -141,5 +157,92 @@ export async function downloadBlob(
       if (failures > client.retries) throw error;
       await client.waitBeforeRetry(`download blob ${digest}`, failures + 1, error);
     }
+  }
+}
+
+/**
+ * Bytes gathered from the network before one write and one message to the hashing worker. A
+ * read is smaller (what arrived, up to the transport's buffer: tens to hundreds of KB), and a
+ * write, a hash request and a progress event per read cost more than copying reads together.
+ */
+const BATCH_BYTES = 1024 * 1024;
+
+/**
+ * A blob's bytes on their way to the writer: gathered into batches of {@linkcode BATCH_BYTES},
+ * one batch written (then hashed) while the next fills (two buffers, used in turn). Each batch
+ * joins the tally (and so the saved state and the digest) only once written, so the tally never
+ * counts a byte that is not in place.
+ */
+class Batches {
+  readonly #tally: BlobTally;
+  readonly #writer: BlobWriter;
+  readonly #onProgress: ((tally: BlobTally) => void) | undefined;
+  #filling: Uint8Array | undefined;
+  #spare: Uint8Array | undefined;
+  #fill = 0;
+  #writing: Promise<void> | undefined;
+  #writingBytes = 0;
+  readonly #batchBytes: number;
+
+  /** `expected`: the bytes still to come (a small blob gets buffers of its size). */
+  constructor(
+    tally: BlobTally,
+    writer: BlobWriter,
+    onProgress: ((tally: BlobTally) => void) | undefined,
+    expected: number,
+  ) {
+    this.#tally = tally;
+    this.#writer = writer;
+    this.#onProgress = onProgress;
+    this.#batchBytes = Math.max(1, Math.min(BATCH_BYTES, expected));
+  }
+
+  /** Offset within the blob of the next byte added. */
+  get end(): number {
+    return this.#tally.done + this.#writingBytes + this.#fill;
+  }
+
+  /** Takes `chunk` (copied: the caller may reuse it), writing a batch once one is full. */
+  async add(chunk: Uint8Array): Promise<void> {
+    for (let at = 0; at < chunk.length;) {
+      if (this.#filling === undefined) {
+        // Shared memory, so a hashing worker reads a batch where it is (see running_hash.ts).
+        this.#filling = this.#spare ?? new Uint8Array(new SharedArrayBuffer(this.#batchBytes));
+        this.#spare = undefined;
+      }
+      const n = Math.min(chunk.length - at, this.#filling.length - this.#fill);
+      this.#filling.set(chunk.subarray(at, at + n), this.#fill);
+      this.#fill += n;
+      at += n;
+      if (this.#fill === this.#filling.length) await this.#write();
+    }
+  }
+
+  /** Writes what is gathered and waits for every write; throws a failed write's error. */
+  async flush(): Promise<void> {
+    if (this.#fill > 0) await this.#write();
+    await this.#writing;
+  }
+
+  /** Waits for the batch being written (at most one is), then starts writing the filled one. */
+  async #write(): Promise<void> {
+    await this.#writing;
+    const buffer = this.#filling!;
+    const bytes = buffer.subarray(0, this.#fill);
+    this.#filling = undefined;
+    this.#fill = 0;
+    this.#writingBytes = bytes.length;
+    const tally = this.#tally;
+    const writing = this.#writer.write(bytes, tally.done).then(async () => {
+      // In place: the tally counts the bytes from now on, their hash follows.
+      this.#writingBytes = 0;
+      await tally.add(bytes);
+      this.#writing = undefined;
+      this.#spare = buffer;
+      this.#onProgress?.(tally);
+    });
+    // Awaited by the next write or the flush; until then its failure is not "unhandled".
+    writing.catch(() => {});
+    this.#writing = writing;
   }
 }

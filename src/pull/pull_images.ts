@@ -1,6 +1,7 @@
 /**
  * A pull: resolve every source to its manifests and configs, lay the whole archive out, then
- * download the layers into it, to a file (resumable, parallel) or a stream (in order).
+ * download the layers into it, to a file (resumable, parallel) or a stream (in order, the next
+ * layers downloading ahead into bounded memory).
  *
  * @example
  * ```ts ignore
@@ -19,6 +20,7 @@ import type { ImageReference } from "../registry/reference.ts";
 import { bundleEntries, type BundleImage, storedPlatforms } from "./archive_files.ts";
 import type { Platform, PlatformChoice } from "./platform.ts";
 import { resolveImage } from "./resolve.ts";
+import { HashWorker } from "./running_hash.ts";
 import { layOut } from "./tar_layout.ts";
 import { writeArchiveFile } from "./write_file.ts";
 import { writeArchiveStream } from "./write_stream.ts";
@@ -84,9 +86,12 @@ export async function pullImages(
   }
   const layout = layOut(bundleEntries(images));
   const clientFor = (digest: string) => clients.get(digest)!;
+  // Layers are hashed on a worker thread, so the main thread only moves bytes.
+  using hashing = new HashWorker();
   const common = {
     clientFor,
     sink: options.sink,
+    newHash: () => hashing.newHash(),
     ...(options.signal ? { signal: options.signal } : {}),
   };
   let downloaded: number;
@@ -100,7 +105,10 @@ export async function pullImages(
     downloaded = result.downloaded;
     reused = result.reused;
   } else {
-    downloaded = (await writeArchiveStream(options.output.stream, layout, common)).downloaded;
+    downloaded = (await writeArchiveStream(options.output.stream, layout, {
+      ...common,
+      maxConcurrent: options.maxConcurrent,
+    })).downloaded;
   }
   return {
     images: images.map((image) => ({

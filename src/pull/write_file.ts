@@ -17,6 +17,7 @@ import {
   savePartialState,
 } from "./partial_state.ts";
 import { DiskFullError, isNoSpace } from "./pull_errors.ts";
+import { localHash, type RunningHash } from "./running_hash.ts";
 import { type LaidOutEntry, padded, tarHeader, type TarLayout } from "./tar_layout.ts";
 
 export interface WriteFileOptions {
@@ -24,13 +25,27 @@ export interface WriteFileOptions {
   clientFor: (digest: string) => RegistryClient;
   /** Layers downloaded at once. */
   maxConcurrent: number;
+  /** Where each layer's running sha256 is kept. Default: this thread ({@linkcode localHash}). */
+  newHash?: () => RunningHash;
   sink: ProgressSink;
   signal?: AbortSignal;
   /** Continue a saved partial archive (default true); false starts again. */
   resume?: boolean;
   /** How often progress is saved while downloads run. Default 1000 ms. */
   saveIntervalMs?: number;
+  /**
+   * Bytes a layer's download writes between flushes to disk, made while it goes on (0: only
+   * the one before the rename). Default {@linkcode FLUSH_EVERY_BYTES}.
+   */
+  flushEveryBytes?: number;
 }
+
+/**
+ * The archive is flushed to disk (`fdatasync`) before it is renamed into place. Flushed only
+ * then, 1.5 GB took 0.4–0.6 s after the last byte arrived; flushed every 256 MiB of each layer
+ * as it downloads, the disk works while the network does and the last flush has little left.
+ */
+export const FLUSH_EVERY_BYTES = 256 * 1024 * 1024;
 
 /** What a file pull did. */
 export interface WriteFileResult {
@@ -66,16 +81,18 @@ export async function writeArchiveFile(
       message: `${paths.data} belongs to another pull (the images changed); starting again`,
     });
   }
-  const tallies = new Map(blobs.map((b) => [b.digest, new BlobTally(b.digest, b.size)]));
-  const state = () => ({
-    version: 1 as const,
-    layout: fingerprint,
-    blobs: Object.fromEntries(
-      [...tallies.values()].filter((t) => t.done > 0).map((
-        t,
-      ): [string, SavedBlob] => [t.digest, { done: t.done, sha256: t.prefixHex() }]),
-    ),
-  });
+  const newHash = options.newHash ?? localHash;
+  const tallies = new Map(
+    blobs.map((b) => [b.digest, new BlobTally(b.digest, b.size, newHash())]),
+  );
+  const state = async () => {
+    // Each count is taken with its hash's request, so the two describe the same bytes.
+    const taken = [...tallies.values()].filter((t) => t.done > 0)
+      .map((t) => ({ digest: t.digest, done: t.done, sha256: t.prefixHex() }));
+    const blobs: Record<string, SavedBlob> = {};
+    for (const { digest, done, sha256 } of taken) blobs[digest] = { done, sha256: await sha256 };
+    return { version: 1 as const, layout: fingerprint, blobs };
+  };
   const noSpace = (error: unknown) =>
     isNoSpace(error) ? new DiskFullError(paths.data, layout.totalSize, error) : error;
 
@@ -84,7 +101,7 @@ export async function writeArchiveFile(
   } catch (error) {
     throw noSpace(error);
   }
-  if (saved === undefined) await savePartialState(paths.state, state());
+  if (saved === undefined) await savePartialState(paths.state, await state());
 
   let reused = 0;
   let downloaded = 0;
@@ -92,7 +109,7 @@ export async function writeArchiveFile(
   let dirty = false;
   const save = () => {
     dirty = false;
-    saving = saving.then(() => savePartialState(paths.state, state())).catch(() => {
+    saving = saving.then(async () => savePartialState(paths.state, await state())).catch(() => {
       // A state file that could not be written only costs a rerun some bytes.
     });
     return saving;
@@ -119,7 +136,7 @@ export async function writeArchiveFile(
           });
         }
       }
-      if (tally.done === entry.size && `sha256:${tally.prefixHex()}` === entry.digest) {
+      if (tally.done === entry.size && `sha256:${await tally.prefixHex()}` === entry.digest) {
         options.sink({
           type: "blob-done",
           digest: entry.digest,
@@ -132,13 +149,15 @@ export async function writeArchiveFile(
       const start = tally.done;
       options.sink({ type: "blob-start", digest: entry.digest, size: entry.size, attempt: 1 });
       let position = -1;
+      const flusher = new EarlyFlush(file, options.flushEveryBytes ?? FLUSH_EVERY_BYTES);
       try {
         await downloadBlob(client, tally, {
           rewritable: true,
           write: async (chunk, at) => {
             if (position !== at) await file.seek(entry.dataOffset + at, Deno.SeekMode.Start);
-            await writeAll(file, chunk);
+            writeAllSync(file, chunk);
             position = at + chunk.length;
+            flusher.wrote(chunk.length);
           },
         }, {
           resumed: start > 0,
@@ -159,7 +178,9 @@ export async function writeArchiveFile(
             });
           },
         });
+        await flusher.done();
       } catch (error) {
+        await flusher.done().catch(() => {});
         throw noSpace(error);
       } finally {
         downloaded += Math.max(0, tally.done - start);
@@ -219,9 +240,47 @@ async function prefixMatches(
     const want = Math.min(buffer.length, kept.done - tally.done);
     const read = await file.read(buffer.subarray(0, want));
     if (read === null || read === 0) return false;
-    tally.add(buffer.slice(0, read));
+    await tally.add(buffer.subarray(0, read));
   }
-  return tally.prefixHex() === kept.sha256;
+  return await tally.prefixHex() === kept.sha256;
+}
+
+/** Flushes a file to disk in the background every `every` bytes written through it. */
+class EarlyFlush {
+  readonly #file: Deno.FsFile;
+  readonly #every: number;
+  #pending = 0;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(file: Deno.FsFile, every: number) {
+    this.#file = file;
+    this.#every = every;
+  }
+
+  wrote(bytes: number): void {
+    this.#pending += bytes;
+    if (this.#every <= 0 || this.#pending < this.#every) return;
+    this.#pending = 0;
+    this.#flushing = this.#flushing.then(() => this.#file.syncData());
+    // Awaited in `done`; until then a failure is not "unhandled".
+    this.#flushing.catch(() => {});
+  }
+
+  /** Waits for the flushes started; throws the first that failed. */
+  done(): Promise<void> {
+    return this.#flushing;
+  }
+}
+
+/**
+ * Writes a downloaded batch into the page cache synchronously: a 1 MiB write blocks the event
+ * loop for a fraction of a millisecond, while Deno's asynchronous write (a hop to another
+ * thread and back for each batch) made the 1.5 GB benchmark pull 0.3 s slower (median of six
+ * runs each, 2.55 s against 2.21 s). The flushes to disk (`EarlyFlush`, the last `syncData`)
+ * stay asynchronous.
+ */
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length;) at += file.writeSync(bytes.subarray(at));
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {

@@ -5,7 +5,8 @@
  * every blob hashes to its name; and the blob GETs cost the blobs' sizes: each cut answer
  * went on from the cut with a Range request answered 206, none started over, and no blob was
  * asked for past its end (distribution answers `Range: bytes=<size>-` with a broken 416).
- * "The sizes" within what the transport drops at a cut: see {@linkcode LOST_PER_CUT}.
+ * "The sizes" exactly: every byte that arrived before a cut is kept (see
+ * {@linkcode LOST_PER_CUT}).
  */
 import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../helpers/assert.ts";
@@ -53,14 +54,13 @@ async function seedImage(registry: TestRegistry, repo: string): Promise<Seeded> 
 }
 
 /**
- * Bytes the client may lose per cut answer: received, but still in the transport's stream
- * buffer when the connection ended. `src/registry/transport.ts` reads a response with
- * `for await (… of res)`; when the socket ends short, Node's IncomingMessage is destroyed with
- * `aborted` and drops what it buffered (up to its highWaterMark plus what the socket held:
- * 4–63 KB measured), so the resume asks again from a little before the cut. Set this to 0 once
- * the transport yields every byte it received before reporting the cut.
+ * Bytes the client may lose per cut answer. None: downloads go over fetch
+ * (`src/registry/fetch_transport.ts`), which hands over every byte received before it reports
+ * the cut, and `downloadBlob` writes what it gathered before retrying. (Over node:http it was up
+ * to 128 KiB: Node's IncomingMessage, destroyed with `aborted` when the socket ended short,
+ * dropped what it buffered, 4–63 KB measured.)
  */
-const LOST_PER_CUT = 128 * 1024;
+const LOST_PER_CUT = 0;
 
 /**
  * The blob GETs cost each blob's size: per blob, the first answer relayed is a 200 and every
