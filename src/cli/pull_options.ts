@@ -149,13 +149,6 @@ export function resolvePullSettings(
   if (!flags.output) {
     throw new UsageError("No output: -o/--output is required", { hint: EXAMPLE });
   }
-  if (flags.output === "-" && flags.passwordStdin) {
-    throw new UsageError(
-      "-o - writes the archive to standard output; use a file with " +
-        "--password-stdin, or give the password another way",
-      { hint: EXAMPLE },
-    );
-  }
   if (flags.quiet && flags.verbose) {
     throw new UsageError("--quiet and --verbose cannot be used together", {
       hint: "Drop one: --quiet prints only errors and the result, --verbose every request",

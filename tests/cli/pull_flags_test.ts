@@ -11,6 +11,7 @@ import { selfSignedCert } from "../helpers/tls.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pull, seed, tempDir } from "../pull/_support.ts";
 
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const USER = { username: "alice", password: "pw-Zq8#pull" };
 const LAYERS = [120_000, 250_000, 400_000, 30_000];
 /** Covered elsewhere: -o everywhere; --platform in pull_roundtrip_test.ts; --no-resume in
@@ -72,7 +73,37 @@ flagTest(["-u", "--username", "-p", "--password", "--password-stdin"], "log in",
   });
   assertEquals(stdin.code, 0, stdin.stderr);
   assert(!stdin.stderr.includes("prefer --password-stdin"));
+
+  // The password comes in on standard input while the archive goes out on standard output.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN, "pull", source, "-o", "-", "-u", "alice"].concat(
+      "--password-stdin",
+    ),
+    env: { NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdinWriter = child.stdin.getWriter();
+  await stdinWriter.write(new TextEncoder().encode(`${USER.password}\n`));
+  await stdinWriter.close();
+  const streamed = await child.output();
+  assertEquals(streamed.code, 0, new TextDecoder().decode(streamed.stderr));
+  await Deno.writeFile(`${dir.path}/d.tar`, streamed.stdout);
+  assertEquals(await tarNames(`${dir.path}/d.tar`), await tarNames(`${dir.path}/c.tar`));
+  assertEquals(
+    await Deno.readFile(`${dir.path}/d.tar`),
+    await Deno.readFile(`${dir.path}/c.tar`),
+    "-o - writes the archive a file pull writes",
+  );
 });
+
+/** The entry names of a tar file, as GNU tar lists them. */
+async function tarNames(path: string): Promise<string[]> {
+  const listed = await new Deno.Command("tar", { args: ["tf", path] }).output();
+  assert(listed.success, new TextDecoder().decode(listed.stderr));
+  return new TextDecoder().decode(listed.stdout).trim().split("\n");
+}
 
 flagTest(["--retry-attempts"], "retries a failing blob download that many times", async () => {
   await using registry = await seeded();
@@ -211,7 +242,6 @@ integrationTest("pull errors: unknown tag, repository, digest; usage errors", as
     [[`${registry.url}/app:1`], "-o/--output is required"],
     [["-o", out], "Missing required argument"],
     [[`${registry.url}/app:1`, "-o", out, "--platform", "linux"], "Invalid platform"],
-    [[`${registry.url}/app:1`, "-o", "-", "--password-stdin", "-u", "a"], "standard output"],
   ];
   for (const [args, text] of usage) {
     const result = await pull(args);
