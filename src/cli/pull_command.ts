@@ -4,7 +4,7 @@ import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import type { ProgressEvent, ProgressSink } from "../progress/events.ts";
 import { formatBytes, formatMillis, formatPercent, shortDigest } from "../progress/format.ts";
-import { createHttpLogSink } from "../progress/verbose_logger.ts";
+import { PULL_WORDS } from "../progress/tty_frame.ts";
 import { partialPaths } from "../pull/partial_state.ts";
 import { hostPlatform } from "../pull/platform.ts";
 import { DiskFullError, PlatformNotFoundError } from "../pull/pull_errors.ts";
@@ -17,6 +17,7 @@ import { createFetchTransport } from "../registry/fetch_transport.ts";
 import { NAME, VERSION } from "../version.ts";
 import { readStdinPassword } from "./password_input.ts";
 import { type PullFlags, resolvePullSettings } from "./pull_options.ts";
+import { createReporter } from "./reporter.ts";
 import type { CommandContext } from "./push_command.ts";
 
 /** What `pull` needs from the process besides what `push` needs. */
@@ -41,8 +42,17 @@ export async function runPull(
   const settings = resolvePullSettings(sources, flags, context.env, stdinPassword);
   context.onVerbose(settings.verbose);
   context.onOutput?.(settings.output);
-  const writeLine = (line: string) => context.writeErr(`${line}\n`);
-  const sink = settings.quiet ? () => {} : pullLineSink(writeLine, settings.verbose);
+  const reporter = createReporter({
+    quiet: settings.quiet,
+    verbose: settings.verbose,
+    tty: context.stderrIsTerminal,
+    color: context.stderrIsTerminal && !context.noColor,
+    writeErr: context.writeErr,
+    words: PULL_WORDS,
+    lines: pullLineSink,
+  });
+  const { sink } = reporter;
+  const writeLine = (line: string) => reporter.info(line);
   if (settings.passwordSource === "flag" && !settings.quiet) {
     writeLine(
       "Warning: a password on the command line can be read by other users of this machine; " +
@@ -112,18 +122,21 @@ export async function runPull(
       });
     } catch (error) {
       throw reword(error, settings.platform === undefined, settings.output);
+    } finally {
+      reporter.stop();
     }
     if (!settings.quiet) {
       const kept = result.reused > 0
         ? `, ${formatBytes(result.reused)} kept from the earlier run`
         : "";
-      writeLine(
+      // After the bars have stopped: straight to stderr.
+      context.writeErr(
         `Pulled ${result.images.length} image(s) into ${
           toStdout ? "standard output" : settings.output
         }` +
           ` (${formatBytes(result.archiveSize)}): ${
             formatBytes(result.downloaded)
-          } downloaded${kept}`,
+          } downloaded${kept}\n`,
       );
     }
     if (!toStdout) {
@@ -133,6 +146,7 @@ export async function runPull(
       }
     }
   } finally {
+    reporter.stop();
     transport.close();
   }
 }
@@ -156,9 +170,15 @@ function reword(error: unknown, defaultPlatform: boolean, output: string): unkno
   return error;
 }
 
-/** Progress as plain lines on stderr: start and end of each blob, a total every 10 s. */
-function pullLineSink(writeLine: (line: string) => void, verbose: boolean): ProgressSink {
-  const http = verbose ? createHttpLogSink(writeLine) : () => {};
+/**
+ * Progress as plain lines on stderr (not a terminal): start and end of each blob, a total every
+ * 10 s. (`--verbose` request lines are the reporter's.)
+ */
+function pullLineSink(writeLine: (line: string) => void): { sink: ProgressSink; stop(): void } {
+  return { sink: pullLines(writeLine), stop: () => {} };
+}
+
+function pullLines(writeLine: (line: string) => void): ProgressSink {
   const started = new Map<string, number>();
   const done = new Map<string, number>();
   let total = 0;
@@ -200,7 +220,6 @@ function pullLineSink(writeLine: (line: string) => void, verbose: boolean): Prog
     }
   };
   return (event) => {
-    http(event);
     const text = line(event);
     if (text !== undefined) writeLine(text);
   };

@@ -6,6 +6,7 @@ import { type ProgressSink, silentSink } from "../progress/events.ts";
 import { combineSinks } from "../progress/fan_out.ts";
 import { createLineRenderer } from "../progress/line_renderer.ts";
 import { createStderrTtyRenderer } from "../progress/stderr_tty.ts";
+import type { Wording } from "../progress/tty_frame.ts";
 import { createHttpLogSink } from "../progress/verbose_logger.ts";
 
 export interface ReporterOptions {
@@ -16,6 +17,10 @@ export interface ReporterOptions {
   /** Colour allowed (a terminal, and `NO_COLOR` unset). */
   color: boolean;
   writeErr: (text: string) => void;
+  /** Which way the bytes go, for the bars (default: a push's words). */
+  words?: Wording;
+  /** Progress as plain lines, when stderr is not a terminal (default: a push's lines). */
+  lines?: (writeLine: (line: string) => void) => { sink: ProgressSink; stop(): void };
 }
 
 export interface Reporter {
@@ -29,7 +34,11 @@ export interface Reporter {
 export function createReporter(options: ReporterOptions): Reporter {
   if (options.quiet) return { sink: silentSink, info: () => {}, stop: () => {} };
   if (options.tty) {
-    const tty = createStderrTtyRenderer({ color: options.color, write: options.writeErr });
+    const tty = createStderrTtyRenderer({
+      color: options.color,
+      write: options.writeErr,
+      ...(options.words ? { words: options.words } : {}),
+    });
     const http = options.verbose ? createHttpLogSink((line) => tty.writeLine(line)) : silentSink;
     return {
       sink: combineSinks(tty.sink, http),
@@ -38,7 +47,9 @@ export function createReporter(options: ReporterOptions): Reporter {
     };
   }
   const writeLine = (line: string) => options.writeErr(`${line}\n`);
-  const lines = createLineRenderer({ writeLine });
+  const lines = (options.lines ?? ((write) => createLineRenderer({ writeLine: write })))(
+    writeLine,
+  );
   const http = options.verbose ? createHttpLogSink(writeLine) : silentSink;
   return {
     sink: combineSinks(lines.sink, http),

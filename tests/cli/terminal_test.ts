@@ -10,6 +10,7 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { writeOciArchive } from "../helpers/image_fixtures.ts";
 import { PTY_TOOL, type PtySession, startCliInPty } from "../helpers/pty.ts";
+import { runCli } from "../helpers/cli.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { startThrottleProxy, type ThrottleProxy } from "../../scripts/throttle_proxy.ts";
 
@@ -128,6 +129,48 @@ integrationTest(
     // Drawn for the 80 columns assumed, one short of the width, not for tmux's real 100.
     assert(bars.every((row) => row.length <= 79), rows.join("\n"));
     await interrupt(pty);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "a pull at a terminal draws bars that say downloaded; Ctrl-C keeps the rest",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dip-terminal-pull-" });
+    await using registry = await startRegistry();
+    const [hostname = "", port = ""] = registry.host.split(":");
+    const proxy = await startThrottleProxy({
+      target: { hostname, port: Number(port) },
+      bitsPerSecond: 2e6,
+    });
+    try {
+      // A small layer that lands at once, then two that take ~30 s through the throttle.
+      const archive = await writeOciArchive(
+        `${dir}/app.tar`,
+        [{ name: "app:1", layerSizes: [20_000, 4e6, 4e6] }],
+        { compression: "none" },
+      );
+      const pushed = await runCli(["-r", `http://${registry.host}/app:1`, "-f", archive.path]);
+      assertEquals(pushed.code, 0, pushed.stderr);
+      const out = `${dir}/pulled.tar`;
+      await using pty = await startCliInPty(
+        ["pull", `http://127.0.0.1:${proxy.port}/app:1`, "-o", out],
+        { columns: 100, rows: 30 },
+      );
+      const screen = await pty.waitForScreen(
+        (rows) => hasBars(rows) && rows.some((row) => / downloaded [\d.]+ (KiB|B)/.test(row)),
+        "bars, and the small layer downloaded",
+      );
+      assert(screen.some((row) => BAR_ROW.test(row)), screen.join("\n"));
+      await pty.sendKeys("C-c");
+      assertEquals(await pty.exitCode(), 130);
+      // The message wraps at the terminal's width.
+      const last = (await pty.screen()).map((row) => row.trimEnd()).join("");
+      assert(last.includes(`kept in ${out}.partial`), last);
+    } finally {
+      await proxy.close();
+      await Deno.remove(dir, { recursive: true });
+    }
   },
   { tools: TOOLS },
 );
