@@ -183,6 +183,44 @@ integrationTest(
   { tools: ["docker-registry"] },
 );
 
+integrationTest(
+  "pull A B -o - | push -f - --all copies a bundle between registries, digests kept",
+  async () => {
+    await using source = await startRegistry();
+    await using target = await startRegistry();
+    // The app's first layer is over what a stream keeps in memory: it passes into the prefix.
+    const app = await seed(source, "src/app:1", [{
+      name: "app:1",
+      layerSizes: [1_300_000, 2_000],
+    }]);
+    const tool = await seed(source, "team/tool:2", [{ name: "tool:2", layerSizes: [5_000] }]);
+    const env = { ...Deno.env.toObject(), NO_COLOR: "1", DOCKER_PUSHER_COMPRESSION: "" };
+    const script = `set -o pipefail; "${Deno.execPath()}" run -A --quiet ${MAIN} pull ` +
+      `${source.url}/src/app:1 ${source.url}/team/tool:2 -o - | ` +
+      `"${Deno.execPath()}" run -A --quiet ${MAIN} push -f - --all ` +
+      `-r ${target.url}/mirror --compression none`;
+    const output = await new Deno.Command("bash", {
+      args: ["-c", script],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(output.code, 0, stderr);
+    // Images are named as pulled (`127.0.0.1:PORT/src/app:1`): the registry host is dropped.
+    assertEquals(
+      lines(new TextDecoder().decode(output.stdout)).sort(),
+      [
+        `${target.host}/mirror/src/app:1@${app.digest}`,
+        `${target.host}/mirror/team/tool:2@${tool.digest}`,
+      ],
+    );
+    assertEquals((await target.fetchManifest("mirror/src/app", "1")).digest, app.digest);
+    assertEquals((await target.fetchManifest("mirror/team/tool", "2")).digest, tool.digest);
+  },
+  { tools: ["docker-registry"] },
+);
+
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
