@@ -23,6 +23,7 @@ import { run } from "../tests/helpers/command.ts";
 import { makeBigLayerArchive } from "../tests/helpers/image_fixtures.ts";
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
 import { startThrottleProxy } from "./throttle_proxy.ts";
+import { findRegistryPid, timed, withBlobInfoCache } from "./_bench_process.ts";
 
 const argv = Deno.args;
 const option = (name: string) => argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined;
@@ -320,32 +321,6 @@ async function extractLayers(archive: string): Promise<Layer[]> {
   })));
 }
 
-/** Runs `cmd` under GNU time: wall time from `performance.now()`, peak RSS and CPU from time. */
-async function timed(cmd: string[], env: Record<string, string> = {}): Promise<Sample> {
-  const t = performance.now();
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "BENCH %M %U %S", ...cmd],
-    env,
-    stdin: "null",
-  }).output();
-  const seconds = (performance.now() - t) / 1000;
-  const stderr = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`Failed to run ${cmd.join(" ")}:\n${stderr}`);
-  const [, rssKb, user, sys] = /BENCH (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(stderr) ?? [];
-  return { seconds, rssMb: Number(rssKb) / 1024, cpu: Number(user) + Number(sys) };
-}
-
-/**
- * skopeo keeps a blob-info cache (compressed ↔ uncompressed digests, known locations) that lets
- * a later push to another repository skip uploads. Non-root it lives under `XDG_DATA_HOME`; as
- * root it is always /var/lib/containers/cache, so bind-mount `dir` there in a private namespace.
- */
-function withBlobInfoCache(dir: string, cmd: string[]): string[] {
-  if (Deno.uid() !== 0) return cmd;
-  const script = 'mount --bind "$0" /var/lib/containers/cache && exec "$@"';
-  return ["unshare", "--mount", "sh", "-c", script, dir, ...cmd];
-}
-
 /** The link limit: one POST per layer for a session, then all layers PUT at once by curl. */
 async function curlPush(registry: TestRegistry, repo: string, layers: Layer[]): Promise<Sample> {
   const t = performance.now();
@@ -364,16 +339,6 @@ async function curlPush(registry: TestRegistry, repo: string, layers: Layer[]): 
     rssMb: Math.max(...each.map((s) => s.rssMb)),
     cpu: each.reduce((sum, s) => sum + s.cpu, 0),
   };
-}
-
-/** The registry's process id, to tell its CPU from other processes'. */
-async function findRegistryPid(registry: TestRegistry): Promise<number> {
-  const config = registry.storageDir.replace(/\/storage$/, "/config.yml");
-  for await (const entry of Deno.readDir("/proc")) {
-    const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
-    if (cmdline.includes(config)) return Number(entry.name);
-  }
-  throw new Error(`Failed to find the registry process serving ${config}`);
 }
 
 /**

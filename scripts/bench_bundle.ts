@@ -33,8 +33,9 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { run } from "../tests/helpers/command.ts";
 import { hashing, SeededRandom, sha256Digest, sha256Hex } from "../tests/helpers/random.ts";
-import { type LoggedRequest, startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
+import { type LoggedRequest, startRegistry } from "../tests/helpers/registry.ts";
 import { tarStream, TarWriter } from "../tests/helpers/tar_writer.ts";
+import { findRegistryPid, timed, withBlobInfoCache } from "./_bench_process.ts";
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i++) {
@@ -267,7 +268,7 @@ async function measure(contender: Contender, home: string): Promise<Result> {
     const before = registryProcess(pid);
     const t = performance.now();
     const samples = [];
-    for (const { cmd, env } of commands) samples.push(await timed(cmd, env));
+    for (const { cmd, env } of commands) samples.push(await timed(cmd, env, { stdout: true }));
     const seconds = (performance.now() - t) / 1000;
     const after = registryProcess(pid);
 
@@ -364,50 +365,6 @@ function blobCounts(stdout: string): BlobCounts {
     }
   }
   return counts;
-}
-
-/** Runs `cmd` under GNU time: wall time, peak RSS and CPU, and its stdout. */
-async function timed(cmd: string[], env: Record<string, string>) {
-  const t = performance.now();
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "BENCH %M %U %S", ...cmd],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const seconds = (performance.now() - t) / 1000;
-  const stderr = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`Failed to run ${cmd.join(" ")}:\n${stderr}`);
-  const [, rssKb, user, sys] = /BENCH (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(stderr) ?? [];
-  return {
-    seconds,
-    rssMb: Number(rssKb) / 1024,
-    cpu: Number(user) + Number(sys),
-    stdout: new TextDecoder().decode(out.stdout),
-  };
-}
-
-/**
- * skopeo keeps a blob-info cache (which compressed blob an uncompressed layer became, and where
- * it was pushed) that lets its next copy mount the layer instead of sending it. Non-root it lives
- * under `XDG_DATA_HOME`; as root it is always /var/lib/containers/cache, so bind-mount `dir`
- * there in a private namespace, as `scripts/bench.ts` does.
- */
-function withBlobInfoCache(dir: string, cmd: string[]): string[] {
-  if (Deno.uid() !== 0) return cmd;
-  const script = 'mount --bind "$0" /var/lib/containers/cache && exec "$@"';
-  return ["unshare", "--mount", "sh", "-c", script, dir, ...cmd];
-}
-
-/** The registry's process id, found by its config file on the command line. */
-async function findRegistryPid(registry: TestRegistry): Promise<number> {
-  const config = registry.storageDir.replace(/\/storage$/, "/config.yml");
-  for await (const entry of Deno.readDir("/proc")) {
-    const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
-    if (cmdline.includes(config)) return Number(entry.name);
-  }
-  throw new Error(`Failed to find the registry process serving ${config}`);
 }
 
 /** CPU seconds (utime + stime) and bytes written so far by process `pid`. */

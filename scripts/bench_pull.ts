@@ -22,6 +22,7 @@
  */
 // deno-lint-ignore-file no-console -- a benchmark reports to the terminal
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
+import { timed, withBlobInfoCache } from "./_bench_process.ts";
 
 const argv = Deno.args;
 const option = (name: string) => argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined;
@@ -200,34 +201,6 @@ async function blobsOf(registry: TestRegistry, repo: string, ref: string) {
     layers: { digest: string; size: number }[];
   };
   return [manifest.config, ...manifest.layers];
-}
-
-/** Runs `cmd` under GNU time: wall seconds, peak RSS (`%M`), user + system CPU. */
-async function timed(cmd: string[], env: Record<string, string> = {}): Promise<Sample> {
-  const t = performance.now();
-  const out = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "BENCH %M %U %S", ...cmd],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  const seconds = (performance.now() - t) / 1000;
-  const stderr = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`Failed to run ${cmd.join(" ")}:\n${stderr}`);
-  const [, rssKb, user, sys] = /BENCH (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(stderr) ?? [];
-  return { seconds, rssMb: Number(rssKb) / 1024, cpu: Number(user) + Number(sys) };
-}
-
-/**
- * skopeo's blob-info cache lives under `XDG_DATA_HOME`, or as root always in
- * /var/lib/containers/cache: bind-mount `dir` there in a private namespace, as
- * `scripts/bench.ts` does, so no run learns from another.
- */
-function withBlobInfoCache(dir: string, cmd: string[]): string[] {
-  if (Deno.uid() !== 0) return cmd;
-  const script = 'mount --bind "$0" /var/lib/containers/cache && exec "$@"';
-  return ["unshare", "--mount", "sh", "-c", script, dir, ...cmd];
 }
 
 function median(xs: number[]): number {

@@ -1,0 +1,65 @@
+/**
+ * What the benchmark scripts share about running and observing processes: timing a command
+ * under GNU time, giving skopeo a blob-info cache of its own, finding the registry's process.
+ */
+import type { TestRegistry } from "../tests/helpers/registry.ts";
+
+/** One timed command. */
+export interface TimedRun {
+  /** Wall time, from `performance.now()` around the command. */
+  seconds: number;
+  /** Peak RSS, from GNU time's `%M`. */
+  rssMb: number;
+  /** User plus system CPU seconds. */
+  cpu: number;
+  /** What the command wrote to stdout (empty unless asked for). */
+  stdout: string;
+}
+
+/** Runs `cmd` under GNU time; throws with its stderr if it fails. */
+export async function timed(
+  cmd: string[],
+  env: Record<string, string> = {},
+  options: { stdout?: boolean } = {},
+): Promise<TimedRun> {
+  const t = performance.now();
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "BENCH %M %U %S", ...cmd],
+    env,
+    stdin: "null",
+    stdout: options.stdout ? "piped" : "null",
+    stderr: "piped",
+  }).output();
+  const seconds = (performance.now() - t) / 1000;
+  const stderr = new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`Failed to run ${cmd.join(" ")}:\n${stderr}`);
+  const [, rssKb, user, sys] = /BENCH (\d+) ([\d.]+) ([\d.]+)\s*$/.exec(stderr) ?? [];
+  return {
+    seconds,
+    rssMb: Number(rssKb) / 1024,
+    cpu: Number(user) + Number(sys),
+    stdout: options.stdout ? new TextDecoder().decode(out.stdout) : "",
+  };
+}
+
+/**
+ * skopeo keeps a blob-info cache (compressed ↔ uncompressed digests, where blobs were pushed)
+ * that lets a later copy mount a layer instead of sending it. Non-root it lives under
+ * `XDG_DATA_HOME`; as root it is always /var/lib/containers/cache, so bind-mount `dir` there in
+ * a private namespace, so that no run learns from another.
+ */
+export function withBlobInfoCache(dir: string, cmd: string[]): string[] {
+  if (Deno.uid() !== 0) return cmd;
+  const script = 'mount --bind "$0" /var/lib/containers/cache && exec "$@"';
+  return ["unshare", "--mount", "sh", "-c", script, dir, ...cmd];
+}
+
+/** The registry's process id (to tell its CPU from others'), found by its config file. */
+export async function findRegistryPid(registry: TestRegistry): Promise<number> {
+  const config = registry.storageDir.replace(/\/storage$/, "/config.yml");
+  for await (const entry of Deno.readDir("/proc")) {
+    const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
+    if (cmdline.includes(config)) return Number(entry.name);
+  }
+  throw new Error(`Failed to find the registry process serving ${config}`);
+}
