@@ -21,6 +21,7 @@ import {
 } from "../helpers/registry.ts";
 import { pullBack, skopeo } from "../helpers/skopeo.ts";
 import { run } from "../helpers/command.ts";
+import { startFaultProxy } from "../helpers/fault_proxy.ts";
 
 const DIGEST = "sha256:[0-9a-f]{64}";
 const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -689,3 +690,46 @@ Deno.test("--output json: a run that fails before any push still prints its docu
     assert(lines(result.stderr).some((l) => l.startsWith("Error: ")), result.stderr);
   });
 });
+
+for (const mode of ["buffering", "pass-through"] as const) {
+  integrationTest(
+    `--all through 503s, 429s and cut bodies (${mode}): every image intact`,
+    async () => {
+      await withTempDir(async (dir) => {
+        await using registry = await startRegistry();
+        const archive = await writeDockerSaveLegacy(`${dir}/bundle.tar`, [
+          { name: "app:1", layerSizes: [600_000, 40_000], layerSeeds: ["base", "app"] },
+          { name: "tool:2", layerSizes: [600_000, 50_000], layerSeeds: ["base", "tool"] },
+          { name: "web:3", layerSizes: [600_000, 30_000], layerSeeds: ["base", "web"] },
+        ]);
+        await using proxy = startFaultProxy({
+          upstream: registry.url,
+          mode,
+          seed: 7,
+          rate503: 0.15,
+          rate429: 0.05,
+          rateCut: 0.2,
+        });
+        const result = await runCli([
+          "--all",
+          "-r",
+          `http://${proxy.host}/m`,
+          "-f",
+          archive.path,
+          "--compression",
+          "gzip",
+          "--retry-attempts",
+          "10",
+        ], { deadlineMs: 90_000 });
+        assertOk(result);
+        const faults = proxy.faultCounts();
+        assert(faults["503"] + faults["429"] + faults.cut > 0, proxy.summary());
+        assertEquals(pushedRefs(result).size, 3);
+        await assertImage(registry, "m/library/app", "1", archive, "app:1");
+        await assertImage(registry, "m/library/tool", "2", archive, "tool:2");
+        await assertImage(registry, "m/library/web", "3", archive, "web:3");
+      });
+    },
+    { tools: TOOLS },
+  );
+}
