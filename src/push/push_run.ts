@@ -162,11 +162,14 @@ export async function runJobs(
           describePlatform(e.platform)
         );
         const pushed = new Map<string, PushedManifest>();
-        await Promise.all(entries.map(async (entry) => {
+        // Every child settles before the job does: none is left running when one fails.
+        const settled = await Promise.allSettled(entries.map(async (entry) => {
           const result = await push({ names: [], root: entry.node, notes: [] }, []);
           add(report, result);
           pushed.set(entry.node.digest, result.manifest);
         }));
+        const failure = settled.find((s) => s.status === "rejected");
+        if (failure !== undefined) throw failure.reason;
         const index = buildIndex(indexChildren(entries, pushed));
         report.manifest = {
           mediaType: index.mediaType,
