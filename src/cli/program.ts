@@ -6,6 +6,7 @@ import { Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { NAME, VERSION } from "../version.ts";
 import { DEFAULTS, ENV, type RawFlags } from "./options.ts";
+import { addFlags, connectionFlags, outputFlags, transferFlags } from "./shared_flags.ts";
 import { addInspectCommand, type InspectFlags } from "./inspect_command.ts";
 import { definePullCommand, type PullFlags } from "./pull_options.ts";
 
@@ -123,57 +124,21 @@ export function buildProgram(
         "--output <format>",
         "the final report on stdout: text (one line per tag pushed) or json [default: text]",
       ),
-    )
-    .addOption(new Option("-u, --username <user>", `registry username${env(ENV.username)}`))
-    .addOption(
-      new Option(
-        "-p, --password <password>",
-        `registry password; prefer --password-stdin${env(ENV.password)}`,
-      ),
-    )
-    .addOption(new Option("--password-stdin", "read the password from standard input"))
-    .addOption(
-      new Option(
-        "-t, --timeout <duration>",
-        "fail a request after this long with no bytes moving: seconds, or 30s, 5m, 2h, 1h30m " +
-          `[default: ${DEFAULTS.timeoutSeconds} (2h)]${env(ENV.timeout)}`,
-      ),
-    )
-    .addOption(
-      new Option(
-        "--large-layer-threshold <bytes>",
-        `blobs this size or larger (before compression) upload in resumable chunks [default: 1GiB]` +
-          env(ENV.largeLayerThreshold),
-      ),
-    )
-    .addOption(
-      new Option(
-        "--chunk-size <bytes>",
-        `size of each chunk [default: 64MiB]${env(ENV.chunkSize)}`,
-      ),
-    )
-    .addOption(
-      new Option(
-        "--max-concurrent <n>",
-        `blobs uploaded in parallel [default: ${DEFAULTS.maxConcurrent}]${env(ENV.maxConcurrent)}`,
-      ),
-    )
-    .addOption(
-      new Option(
-        "--retry-attempts <n>",
-        `retries per request and per blob [default: ${DEFAULTS.retryAttempts}]` +
-          env(ENV.retryAttempts),
-      ),
-    )
-    .addOption(
-      new Option("--skip-tls", `do not verify the registry's TLS certificate${env(ENV.skipTls)}`),
-    )
-    .addOption(
-      new Option(
-        "--ca-cert <file>",
-        `PEM file of CA certificates to trust for the registry${env(ENV.caCert)}`,
-      ),
-    )
+    );
+  addFlags(pushCommand, [
+    ...connectionFlags(),
+    new Option(
+      "--large-layer-threshold <bytes>",
+      `blobs this size or larger (before compression) upload in resumable chunks [default: 1GiB]` +
+        env(ENV.largeLayerThreshold),
+    ),
+    new Option(
+      "--chunk-size <bytes>",
+      `size of each chunk [default: 64MiB]${env(ENV.chunkSize)}`,
+    ),
+    ...transferFlags("uploaded"),
+  ]);
+  pushCommand
     .addOption(
       new Option(
         "--chunked",
@@ -230,11 +195,9 @@ export function buildProgram(
         "check archive, registry and credentials; say what a push would upload, mount or " +
           "skip (HEAD requests only)",
       ),
-    )
-    .addOption(
-      new Option("--verbose", `log every HTTP request${env(ENV.verbose)}`),
-    )
-    .addOption(new Option("-q, --quiet", "print only errors and the result"))
+    );
+  addFlags(pushCommand, outputFlags());
+  pushCommand
     .addHelpText(
       "after",
       "\nSizes accept units: 1073741824, 512MiB, 64M, 1GB. Flags win over the environment.\n" +
@@ -257,9 +220,17 @@ export function buildProgram(
   addInspectCommand(program, io, inspect);
   const pullCommand = definePullCommand(program, pull);
 
+  // Help read through a pager or `head` that quits early is not an error (as with git, ls).
+  const helpOut = (text: string) => {
+    try {
+      io.writeOut(text);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    }
+  };
   for (const command of [program, pushCommand, pullCommand]) {
     command.exitOverride().configureOutput({
-      writeOut: io.writeOut,
+      writeOut: helpOut,
       writeErr: io.writeErr,
       outputError: () => {}, // Reported by main as one line with a hint.
     });

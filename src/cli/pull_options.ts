@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts";
 import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
 import { type ImageReference, parseReference } from "../registry/reference.ts";
 import { DEFAULTS, ENV, settingsFrom } from "./options.ts";
+import { addFlags, connectionFlags, outputFlags, transferFlags } from "./shared_flags.ts";
 import { parseDuration, parseInteger } from "./units.ts";
 
 /** Flags as commander hands them over. */
@@ -47,7 +48,6 @@ export interface PullSettings {
   quiet: boolean;
 }
 
-const env = (name: string) => ` (env: ${name})`;
 const EXAMPLE = "Example: docker-image-pusher pull registry.example.com/team/app:1.0 -o app.tar";
 
 /** Adds `pull` to the program; `run` gets the sources and flags. */
@@ -55,7 +55,7 @@ export function definePullCommand(
   program: Command,
   run: (sources: string[], flags: PullFlags) => Promise<void>,
 ): Command {
-  return program.command("pull")
+  const command = program.command("pull")
     .description(
       "Pull images from a registry into one docker-save archive (an OCI layout plus " +
         "manifest.json,\nas docker save writes since Docker 25), blobs byte for byte as served.",
@@ -79,51 +79,14 @@ export function definePullCommand(
         "platform to take from a multi-platform image, or all to keep the whole index " +
           "[default: this machine's]",
       ),
-    )
-    .addOption(new Option("-u, --username <user>", `registry username${env(ENV.username)}`))
-    .addOption(
-      new Option(
-        "-p, --password <password>",
-        `registry password; prefer --password-stdin${env(ENV.password)}`,
-      ),
-    )
-    .addOption(new Option("--password-stdin", "read the password from standard input"))
-    .addOption(
-      new Option(
-        "-t, --timeout <duration>",
-        "fail a request after this long with no bytes moving: seconds, or 30s, 5m, 2h " +
-          `[default: ${DEFAULTS.timeoutSeconds} (2h)]${env(ENV.timeout)}`,
-      ),
-    )
-    .addOption(
-      new Option(
-        "--max-concurrent <n>",
-        `blobs downloaded in parallel [default: ${DEFAULTS.maxConcurrent}]${
-          env(ENV.maxConcurrent)
-        }`,
-      ),
-    )
-    .addOption(
-      new Option(
-        "--retry-attempts <n>",
-        `retries per request and per blob [default: ${DEFAULTS.retryAttempts}]` +
-          env(ENV.retryAttempts),
-      ),
-    )
-    .addOption(
-      new Option("--skip-tls", `do not verify the registry's TLS certificate${env(ENV.skipTls)}`),
-    )
-    .addOption(
-      new Option(
-        "--ca-cert <file>",
-        `PEM file of CA certificates to trust for the registry${env(ENV.caCert)}`,
-      ),
-    )
-    .addOption(
-      new Option("--no-resume", "ignore a partial archive left by an earlier run; start again"),
-    )
-    .addOption(new Option("--verbose", `log every HTTP request${env(ENV.verbose)}`))
-    .addOption(new Option("-q, --quiet", "print only errors and the result"))
+    );
+  addFlags(command, [
+    ...connectionFlags(),
+    ...transferFlags("downloaded"),
+    new Option("--no-resume", "ignore a partial archive left by an earlier run; start again"),
+    ...outputFlags(),
+  ]);
+  return command
     .addHelpText(
       "after",
       "\nSeveral sources make one archive holding every image, each named as given.\n" +

@@ -637,3 +637,17 @@ Deno.test("every flag in --help has a test above", () => {
     .filter((flag): flag is string => flag !== undefined && !covered.has(flag));
   assertEquals(missing, []);
 });
+
+Deno.test("--help into a reader that quits early (head) is no error", async () => {
+  for (const args of [["--help"], ["push", "--help"], ["pull", "--help"]]) {
+    const program = buildProgram({
+      writeOut() {
+        throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+      },
+      writeErr() {},
+    }, async () => {});
+    const error = await program.parseAsync(args, { from: "user" }).then(() => undefined, (e) => e);
+    // Commander's own "help shown" exit, not the broken pipe.
+    assertEquals((error as { code?: string }).code, "commander.helpDisplayed", String(error));
+  }
+});
