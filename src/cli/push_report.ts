@@ -133,11 +133,15 @@ function compressionSummary(
   reports: readonly JobReport[],
   codec: string,
 ): string | undefined {
-  const compressed = { count: 0, bytes: 0, size: 0 };
-  for (const { compressed: c } of reports) {
-    compressed.count += c.count;
-    compressed.bytes += c.bytes;
-    compressed.size += c.size;
+  // A layer sent to several repositories or registries was compressed once: count it once.
+  const layers = new Map<string, { bytes: number; size: number }>();
+  for (const report of reports) {
+    for (const [digest, layer] of report.compressedLayers) layers.set(digest, layer);
+  }
+  const compressed = { count: layers.size, bytes: 0, size: 0 };
+  for (const layer of layers.values()) {
+    compressed.bytes += layer.bytes;
+    compressed.size += layer.size;
   }
   if (compressed.count === 0) return undefined;
   if (compressed.size >= compressed.bytes * 0.99) {

@@ -113,6 +113,8 @@ export interface PushResult {
   mounted: BlobTally;
   /** Layers compressed on the way up: their size in the archive, and compressed. */
   compressed: { count: number; bytes: number; size: number };
+  /** The same layers by digest (a run that sends one layer to two registries counts it once). */
+  compressedLayers: ReadonlyMap<string, { bytes: number; size: number }>;
   /**
    * True when nothing was sent (`--dry-run`); `uploaded`, `skipped` and `mounted` then count
    * what a push would do, found with the same lookups (`HEAD`s only).
@@ -159,6 +161,7 @@ export async function pushImage(
   const skipped: BlobTally = { count: 0, bytes: 0 };
   const mounted: BlobTally = { count: 0, bytes: 0 };
   const compressed = { count: 0, bytes: 0, size: 0 };
+  const compressedLayers = new Map<string, { bytes: number; size: number }>();
   // A dry run looks things up in the cache as a push would, so it predicts the same outcome
   // for every blob, but teaches the cache nothing: nothing went anywhere.
   const cache = options.cache;
@@ -238,6 +241,7 @@ export async function pushImage(
     compressed.count++;
     compressed.bytes += blob.size;
     compressed.size += descriptor.size;
+    compressedLayers.set(blob.digest, { bytes: blob.size, size: descriptor.size });
     tally(blob, "uploaded", descriptor.digest);
   };
   const fanOut = options.dryRun ? undefined : options.shared?.fanOut;
@@ -361,6 +365,7 @@ export async function pushImage(
         compressed.count++;
         compressed.bytes += blob.size;
         compressed.size += passed.compressed.size;
+        compressedLayers.set(blob.digest, { bytes: blob.size, size: passed.compressed.size });
       }
     }
     tally(blob, outcome, passed.compressed?.digest);
@@ -414,6 +419,7 @@ export async function pushImage(
     skipped,
     mounted,
     compressed,
+    compressedLayers,
     dryRun: options.dryRun,
     manifestFinal,
   };

@@ -50,6 +50,7 @@ export interface JobReport {
   skipped: BlobTally;
   mounted: BlobTally;
   compressed: PushResult["compressed"];
+  compressedLayers: Map<string, { bytes: number; size: number }>;
   durationMs: number;
   error?: unknown;
 }
@@ -144,6 +145,7 @@ export async function runJobs(
       skipped: { count: 0, bytes: 0 },
       mounted: { count: 0, bytes: 0 },
       compressed: { count: 0, bytes: 0, size: 0 },
+      compressedLayers: new Map(),
       durationMs: 0,
     };
     try {
@@ -266,6 +268,7 @@ function add(report: JobReport, result: PushResult): void {
   report.compressed.count += result.compressed.count;
   report.compressed.bytes += result.compressed.bytes;
   report.compressed.size += result.compressed.size;
+  for (const [digest, layer] of result.compressedLayers) report.compressedLayers.set(digest, layer);
   report.manifestFinal &&= result.manifestFinal;
 }
 
