@@ -11,6 +11,7 @@ import { openSource, type Source, unusedBlobs } from "./push_input.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import { UsageError } from "../errors.ts";
+import { forTarget } from "../progress/events.ts";
 import { formatBytes } from "../progress/format.ts";
 import { type JobReport, prepareRun, runJobs } from "../push/push_run.ts";
 import { planRun, type SkippedImage } from "../push/run_plan.ts";
@@ -193,6 +194,7 @@ async function pushAll(
     ...(resume ? { resume } : {}),
   });
   try {
+    const registries = new Set(targets.map((t) => registryBaseUrl(t.reference).href));
     /** The client of `-r` number `index`: its registry, credentials, and auth session. */
     const baseClient = async (index: number): Promise<RegistryClient> => {
       const known = clients.get(index);
@@ -205,7 +207,10 @@ async function pushAll(
         repository: target.reference.repository === "" ? "_" : target.reference.repository,
         transport,
         retries: settings.retryAttempts,
-        sink: reporter.sink,
+        // Pushing to several registries, each transfer of a blob says where it goes.
+        sink: registries.size > 1
+          ? forTarget(reporter.sink, target.reference.registry)
+          : reporter.sink,
         signal: context.signal,
         credentials: await credentialsFor(target, settings, reporter, context),
         ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),

@@ -13,11 +13,11 @@ export type ProgressEvent =
    */
   | { type: "plan"; image: string; target?: string; blobs: number; bytes: number }
   /** A blob starts uploading (or starts again after a retry, with `attempt` > 1). */
-  | { type: "blob-start"; digest: string; size: number; attempt: number }
+  | { type: "blob-start"; digest: string; size: number; attempt: number; target?: string }
   /** `done` bytes of `size` have been sent for this blob (monotonic within an attempt). */
-  | { type: "blob-progress"; digest: string; done: number; size: number }
+  | { type: "blob-progress"; digest: string; done: number; size: number; target?: string }
   /** The blob is in the registry. */
-  | { type: "blob-done"; digest: string; size: number; outcome: BlobOutcome }
+  | { type: "blob-done"; digest: string; size: number; outcome: BlobOutcome; target?: string }
   /** A request or blob attempt failed and will be retried after `delayMs`. */
   | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string }
   /** A manifest was pushed. */
@@ -27,8 +27,25 @@ export type ProgressEvent =
   /** A free-form notice for the user (a fallback taken); `warning` when something is wrong. */
   | { type: "notice"; message: string; level?: "warning" };
 
+/**
+ * Blob events carry `target` (the registry, as users name it) when a run pushes to several
+ * registries: one blob then goes up once to each, and each is its own transfer.
+ */
 /** Receives progress events. Must not throw and must return quickly. */
 export type ProgressSink = (event: ProgressEvent) => void;
 
 /** A sink that drops everything. */
 export const silentSink: ProgressSink = (): void => {};
+
+/** `sink`, with `target` added to every blob event (see {@linkcode ProgressEvent}). */
+export function forTarget(sink: ProgressSink, target: string): ProgressSink {
+  return (event) => {
+    if (
+      event.type === "blob-start" || event.type === "blob-progress" || event.type === "blob-done"
+    ) {
+      sink({ ...event, target });
+    } else {
+      sink(event);
+    }
+  };
+}

@@ -89,11 +89,12 @@ function eventLine(event: ProgressEvent, state: ProgressState): string | undefin
         formatBytes(event.bytes);
     case "blob-start": {
       const retry = event.attempt > 1 ? `, attempt ${event.attempt}` : "";
-      return `Uploading ${shortDigest(event.digest)} (${formatBytes(event.size)})${retry}`;
+      return `Uploading ${shortDigest(event.digest)} (${formatBytes(event.size)})` +
+        `${to(event.target)}${retry}`;
     }
     case "blob-done": {
-      const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})`;
-      const took = elapsed(state.blob(event.digest));
+      const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})${to(event.target)}`;
+      const took = elapsed(state.blob(event.digest, event.target));
       if (event.outcome === "skipped") return `Skipped ${what}: already exists${took}`;
       if (event.outcome === "mounted") return `Mounted ${what} from another repository${took}`;
       return `Uploaded ${what}${took}`;
@@ -109,6 +110,11 @@ function eventLine(event: ProgressEvent, state: ProgressState): string | undefin
     case "http":
       return undefined;
   }
+}
+
+/** " to registry.example.com", in a run to several registries. */
+function to(target: string | undefined): string {
+  return target === undefined ? "" : ` to ${target}`;
 }
 
 /** " in 5.2 s" for a blob whose start was reported; skipped blobs usually have none. */

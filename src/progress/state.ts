@@ -24,6 +24,8 @@ export type BlobStatus = "uploading" | "finishing" | "retrying" | BlobOutcome;
 /** What the model knows about one blob. */
 export interface BlobState {
   readonly digest: string;
+  /** The registry it goes to, when a run pushes to several (see `ProgressEvent`). */
+  readonly target?: string;
   /** Size in bytes, from the latest event that carried it. */
   readonly size: number;
   /** Bytes sent in the current attempt (a failed attempt's bytes are lost). */
@@ -112,7 +114,7 @@ export class ProgressState {
         this.#plan = { image: event.image, blobs: event.blobs, bytes: event.bytes };
         return;
       case "blob-start": {
-        const blob = this.#blob(event.digest, event.size);
+        const blob = this.#blob(event.digest, event.size, event.target);
         blob.size = event.size;
         blob.status = "uploading";
         blob.attempt = event.attempt;
@@ -124,14 +126,14 @@ export class ProgressState {
         return;
       }
       case "blob-progress": {
-        const blob = this.#blob(event.digest, event.size);
+        const blob = this.#blob(event.digest, event.size, event.target);
         blob.size = event.size;
         this.#send(t, blob, event.done);
         if (isInFlight(blob)) blob.status = blob.done >= blob.size ? "finishing" : "uploading";
         return;
       }
       case "blob-done": {
-        const blob = this.#blob(event.digest, event.size);
+        const blob = this.#blob(event.digest, event.size, event.target);
         // A run may place one blob in several repositories: the one that uploaded it counts.
         if (blob.status === "uploaded" && event.outcome !== "uploaded") return;
         blob.size = event.size;
@@ -157,9 +159,9 @@ export class ProgressState {
     }
   }
 
-  /** The state of one blob, if any event named it. */
-  blob(digest: string): BlobState | undefined {
-    return this.#blobs.get(digest);
+  /** The state of one blob (going to `target`, in a run to several registries). */
+  blob(digest: string, target?: string): BlobState | undefined {
+    return this.#blobs.get(blobKey(digest, target));
   }
 
   /** All blobs in the order they were first seen. */
@@ -219,11 +221,13 @@ export class ProgressState {
   }
 
   /** Finds or creates a blob; events may arrive for a blob whose start was not reported. */
-  #blob(digest: string, size: number): MutableBlob {
-    let blob = this.#blobs.get(digest);
+  #blob(digest: string, size: number, target: string | undefined): MutableBlob {
+    const key = blobKey(digest, target);
+    let blob = this.#blobs.get(key);
     if (blob === undefined) {
       blob = {
         digest,
+        ...(target !== undefined ? { target } : {}),
         size,
         done: 0,
         status: "uploading",
@@ -231,7 +235,7 @@ export class ProgressState {
         startedAt: undefined,
         finishedAt: undefined,
       };
-      this.#blobs.set(digest, blob);
+      this.#blobs.set(key, blob);
     }
     return blob;
   }
@@ -253,4 +257,9 @@ export const ALMOST_DONE = 0.999;
 function isInFlight(blob: BlobState): boolean {
   return blob.status === "uploading" || blob.status === "finishing" ||
     blob.status === "retrying";
+}
+
+/** One transfer: a blob, to one registry when a run pushes to several. */
+function blobKey(digest: string, target: string | undefined): string {
+  return target === undefined ? digest : `${digest} ${target}`;
 }

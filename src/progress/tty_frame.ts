@@ -139,12 +139,14 @@ export function permanentLine(
 ): string | undefined {
   switch (event.type) {
     case "blob-done": {
-      const digest = shortDigest(event.digest);
+      // In a run to several registries, which one.
+      const digest = shortDigest(event.digest) +
+        (event.target === undefined ? "" : ` (${event.target})`);
       if (event.outcome === "skipped") return c.dim(`= ${digest} ${words.skipped}`);
       if (event.outcome === "mounted") {
         return c.dim(`= ${digest} mounted from another repository`);
       }
-      const blob = state.blob(event.digest);
+      const blob = state.blob(event.digest, event.target);
       const took = blob?.startedAt !== undefined && blob.finishedAt !== undefined
         ? ` in ${formatMillis(blob.finishedAt - blob.startedAt)}`
         : "";

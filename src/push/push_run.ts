@@ -156,7 +156,8 @@ export async function runJobs(
           ...options.push,
           shared,
           announce: false,
-          sink: options.sink,
+          // The client's: in a run to several registries it names the registry.
+          sink: client.sink,
         });
       if (job.kind === "multi-arch") {
         const entries = prepared.get(job) ?? [];
@@ -246,9 +247,9 @@ function announce(jobs: readonly PushJob[], sink: ProgressSink): void {
     image: jobs.length === 1 && first !== undefined
       ? first.sources.map((s) => s.label).join(" + ")
       : `${images.size} image(s)`,
-    ...(jobs.length === 1 && first !== undefined
-      ? { target: formatReference({ ...first.target, ...tagOf(first) }) }
-      : {}),
+    target: jobs.length === 1 && first !== undefined
+      ? formatReference({ ...first.target, ...tagOf(first) })
+      : `${jobs.length} targets`,
     blobs: blobs.size,
     bytes: [...blobs.values()].reduce((sum, size) => sum + size, 0),
   });

@@ -115,3 +115,24 @@ Deno.test("line renderer never says 100% while a blob waits for the registry", (
   renderer.sink({ type: "blob-progress", digest: A, done: 4 * MiB, size: 4 * MiB });
   assertEquals(lines.at(-1), "Progress: 4.0 MiB / 4.0 MiB (99%), 2.0 MiB/s, ETA 0:00");
 });
+
+Deno.test("line renderer: in a run to several registries, each transfer names its registry", async () => {
+  const { forTarget } = await import("../../src/progress/events.ts");
+  const { clock, lines, renderer } = setup();
+  const one = forTarget(renderer.sink, "one.example");
+  const two = forTarget(renderer.sink, "two.example");
+  renderer.sink({ type: "plan", image: "1 image(s)", target: "2 targets", blobs: 1, bytes: MiB });
+  one({ type: "blob-start", digest: A, size: MiB, attempt: 1 });
+  two({ type: "blob-start", digest: A, size: MiB, attempt: 1 });
+  clock.at(1000);
+  two({ type: "blob-done", digest: A, size: MiB, outcome: "uploaded" });
+  clock.at(3000);
+  one({ type: "blob-done", digest: A, size: MiB, outcome: "uploaded" });
+  assertEquals(lines, [
+    "Pushing 1 image(s) → 2 targets: 1 blob, 1.0 MiB",
+    "Uploading aaaaaaaaaaaa (1.0 MiB) to one.example",
+    "Uploading aaaaaaaaaaaa (1.0 MiB) to two.example",
+    "Uploaded aaaaaaaaaaaa (1.0 MiB) to two.example in 1.0 s",
+    "Uploaded aaaaaaaaaaaa (1.0 MiB) to one.example in 3.0 s",
+  ]);
+});

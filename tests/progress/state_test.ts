@@ -218,3 +218,19 @@ Deno.test("ProgressState: a blob uploaded once and mounted elsewhere counts as u
   const totals = state.totals();
   assertEquals([totals.bytesDone, totals.bytesTotal], [10 * MiB, 10 * MiB]);
 });
+
+Deno.test("ProgressState: one blob to two registries is two transfers", () => {
+  const clock = new FakeClock();
+  const state = new ProgressState({ now: clock.now });
+  feed(state, clock, [
+    [0, { type: "plan", image: "1 image(s)", blobs: 1, bytes: 10 * MiB }],
+    [0, { type: "blob-start", digest: A, size: 10 * MiB, attempt: 1, target: "one" }],
+    [0, { type: "blob-start", digest: A, size: 10 * MiB, attempt: 1, target: "two" }],
+    [1000, { type: "blob-progress", digest: A, done: 10 * MiB, size: 10 * MiB, target: "one" }],
+    [1000, { type: "blob-progress", digest: A, done: 5 * MiB, size: 10 * MiB, target: "two" }],
+  ]);
+  assertEquals([state.blob(A, "one")?.done, state.blob(A, "two")?.done], [10 * MiB, 5 * MiB]);
+  assertEquals(state.blob(A), undefined);
+  const totals = state.totals();
+  assertEquals([totals.bytesDone, totals.bytesTotal], [15 * MiB, 20 * MiB]);
+});
