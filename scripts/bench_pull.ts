@@ -23,6 +23,7 @@
 // deno-lint-ignore-file no-console -- a benchmark reports to the terminal
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
 import { timed, withBlobInfoCache } from "./_bench_process.ts";
+import { run } from "../tests/helpers/command.ts";
 
 const argv = Deno.args;
 const option = (name: string) => argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined;
@@ -101,11 +102,23 @@ try {
       curl: [],
       "curl+sha256+file": [],
     };
+    /**
+     * Every contender starts with the registry's blobs in the page cache and no dirty pages
+     * left by the one before: this machine's memory reclaim (DAMON) evicts cold page cache
+     * between runs, and whoever came first would pay for reading the registry's disk.
+     */
+    const settle = async () => {
+      await run("sh", [
+        "-c",
+        `sync; cat '${registry.storageDir}'/docker/registry/v2/blobs/sha256/*/*/data > /dev/null`,
+      ]);
+    };
     for (let r = 0; r < runs; r++) {
       const out = `${work}/pulled.tar`;
       await Deno.remove(out).catch(() => {});
       await Deno.remove(`${out}.partial`).catch(() => {});
       await Deno.remove(`${out}.partial.json`).catch(() => {});
+      await settle();
       samples.ours.push(
         await timed(
           [Deno.execPath(), "run", "-A", main, "pull", `${registry.url}/bench/usr:1`, "-o", out],
@@ -115,6 +128,7 @@ try {
       await Deno.remove(out);
       const home = `${work}/skopeo-pull-${r}`;
       await Deno.mkdir(home, { recursive: true });
+      await settle();
       samples.skopeo.push(
         await timed(
           withBlobInfoCache(home, [
@@ -133,12 +147,14 @@ try {
       const gets = blobs.map((b) =>
         `curl -s -o /dev/null '${registry.url}/v2/bench/usr/blobs/${b.digest}' &`
       );
+      await settle();
       samples.curl.push(await timed(["sh", "-c", `${gets.join("\n")}\nwait`]));
       // The same GETs doing a pull's work: each blob written to a file and its sha256 taken.
       const checked = blobs.map((b, i) =>
         `curl -s '${registry.url}/v2/bench/usr/blobs/${b.digest}' | tee '${work}/blob-${i}' | ` +
         `sha256sum > '${work}/blob-${i}.sha256' &`
       );
+      await settle();
       samples["curl+sha256+file"].push(
         await timed(["sh", "-c", `${checked.join("\n")}\nwait; sync -f '${work}'`]),
       );
