@@ -63,3 +63,18 @@ export async function findRegistryPid(registry: TestRegistry): Promise<number> {
   }
   throw new Error(`Failed to find the registry process serving ${config}`);
 }
+
+/**
+ * The command line as `--name value` pairs; a flag followed by another flag (or nothing) has
+ * the value "" (`--small`).
+ */
+export function parseArgs(argv: readonly string[]): Map<string, string> {
+  const args = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const value = argv[i + 1];
+    const flag = value === undefined || value.startsWith("--");
+    args.set(argv[i]!, flag ? "" : value);
+    if (!flag) i++;
+  }
+  return args;
+}

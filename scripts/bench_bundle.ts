@@ -35,15 +35,9 @@ import { run } from "../tests/helpers/command.ts";
 import { hashing, SeededRandom, sha256Digest, sha256Hex } from "../tests/helpers/random.ts";
 import { type LoggedRequest, startRegistry } from "../tests/helpers/registry.ts";
 import { tarStream, TarWriter } from "../tests/helpers/tar_writer.ts";
-import { findRegistryPid, timed, withBlobInfoCache } from "./_bench_process.ts";
+import { findRegistryPid, parseArgs, timed, withBlobInfoCache } from "./_bench_process.ts";
 
-const args = new Map<string, string>();
-for (let i = 0; i < Deno.args.length; i++) {
-  const value = Deno.args[i + 1];
-  const flag = value === undefined || value.startsWith("--");
-  args.set(Deno.args[i]!, flag ? "" : value);
-  if (!flag) i++;
-}
+const args = parseArgs(Deno.args);
 const small = args.has("--small");
 const count = (name: string, fallback: number, min: number) => {
   const value = Number(args.get(name) ?? fallback);

@@ -18,14 +18,9 @@
 // deno-lint-ignore-file no-console -- a benchmark reports to the terminal
 import { makeBigLayerArchive } from "../tests/helpers/image_fixtures.ts";
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
+import { parseArgs } from "./_bench_process.ts";
 
-const args = new Map<string, string>();
-for (let i = 0; i < Deno.args.length; i++) {
-  const value = Deno.args[i + 1];
-  const flag = value === undefined || value.startsWith("--");
-  args.set(Deno.args[i]!, flag ? "" : value);
-  if (!flag) i++;
-}
+const args = parseArgs(Deno.args);
 const size = Number(args.get("--size") ?? 1024 ** 3);
 const runs = Number(args.get("--runs") ?? 3);
 const skopeoImage = args.get("--skopeo-image");

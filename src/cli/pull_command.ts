@@ -17,7 +17,7 @@ import { createFetchTransport } from "../registry/fetch_transport.ts";
 import { NAME, VERSION } from "../version.ts";
 import { readStdinPassword } from "./password_input.ts";
 import { type PullFlags, resolvePullSettings } from "./pull_options.ts";
-import { createReporter } from "./reporter.ts";
+import { reporterFor } from "./reporter.ts";
 import type { CommandContext } from "./push_command.ts";
 
 /** What `pull` needs from the process besides what `push` needs. */
@@ -42,15 +42,7 @@ export async function runPull(
   const settings = resolvePullSettings(sources, flags, context.env, stdinPassword);
   context.onVerbose(settings.verbose);
   context.onOutput?.(settings.output);
-  const reporter = createReporter({
-    quiet: settings.quiet,
-    verbose: settings.verbose,
-    tty: context.stderrIsTerminal,
-    color: context.stderrIsTerminal && !context.noColor,
-    writeErr: context.writeErr,
-    words: PULL_WORDS,
-    lines: pullLineSink,
-  });
+  const reporter = reporterFor(settings, context, { words: PULL_WORDS, lines: pullLineSink });
   const { sink } = reporter;
   const writeLine = (line: string) => reporter.info(line);
   if (settings.passwordSource === "flag" && !settings.quiet) {

@@ -30,7 +30,7 @@ import {
   type TargetSettings,
 } from "./options.ts";
 import { type PasswordInput, readStdinPassword } from "./password_input.ts";
-import { createReporter, type Reporter } from "./reporter.ts";
+import { type Reporter, reporterFor } from "./reporter.ts";
 import { describeError, jsonReport, pushedLines, targetText, textSummary } from "./push_report.ts";
 
 /** What the command needs from the process, injectable for tests. */
@@ -57,13 +57,7 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
   }
   const settings = resolveSettings(flags, context.env, stdinPassword);
   context.onVerbose(settings.verbose);
-  const reporter = createReporter({
-    quiet: settings.quiet,
-    verbose: settings.verbose,
-    tty: context.stderrIsTerminal,
-    color: context.stderrIsTerminal && !context.noColor,
-    writeErr: context.writeErr,
-  });
+  const reporter = reporterFor(settings, context);
   const started = performance.now();
   let outcome: RunOutcome = { reports: [], skipped: [] };
   try {

@@ -57,3 +57,22 @@ export function createReporter(options: ReporterOptions): Reporter {
     stop: () => lines.stop(),
   };
 }
+
+/**
+ * The reporter a command's settings and process ask for: bars when stderr is a terminal (in
+ * colour unless `NO_COLOR`), lines otherwise, nothing with `--quiet`.
+ */
+export function reporterFor(
+  settings: { quiet: boolean; verbose: boolean },
+  context: { stderrIsTerminal: boolean; noColor: boolean; writeErr: (text: string) => void },
+  style: Pick<ReporterOptions, "words" | "lines"> = {},
+): Reporter {
+  return createReporter({
+    quiet: settings.quiet,
+    verbose: settings.verbose,
+    tty: context.stderrIsTerminal,
+    color: context.stderrIsTerminal && !context.noColor,
+    writeErr: context.writeErr,
+    ...style,
+  });
+}
