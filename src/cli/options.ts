@@ -14,22 +14,13 @@ import type { ChunkedMode } from "../push/upload_policy.ts";
 import { type Compression, LEVELS } from "../compress/codec.ts";
 
 /** Flags as the command-line parser hands them over (absent when not given). */
-export interface RawFlags {
+export interface RawFlags extends SharedFlags {
   /** `-f`, repeatable. */
   file?: string | string[];
   /** `-r`, repeatable. */
   repositoryUrl?: string | string[];
-  username?: string;
-  password?: string;
-  passwordStdin?: boolean;
-  timeout?: string;
   largeLayerThreshold?: string;
   chunkSize?: string;
-  maxConcurrent?: string;
-  retryAttempts?: string;
-  skipTls?: boolean;
-  verbose?: boolean;
-  quiet?: boolean;
   dryRun?: boolean;
   skipExisting?: boolean;
   forceUpload?: boolean;
@@ -40,7 +31,6 @@ export interface RawFlags {
   all?: boolean;
   multiArch?: boolean;
   output?: string;
-  caCert?: string;
   mountFrom?: string;
   /** false with `--no-resume`. */
   resume?: boolean;
@@ -66,7 +56,7 @@ export interface TargetSettings {
   passwordSource: PasswordSource;
 }
 
-export interface PushSettings {
+export interface PushSettings extends SharedSettings {
   /** `-f`, in the order given (at least one). */
   files: string[];
   /** `-r`, in the order given (at least one). */
@@ -79,20 +69,12 @@ export interface PushSettings {
   multiArch: boolean;
   /** The final report on stdout: `text` lines, or one `json` document. */
   output: "text" | "json";
-  timeoutSeconds: number;
   largeLayerThreshold: number;
   chunkSize: number;
-  maxConcurrent: number;
-  retryAttempts: number;
-  skipTls: boolean;
-  verbose: boolean;
-  quiet: boolean;
   dryRun: boolean;
   forceUpload: boolean;
   /** `--image`: which images of the archives to push (none: all, or the only one). */
   images: string[];
-  /** PEM file of extra CAs to trust (`--ca-cert`). */
-  caCert: string | undefined;
   /** Repository on the same registry to mount blobs from (`--mount-from`). */
   mountFrom: string | undefined;
   chunked: ChunkedMode;
@@ -163,16 +145,7 @@ export function resolveSettings(
       hint: "Name the other archives as files",
     });
   }
-  if (flags.quiet && flags.verbose) {
-    throw new UsageError("--quiet and --verbose cannot be used together", {
-      hint: "Drop one: --quiet prints only errors and the result, --verbose every request",
-    });
-  }
-  if (flags.password !== undefined && flags.passwordStdin) {
-    throw new UsageError("--password and --password-stdin cannot be used together", {
-      hint: "Drop -p/--password: --password-stdin keeps the password off the command line",
-    });
-  }
+  checkSharedFlags(flags);
   const all = flags.all ?? false;
   const multiArch = flags.multiArch ?? false;
   if (all && multiArch) {
@@ -222,20 +195,9 @@ export function resolveSettings(
   }
   const forceUpload = flags.forceUpload === true || skipExisting === false;
 
-  const explicitUser = flags.username ?? nonEmpty(env(ENV.username));
-  let explicit: { password: string | undefined; passwordSource: PasswordSource } = {
-    password: undefined,
-    passwordSource: undefined,
-  };
-  if (flags.password !== undefined) explicit = { password: flags.password, passwordSource: "flag" };
-  else if (flags.passwordStdin) {
-    explicit = { password: stdinPassword ?? "", passwordSource: "stdin" };
-  } else if (nonEmpty(env(ENV.password)) !== undefined) {
-    explicit = { password: env(ENV.password), passwordSource: "env" };
-  }
+  const explicit = explicitCredentials(flags, env, stdinPassword);
   const targets = references.map((reference): TargetSettings => {
-    let username = explicitUser;
-    let { password, passwordSource } = explicit;
+    let { username, password, passwordSource } = explicit;
     if (
       password === undefined && reference.credentials &&
       (username === undefined || username === reference.credentials.username)
@@ -248,11 +210,7 @@ export function resolveSettings(
         "url",
       ];
     }
-    if (password !== undefined && username === undefined) {
-      throw new UsageError("A password was given without a username", {
-        hint: "Pass -u USER (or set DOCKER_PUSHER_USERNAME)",
-      });
-    }
+    requireUsername(username, password);
     return { reference, username, password, passwordSource };
   });
 
@@ -265,21 +223,14 @@ export function resolveSettings(
     }
     return value;
   };
-  const verbose = pickBool(flags.verbose, ENV.verbose) ?? false;
   return {
+    ...sharedSettings(flags, env),
     files,
     targets,
     tags,
     all,
     multiArch,
     output,
-    timeoutSeconds: setting(
-      flags.timeout,
-      "--timeout",
-      ENV.timeout,
-      (t, n) => parseDuration(t, n, 1, 7 * 24 * 3600),
-      DEFAULTS.timeoutSeconds,
-    ),
     largeLayerThreshold: setting(
       flags.largeLayerThreshold,
       "--large-layer-threshold",
@@ -294,27 +245,9 @@ export function resolveSettings(
       chunkBytes,
       DEFAULTS.chunkSize,
     ),
-    maxConcurrent: setting(
-      flags.maxConcurrent,
-      "--max-concurrent",
-      ENV.maxConcurrent,
-      (t, n) => parseInteger(t, n, 1, 64),
-      DEFAULTS.maxConcurrent,
-    ),
-    retryAttempts: setting(
-      flags.retryAttempts,
-      "--retry-attempts",
-      ENV.retryAttempts,
-      (t, n) => parseInteger(t, n, 0, 100),
-      DEFAULTS.retryAttempts,
-    ),
-    skipTls: pickBool(flags.skipTls, ENV.skipTls) ?? false,
-    verbose: flags.quiet ? false : verbose,
-    quiet: flags.quiet ?? false,
     dryRun: flags.dryRun ?? false,
     forceUpload,
     images: list(flags.image),
-    caCert: flags.caCert ?? nonEmpty(env(ENV.caCert)),
     mountFrom: flags.mountFrom === undefined
       ? undefined
       : validateMountSource(flags.mountFrom, references.map((r) => r.repository)),
@@ -388,6 +321,112 @@ function validateMountSource(repository: string, targets: string[]): string {
     });
   }
   return repository;
+}
+
+/** The flags push and pull share (defined once in `shared_flags.ts`). */
+export interface SharedFlags {
+  username?: string;
+  password?: string;
+  passwordStdin?: boolean;
+  timeout?: string;
+  maxConcurrent?: string;
+  retryAttempts?: string;
+  skipTls?: boolean;
+  caCert?: string;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+/** What the shared flags (or their variables, or the defaults) set. */
+export interface SharedSettings {
+  timeoutSeconds: number;
+  maxConcurrent: number;
+  retryAttempts: number;
+  skipTls: boolean;
+  /** PEM file of extra CAs to trust (`--ca-cert`). */
+  caCert: string | undefined;
+  verbose: boolean;
+  quiet: boolean;
+}
+
+/** Shared flags that contradict each other: a usage error. */
+export function checkSharedFlags(flags: SharedFlags): void {
+  if (flags.quiet && flags.verbose) {
+    throw new UsageError("--quiet and --verbose cannot be used together", {
+      hint: "Drop one: --quiet prints only errors and the result, --verbose every request",
+    });
+  }
+  if (flags.password !== undefined && flags.passwordStdin) {
+    throw new UsageError("--password and --password-stdin cannot be used together", {
+      hint: "Drop -p/--password: --password-stdin keeps the password off the command line",
+    });
+  }
+}
+
+/** The shared settings: each flag, else its variable, else the default. */
+export function sharedSettings(
+  flags: SharedFlags,
+  env: (name: string) => string | undefined,
+): SharedSettings {
+  const { setting, pickBool, envValue } = settingsFrom(env);
+  const verbose = pickBool(flags.verbose, ENV.verbose) ?? false;
+  return {
+    timeoutSeconds: setting(
+      flags.timeout,
+      "--timeout",
+      ENV.timeout,
+      (t, n) => parseDuration(t, n, 1, 7 * 24 * 3600),
+      DEFAULTS.timeoutSeconds,
+    ),
+    maxConcurrent: setting(
+      flags.maxConcurrent,
+      "--max-concurrent",
+      ENV.maxConcurrent,
+      (t, n) => parseInteger(t, n, 1, 64),
+      DEFAULTS.maxConcurrent,
+    ),
+    retryAttempts: setting(
+      flags.retryAttempts,
+      "--retry-attempts",
+      ENV.retryAttempts,
+      (t, n) => parseInteger(t, n, 0, 100),
+      DEFAULTS.retryAttempts,
+    ),
+    skipTls: pickBool(flags.skipTls, ENV.skipTls) ?? false,
+    caCert: flags.caCert ?? envValue(ENV.caCert),
+    verbose: flags.quiet ? false : verbose,
+    quiet: flags.quiet ?? false,
+  };
+}
+
+/**
+ * The credentials given explicitly, for every registry: `-u` (or its variable), and the password
+ * from `-p`, standard input or `DOCKER_PUSHER_PASSWORD`, in that order.
+ */
+export function explicitCredentials(
+  flags: SharedFlags,
+  env: (name: string) => string | undefined,
+  stdinPassword: string | undefined,
+): { username: string | undefined; password: string | undefined; passwordSource: PasswordSource } {
+  const username = flags.username ?? nonEmpty(env(ENV.username));
+  if (flags.password !== undefined) {
+    return { username, password: flags.password, passwordSource: "flag" };
+  }
+  if (flags.passwordStdin) {
+    return { username, password: stdinPassword ?? "", passwordSource: "stdin" };
+  }
+  const fromEnv = nonEmpty(env(ENV.password));
+  if (fromEnv !== undefined) return { username, password: fromEnv, passwordSource: "env" };
+  return { username, password: undefined, passwordSource: undefined };
+}
+
+/** A password needs a username to go with it. */
+export function requireUsername(username: string | undefined, password: string | undefined): void {
+  if (password !== undefined && username === undefined) {
+    throw new UsageError("A password was given without a username", {
+      hint: "Pass -u USER (or set DOCKER_PUSHER_USERNAME)",
+    });
+  }
 }
 
 /**

@@ -7,29 +7,26 @@ import { type Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
 import { type ImageReference, parseReference } from "../registry/reference.ts";
-import { DEFAULTS, ENV, settingsFrom } from "./options.ts";
+import {
+  checkSharedFlags,
+  explicitCredentials,
+  type PasswordSource,
+  requireUsername,
+  type SharedFlags,
+  type SharedSettings,
+  sharedSettings,
+} from "./options.ts";
 import { addFlags, connectionFlags, outputFlags, transferFlags } from "./shared_flags.ts";
-import { parseDuration, parseInteger } from "./units.ts";
 
 /** Flags as commander hands them over. */
-export interface PullFlags {
+export interface PullFlags extends SharedFlags {
   output?: string;
   platform?: string;
-  username?: string;
-  password?: string;
-  passwordStdin?: boolean;
-  timeout?: string;
-  maxConcurrent?: string;
-  retryAttempts?: string;
-  skipTls?: boolean;
-  caCert?: string;
   /** false with `--no-resume`. */
   resume?: boolean;
-  verbose?: boolean;
-  quiet?: boolean;
 }
 
-export interface PullSettings {
+export interface PullSettings extends SharedSettings {
   sources: ImageReference[];
   /** A path, or `-` for standard output. */
   output: string;
@@ -37,15 +34,8 @@ export interface PullSettings {
   platform: PlatformChoice | undefined;
   username: string | undefined;
   password: string | undefined;
-  passwordSource: "flag" | "stdin" | "env" | undefined;
-  timeoutSeconds: number;
-  maxConcurrent: number;
-  retryAttempts: number;
-  skipTls: boolean;
-  caCert: string | undefined;
+  passwordSource: PasswordSource;
   resume: boolean;
-  verbose: boolean;
-  quiet: boolean;
 }
 
 const EXAMPLE = "Example: docker-image-pusher pull registry.example.com/team/app:1.0 -o app.tar";
@@ -107,21 +97,10 @@ export function resolvePullSettings(
   envOf: (name: string) => string | undefined,
   stdinPassword?: string,
 ): PullSettings {
-  const { setting, pickBool: bool, envValue: value } = settingsFrom(envOf);
-
   if (!flags.output) {
     throw new UsageError("No output: -o/--output is required", { hint: EXAMPLE });
   }
-  if (flags.quiet && flags.verbose) {
-    throw new UsageError("--quiet and --verbose cannot be used together", {
-      hint: "Drop one: --quiet prints only errors and the result, --verbose every request",
-    });
-  }
-  if (flags.password !== undefined && flags.passwordStdin) {
-    throw new UsageError("--password and --password-stdin cannot be used together", {
-      hint: "Drop -p/--password: --password-stdin keeps the password off the command line",
-    });
-  }
+  checkSharedFlags(flags);
   let platform: PlatformChoice | undefined;
   if (flags.platform !== undefined) {
     try {
@@ -134,21 +113,12 @@ export function resolvePullSettings(
     }
   }
   const references = sources.map((source) => parseReference(source));
-  let username = flags.username ?? value(ENV.username);
-  let password: string | undefined;
-  let passwordSource: PullSettings["passwordSource"];
-  if (flags.password !== undefined) [password, passwordSource] = [flags.password, "flag"];
-  else if (flags.passwordStdin) [password, passwordSource] = [stdinPassword ?? "", "stdin"];
-  else if (value(ENV.password) !== undefined) {
-    [password, passwordSource] = [value(ENV.password), "env"];
-  }
-  if (password !== undefined && username === undefined) {
-    throw new UsageError("A password was given without a username", {
-      hint: "Pass -u USER (or set DOCKER_PUSHER_USERNAME)",
-    });
-  }
-  username ??= undefined;
-  const verbose = bool(flags.verbose, ENV.verbose) ?? false;
+  const { username, password, passwordSource } = explicitCredentials(
+    flags,
+    envOf,
+    stdinPassword,
+  );
+  requireUsername(username, password);
   return {
     sources: references,
     output: flags.output,
@@ -156,31 +126,7 @@ export function resolvePullSettings(
     username,
     password,
     passwordSource,
-    timeoutSeconds: setting(
-      flags.timeout,
-      "--timeout",
-      ENV.timeout,
-      (t, n) => parseDuration(t, n, 1, 7 * 24 * 3600),
-      DEFAULTS.timeoutSeconds,
-    ),
-    maxConcurrent: setting(
-      flags.maxConcurrent,
-      "--max-concurrent",
-      ENV.maxConcurrent,
-      (t, n) => parseInteger(t, n, 1, 64),
-      DEFAULTS.maxConcurrent,
-    ),
-    retryAttempts: setting(
-      flags.retryAttempts,
-      "--retry-attempts",
-      ENV.retryAttempts,
-      (t, n) => parseInteger(t, n, 0, 100),
-      DEFAULTS.retryAttempts,
-    ),
-    skipTls: bool(flags.skipTls, ENV.skipTls) ?? false,
-    caCert: flags.caCert ?? value(ENV.caCert),
     resume: flags.resume !== false,
-    verbose: flags.quiet ? false : verbose,
-    quiet: flags.quiet ?? false,
+    ...sharedSettings(flags, envOf),
   };
 }
