@@ -132,6 +132,16 @@ export async function runJobs(
   }
   const refusals = await Promise.all(jobs.map((job) => reachable.get(job)));
   const going = jobs.filter((_, i) => refusals[i] === undefined);
+  /** An image pushed to several targets has its platforms read once. */
+  const read = new Map<ArchiveImage, Promise<string[]>>();
+  const platforms = (image: ArchiveImage, archive: string) => {
+    let found = read.get(image);
+    if (found === undefined) {
+      found = platformsOf(image, archive, options.signal);
+      read.set(image, found);
+    }
+    return found;
+  };
   if (going.length > 0) announce(going, options.sink);
   return await Promise.all(jobs.map(async (job): Promise<JobReport> => {
     const started = performance.now();
@@ -191,7 +201,7 @@ export async function runJobs(
         }
       } else {
         const source = job.sources[0]!;
-        report.platforms = await platformsOf(source.image, source.archive, options.signal);
+        report.platforms = await platforms(source.image, source.archive);
         const result = await push(source.image, job.tags, job.digest);
         add(report, result);
         report.manifest = result.manifest;
