@@ -108,7 +108,10 @@ export function shortDigest(digest: string): string {
  * digest when the manifest was pushed by digest (an index's per-platform children).
  */
 export function formatManifest(reference: string, digest: string): string {
-  return reference === digest ? digest : `${reference} (${digest})`;
+  // A child pushed by digest names it already: `registry/repository@sha256:…`.
+  return reference === digest || reference.endsWith(`@${digest}`)
+    ? reference
+    : `${reference} (${digest})`;
 }
 
 /** Percentage of `fraction` (0..1), rounded down so "100%" only appears when complete. */

@@ -94,7 +94,9 @@ function eventLine(event: ProgressEvent, state: ProgressState): string | undefin
     }
     case "blob-done": {
       const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})${to(event.target)}`;
-      const took = elapsed(state.blob(event.digest, event.target));
+      // A blob this run uploaded and then mounted elsewhere: the time was the upload's.
+      const blob = state.blob(event.digest, event.target);
+      const took = blob?.status === event.outcome ? elapsed(blob) : "";
       if (event.outcome === "skipped") return `Skipped ${what}: already exists${took}`;
       if (event.outcome === "mounted") return `Mounted ${what} from another repository${took}`;
       return `Uploaded ${what}${took}`;

@@ -87,4 +87,6 @@ Deno.test("formatPercent rounds down and clamps", () => {
 Deno.test("formatManifest names the reference and digest once each", () => {
   assertEquals(formatManifest("r.example/app:1", "sha256:ab"), "r.example/app:1 (sha256:ab)");
   assertEquals(formatManifest("sha256:ab", "sha256:ab"), "sha256:ab");
+  // A child manifest pushed by digest.
+  assertEquals(formatManifest("r.example/app@sha256:ab", "sha256:ab"), "r.example/app@sha256:ab");
 });

@@ -136,3 +136,15 @@ Deno.test("line renderer: in a run to several registries, each transfer names it
     "Uploaded aaaaaaaaaaaa (1.0 MiB) to one.example in 3.0 s",
   ]);
 });
+
+Deno.test("line renderer: a blob uploaded, then mounted into another repository, gives no time to the mount", () => {
+  const { clock, lines, renderer } = setup();
+  renderer.sink({ type: "blob-start", digest: A, size: MiB, attempt: 1 });
+  clock.at(2000);
+  renderer.sink({ type: "blob-done", digest: A, size: MiB, outcome: "uploaded" });
+  renderer.sink({ type: "blob-done", digest: A, size: MiB, outcome: "mounted" });
+  assertEquals(lines.slice(-2), [
+    "Uploaded aaaaaaaaaaaa (1.0 MiB) in 2.0 s",
+    "Mounted aaaaaaaaaaaa (1.0 MiB) from another repository",
+  ]);
+});
