@@ -77,7 +77,7 @@ export function createLiveArea(options: LiveAreaOptions): TtyOutput {
   const draw = (lines: readonly string[], width: number): void => {
     const rows = drawn.reduce((sum, length) => sum + rowsAt(length, width), 0);
     const up = rows > 0 ? `\r${CSI}${rows}A` : "";
-    const body = lines.map((line) => `${CSI}2K${line}\n`).join("");
+    const body = lines.map((line) => `${CSI}2K${line}${tailClear(line, width)}\n`).join("");
     write(`${BEGIN_SYNC}${up}${body}${rows > 0 ? `${CSI}J` : ""}${END_SYNC}`);
   };
 
@@ -98,6 +98,17 @@ export function createLiveArea(options: LiveAreaOptions): TtyOutput {
       drawn = [];
     },
   };
+}
+
+/**
+ * A line longer than the terminal (a permanent one: the block's are cut to fit) wraps onto rows
+ * `ESC [ 2K` did not clear: its last row keeps the old block's text after it unless erased to
+ * the end (`ESC [ K`). Not when the line ends exactly at the edge: the cursor then waits on the
+ * last column, and erasing from there would take the line's last character.
+ */
+function tailClear(line: string, width: number): string {
+  const columns = fitLine(line, Number.MAX_SAFE_INTEGER).columns;
+  return columns > width && columns % width !== 0 ? `${CSI}K` : "";
 }
 
 /** Rows a line of `length` columns takes on a terminal `width` columns wide (reflowed). */

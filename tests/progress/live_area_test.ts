@@ -5,6 +5,7 @@ const SYNC_ON = "\x1b[?2026h";
 const SYNC_OFF = "\x1b[?2026l";
 const CLEAR_ROW = "\x1b[2K";
 const ERASE_BELOW = "\x1b[J";
+const ERASE_TO_END = "\x1b[K";
 const up = (rows: number) => `\r\x1b[${rows}A`;
 
 function setup(columns: number) {
@@ -65,9 +66,10 @@ Deno.test("live area prints permanent lines in place of the block and draws anew
   area.update("after done");
   assertEquals(writes, [
     `${SYNC_ON}${CLEAR_ROW}bar 1\n${CLEAR_ROW}total 1\n${SYNC_OFF}`,
+    // The wrapped line's last row is erased to its end: the old block's text was there.
     `${SYNC_ON}${up(2)}${CLEAR_ROW}✓ ${
       "x".repeat(30)
-    }\n${CLEAR_ROW}✓ second\n${ERASE_BELOW}${SYNC_OFF}`,
+    }${ERASE_TO_END}\n${CLEAR_ROW}✓ second\n${ERASE_BELOW}${SYNC_OFF}`,
     `${SYNC_ON}${CLEAR_ROW}bar 2\n${SYNC_OFF}`,
     // After done() the block is left alone: the next one starts below it.
     `${SYNC_ON}${CLEAR_ROW}after done\n${SYNC_OFF}`,
@@ -80,4 +82,14 @@ Deno.test("live area treats a width below 1 as 1 rather than dividing by zero", 
   terminal.columns = 0;
   area.update("x");
   assertEquals(writes[1], `${SYNC_ON}${up(3)}${CLEAR_ROW}\n${ERASE_BELOW}${SYNC_OFF}`);
+});
+
+Deno.test("live area: a permanent line exactly as wide as the terminal keeps its last character", () => {
+  const { area, writes } = setup(10);
+  area.update("bar");
+  area.persist("x".repeat(20));
+  assertEquals(
+    writes[1],
+    `${SYNC_ON}${up(1)}${CLEAR_ROW}${"x".repeat(20)}\n${ERASE_BELOW}${SYNC_OFF}`,
+  );
 });
