@@ -159,6 +159,13 @@ function reword(error: unknown, defaultPlatform: boolean, output: string): unkno
       { cause: error },
     );
   }
+  if (output === "-" && error instanceof Deno.errors.BrokenPipe) {
+    return new Error(
+      "Standard output was closed before the archive was written: the program reading it " +
+        "stopped (see its own error)",
+      { cause: error },
+    );
+  }
   return error;
 }
 

@@ -259,3 +259,18 @@ Deno.test("every flag in pull --help has a test", () => {
   const missing = flags.filter((f) => !covered.has(f));
   assertEquals(missing, []);
 });
+
+integrationTest("pull -o - into a reader that stops early: one clear line, exit 1", async () => {
+  await using registry = await seeded();
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  const script = `set -o pipefail; "${Deno.execPath()}" run -A --quiet ${main} pull ` +
+    `${registry.url}/app:1 -o - -q | head -c 100 > /dev/null`;
+  const out = await new Deno.Command("bash", { args: ["-c", script], stderr: "piped" }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 1, stderr);
+  assertEquals(
+    stderr,
+    "Error: Standard output was closed before the archive was written: the program reading " +
+      "it stopped (see its own error)\n",
+  );
+});
