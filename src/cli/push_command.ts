@@ -90,9 +90,13 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
   }
   if (failed.length === 1 && reports.length === 1) throw failed[0]!.error;
   if (failed.length > 0) {
+    // One cause for all (a registry that is down): said once.
+    const causes = new Set(failed.map((r) => describeError(r.error)));
     throw new Error(
       `${failed.length} of ${reports.length} pushes failed: ` +
-        failed.map((r) => `${targetText(r.job)} (${describeError(r.error)})`).join("; "),
+        (causes.size === 1 && failed.length > 1
+          ? [...causes][0]
+          : failed.map((r) => `${targetText(r.job)} (${describeError(r.error)})`).join("; ")),
     );
   }
 }

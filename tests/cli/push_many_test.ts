@@ -733,3 +733,23 @@ for (const mode of ["buffering", "pass-through"] as const) {
     { tools: TOOLS },
   );
 }
+
+Deno.test("a run whose pushes all fail for one reason says the reason once", async () => {
+  await withTempDir(async (dir) => {
+    const archive = await writeDockerSaveLegacy(`${dir}/bundle.tar`, [
+      { name: "app:1", layerSizes: [1_000] },
+      { name: "tool:1", layerSizes: [1_000] },
+    ]);
+    const dead = `127.0.0.1:${closedPort()}`;
+    const result = await runCli(
+      ["--all", "-r", `http://${dead}/m`, "-f", archive.path, "--retry-attempts", "0", "-q"],
+    );
+    assertEquals(result.code, 1, result.stderr);
+    const errors = lines(result.stderr).filter((l) => l.startsWith("Error: "));
+    assertEquals(errors.length, 1, result.stderr);
+    assert(errors[0]!.startsWith("Error: 2 of 2 pushes failed: "), errors[0]);
+    assertEquals(errors[0]!.split(dead).length - 1, 1, `the cause once: ${errors[0]}`);
+    // The summary still names each push.
+    assertEquals(lines(result.stderr).filter((l) => l.trimStart().startsWith("✗")).length, 2);
+  });
+});
