@@ -1,6 +1,6 @@
 /**
- * Chooses how progress reaches the user: live bars on a terminal, plain lines in logs, nothing
- * with `--quiet`; HTTP request lines with `--verbose`. All of it goes to stderr.
+ * Chooses how progress reaches the user: live bars on a terminal, plain lines in logs, only
+ * warnings with `--quiet`; HTTP request lines with `--verbose`. All of it goes to stderr.
  */
 import { type ProgressSink, silentSink } from "../progress/events.ts";
 import { combineSinks } from "../progress/fan_out.ts";
@@ -8,6 +8,7 @@ import { createLineRenderer } from "../progress/line_renderer.ts";
 import { createStderrTtyRenderer } from "../progress/stderr_tty.ts";
 import type { Wording } from "../progress/tty_frame.ts";
 import { createHttpLogSink } from "../progress/verbose_logger.ts";
+import { warningsOnly } from "../progress/warnings_only.ts";
 
 export interface ReporterOptions {
   quiet: boolean;
@@ -32,7 +33,13 @@ export interface Reporter {
 
 /** Builds the reporter for the given output settings. */
 export function createReporter(options: ReporterOptions): Reporter {
-  if (options.quiet) return { sink: silentSink, info: () => {}, stop: () => {} };
+  if (options.quiet) {
+    return {
+      sink: warningsOnly((line) => options.writeErr(`${line}\n`)),
+      info: () => {},
+      stop: () => {},
+    };
+  }
   if (options.tty) {
     const tty = createStderrTtyRenderer({
       color: options.color,
@@ -60,7 +67,7 @@ export function createReporter(options: ReporterOptions): Reporter {
 
 /**
  * The reporter a command's settings and process ask for: bars when stderr is a terminal (in
- * colour unless `NO_COLOR`), lines otherwise, nothing with `--quiet`.
+ * colour unless `NO_COLOR`), lines otherwise, only warnings with `--quiet`.
  */
 export function reporterFor(
   settings: { quiet: boolean; verbose: boolean },
