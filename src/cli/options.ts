@@ -7,6 +7,7 @@ import {
   type ImageReference,
   parseReference,
   parseRegistryPrefix,
+  TAG_HINT,
   TAG_PATTERN,
 } from "../registry/reference.ts";
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from "./units.ts";
@@ -172,12 +173,15 @@ export function resolveSettings(
       },
     );
   }
-  const tags = [...new Set(list(flags.tag))];
+  // Not list(): an empty --tag is a mistake to say (`--tag "$TAG"` with TAG unset), as an empty
+  // tag in -r is, not a flag to drop.
+  const tags = [...new Set(flags.tag === undefined ? [] : [flags.tag].flat())];
   for (const tag of tags) {
     if (!TAG_PATTERN.test(tag)) {
-      throw new UsageError(`Invalid tag "${tag}" for --tag`, {
-        hint: "Tags are up to 128 characters of letters, digits, _, . and -",
-      });
+      throw new UsageError(
+        tag === "" ? "--tag is empty: it needs a tag" : `Invalid tag "${tag}" for --tag`,
+        { hint: TAG_HINT },
+      );
     }
   }
   const output = flags.output ?? "text";

@@ -32,6 +32,9 @@ const DEFAULT_TAG = "latest";
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 /** A tag as the distribution spec allows it. */
 export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** {@linkcode TAG_PATTERN} in words, for the hint of every refused tag. */
+export const TAG_HINT =
+  "A tag is 1 to 128 letters, digits, _, . and -, and cannot start with . or -";
 const TAG = TAG_PATTERN;
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
@@ -194,9 +197,7 @@ function splitNameTagDigest(text: string): NameParts {
     tag = name.slice(colon + 1);
     name = name.slice(0, colon);
     if (!TAG.test(tag)) {
-      throw new UsageError(`Invalid tag "${tag}"`, {
-        hint: "Tags are up to 128 characters of letters, digits, _, . and -",
-      });
+      throw new UsageError(`Invalid tag "${tag}"`, { hint: TAG_HINT });
     }
   }
   return { name, tag, digest };

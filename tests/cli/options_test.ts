@@ -6,7 +6,8 @@ import {
   type RawFlags,
   resolveSettings,
 } from "../../src/cli/options.ts";
-import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
+import { TAG_HINT } from "../../src/registry/reference.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
 
 const BASE: RawFlags = { file: "app.tar", repositoryUrl: "registry.example.com/team/app:1" };
 const MiB = 1024 ** 2;
@@ -329,6 +330,29 @@ Deno.test("resolveSettings: --all takes registry[/prefix] targets", () => {
     ["127.0.0.1:5000", ""],
     ["r.example", "mirror"],
   ]);
+});
+
+Deno.test("resolveSettings refuses an empty --tag, as -r refuses an empty tag", () => {
+  // Dropping it silently would push without the tag a script meant (`--tag "$TAG"`, TAG unset).
+  for (const tag of ["", ["1.0", ""]]) {
+    const error = assertThrows(() => resolve({ tag }), UsageError, "--tag is empty");
+    assertEquals(error.hint, TAG_HINT);
+  }
+  const fromUrl = assertThrows(
+    () => resolve({ repositoryUrl: "registry.example.com/team/app:" }),
+    UsageError,
+    'Invalid tag ""',
+  );
+  assertEquals(fromUrl.hint, TAG_HINT);
+});
+
+Deno.test("resolveSettings: a tag starting with . or - is refused, and the hint says why", () => {
+  for (const tag of [".hidden", "-rc1", "a b", "x".repeat(129)]) {
+    const error = assertThrows(() => resolve({ tag }), UsageError, `Invalid tag "${tag}"`);
+    assertEquals(error.hint, TAG_HINT);
+  }
+  assertStringIncludes(TAG_HINT, "cannot start with . or -");
+  assertEquals(resolve({ tag: ["_x", "1.0-rc.1", "x".repeat(128)] }).tags.length, 3);
 });
 
 Deno.test("resolveSettings refuses runs of several images that make no sense", () => {

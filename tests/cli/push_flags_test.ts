@@ -137,6 +137,9 @@ Deno.test("invalid values and conflicting flags are usage errors (exit 2) naming
     [["--chunked", "--no-chunked"], "--chunked and --no-chunked cannot be used together"],
     [["--no-chunked", "--chunked"], "--chunked and --no-chunked cannot be used together"],
     [["-t", "5x"], "--timeout"],
+    // An empty tag is refused as -r …: is, not dropped (`--tag "$TAG"` with TAG unset).
+    [["--tag", ""], "--tag is empty"],
+    [["--tag", "-rc1"], "cannot start with . or -"],
   ];
   for (const [args, needle] of cases) {
     const { code, stdout, stderr } = await runCli([...base, ...args]);
