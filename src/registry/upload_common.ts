@@ -30,6 +30,16 @@ export class SavedSessionGoneError extends UploadSessionLostError {
   override name = "SavedSessionGoneError";
 }
 
+/**
+ * The registry turned an upload session's `POST` away with 405: it takes no writes at all, so
+ * neither retrying nor sending the blob another way can help. distribution answers this way
+ * when `storage.maintenance.readonly` is on (a bare `405 Method Not Allowed`, `Allow: GET,
+ * HEAD`), and as a pull-through cache (`UNSUPPORTED`). The 405 is its `cause`.
+ */
+export class WritesRefusedError extends Error {
+  override name = "WritesRefusedError";
+}
+
 /** The registry won't take chunked (PATCH) uploads; one monolithic PUT may still work. */
 export class ChunkedUploadRefusedError extends Error {
   override name = "ChunkedUploadRefusedError";

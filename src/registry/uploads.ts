@@ -15,7 +15,9 @@ import {
   digestMismatch,
   type UploadOptions,
   type UploadOutcome,
+  WritesRefusedError,
 } from "./upload_common.ts";
+import { RegistryError } from "./registry_error.ts";
 
 export {
   BlobDigestMismatchError,
@@ -25,6 +27,7 @@ export {
   type UploadOptions,
   type UploadOutcome,
   UploadSessionLostError,
+  WritesRefusedError,
 } from "./upload_common.ts";
 export type { ChunkSettings } from "./upload_common.ts";
 import { resolveLocation, withDigest } from "./location.ts";
@@ -87,12 +90,20 @@ export async function startSession(
   const action = mountFrom === undefined
     ? `start upload of ${blob.digest}`
     : `mount ${blob.digest} from ${mountFrom}`;
-  const response = await client.request({
-    method: "POST",
-    url,
-    expect: mountFrom === undefined ? [202] : [201, 202],
-    action,
-  });
+  let response;
+  try {
+    response = await client.request({
+      method: "POST",
+      url,
+      expect: mountFrom === undefined ? [202] : [201, 202],
+      action,
+    });
+  } catch (error) {
+    // A 405 here is about the repository, not this blob or how it is sent: the streamed-PATCH
+    // fallbacks read 405 on their PATCHes as "send it as stored", which would only ask again.
+    if (error instanceof RegistryError && error.status === 405) throw writesRefused(client, error);
+    throw error;
+  }
   await response.discard();
   if (response.status === 201) {
     checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
@@ -103,6 +114,16 @@ export async function startSession(
     url: resolveLocation(response.headers.get("location"), url, action),
     minChunk: Number.isSafeInteger(min) && min > 0 ? min : undefined,
   };
+}
+
+function writesRefused(client: RegistryClient, error: RegistryError): WritesRefusedError {
+  const codes = error.codes.map((c) => c.message ? `${c.code}: ${c.message}` : c.code).join("; ");
+  return new WritesRefusedError(
+    `${client.registryName} refused writes to ${client.repository}: ${error.method} ` +
+      `${error.url} answered 405${codes === "" ? "" : ` (${codes})`}; the registry is ` +
+      `read-only, or a mirror that takes no pushes`,
+    { cause: error },
+  );
 }
 
 /** Deletes an abandoned session so the registry can free it; failures don't matter. */

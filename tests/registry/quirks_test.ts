@@ -4,7 +4,8 @@
  * odd upload `Location`s, refused PATCHes, body-size caps, 401/403 for missing blobs, manifest
  * responses without a digest. Every push must exit 0 and round-trip (skopeo pulls it back from
  * the registry directly); the behaviour itself is read from the proxy's and registry's logs.
- * Cross-repository mounts and an `access_token`-only token server are here too.
+ * Cross-repository mounts, an `access_token`-only token server, and a read-only registry (the
+ * one push here that must fail, in one line) are here too.
  */
 import { resolveLocation } from "../../src/registry/location.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
@@ -246,6 +247,51 @@ integrationTest("PATCH refused (405), --no-chunked: no PATCH is ever sent", asyn
   assertEquals(blobPuts(proxy.requests).filter((r) => r.status === 201).length, archive.blobs);
   await roundTrips(registry, "app", archive, digest);
 });
+
+// --- A registry that takes no writes. ------------------------------------------------------------
+
+/**
+ * A real registry in read-only mode (distribution's `storage.maintenance.readonly`), which
+ * answers every write with a bare 405. The helper writes the config file; distribution reads
+ * `REGISTRY_*` variables over it, and the registry process inherits ours while it starts.
+ */
+async function startReadOnlyRegistry(): Promise<TestRegistry> {
+  const name = "REGISTRY_STORAGE_MAINTENANCE_READONLY";
+  Deno.env.set(name, '{"enabled": true}');
+  try {
+    return await startRegistry();
+  } finally {
+    Deno.env.delete(name);
+  }
+}
+
+integrationTest(
+  "read-only registry (405 on the POST): one line naming it, nothing retried",
+  async () => {
+    await using registry = await startReadOnlyRegistry();
+    await using archive = await makeArchive([100_000, 200_000]);
+    // Layers compressed on the way (the default), and sent as stored: neither falls back.
+    for (const args of [[], ["--compression", "none"]]) {
+      const before = (await registry.requests()).length;
+      const result = await push(registry.url, "app", archive, args);
+      assertEquals([result.code, result.stdout], [1, ""], result.stderr);
+      const errors = lines(result.stderr).filter((l) => l.startsWith("Error:"));
+      assertEquals(errors.length, 1, result.stderr);
+      assertStringIncludes(errors[0]!, `${registry.host} refused writes to app: POST `);
+      assertStringIncludes(errors[0]!, "read-only");
+      assertEquals(notices(result.stderr), [], "no fallback to another way of sending");
+      assert(!/Retrying/.test(result.stderr), result.stderr);
+      // One POST per blob at most (those under way when the first 405 came), each refused.
+      const log = ofRepo((await registry.requests()).slice(before), "app");
+      const posts = log.filter((r) => r.method === "POST");
+      assert(posts.length >= 1 && posts.length <= archive.blobs, `${posts.length} POSTs`);
+      assert(posts.every((r) => r.status === 405), JSON.stringify(posts));
+      assertEquals(log.filter((r) => r.method === "PATCH" || r.method === "PUT"), []);
+    }
+    assertEquals(await registry.listTags("app"), []);
+  },
+  { tools: ["docker-registry"] },
+);
 
 // --- Body-size caps (413). ---------------------------------------------------------------------
 

@@ -1,9 +1,14 @@
 /**
  * Blob uploads against the scripted fake: the exact requests of monolithic and chunked
  * uploads, Location handling, resume from the registry's Range after a failed or dropped
- * PATCH, and digest verification.
+ * PATCH, digest verification, and a registry that refuses writes.
  */
-import { BlobDigestMismatchError, uploadBlob } from "../../src/registry/uploads.ts";
+import { RegistryError } from "../../src/registry/registry_error.ts";
+import {
+  BlobDigestMismatchError,
+  uploadBlob,
+  WritesRefusedError,
+} from "../../src/registry/uploads.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
   connectClient,
@@ -334,4 +339,28 @@ Deno.test({
 
     assertEquals(harness.sleeps, [1000]);
   },
+});
+
+Deno.test("uploadBlob: a 405 on the POST means the registry takes no writes; no other request", async () => {
+  // distribution as a pull-through cache answers UNSUPPORTED; read-only mode a bare 405 (the
+  // CLI test in quirks_test.ts pushes to a real read-only registry).
+  const unsupported = { code: "UNSUPPORTED", message: "The operation is unsupported." };
+  for (const [errors, mountFrom] of [[[unsupported], undefined], [[], "team/base"]] as const) {
+    await using fake = await FakeRegistry.start({
+      faults: [{ route: "upload-start", action: respond(405, { errors: [...errors] }) }],
+    });
+    using harness = connectClient(fake, { repository: "team/app" });
+    const blob = memoryBlob(randomBytes("read-only", 10 * KIB));
+
+    const error = await assertRejects(
+      () => uploadBlob(harness.client, blob, mountFrom ? { mountFrom } : {}),
+      WritesRefusedError,
+      `${fake.host} refused writes to team/app: POST `,
+    );
+    assert(error.message.includes("read-only"), error.message);
+    assertEquals(error.message.includes("UNSUPPORTED"), errors.length > 0, error.message);
+    assert(error.cause instanceof RegistryError && error.cause.status === 405);
+    assertEquals(fake.requests.map((r) => `${r.method} ${r.outcome}`), ["POST 405"]);
+    assertEquals(harness.retryEvents, []);
+  }
 });
