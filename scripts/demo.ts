@@ -13,36 +13,16 @@
 import { startRegistry } from "../tests/helpers/registry.ts";
 import { writeDockerSaveLegacy } from "../tests/helpers/image_fixtures.ts";
 import { toolOnPath } from "../tests/helpers/tools.ts";
+import { aptInstall, rootPrefix } from "../tests/helpers/apt_install.ts";
 
 const say = (line: string) =>
   console.error(Deno.noColor ? `==> ${line}` : `\x1b[1m==>\x1b[0m ${line}`);
 
 async function ensureRegistry(): Promise<void> {
   if (toolOnPath("docker-registry")) return;
-  const root = Deno.uid() === 0;
-  const apt = toolOnPath("apt-get");
-  const sudo = !root && toolOnPath("sudo");
-  if (apt && (root || sudo)) {
+  if (rootPrefix({ sudoMayPrompt: true }) !== undefined) {
     say("docker-registry is missing: installing the Debian package");
-    const prefix = root ? [] : ["sudo"];
-    for (
-      const args of [["apt-get", "update", "-qq"], [
-        "apt-get",
-        "install",
-        "-y",
-        "-qq",
-        "docker-registry",
-      ]]
-    ) {
-      const [cmd, ...rest] = [...prefix, ...args];
-      const status = await new Deno.Command(cmd!, {
-        args: rest,
-        stdout: "inherit",
-        stderr: "inherit",
-      })
-        .output();
-      if (!status.success) break;
-    }
+    await aptInstall(["docker-registry"], { sudoMayPrompt: true });
     if (toolOnPath("docker-registry")) return;
   }
   console.error(

@@ -96,7 +96,7 @@ flagTest(["-u", "--username", "-p", "--password", "--password-stdin"], "log in",
     await Deno.readFile(`${dir.path}/c.tar`),
     "-o - writes the archive a file pull writes",
   );
-});
+}, ["docker-registry", "htpasswd", "tar"]);
 
 /** The entry names of a tar file, as GNU tar lists them. */
 async function tarNames(path: string): Promise<string[]> {

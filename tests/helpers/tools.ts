@@ -13,6 +13,37 @@
 export const DEFAULT_TOOLS: readonly string[] = ["docker-registry", "skopeo"];
 
 /**
+ * Every tool a test runs, with the Debian package that holds it: what `deno task test` installs
+ * before the tests start (scripts/install_test_tools.ts), and what `.ci/run` installs. A test
+ * that declares a tool not listed here fails `tools_test.ts`. Docker's are named by path: the
+ * tests use Debian's client and daemon, not another `docker` that may come first on PATH.
+ */
+export const TEST_TOOL_PACKAGES: Readonly<Record<string, string>> = {
+  "docker-registry": "docker-registry",
+  skopeo: "skopeo",
+  umoci: "umoci",
+  htpasswd: "apache2-utils",
+  openssl: "openssl",
+  tmux: "tmux",
+  tar: "tar",
+  gzip: "gzip",
+  pigz: "pigz",
+  zstd: "zstd",
+  pzstd: "zstd",
+  xz: "xz-utils",
+  bzip2: "bzip2",
+  python3: "python3",
+  curl: "curl",
+  "/usr/bin/time": "time",
+  "/usr/bin/docker": "docker.io",
+  "/usr/sbin/dockerd": "docker.io",
+  podman: "podman",
+};
+
+/** The client and daemon the real-client tests use (see {@linkcode TEST_TOOL_PACKAGES}). */
+export const DOCKER_TOOLS: readonly string[] = ["/usr/bin/docker", "/usr/sbin/dockerd"];
+
+/**
  * Tools found so far. Only finds are kept: a tool that is missing now may be installed a moment
  * later (the demo installs the registry and then looks again), so "missing" is never cached.
  */

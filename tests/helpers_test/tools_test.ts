@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
-import { missingTools, toolOnPath } from "../helpers/tools.ts";
+import { missingTools, TEST_TOOL_PACKAGES, toolOnPath } from "../helpers/tools.ts";
 
 const helpers = new URL("../helpers/", import.meta.url).href;
 
@@ -101,3 +101,112 @@ Deno.test("startRegistry reports the stderr of a registry that exits early", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+const installScript = new URL("../../scripts/install_test_tools.ts", import.meta.url).pathname;
+
+/** The packages of the tools a PATH of only `bin` lacks: those named by name, not by path. */
+function packagesOfNamedTools(): string[] {
+  const named = Object.keys(TEST_TOOL_PACKAGES).filter((tool) => !tool.includes("/"));
+  return [...new Set(named.map((tool) => TEST_TOOL_PACKAGES[tool]!))].sort();
+}
+
+Deno.test("install_test_tools: one apt-get install of every missing tool's package", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dip-tools-test-" });
+  try {
+    // A PATH holding none of the tools; the stand-in apt-get records its arguments and
+    // "installs" every tool as an executable stub there.
+    const bin = `${dir}/bin`;
+    const log = `${dir}/apt.log`;
+    await Deno.mkdir(bin);
+    const named = Object.keys(TEST_TOOL_PACKAGES).filter((tool) => !tool.includes("/"));
+    await Deno.writeTextFile(
+      `${bin}/apt-get`,
+      `#!/bin/sh\necho "$DEBIAN_FRONTEND $*" >> '${log}'\n` +
+        `if [ "$1" = install ]; then for t in ${named.join(" ")}; do ` +
+        `printf '#!/bin/sh\\n' > '${bin}'/$t; /bin/chmod +x '${bin}'/$t; done; fi\n`,
+      { mode: 0o755 },
+    );
+    // Not root: through sudo -n, whose stand-in drops -n and runs the rest.
+    await Deno.writeTextFile(`${bin}/sudo`, '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n', {
+      mode: 0o755,
+    });
+    const result = await deno(["run", "-A", installScript], { PATH: bin, CI: "true" }, false);
+    assertEquals(result.code, 0, result.output);
+    assertEquals((await Deno.readTextFile(log)).trim().split("\n"), [
+      "noninteractive update -qq",
+      `noninteractive install -y -qq --no-install-recommends ${packagesOfNamedTools().join(" ")}`,
+    ]);
+    assertStringIncludes(result.output, `installed ${named.join(", ")}`);
+    // Everything there now: a second run installs nothing.
+    await Deno.remove(log);
+    const again = await deno(["run", "-A", installScript], { PATH: bin, CI: "true" }, false);
+    assertEquals(again.code, 0, again.output);
+    assertEquals(again.output, "");
+    assert(!(await Deno.stat(log).then(() => true, () => false)), "apt-get ran again");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("install_test_tools without apt-get: says what to install; fails only under CI", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dip-tools-test-" });
+  try {
+    const local = await deno(["run", "-A", installScript], { PATH: dir }, true);
+    assertEquals(local.code, 0, local.output);
+    assertStringIncludes(local.output, "missing docker-registry, skopeo,");
+    assertStringIncludes(
+      local.output,
+      `sudo apt-get install ${packagesOfNamedTools().join(" ")}); their tests are skipped\n`,
+    );
+    const ci = await deno(["run", "-A", installScript], { PATH: dir, CI: "true" }, false);
+    assertEquals(ci.code, 1, ci.output);
+    assertStringIncludes(ci.output, "their tests are skipped, and fail under CI");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Tools that every Debian system has (Essential packages), which tests may run undeclared. */
+const BASE_TOOLS = new Set(["sh", "bash", "cp", "mkfifo", "mount", "umount", "head", "cat"]);
+
+Deno.test("every tool a test runs or declares has a Debian package that the installers install", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const named = new Map<string, string>();
+  const literals = (text: string) => [...text.matchAll(/"([^"\s]+)"/g)].map((m) => m[1]!);
+  for await (const file of walk(`${root}tests`)) {
+    const text = await Deno.readTextFile(file);
+    const found = [
+      // run() of helpers/command.ts (some files have a run() of their own, of the CLI).
+      ...(/import \{[^}]*\brun\b[^}]*\} from "[./]*helpers\/command\.ts"/.test(text)
+        ? [...text.matchAll(/\brun\(\s*"([^"]+)"/g)].map((m) => m[1]!)
+        : []),
+      ...[...text.matchAll(/\b(?:Deno\.Command|requireTool)\(\s*"([^"]+)"/g)].map((m) => m[1]!),
+      // Declarations: `tools: [...]`, and constants of tool lists (`const TOOLS = [...]`).
+      ...[
+        ...text.matchAll(
+          /(?:tools:|const [A-Z_]*(?:TOOLS|REGISTRY|HTPASSWD)[A-Z_]* =)\s*\[([^\]]*)\]/g,
+        ),
+      ]
+        .flatMap((m) => literals(m[1]!)),
+    ];
+    for (const tool of found) if (!named.has(tool)) named.set(tool, file.slice(root.length));
+  }
+  const unknown = [...named].filter(([tool]) =>
+    !(tool in TEST_TOOL_PACKAGES) && !BASE_TOOLS.has(tool) && !tool.startsWith("dip-")
+  );
+  assertEquals(unknown, [], "add these to TEST_TOOL_PACKAGES (tests/helpers/tools.ts)");
+  // .ci/run installs the packages itself before Deno runs: every one of them.
+  const ciRun = await Deno.readTextFile(`${root}.ci/run`);
+  const notInCi = [...new Set(Object.values(TEST_TOOL_PACKAGES))].filter((p) =>
+    !new RegExp(`[\\s\\\\]${p.replace(".", "\\.")}(?=[\\s\\\\])`).test(ciRun)
+  );
+  assertEquals(notInCi, [], ".ci/run does not install these");
+});
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) yield* walk(path);
+    else if (entry.name.endsWith(".ts")) yield path;
+  }
+}

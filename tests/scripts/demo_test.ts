@@ -50,7 +50,7 @@ integrationTest(
       assertStringIncludes(stderr, "docker-registry is missing: installing the Debian package");
       assertEquals(
         (await Deno.readTextFile(log)).trim().split("\n"),
-        ["update -qq", "install -y -qq docker-registry"],
+        ["update -qq", "install -y -qq --no-install-recommends docker-registry"],
       );
       assert(/\/demo\/hello:1\.0@sha256:[0-9a-f]{64}$/m.test(stdout), stdout);
     } finally {
