@@ -4,7 +4,7 @@
  * and the `--output json` document. The JSON fields are documented in the README; a test
  * holds them to it, so their names stay stable.
  */
-import { RegistryError } from "../registry/registry_error.ts";
+import { registryErrorIn } from "../registry/registry_error.ts";
 import { formatBytes } from "../progress/format.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { PushJob, SkippedImage } from "../push/run_plan.ts";
@@ -225,10 +225,12 @@ function jobJson(report: JobReport, compression: Compression): Record<string, un
 }
 
 function errorJson(error: unknown): { message: string; status: number | null; codes: string[] } {
+  // An auth refusal is explained in our words; the registry's answer is its cause.
+  const answer = registryErrorIn(error);
   return {
     message: describeError(error),
-    status: error instanceof RegistryError ? error.status : null,
-    codes: error instanceof RegistryError ? error.codes.map((c) => c.code) : [],
+    status: answer?.status ?? null,
+    codes: answer?.codes.map((c) => c.code) ?? [],
   };
 }
 

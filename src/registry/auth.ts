@@ -11,6 +11,7 @@
 import type { ProgressSink } from "../progress/events.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import { redactUrl } from "./redact.ts";
+import { parseErrorCodes, RegistryError } from "./registry_error.ts";
 import {
   type CachedToken,
   encodeBasic,
@@ -54,6 +55,17 @@ export interface AuthenticatorOptions {
   /** Receives an `http` event per token request (for `--verbose`) and warnings. */
   sink?: ProgressSink;
   now?: () => number;
+}
+
+/** What {@linkcode Authenticator.handleUnauthorized} knows of the refused request. */
+export interface UnauthorizedOptions {
+  signal?: AbortSignal;
+  /** The `Authorization` header the refused request carried. */
+  sent?: string;
+  /** The 401 may mean something else (see `handleUnauthorized`). */
+  tentative?: boolean;
+  /** The 401 itself, quoted (status and codes) and chained by a refusal. */
+  answer?: RegistryError;
 }
 
 /** Decides the `Authorization` header for each request and reacts to 401 challenges. */
@@ -113,10 +125,10 @@ export class Authenticator {
     header: string | null,
     scopes: string[],
     alreadyRetried: boolean,
-    options: { signal?: AbortSignal; sent?: string; tentative?: boolean } = {},
+    options: UnauthorizedOptions = {},
   ): Promise<void> {
     if (this.#refusal) throw this.#refusal;
-    const { signal, sent, tentative = false } = options;
+    const { signal, sent, tentative = false, answer } = options;
     // The registry asks for credentials: only now are stored ones looked up.
     await this.#lookUpCredentials(signal);
     const challenges = header ? parseChallenges(header) : [];
@@ -129,14 +141,14 @@ export class Authenticator {
       // `insufficient_scope` names the scope it wants: ask for it from now on.
       const wanted = bearer.params["scope"];
       if (wanted) this.#learned = mergeScopes([...this.#learned, ...wanted.split(" ")]);
-      if (alreadyRetried) throw this.#refuse(bearer.params["error"], tentative);
+      if (alreadyRetried) throw this.#refuse(bearer.params["error"], tentative, answer);
       await this.#token(scopes, sent?.replace(/^Bearer /, "") ?? "", signal);
       return;
     }
     if (basic || challenges.length === 0) {
       // Basic credentials were already sent (or there are none): a retry cannot help.
       if (!this.#basicHeader() || this.#scheme === "basic") {
-        throw this.#refuse(undefined, tentative);
+        throw this.#refuse(undefined, tentative, answer);
       }
       this.#scheme = "basic";
       return;
@@ -188,7 +200,8 @@ export class Authenticator {
   }
 
   /** Returns the refusal, remembering it (unless tentative) so other requests stop asking. */
-  #refuse(error: string | undefined, tentative = false): AuthError {
+  /** `answer` is the refusal as the registry (or token server) gave it: status and codes. */
+  #refuse(error: string | undefined, tentative = false, answer?: RegistryError): AuthError {
     const who = describeAccount(this.#credentials);
     const reason = this.#credentials
       ? "check the username and password (or token)"
@@ -197,7 +210,9 @@ export class Authenticator {
       : "pass credentials with -u USER and --password-stdin, or log in with docker login";
     const detail = error ? ` (${error})` : "";
     const refusal = new AuthError(
-      `Authentication failed for ${who} at ${this.#options.registryName}${detail}: ${reason}`,
+      `Authentication failed for ${who} at ${this.#options.registryName}${detail}: ${reason}` +
+        (answer ? `; ${answer.answer}` : ""),
+      answer ? { cause: answer } : undefined,
     );
     if (!tentative) this.#refusal ??= refusal;
     return this.#refusal ?? refusal;
@@ -249,8 +264,18 @@ export class Authenticator {
     // The URL holds service and scopes only; a refresh token travels in the body, never logged.
     this.#logHttp(request.method, request.url, response.status, started);
     if (response.status === 401 || response.status === 403) {
-      await response.discard();
-      throw this.#refuse(undefined);
+      const text = await response.text(64 * 1024).catch(() => "");
+      throw this.#refuse(
+        undefined,
+        false,
+        new RegistryError({
+          method: request.method,
+          url: redactUrl(url),
+          status: response.status,
+          statusText: response.statusText,
+          codes: parseErrorCodes(text),
+        }),
+      );
     }
     if (response.status !== 200) {
       await response.discard();

@@ -206,7 +206,8 @@ export class RegistryClient {
       if (response.status === 401 && url.host === this.baseUrl.host) {
         const tentative = spec.unauthorizedIsAnswer === true;
         if (tentative && authRetried) return response;
-        await response.discard();
+        // Read (and drained): a refusal quotes the registry's status and error codes.
+        const answer = await this.#errorFrom(response, method, url, spec.action);
         try {
           await this.#auth.handleUnauthorized(
             response.headers.get("www-authenticate"),
@@ -216,13 +217,16 @@ export class RegistryClient {
               ...(this.signal ? { signal: this.signal } : {}),
               ...(authorization ? { sent: authorization } : {}),
               tentative,
+              answer,
             },
           );
         } catch (error) {
           if (tentative && error instanceof AuthError) return response;
           throw error;
         }
-        if (authRetried) throw new AuthError(`Authentication failed at ${this.registryName}`);
+        if (authRetried) {
+          throw new AuthError(`Authentication failed at ${this.registryName}`, { cause: answer });
+        }
         authRetried = true;
         continue;
       }

@@ -46,6 +46,12 @@ export class RegistryError extends Error {
   readonly retryAfterMs: number | undefined;
   /** Whether the same request may succeed if tried again. */
   readonly temporary: boolean;
+  /**
+   * What the registry answered, without what we were doing: `GET <url> answered 401
+   * Unauthorized (UNAUTHORIZED: authentication required)`. An error that explains a refusal
+   * in its own words (auth) quotes it.
+   */
+  readonly answer: string;
 
   constructor(init: RegistryErrorInit) {
     const codes = init.codes ?? [];
@@ -58,7 +64,9 @@ export class RegistryError extends Error {
         init.body?.includes(HTTP_TO_HTTPS)
       ? "; the registry speaks HTTPS: use an https:// URL"
       : "";
-    super(`${what}${init.method} ${init.url} answered ${status}${detail}${https}`);
+    const answer = `${init.method} ${init.url} answered ${status}${detail}`;
+    super(`${what}${answer}${https}`);
+    this.answer = answer;
     this.method = init.method;
     this.url = init.url;
     this.status = init.status;
@@ -72,6 +80,19 @@ export class RegistryError extends Error {
   hasCode(code: string): boolean {
     return this.codes.some((c) => c.code === code);
   }
+}
+
+/**
+ * The registry's answer behind `error`: the error itself or the first `cause` in its chain that
+ * is a {@linkcode RegistryError} (an auth refusal chains the 401 it explains).
+ */
+export function registryErrorIn(error: unknown): RegistryError | undefined {
+  const seen = new Set<unknown>();
+  for (let e = error; e instanceof Error && !seen.has(e); e = e.cause) {
+    if (e instanceof RegistryError) return e;
+    seen.add(e);
+  }
+  return undefined;
 }
 
 /** A request that never got an HTTP answer: refused, reset, timed out, TLS failure. */

@@ -1,8 +1,15 @@
+/**
+ * What a push run reports at its end: the summary lines on stderr (fed job reports, compared as
+ * text) and the `--output json` document of runs against the real registry.
+ */
 import { textSummary } from "../../src/cli/push_report.ts";
 import type { JobReport } from "../../src/push/push_run.ts";
 import type { PushJob } from "../../src/push/run_plan.ts";
 import { parseReference } from "../../src/registry/reference.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { lines, runCli } from "../helpers/cli.ts";
+import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
+import { integrationTest, startRegistry } from "../helpers/registry.ts";
 
 const MiB = 1024 * 1024;
 
@@ -42,3 +49,48 @@ Deno.test("textSummary: a layer sent to two registries was compressed once, and 
   assertEquals(lines[1], "Summary: 2 push(es)");
   assertEquals(lines.length, 4);
 });
+
+/** The `errors[]` entries of a JSON report. */
+interface ReportErrors {
+  errors: { target: string | null; message: string; status: number | null; codes: string[] }[];
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "dip-push-report-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+integrationTest(
+  "--output json: a wrong password carries the registry's 401 and its UNAUTHORIZED code",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry({
+        htpasswd: { username: "alice", password: "right-Pa55" },
+      });
+      const archive = await writeDockerSaveLegacy(`${dir}/app.tar`, [
+        { name: "app:1", layerSizes: [1_000] },
+      ]);
+      const result = await runCli(
+        ["-r", `${registry.url}/app:1`, "-f", archive.path, "-u", "alice", "--password-stdin"]
+          .concat(["--output", "json"]),
+        { stdin: "wrong-Pa55\n", env: { DOCKER_CONFIG: `${dir}/none` } },
+      );
+      assertEquals(result.code, 1, result.stderr);
+      const report = JSON.parse(result.stdout) as ReportErrors;
+      assertEquals(report.errors.length, 1);
+      assertEquals(report.errors[0]!.status, 401, JSON.stringify(report.errors[0]));
+      assertEquals(report.errors[0]!.codes, ["UNAUTHORIZED"]);
+      // The one line on stderr says it too, and never the password.
+      const error = lines(result.stderr).find((l) => l.startsWith("Error: "));
+      assert(error !== undefined, result.stderr);
+      assertStringIncludes(error, 'Authentication failed for user "alice"');
+      assertStringIncludes(error, "401 Unauthorized (UNAUTHORIZED");
+      assert(!result.stderr.includes("wrong-Pa55") && !result.stdout.includes("wrong-Pa55"));
+    });
+  },
+  { tools: ["docker-registry", "htpasswd"] },
+);

@@ -4,6 +4,7 @@ import {
   parseErrorCodes,
   parseRetryAfter,
   RegistryError,
+  registryErrorIn,
 } from "../../src/registry/registry_error.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 
@@ -144,4 +145,28 @@ Deno.test("RegistryError says to use https:// when Go answers plain HTTP on a TL
   ) {
     assert(!other.message.includes("speaks HTTPS"), other.message);
   }
+});
+
+Deno.test("registryErrorIn finds the registry's answer behind an error that explains it", () => {
+  const answer = new RegistryError({
+    method: "GET",
+    url: "http://r.example/v2/",
+    status: 401,
+    statusText: "Unauthorized",
+    codes: [{ code: "UNAUTHORIZED", message: "authentication required" }],
+    action: "reach registry r.example",
+  });
+  assertEquals(
+    answer.answer,
+    "GET http://r.example/v2/ answered 401 Unauthorized " +
+      "(UNAUTHORIZED: authentication required)",
+  );
+  const refusal = new Error("Authentication failed", { cause: answer });
+  assertEquals(registryErrorIn(answer), answer);
+  assertEquals(registryErrorIn(new Error("wrapped", { cause: refusal })), answer);
+  assertEquals(registryErrorIn(new Error("no answer")), undefined);
+  assertEquals(registryErrorIn("a string"), undefined);
+  const loop = new Error("loop");
+  loop.cause = new Error("back", { cause: loop });
+  assertEquals(registryErrorIn(loop), undefined);
 });
