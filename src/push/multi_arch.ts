@@ -95,8 +95,9 @@ const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 /**
  * The platform of an image manifest, read from its config blob (OCI's image config requires
  * `os` and `architecture`; `variant`, `os.version` and `os.features` are kept when present).
- * Throws an {@linkcode ArchiveError} naming `label` when the config is missing, unreadable, or
- * names no os or architecture.
+ * Throws an {@linkcode ArchiveError} naming `label` when the config is missing or unreadable,
+ * and a {@linkcode UsageError} naming it, with a hint, when the config names no os or
+ * architecture.
  *
  * @example
  * ```ts ignore
@@ -115,10 +116,30 @@ export async function readPlatform(
   const blob = configBlob(node, label);
   const bytes = await readConfig(blob, label, options.signal);
   try {
-    return platformOf(asObject(parseJson(bytes), "the image config"), "the image config");
+    const config = asObject(parseJson(bytes), "the image config");
+    const missing = (["os", "architecture"] as const)
+      .filter((key) => optionalText(config, key, "the image config") === undefined);
+    if (missing.length > 0) throw noPlatform(label, blob.digest, missing);
+    return platformOf(config, "the image config");
   } catch (error) {
     throw archiveError(label, `config ${blob.digest}`, error);
   }
+}
+
+/**
+ * An image with no platform cannot join an index: a usage error (like two images for one
+ * platform), since the same archive pushes fine on its own. Nothing here can give it one: the
+ * platform is in the config, and changing the config changes the image.
+ */
+function noPlatform(label: string, config: string, missing: readonly string[]): UsageError {
+  return new UsageError(
+    `Cannot join ${label} into a multi-platform index: its config ${config} names no ` +
+      `${missing.join(" and no ")}, and an index needs both os and architecture`,
+    {
+      hint: "Rebuild the image for a platform (docker build --platform linux/amd64 …), or " +
+        "push it on its own, without --multi-arch",
+    },
+  );
 }
 
 /**
@@ -266,6 +287,31 @@ export function buildIndex(children: readonly IndexChild[]): BuiltIndex {
     docker ? JSON.stringify(index, null, 3) : JSON.stringify(index),
   );
   return { mediaType, bytes, digest: sha256Digest(bytes) };
+}
+
+/**
+ * Where `digest` sits below `root`: the index that lists it and the platform that index gives
+ * it (undefined when it gives none, or cannot be read). Undefined when `digest` is `root`'s own
+ * or no index below it lists it. Reads no blob, so a check before a push can use it.
+ */
+export function findListed(
+  root: ManifestNode,
+  digest: string,
+): { index: ManifestNode; platform: Platform | undefined } | undefined {
+  for (const child of root.children) {
+    if (child.digest === digest) {
+      let platform: Platform | undefined;
+      try {
+        platform = parseIndex(root.bytes).find((e) => e.descriptor.digest === digest)?.platform;
+      } catch {
+        // An unreadable index is reported where it is pushed; here it only names no platform.
+      }
+      return { index: root, platform };
+    }
+    const deeper = findListed(child, digest);
+    if (deeper !== undefined) return deeper;
+  }
+  return undefined;
 }
 
 /** `linux/arm64/v8`, with the OS version when there is one: `windows/amd64 10.0.20348.2113`. */

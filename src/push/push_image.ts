@@ -28,6 +28,7 @@ import type { BlobInfoCache } from "./blob_info_cache.ts";
 import { LayerCompressor } from "./layer_compressor.ts";
 import type { PassedBlob } from "./stream_blobs.ts";
 import { type Descriptor, isUncompressedLayer, rewriteTree } from "./manifest_rewrite.ts";
+import { describePlatform, findListed } from "./multi_arch.ts";
 
 export interface PushOptions {
   /** Upload blobs even when the registry has them (`--force-upload`). */
@@ -427,7 +428,9 @@ export async function pushImage(
 
 /**
  * Refuses a push the user cannot mean, before anything is sent: to a digest the manifest
- * will not have (another image's, or one that compressing its layers changes).
+ * will not have (another image's, one that compressing its layers changes, or a platform
+ * manifest inside the archive's index, which is pushed only with the whole index). The hint
+ * names a push that works: its digest is the archive's, and its layers go as stored.
  */
 export function checkTarget(
   image: ArchiveImage,
@@ -435,19 +438,41 @@ export function checkTarget(
   compression: Compression,
 ): void {
   if (target.digest === undefined) return;
+  const { root } = image;
   const compressible = compression.codec !== "none" &&
-    uniqueBlobs(image.root).some((blob) => isUncompressedLayer(blob.mediaType));
+    uniqueBlobs(root).some((blob) => isUncompressedLayer(blob.mediaType));
+  const asStored = compressible ? " with --compression none" : "";
+  if (target.digest !== root.digest) {
+    const listed = findListed(root, target.digest);
+    if (listed !== undefined) {
+      // Pushing the index by its digest pushes every manifest below it by digest too.
+      const platform = listed.platform === undefined
+        ? "a platform manifest"
+        : `the ${describePlatform(listed.platform)} manifest`;
+      const where = listed.index === root
+        ? `the archive's index ${root.digest}`
+        : `index ${listed.index.digest}, inside the archive's index ${root.digest}`;
+      throw new UsageError(
+        `${target.digest} is ${platform} of ${where}, and cannot be pushed without it`,
+        {
+          hint: compressible
+            ? `Push the index by its digest, @${root.digest}, with --compression none (the ` +
+              `layers as stored): the registry then has ${target.digest} too`
+            : `Push the index by its digest, @${root.digest}, or by a tag: either way the ` +
+              `registry then has ${target.digest} too`,
+        },
+      );
+    }
+    throw new UsageError(
+      `The archive's manifest is ${root.digest}, not ${target.digest} as the reference says`,
+      { hint: `Push by tag, or by the digest the archive holds: @${root.digest}${asStored}` },
+    );
+  }
   if (compressible) {
     throw new UsageError(
       `Compressing the archive's uncompressed layers changes its manifest, so it cannot be ` +
         `pushed as ${target.digest}`,
       { hint: "Add --compression none to push the layers as stored" },
-    );
-  }
-  if (target.digest !== image.root.digest) {
-    throw new UsageError(
-      `The archive's manifest is ${image.root.digest}, not ${target.digest} as the reference says`,
-      { hint: "Push by tag, or name the digest the archive holds" },
     );
   }
 }

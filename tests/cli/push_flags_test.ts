@@ -10,7 +10,7 @@ import { VERSION } from "../../src/version.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { type CliOptions, lines, runCli } from "../helpers/cli.ts";
 import { selfSignedCert } from "../helpers/tls.ts";
-import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
+import { writeDockerSaveLegacy, writeOciArchive } from "../helpers/image_fixtures.ts";
 import { startProxy, type TestProxy } from "../helpers/proxy.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 
@@ -162,6 +162,32 @@ Deno.test("an unknown command word is refused as one, not as an argument to push
     assertEquals([code, stdout], [2, ""], word);
     assertEquals(lines(stderr)[0], `Error: Unknown command "${word}"`, stderr);
     assert(/^Hint: .*push/m.test(stderr), stderr);
+  }
+});
+
+Deno.test("--multi-arch with an image whose config names no platform: which one, and a hint", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dip-flags-" });
+  try {
+    await writeDockerSaveLegacy(`${dir}/arm64.tar`, [{ name: "app:arm64", architecture: "arm64" }]);
+    await writeDockerSaveLegacy(`${dir}/bare.tar`, [{
+      name: "app:bare",
+      os: "",
+      architecture: "",
+    }]);
+    // Refused before the registry (none listens on port 1) is asked anything.
+    const result = await runCli([
+      "--multi-arch",
+      ...["-r", "127.0.0.1:1/app:1", "-f", `${dir}/arm64.tar`, "-f", `${dir}/bare.tar`],
+    ]);
+    assertEquals([result.code, result.stdout], [2, ""], result.stderr);
+    const [error, hint, ...rest] = lines(result.stderr);
+    assertEquals(rest, [], result.stderr);
+    assertStringIncludes(error!, `Error: Cannot join ${dir}/bare.tar (app:bare) into a `);
+    assertStringIncludes(error!, "names no os and no architecture");
+    assert(/^Hint: Rebuild the image for a platform \(docker build --platform /.test(hint!), hint);
+    assertStringIncludes(hint!, "without --multi-arch");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -634,6 +660,56 @@ flagTest(["--compression", "--compression-level"], "codec and level of the layer
     }
   }
 });
+
+integrationTest(
+  "-r …@digest that the archive's manifest won't have: the hint's push works",
+  async () => {
+    await using registry = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "dip-flags-" });
+    try {
+      // A two-platform index of uncompressed layers: compressing them would change every digest.
+      const { images, indexDigest } = await writeOciArchive(`${dir}/multi.tar`, [
+        { name: "app:amd64" },
+        { name: "app:arm64", architecture: "arm64" },
+      ], { compression: "none", index: { refName: "1" } });
+      const arm64 = images[1]!.manifestDigest!;
+      const elsewhere = `sha256:${"a".repeat(64)}`;
+      const cases: [string, string[], string][] = [
+        // Once, --compression none was suggested for a child's digest, and then refused.
+        [arm64, [], `${arm64} is the linux/arm64 manifest of the archive's index ${indexDigest}`],
+        [arm64, ["--compression", "none"], "or by a tag"],
+        [elsewhere, [], `The archive's manifest is ${indexDigest}, not ${elsewhere}`],
+      ];
+      for (const [i, [digest, args, message]] of cases.entries()) {
+        const repo = `hint${i}`;
+        const target = ["-r", `${registry.url}/${repo}@${digest}`, "-f", `${dir}/multi.tar`];
+        const refused = await runCli([...target, ...args]);
+        assertEquals([refused.code, refused.stdout], [2, ""], refused.stderr);
+        assertStringIncludes(refused.stderr, message);
+        // Do what the hint says, and nothing else.
+        const hint = lines(refused.stderr).find((l) => l.startsWith("Hint: "))!;
+        const named = /@(sha256:[0-9a-f]{64})/.exec(hint)?.[1];
+        assertEquals(named, indexDigest, hint);
+        const asStored = hint.includes("--compression none") ? ["--compression", "none"] : [];
+        const followed = await runCli([
+          "-r",
+          `${registry.url}/${repo}@${named}`,
+          "-f",
+          `${dir}/multi.tar`,
+          ...args,
+          ...asStored,
+        ]);
+        assertEquals(followed.code, 0, `${hint}\n${followed.stderr}`);
+        assert(await registry.manifestExists(repo, indexDigest!));
+        // What the user asked for, when it was the platform manifest, is there too.
+        if (digest === arm64) assert(await registry.manifestExists(repo, arm64), hint);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { tools: TOOLS },
+);
 
 Deno.test("every flag in --help has a test above", () => {
   const missing = pushOptions().flatMap((o) => [o.long, o.short])

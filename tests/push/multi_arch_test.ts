@@ -5,6 +5,7 @@ import {
   buildIndex,
   checkDistinctPlatforms,
   describePlatform,
+  findListed,
   type IndexChild,
   indexChildren,
   platformEntries,
@@ -19,6 +20,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../helpers/assert.ts";
+import { checkTarget } from "../../src/push/push_image.ts";
 import { attestationItem, imageNode, indexNode } from "./_multi_arch_fixtures.ts";
 
 type Json = Record<string, unknown>;
@@ -136,14 +138,17 @@ Deno.test("readPlatform reads os, architecture, variant, os.version and os.featu
 });
 
 Deno.test("readPlatform refuses a config without os or architecture, naming the input", async () => {
+  // The archive is fine (it pushes on its own): joining it is what cannot be done, and the
+  // hint says how to get an image that can be joined.
   const noArch = imageNode({ os: "linux" });
   const error = await assertRejects(
     () => readPlatform(noArch, "app-amd64.tar (app:1)"),
-    ArchiveError,
-    "names no architecture",
+    UsageError,
+    "Cannot join app-amd64.tar (app:1) into a multi-platform index: its config ",
   );
-  assertStringIncludes(error.message, "app-amd64.tar (app:1)");
-  assertStringIncludes(error.message, (noArch.blobs[0]!).digest);
+  assertStringIncludes(error.message, `${noArch.blobs[0]!.digest} names no architecture`);
+  assertStringIncludes(error.hint!, "--platform");
+  assertStringIncludes(error.hint!, "without --multi-arch");
 
   await assertRejects(
     () => platformEntries(imageNode({ architecture: "amd64", os: 5 }), "x.tar"),
@@ -152,8 +157,13 @@ Deno.test("readPlatform refuses a config without os or architecture, naming the 
   );
   await assertRejects(
     () => platformEntries(imageNode({ architecture: "amd64" }), "x.tar"),
-    ArchiveError,
-    "names no os",
+    UsageError,
+    "names no os,",
+  );
+  await assertRejects(
+    () => platformEntries(imageNode({ os: "", architecture: null }), "x.tar"),
+    UsageError,
+    "names no os and no architecture,",
   );
 });
 
@@ -306,6 +316,36 @@ Deno.test("a nested index contributes its own entries", async () => {
   const outer = indexNode([{ node: inner }]);
   const entries = await platformEntries(outer, "nested.tar");
   assertEquals(entries.map((e) => e.node.digest), [amd64.digest, arm64.digest]);
+});
+
+Deno.test("findListed: the index listing a digest, and the platform it gives, at any depth", () => {
+  const amd64 = imageNode({ os: "linux", architecture: "amd64" });
+  const arm64 = imageNode({ os: "linux", architecture: "arm64" });
+  const inner = indexNode([
+    { node: amd64, platform: { architecture: "amd64", os: "linux" } },
+    { node: arm64 }, // No platform in the index: only the config would say.
+  ]);
+  const outer = indexNode([{ node: inner, platform: { architecture: "amd64", os: "linux" } }]);
+  assertEquals(findListed(outer, amd64.digest), {
+    index: inner,
+    platform: { os: "linux", architecture: "amd64" },
+  });
+  assertEquals(findListed(outer, arm64.digest), { index: inner, platform: undefined });
+  assertEquals(findListed(outer, inner.digest)?.index, outer);
+  assertEquals(findListed(outer, outer.digest), undefined);
+  assertEquals(findListed(outer, `sha256:${"0".repeat(64)}`), undefined);
+  assertEquals(findListed(amd64, amd64.digest), undefined);
+
+  // A push by a nested manifest's digest names both indexes, and pushes the outer one.
+  const image = { names: [], root: outer, notes: [] };
+  const error = assertThrows(
+    () => checkTarget(image, { tags: [], digest: amd64.digest }, { codec: "none" }),
+    UsageError,
+    `${amd64.digest} is the linux/amd64 manifest of index ${inner.digest}, inside the ` +
+      `archive's index ${outer.digest}`,
+  );
+  assertStringIncludes(error.hint!, `@${outer.digest}, or by a tag`);
+  checkTarget(image, { tags: [], digest: outer.digest }, { codec: "none" });
 });
 
 Deno.test("an index entry the archive does not hold, or a malformed index, is refused", async () => {
