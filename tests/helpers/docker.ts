@@ -153,6 +153,9 @@ export class Podman implements AsyncDisposable {
       `${this.dir}/root`,
       "--runroot",
       `${this.dir}/runroot`,
+      // libpod's own state would go to /run/libpod otherwise.
+      "--tmpdir",
+      `${this.dir}/tmp`,
       "--storage-driver",
       "vfs",
       "--events-backend",
