@@ -24,6 +24,7 @@ import { HashWorker } from "./running_hash.ts";
 import { layOut } from "./tar_layout.ts";
 import { writeArchiveFile } from "./write_file.ts";
 import { writeArchiveStream } from "./write_stream.ts";
+import { zstdLayerWarning } from "./zstd_warning.ts";
 
 /** One image to pull, with a client for its repository (pull scope is enough). */
 export interface PullSource {
@@ -84,6 +85,8 @@ export async function pullImages(
       }
     }
   }
+  const warning = zstdLayerWarning(images);
+  if (warning !== undefined) options.sink(warning);
   const layout = layOut(bundleEntries(images));
   const clientFor = (digest: string) => clients.get(digest)!;
   // Layers are hashed on a worker thread, so the main thread only moves bytes.
