@@ -109,14 +109,6 @@ export async function runJobs(
   prepared: ReadonlyMap<PushJob, PlatformEntry[]>,
   options: RunOptions,
 ): Promise<JobReport[]> {
-  const fanOut = fanOutOf(jobs, prepared, options);
-  const shared = {
-    limiter: new Limiter(options.push.maxConcurrent),
-    locks: new KeyedLocks(),
-    ...(fanOut ? { fanOut } : {}),
-    planned: new Map<string, Set<string>>(),
-    claimed: new Set<string>(),
-  };
   // Each registry is asked once whether it speaks v2 and takes our credentials, before the
   // run is announced: a registry that refuses us fails its jobs, and only those.
   const pings = new Map<RegistryClient, Promise<unknown>>();
@@ -132,6 +124,16 @@ export async function runJobs(
   }
   const refusals = await Promise.all(jobs.map((job) => reachable.get(job)));
   const going = jobs.filter((_, i) => refusals[i] === undefined);
+  // Only registries that answered get layers compressed for them: a fan-out that counted a
+  // refused one would send it every layer (and retry each) after its ping had failed.
+  const fanOut = fanOutOf(going, prepared, options);
+  const shared = {
+    limiter: new Limiter(options.push.maxConcurrent),
+    locks: new KeyedLocks(),
+    ...(fanOut ? { fanOut } : {}),
+    planned: new Map<string, Set<string>>(),
+    claimed: new Set<string>(),
+  };
   /** An image pushed to several targets has its platforms read once. */
   const read = new Map<ArchiveImage, Promise<string[]>>();
   const platforms = (image: ArchiveImage, archive: string) => {
@@ -159,6 +161,12 @@ export async function runJobs(
       durationMs: 0,
     };
     try {
+      // What the job was meant to push, said even when its registry refused it.
+      report.platforms = job.kind === "multi-arch"
+        ? (prepared.get(job) ?? []).filter((e) => !e.attestation).map((e) =>
+          describePlatform(e.platform)
+        )
+        : await platforms(job.sources[0]!.image, job.sources[0]!.archive);
       if (refused !== undefined) throw refused.error;
       const client = options.clientFor(job);
       const push = (image: ArchiveImage, tags: string[], digest?: string) =>
@@ -171,9 +179,6 @@ export async function runJobs(
         });
       if (job.kind === "multi-arch") {
         const entries = prepared.get(job) ?? [];
-        report.platforms = entries.filter((e) => !e.attestation).map((e) =>
-          describePlatform(e.platform)
-        );
         const pushed = new Map<string, PushedManifest>();
         // Every child settles before the job does: none is left running when one fails.
         const settled = await Promise.allSettled(entries.map(async (entry) => {
@@ -201,7 +206,6 @@ export async function runJobs(
         }
       } else {
         const source = job.sources[0]!;
-        report.platforms = await platforms(source.image, source.archive);
         const result = await push(source.image, job.tags, job.digest);
         add(report, result);
         report.manifest = result.manifest;

@@ -389,6 +389,48 @@ integrationTest("two registries at once: one failing does not stop the other", a
   });
 }, { tools: TOOLS });
 
+integrationTest(
+  "two registries, one down: it gets no upload after its ping failed, and its platforms are said",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry();
+      const archive = await writeDockerSaveLegacy(`${dir}/app.tar`, [
+        { name: "app:1", layerSizes: [10_000, 20_000], architecture: "arm64" },
+      ]);
+      const dead = `127.0.0.1:${closedPort()}`;
+      // gzip (the default) to two registries compresses each layer once for both: the fan-out
+      // must not count the registry that never answered.
+      const result = await runCli([
+        "-r",
+        `http://${dead}/app:1`,
+        "-r",
+        `http://${registry.host}/app:1`,
+        "-f",
+        archive.path,
+        "--retry-attempts",
+        "1",
+        "--compression",
+        "gzip",
+        "--verbose",
+        "--output",
+        "json",
+      ]);
+      assertEquals(result.code, 1, result.stderr);
+      const toDead = lines(result.stderr).filter((l) => l.includes(`http://${dead}/`));
+      assert(toDead.length > 0, result.stderr);
+      for (const line of toDead) {
+        assert(/GET http:\/\/[^ ]+\/v2\/ /.test(line), `not the ping: ${line}\n${result.stderr}`);
+      }
+      const report = JSON.parse(result.stdout) as PushReport;
+      checkReport(report);
+      assertEquals(report.images.map((i) => i.status), ["failed", "pushed"]);
+      assertEquals(report.images.map((i) => i.platforms), [["linux/arm64"], ["linux/arm64"]]);
+      await assertImage(registry, "app", "1", archive, "app:1");
+    });
+  },
+  { tools: TOOLS },
+);
+
 integrationTest("--output json: one document on stdout, as the README documents it", async () => {
   await withTempDir(async (dir) => {
     await using registry = await startRegistry();
