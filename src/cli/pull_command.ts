@@ -12,7 +12,7 @@ import { pullImages, type PullSource } from "../pull/pull_images.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
-import { registryBaseUrl } from "../registry/reference.ts";
+import { registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
 import { createFetchTransport } from "../registry/fetch_transport.ts";
 import { NAME, VERSION } from "../version.ts";
 import { readStdinPassword } from "./password_input.ts";
@@ -86,7 +86,7 @@ export async function runPull(
       pullSources.push({
         reference,
         client: new RegistryClient({
-          baseUrl: registryBaseUrl(reference),
+          ...registryEndpoint(reference),
           registryName: reference.registry,
           repository: reference.repository,
           access: "pull",

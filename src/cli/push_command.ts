@@ -20,7 +20,7 @@ import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
-import { registryBaseUrl } from "../registry/reference.ts";
+import { registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
 import { createTransport } from "../registry/transport.ts";
 import { NAME, VERSION } from "../version.ts";
 import {
@@ -199,7 +199,7 @@ async function pushAll(
       if (known !== undefined) return known;
       const target = targets[index]!;
       const client = new RegistryClient({
-        baseUrl: registryBaseUrl(target.reference),
+        ...registryEndpoint(target.reference),
         registryName: target.reference.registry,
         // With --all and no prefix there is no repository here: only views of it send requests.
         repository: target.reference.repository === "" ? "_" : target.reference.repository,

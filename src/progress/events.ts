@@ -24,6 +24,11 @@ export type ProgressEvent =
   | { type: "manifest-done"; reference: string; digest: string }
   /** An HTTP exchange finished (reported for --verbose; URL already redacted). */
   | { type: "http"; method: string; url: string; status: number | "error"; ms: number }
+  /**
+   * A registry on this machine, named without a scheme, does not speak TLS: it is reached over
+   * plain HTTP from now on (once per registry client; for --verbose).
+   */
+  | { type: "plain-http"; registry: string }
   /** A free-form notice for the user (a fallback taken); `warning` when something is wrong. */
   | { type: "notice"; message: string; level?: "warning" };
 

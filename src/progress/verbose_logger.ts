@@ -5,8 +5,9 @@
 import type { ProgressEvent, ProgressSink } from "./events.ts";
 
 /**
- * A sink printing `http` events and ignoring everything else. The URL arrives already
- * redacted by the transport, so it is printed as is.
+ * A sink printing `http` events, and once per registry that a loopback registry speaks plain
+ * HTTP (`plain-http`), ignoring everything else. The URL arrives already redacted by the
+ * transport, so it is printed as is.
  *
  * @example
  * ```ts
@@ -16,8 +17,17 @@ import type { ProgressEvent, ProgressSink } from "./events.ts";
  * ```
  */
 export function createHttpLogSink(writeLine: (line: string) => void): ProgressSink {
+  // Each client of a registry finds its scheme for itself: one line per registry is enough.
+  const plainHttp = new Set<string>();
   return (event) => {
     if (event.type === "http") writeLine(httpLine(event));
+    if (event.type === "plain-http" && !plainHttp.has(event.registry)) {
+      plainHttp.add(event.registry);
+      writeLine(
+        `Notice: ${event.registry} does not speak TLS: using plain HTTP (a registry on this ` +
+          `machine, named without https://)`,
+      );
+    }
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import type { ProgressSink } from "../progress/events.ts";
 import { Authenticator, AuthError, type CredentialLookup, type Credentials } from "./auth.ts";
+import { LoopbackSchemeTransport, mayUsePlainHttp } from "./loopback_scheme.ts";
 import { redactUrl } from "./redact.ts";
 import { parseErrorCodes, parseRetryAfter, RegistryError } from "./registry_error.ts";
 import { abortableSleep, backoffDelay, type RetryOptions, withRetries } from "./retry.ts";
@@ -13,6 +14,13 @@ import type { BodySource, Transport, TransportResponse } from "./transport.ts";
 export interface RegistryClientOptions {
   /** `https://host[:port]/` of the registry API. */
   baseUrl: URL;
+  /**
+   * `baseUrl`'s scheme is the default, not one the user wrote (a reference such as
+   * `localhost:5000/app`). A registry on this machine (loopback) is then reached over plain
+   * HTTP if it does not speak TLS, reported once as a `plain-http` event; any other host is
+   * not, whatever this says (see `loopback_scheme.ts`). Default false: the scheme is obeyed.
+   */
+  schemeImplied?: boolean;
   /** The registry's name for messages (`docker.io`, `harbor.example.com`). */
   registryName: string;
   repository: string;
@@ -66,6 +74,8 @@ export class RegistryClient {
   readonly signal: AbortSignal | undefined;
   readonly retries: number;
   #transport: Transport;
+  /** Set when the registry may turn out to speak plain HTTP (see `schemeImplied`). */
+  #loopback: LoopbackSchemeTransport | undefined;
   #auth: Authenticator;
   #retryTuning: RegistryClientOptions["retryTuning"];
   #scopes: string[];
@@ -78,7 +88,16 @@ export class RegistryClient {
     this.sink = options.sink;
     this.signal = options.signal;
     this.retries = options.retries;
-    this.#transport = options.transport;
+    // Views of this client (forRepository) get its transport, which has learnt the scheme.
+    if (options.transport instanceof LoopbackSchemeTransport) {
+      this.#loopback = options.transport;
+    } else if (mayUsePlainHttp(options.baseUrl, options.schemeImplied === true)) {
+      this.#loopback = new LoopbackSchemeTransport(options.transport, {
+        baseUrl: options.baseUrl,
+        onPlainHttp: () => options.sink({ type: "plain-http", registry: options.registryName }),
+      });
+    }
+    this.#transport = this.#loopback ?? options.transport;
     this.#retryTuning = options.retryTuning;
     // Push first: some token services (Docker Hub's among them) read only the first scope.
     this.#scopes = [
@@ -90,11 +109,12 @@ export class RegistryClient {
     this.#auth = options.authenticator ?? new Authenticator({
       registryHost: options.baseUrl.host,
       registryName: options.registryName,
-      transport: options.transport,
+      // Token requests to a realm on the registry's own port go where the registry is found.
+      transport: this.#transport,
       sink: options.sink,
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
-    this.#options = { ...options, authenticator: this.#auth };
+    this.#options = { ...options, transport: this.#transport, authenticator: this.#auth };
   }
 
   /**
@@ -198,10 +218,10 @@ export class RegistryClient {
           ...(spec.onBodyProgress ? { onBodyProgress: spec.onBodyProgress } : {}),
         });
       } catch (error) {
-        this.#logHttp(method, url, "error", started);
+        this.#logHttp(method, this.#sentUrl(url), "error", started);
         throw error;
       }
-      this.#logHttp(method, url, response.status, started);
+      this.#logHttp(method, this.#sentUrl(url), response.status, started);
 
       if (response.status === 401 && url.host === this.baseUrl.host) {
         const tentative = spec.unauthorizedIsAnswer === true;
@@ -273,6 +293,11 @@ export class RegistryClient {
       action,
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
+  }
+
+  /** The URL a request to `url` went to: http for a loopback registry found to speak it. */
+  #sentUrl(url: URL): URL {
+    return this.#loopback?.effectiveUrl(url) ?? url;
   }
 
   #logHttp(method: string, url: URL, status: number | "error", started: number): void {

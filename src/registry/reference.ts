@@ -3,14 +3,24 @@
  *
  * Accepts a full URL (`https://registry.example.com:5000/team/app:v1`, the form the earlier
  * tool documented) or a docker-style reference (`registry:5000/team/app:1`, `alpine`). A
- * reference without a scheme uses https; `docker.io/x` and `x` mean Docker Hub's `library/x`.
+ * reference without a scheme uses https (a registry on this machine may turn out to speak plain
+ * HTTP: see `loopback_scheme.ts`); `docker.io/x` and `x` mean Docker Hub's `library/x`.
  */
 import { UsageError } from "../errors.ts";
 
 /** A parsed push target. */
 export interface ImageReference {
-  /** Transport scheme. Plain HTTP only when the user wrote `http://`. */
+  /**
+   * Transport scheme: what the user wrote, or https. Plain HTTP otherwise only for a loopback
+   * registry named without a scheme that does not speak TLS (see `schemeImplied`).
+   */
   scheme: "https" | "http";
+  /**
+   * The user wrote no scheme (`localhost:5000/app`, `alpine`): `scheme` is the default, and
+   * the registry client may reach a registry on this machine over plain HTTP if it does not
+   * speak TLS. Absent when the user wrote `http://` or `https://`, which are obeyed exactly.
+   */
+  schemeImplied?: true;
   /** The registry as users name it (`docker.io`, `harbor.example.com`, `127.0.0.1:5000`). */
   registry: string;
   /** The host[:port] that serves the API (Docker Hub's is `registry-1.docker.io`). */
@@ -110,6 +120,7 @@ function parseDockerForm(text: string): ImageReference {
   const rest = isHost ? ref.name.slice(slash + 1) : ref.name;
   return {
     scheme: "https",
+    schemeImplied: true,
     registry,
     apiHost: apiHostFor(registry),
     repository: validateRepository(registry === DOCKER_HUB ? hubPath(rest) : rest),
@@ -300,4 +311,19 @@ export function familiarName(name: string): string {
 /** The base URL of the registry API (`https://host[:port]`). */
 export function registryBaseUrl(ref: ImageReference): URL {
   return new URL(`${ref.scheme}://${ref.apiHost}/`);
+}
+
+/**
+ * Where a registry client for `ref` connects, as `RegistryClientOptions` takes it: the base
+ * URL, and whether its scheme was implied (a loopback registry may then speak plain HTTP).
+ *
+ * @example
+ * ```ts
+ * import { parseReference, registryEndpoint } from "./reference.ts";
+ * registryEndpoint(parseReference("localhost:5000/app:1"));
+ * // { baseUrl: new URL("https://localhost:5000/"), schemeImplied: true }
+ * ```
+ */
+export function registryEndpoint(ref: ImageReference): { baseUrl: URL; schemeImplied: boolean } {
+  return { baseUrl: registryBaseUrl(ref), schemeImplied: ref.schemeImplied === true };
 }

@@ -369,6 +369,26 @@ function abortReason(signal: AbortSignal | undefined): Error {
   return new DOMException("The operation was aborted", "AbortError");
 }
 
+/**
+ * An https request whose TLS handshake got plain bytes back: the server speaks plain HTTP on
+ * that port. Nothing of the request reached it as HTTP. node:tls (OpenSSL) reports this as
+ * `ERR_SSL_WRONG_VERSION_NUMBER`, fetch (rustls) as "received corrupt message of type
+ * InvalidContentType"; a certificate the client refuses is a different error, from a server
+ * that does speak TLS. The registry client falls back to plain HTTP on this error alone, and
+ * only where it may (see `loopback_scheme.ts`).
+ */
+export class NotTlsError extends NetworkError {
+  override name = "NotTlsError";
+  constructor(method: string, where: string, cause: unknown) {
+    super(
+      method,
+      where,
+      "the server does not speak TLS here; if the registry serves plain HTTP, use an http:// URL",
+      { temporary: false, cause },
+    );
+  }
+}
+
 const TLS_CODES = new Set([
   "CERT_HAS_EXPIRED",
   "DEPTH_ZERO_SELF_SIGNED_CERT",
@@ -396,12 +416,7 @@ export function toNetworkError(method: string, where: string, error: unknown): E
   }
   if (codeText === "ERR_SSL_WRONG_VERSION_NUMBER" || /InvalidContentType/.test(message)) {
     // What a TLS handshake against a plain-HTTP port looks like; retrying can't change it.
-    return new NetworkError(
-      method,
-      where,
-      "the server does not speak TLS here; if the registry serves plain HTTP, use an http:// URL",
-      { temporary: false, cause: error },
-    );
+    return new NotTlsError(method, where, error);
   }
   const reason = codeText ? `${describeCode(codeText)} (${codeText})` : message;
   return new NetworkError(method, where, reason, { temporary: true, cause: error });

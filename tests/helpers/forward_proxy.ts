@@ -30,8 +30,18 @@ export interface ForwardProxy extends AsyncDisposable {
 
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "te"];
 
+/** Options for {@linkcode startForwardProxy}. */
+export interface ForwardProxyOptions {
+  /**
+   * Host names the proxy resolves to 127.0.0.1 itself (e.g. `registry.test`): a test can then
+   * name a registry by a host that is not loopback to the client, with no DNS or /etc/hosts.
+   */
+  aliases?: readonly string[];
+}
+
 /** Starts the proxy; stop it with `await using`. */
-export async function startForwardProxy(): Promise<ForwardProxy> {
+export async function startForwardProxy(options: ForwardProxyOptions = {}): Promise<ForwardProxy> {
+  const loopback = (host: string) => host === "127.0.0.1" || !!options.aliases?.includes(host);
   const sockets = new Set<net.Socket>();
   const track = (socket: net.Socket) => {
     sockets.add(socket);
@@ -44,7 +54,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
   let accepted = 0;
   const server = http.createServer((req, res) => {
     const target = new URL(req.url ?? "/", "http://invalid");
-    if (target.protocol !== "http:" || target.hostname !== "127.0.0.1") {
+    if (target.protocol !== "http:" || !loopback(target.hostname)) {
       res.writeHead(502).end("this test proxy forwards only to http://127.0.0.1");
       return;
     }
@@ -77,11 +87,11 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
     const [host, port] = (req.url ?? "").split(":");
     connects.push(req.url ?? "");
     authorizations.push(req.headers["proxy-authorization"] ?? "");
-    if (host !== "127.0.0.1" || !port) {
+    if (host === undefined || !loopback(host) || !port) {
       client.end("HTTP/1.1 403 Forbidden\r\n\r\n");
       return;
     }
-    const upstream = net.connect(Number(port), host, () => {
+    const upstream = net.connect(Number(port), "127.0.0.1", () => {
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);

@@ -20,3 +20,17 @@ Deno.test("HTTP log prints http events and nothing else", () => {
     "HTTP HEAD https://r.example/v2/ -> error (30000 ms)",
   ]);
 });
+
+Deno.test("HTTP log says once per registry that a loopback registry speaks plain HTTP", () => {
+  const lines: string[] = [];
+  const sink = createHttpLogSink((line) => lines.push(line));
+  sink({ type: "plain-http", registry: "localhost:5000" });
+  sink({ type: "plain-http", registry: "localhost:5000" });
+  sink({ type: "plain-http", registry: "127.0.0.1:5001" });
+  assertEquals(lines, [
+    "Notice: localhost:5000 does not speak TLS: using plain HTTP (a registry on this machine, " +
+    "named without https://)",
+    "Notice: 127.0.0.1:5001 does not speak TLS: using plain HTTP (a registry on this machine, " +
+    "named without https://)",
+  ]);
+});

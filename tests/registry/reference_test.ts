@@ -4,7 +4,9 @@ import {
   formatReference,
   type ImageReference,
   parseReference,
+  parseRegistryPrefix,
   registryBaseUrl,
+  registryEndpoint,
 } from "../../src/registry/reference.ts";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 
@@ -71,6 +73,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["alpine", {
     scheme: "https",
+    schemeImplied: true,
     registry: "docker.io",
     apiHost: "registry-1.docker.io",
     repository: "library/alpine",
@@ -78,6 +81,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["docker.io/x", {
     scheme: "https",
+    schemeImplied: true,
     registry: "docker.io",
     apiHost: "registry-1.docker.io",
     repository: "library/x",
@@ -85,6 +89,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["index.docker.io/x:1", {
     scheme: "https",
+    schemeImplied: true,
     registry: "docker.io",
     apiHost: "registry-1.docker.io",
     repository: "library/x",
@@ -92,6 +97,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["user/app", {
     scheme: "https",
+    schemeImplied: true,
     registry: "docker.io",
     apiHost: "registry-1.docker.io",
     repository: "user/app",
@@ -99,6 +105,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["localhost/app", {
     scheme: "https",
+    schemeImplied: true,
     registry: "localhost",
     apiHost: "localhost",
     repository: "app",
@@ -106,6 +113,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["localhost:5000/app", {
     scheme: "https",
+    schemeImplied: true,
     registry: "localhost:5000",
     apiHost: "localhost:5000",
     repository: "app",
@@ -113,6 +121,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["registry:5000/team/app:1", {
     scheme: "https",
+    schemeImplied: true,
     registry: "registry:5000",
     apiHost: "registry:5000",
     repository: "team/app",
@@ -120,6 +129,7 @@ const VALID: [string, ImageReference][] = [
   }],
   ["[::1]:5000/app", {
     scheme: "https",
+    schemeImplied: true,
     registry: "[::1]:5000",
     apiHost: "[::1]:5000",
     repository: "app",
@@ -127,6 +137,7 @@ const VALID: [string, ImageReference][] = [
   }],
   [`  ghcr.io/org/sub/app@${DIGEST}  `, {
     scheme: "https",
+    schemeImplied: true,
     registry: "ghcr.io",
     apiHost: "ghcr.io",
     repository: "org/sub/app",
@@ -256,4 +267,25 @@ Deno.test("registryBaseUrl uses the scheme and the API host", () => {
   for (const [input, expected] of cases) {
     assertEquals(registryBaseUrl(parseReference(input)).href, expected, input);
   }
+});
+
+Deno.test("registryEndpoint says when the scheme was implied: never for a scheme written", () => {
+  const cases: [string, string, boolean][] = [
+    ["localhost:5000/app:1", "https://localhost:5000/", true],
+    ["127.0.0.1:5000/app:1", "https://127.0.0.1:5000/", true],
+    ["registry.example.com/app", "https://registry.example.com/", true],
+    ["https://localhost:5000/app:1", "https://localhost:5000/", false],
+    ["http://127.0.0.1:5000/app:1", "http://127.0.0.1:5000/", false],
+  ];
+  for (const [input, url, implied] of cases) {
+    const endpoint = registryEndpoint(parseReference(input));
+    assertEquals([endpoint.baseUrl.href, endpoint.schemeImplied], [url, implied], input);
+  }
+  // --all's registry prefix carries it too, with or without a prefix.
+  assertEquals(registryEndpoint(parseRegistryPrefix("localhost:5000")).schemeImplied, true);
+  assertEquals(registryEndpoint(parseRegistryPrefix("localhost:5000/mirror")).schemeImplied, true);
+  assertEquals(
+    registryEndpoint(parseRegistryPrefix("https://localhost:5000")).schemeImplied,
+    false,
+  );
 });
