@@ -120,10 +120,17 @@ export class DockerImages implements AsyncDisposable {
 /** A {@linkcode DockerImages} scope, after checking that the daemon answers. */
 export async function dockerImages(): Promise<DockerImages> {
   if (!(await dockerAnswers(DOCKER))) {
+    // Its own words: no daemon, or one this user may not talk to (not in the docker group).
+    const version = await new Deno.Command(DOCKER, {
+      args: ["version", "--format", "{{.Server.Version}}"],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const said = new TextDecoder().decode(version.stderr).trim().split("\n")[0] ?? "";
     throw new Error(
-      `No Docker daemon answers ${DOCKER} info: run the tests through \`deno task test\`, which ` +
-        "starts one when it can, or start it: sudo dockerd --storage-driver=vfs " +
-        "--iptables=false --ip-masq=false --bridge=none &",
+      `No Docker daemon answers ${DOCKER} info (${said}): run the tests through ` +
+        "`deno task test`, which starts one when it can, or start it: sudo dockerd " +
+        "--storage-driver=vfs --iptables=false --ip-masq=false --bridge=none &",
     );
   }
   return new DockerImages();
