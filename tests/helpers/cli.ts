@@ -75,6 +75,9 @@ export function startCli(args: string[], options: CliOptions = {}): RunningCli {
     HOME: Deno.env.get("HOME") ?? "/tmp",
     ...(denoDir ? { DENO_DIR: denoDir } : {}),
     NO_COLOR: "1",
+    // Deno's own upgrade check would go through HTTPS_PROXY (tests count the proxy's CONNECTs)
+    // and out to a network this machine does not have.
+    DENO_NO_UPDATE_CHECK: "1",
     XDG_STATE_HOME: defaultStateHome(),
     // A cache of its own per run (blobs found in sibling repositories would be mounted, not
     // uploaded); tests of the cache pass a shared XDG_CACHE_HOME.
