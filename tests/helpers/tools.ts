@@ -34,6 +34,8 @@ export const TEST_TOOL_PACKAGES: Readonly<Record<string, string>> = {
   bzip2: "bzip2",
   python3: "python3",
   curl: "curl",
+  // pull_output_test.ts makes a file immutable as root, where a read-only mode is no obstacle.
+  chattr: "e2fsprogs",
   "/usr/bin/time": "time",
   "/usr/bin/docker": "docker.io",
   "/usr/sbin/dockerd": "docker.io",
