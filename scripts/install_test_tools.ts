@@ -10,11 +10,7 @@
  * with `CI` set, fail (so it exits 1 under CI).
  */
 // deno-lint-ignore-file no-console -- a setup step talks to the terminal
-import {
-  dockerAnswers,
-  ensureDockerDaemon,
-  installMissingTools,
-} from "../tests/helpers/apt_install.ts";
+import { ensureDockerDaemon, installMissingTools } from "../tests/helpers/apt_install.ts";
 import { DOCKER_TOOLS, inCi, missingTools, TEST_TOOL_PACKAGES } from "../tests/helpers/tools.ts";
 
 const say = (line: string) => console.error(`install_test_tools: ${line}`);
@@ -26,7 +22,9 @@ if (missing.length > 0) {
   const packages = [...new Set(missing.map((tool) => TEST_TOOL_PACKAGES[tool]))].sort();
   problems.push(
     `missing ${missing.join(", ")}: install them (Debian/Ubuntu: sudo apt-get install ` +
-      `${packages.join(" ")}); their tests are skipped${inCi() ? ", and fail under CI" : ""}`,
+      `${packages.join(" ")}); ${
+        inCi() ? "their tests fail, as CI is set" : "their tests are skipped"
+      }`,
   );
 }
 if (missingTools(DOCKER_TOOLS).length === 0 && !(await ensureDockerDaemon({ say }))) {
