@@ -7,6 +7,7 @@ import { UsageError } from "../errors.ts";
 import { NAME, VERSION } from "../version.ts";
 import { DEFAULTS, ENV, type RawFlags } from "./options.ts";
 import { addFlags, connectionFlags, outputFlags, transferFlags } from "./shared_flags.ts";
+import { addCommandList, addHelpNotes, type CommandItem } from "./help_text.ts";
 import { addInspectCommand, type InspectFlags } from "./inspect_command.ts";
 import { definePullCommand, type PullFlags } from "./pull_options.ts";
 
@@ -37,7 +38,7 @@ export function withDefaultCommand(args: string[]): string[] {
   if (COMMANDS.has(first)) return args;
   throw new UsageError(`Unknown command "${first}"`, {
     hint: `${NAME} has the commands push (the default): ${NAME} -r TARGET -f ARCHIVE, and ` +
-      `inspect -f ARCHIVE, and pull SOURCE... -o OUTPUT; run "${NAME} --help" for usage`,
+      `inspect ARCHIVE, and pull SOURCE... -o OUTPUT; run "${NAME} --help" for usage`,
   });
 }
 
@@ -64,6 +65,14 @@ function refuseOpposites(command: Command): () => void {
   };
 }
 
+/** The commands as the top-level help lists them. */
+function commandItems(program: Command): CommandItem[] {
+  return program.commands.map((command) => ({
+    term: command.name(),
+    description: command.summary() || command.description(),
+  }));
+}
+
 /** Builds the parser; `push` (or `inspect`) is called with the parsed flags. */
 export function buildProgram(
   io: ProgramIo,
@@ -83,9 +92,10 @@ export function buildProgram(
 
   const pushCommand = program.command("push", { isDefault: true })
     .description(
-      "Push a container image from a tar archive straight into an OCI/Docker registry.\n" +
-        "This is the default command: `docker-image-pusher -r … -f …` means `push`.",
+      "Push a container image from a tar archive straight into an OCI/Docker registry. " +
+        `This is the default command: \`${NAME} -r … -f …\` means \`push\`.`,
     )
+    .summary("push image archives into a registry; the default command")
     .usage("-r TARGET -f ARCHIVE [options]")
     .version(VERSION, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "show help")
@@ -197,28 +207,36 @@ export function buildProgram(
       ),
     );
   addFlags(pushCommand, outputFlags());
+  addCommandList(pushCommand, () => commandItems(program));
+  addHelpNotes(pushCommand, [
+    "Sizes accept units: 1073741824, 512MiB, 64M, 1GB.",
+    "Flags win over the environment.",
+    "On success stdout has one line per tag pushed, <registry>/<repository>:<tag>@<manifest " +
+    "digest> (one push of one tag: exactly one line; nothing with --dry-run), or with " +
+    "--output json one JSON document; progress, warnings and errors go to stderr.",
+    "Exit codes: 0 everything pushed, 1 anything failed (with a summary per image and " +
+    "target), 2 usage error, 130 interrupted.",
+    "",
+    "Many images: --all -r REGISTRY[/PREFIX] pushes every image of the archives under its " +
+    "own names; --multi-arch -r REG/REPO:TAG -f a.tar -f b.tar joins per-platform images " +
+    "into one tag.",
+    "",
+    `Run ${NAME} COMMAND --help for another command's options.`,
+  ]);
   pushCommand
-    .addHelpText(
-      "after",
-      "\nSizes accept units: 1073741824, 512MiB, 64M, 1GB. Flags win over the environment.\n" +
-        "On success stdout has one line per tag pushed, <registry>/<repository>:<tag>@<manifest " +
-        "digest>\n(one push of one tag: exactly one line; nothing with --dry-run), or with " +
-        "--output json one\nJSON document; progress, warnings and errors go to stderr.\n" +
-        "Exit codes: 0 everything pushed, 1 anything failed (with a summary per image and " +
-        "target),\n2 usage error, 130 interrupted.\n" +
-        "\nMany images: --all -r REGISTRY[/PREFIX] pushes every image of the archives under " +
-        "its own\nnames; --multi-arch -r REG/REPO:TAG -f a.tar -f b.tar joins per-platform " +
-        "images into one tag.\n" +
-        `\nOther command: ${NAME} inspect -f ARCHIVE [--output json] shows what an archive ` +
-        `holds\n(no registry); see ${NAME} inspect --help.`,
-    )
     .action(async (flags: RawFlags) => {
       checkOpposites();
       await push(flags);
     });
   const checkOpposites = refuseOpposites(pushCommand);
-  addInspectCommand(program, io, inspect);
-  const pullCommand = definePullCommand(program, pull);
+  addInspectCommand(program, io, inspect)
+    .summary("show what an image archive holds, without a registry");
+  const pullCommand = definePullCommand(program, pull)
+    .summary("pull images from a registry into one archive");
+  addHelpNotes(program, [
+    `With no command, the arguments go to push: ${NAME} -r TARGET -f ARCHIVE [options].`,
+    `Run ${NAME} COMMAND --help (or ${NAME} help COMMAND) for a command's options.`,
+  ]);
 
   // Help read through a pager or `head` that quits early is not an error (as with git, ls).
   const helpOut = (text: string) => {

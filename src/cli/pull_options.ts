@@ -17,6 +17,7 @@ import {
   sharedSettings,
 } from "./options.ts";
 import { addFlags, connectionFlags, outputFlags, transferFlags } from "./shared_flags.ts";
+import { addHelpNotes } from "./help_text.ts";
 
 /** Flags as commander hands them over. */
 export interface PullFlags extends SharedFlags {
@@ -48,7 +49,7 @@ export function definePullCommand(
   const command = program.command("pull")
     .description(
       "Pull images from a registry into one docker-save archive (an OCI layout plus " +
-        "manifest.json,\nas docker save writes since Docker 25), blobs byte for byte as served.",
+        "manifest.json, as docker save writes since Docker 25), blobs byte for byte as served.",
     )
     .usage("SOURCE... -o OUTPUT [options]")
     .argument(
@@ -76,15 +77,13 @@ export function definePullCommand(
     new Option("--no-resume", "ignore a partial archive left by an earlier run; start again"),
     ...outputFlags(),
   ]);
-  return command
-    .addHelpText(
-      "after",
-      "\nSeveral sources make one archive holding every image, each named as given.\n" +
-        "A file output is written as OUTPUT.partial with its progress in OUTPUT.partial.json;\n" +
-        "a killed or failed pull continues from there when run again. -o - cannot resume.\n" +
-        "On success stdout has one line per image, <name>@<digest> (nothing with -o -).\n" +
-        "Exit codes: 0 pulled, 1 failed, 2 usage error, 130 interrupted.",
-    )
+  return addHelpNotes(command, [
+    "Several sources make one archive holding every image, each named as given.",
+    "A file output is written as OUTPUT.partial with its progress in OUTPUT.partial.json; " +
+    "a killed or failed pull continues from there when run again. -o - cannot resume.",
+    "On success stdout has one line per image, <name>@<digest> (nothing with -o -).",
+    "Exit codes: 0 pulled, 1 failed, 2 usage error, 130 interrupted.",
+  ])
     .action(async (sources: string[], flags: PullFlags) => {
       await run(sources, flags);
     });

@@ -1,0 +1,110 @@
+/**
+ * Every command's help, read as a user reads it: through a pipe (80 columns) and at terminals
+ * of other widths (tmux). No line is wider than the screen, and no sentence is broken early, as
+ * when text wrapped by hand was wrapped again at another width. The help shown first (push's)
+ * names the other commands.
+ */
+import { buildProgram } from "../../src/cli/program.ts";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { lines, runCli } from "../helpers/cli.ts";
+import { PTY_TOOL, startCliInPty } from "../helpers/pty.ts";
+import { integrationTest } from "../helpers/tools.ts";
+
+/** Each command's help, and the program's own (`help` with no command). */
+function helpCalls(): string[][] {
+  const program = buildProgram({ writeOut() {}, writeErr() {} }, async () => {});
+  const names = program.commands.map((c) => c.name());
+  assertEquals(names.toSorted(), ["inspect", "pull", "push"]);
+  return [["--help"], ["help"], ...names.map((name) => [name, "--help"])];
+}
+
+/**
+ * Where a row's text starts: a row of an item list (`  -f, --file <path>  image archive…`) at
+ * its description; any other row at its first character.
+ */
+function textColumn(row: string): number {
+  const item = /^ {2}\S.*? {2,}(?=\S)/.exec(row);
+  return item !== null ? item[0].length : row.length - row.trimStart().length;
+}
+
+/**
+ * The first row that ends a line early, though the next row's first word would have fitted
+ * after it: a sentence broken where the text was wrapped by hand. Rows that end a sentence or a
+ * clause may end early (each paragraph starts on a row of its own).
+ */
+function brokenEarly(rows: readonly string[], width: number): string | undefined {
+  for (let i = 0; i + 1 < rows.length; i++) {
+    const [row, next] = [rows[i]!, rows[i + 1]!];
+    if (row.trim() === "" || next.trim() === "" || /[.:;)]$/.test(row)) continue;
+    const indent = next.length - next.trimStart().length;
+    // The next row goes on with this row's text: prose at the margin, or a description that
+    // continues in its column (a new item starts at column 2).
+    const continues = indent === textColumn(row) && (indent === 0 || indent > 2);
+    const word = next.trimStart().split(" ")[0]!;
+    if (continues && row.length + 1 + word.length <= width) return `${row}\n${next}`;
+  }
+  return undefined;
+}
+
+function checkLayout(rows: readonly string[], width: number, what: string): void {
+  const wide = rows.filter((row) => row.length > width);
+  assertEquals(wide, [], `${what}: rows wider than ${width}`);
+  const broken = brokenEarly(rows, width);
+  assertEquals(broken, undefined, `${what}: a line broken early`);
+}
+
+Deno.test("help through a pipe: 80 columns, no sentence broken early", async () => {
+  for (const args of helpCalls()) {
+    const { code, stdout, stderr } = await runCli(args);
+    assertEquals([code, stderr], [0, ""], args.join(" "));
+    checkLayout(lines(stdout), 80, args.join(" "));
+  }
+});
+
+Deno.test("brokenEarly finds a sentence wrapped by hand at another width", () => {
+  // inspect's help as it was: wrapped by hand near 90 columns, then again at 80.
+  const rows = [
+    "Show what an image archive holds: its format, each image's names, platforms,",
+    "manifest,",
+    "config and layers (digest, size, media type, compression), and totals. No",
+    "registry.",
+  ];
+  assertEquals(brokenEarly(rows, 80), `${rows[1]}\n${rows[2]}`);
+  const item = [
+    "  -o, --output <path>  archive to write, - for",
+    "                       stdout",
+    "  --platform <p>       the platform",
+  ];
+  assertEquals(brokenEarly(item, 80), `${item[0]}\n${item[1]}`);
+  // Paragraphs, and items of a list, each start on a row of their own.
+  assertEquals(brokenEarly(["Exit codes: 0 ok.", "On success stdout…"], 80), undefined);
+  assertEquals(brokenEarly(["  push  push images", "  pull  pull images"], 80), undefined);
+});
+
+integrationTest("help at a terminal: wrapped at its width, no sentence broken early", async () => {
+  for (const columns of [80, 120]) {
+    for (const args of helpCalls()) {
+      const what = `${args.join(" ")} at ${columns} columns`;
+      await using pty = await startCliInPty(args, { columns, rows: 30 });
+      assertEquals(await pty.exitCode(), 0, what);
+      // Everything the program wrote, without tmux's note that it ended.
+      const rows = (await pty.scrollback()).filter((row) => !row.startsWith("Pane is dead"));
+      while (rows.at(-1) === "") rows.pop();
+      checkLayout(rows, columns, what);
+      // The rows use the terminal's width, not a fixed 80.
+      if (columns > 80) assert(rows.some((row) => row.length > 80), `${what}: ${rows.join("\n")}`);
+    }
+  }
+}, { tools: [PTY_TOOL] });
+
+Deno.test("--help (push's) and help list every command", async () => {
+  for (const args of [["--help"], ["help"]]) {
+    const { stdout } = await runCli(args);
+    const commands = stdout.slice(stdout.indexOf("\nCommands:\n"));
+    for (const name of ["push", "pull", "inspect"]) {
+      assert(new RegExp(`^ {2}${name} `, "m").test(commands), `${args}: ${name}\n${stdout}`);
+    }
+  }
+  const { stdout } = await runCli(["--help"]);
+  assertStringIncludes(stdout, "docker-image-pusher COMMAND --help");
+});
