@@ -4,10 +4,11 @@
  */
 import { type Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
+import { type ArchiveReport, INSPECT_SCHEMA_VERSION } from "../inspect/archive_report.ts";
 import { inspectArchive } from "../inspect/inspect_archive.ts";
 import { NAME } from "../version.ts";
 import { renderInspectText } from "./inspect_text.ts";
-import { addHelpNotes } from "./help_text.ts";
+import { reportedAsJson } from "./json_failure.ts";
 
 /** Flags as the command-line parser hands them over (absent when not given). */
 export interface InspectFlags {
@@ -35,13 +36,12 @@ export function addInspectCommand(
   io: { writeOut(text: string): void; writeErr(text: string): void },
   run: (flags: InspectFlags) => Promise<void>,
 ): Command {
-  const command = program.command("inspect")
+  return program.command("inspect")
     .description(
-      "Show what an image archive holds: its format, each image's names, platforms, manifest, " +
+      "Show what an image archive holds: its format, each image's names, platforms, manifest,\n" +
         "config and layers (digest, size, media type, compression), and totals. No registry.",
     )
-    .usage("[-f] ARCHIVE [--output text|json]")
-    .argument("[archive]", "the image archive, as with -f")
+    .usage("-f ARCHIVE [--output text|json]")
     .helpOption("-h, --help", "show help")
     .addOption(
       new Option(
@@ -54,44 +54,74 @@ export function addInspectCommand(
         "--output <format>",
         "text (a summary for people) or json (one document; fields in the README) [default: text]",
       ),
-    );
-  return addHelpNotes(command, [
-    "The report goes to stdout, errors to stderr.",
-    "Exit codes: 0 read, 1 not a readable image archive, 2 usage error, 130 interrupted.",
-  ])
+    )
+    .addHelpText(
+      "after",
+      "\nThe report goes to stdout, errors to stderr.\n" +
+        "Exit codes: 0 read, 1 not a readable image archive, 2 usage error, 130 interrupted.",
+    )
     .exitOverride()
     .configureOutput({
       writeOut: io.writeOut,
       writeErr: io.writeErr,
       outputError: () => {}, // Reported by main as one line with a hint.
     })
-    .action(async (archive: string | undefined, flags: InspectFlags) => {
-      // `inspect app.tar` as other tools take it; -f too, as push takes it. Not both.
-      if (archive !== undefined && flags.file !== undefined) {
-        throw new UsageError(
-          `The archive is given twice: as an argument (${archive}) and with -f (${flags.file})`,
-          { hint: `Give it once: ${NAME} inspect ARCHIVE` },
-        );
-      }
-      await run(archive === undefined ? flags : { ...flags, file: archive });
-    });
+    .action(async (flags: InspectFlags) => await run(flags));
 }
 
 /** Runs `inspect`; throws on any failure (the caller maps errors to exit codes). */
 export async function runInspect(flags: InspectFlags, context: InspectContext): Promise<void> {
-  const output = parseOutput(flags.output);
-  if (!flags.file) {
-    throw new UsageError("No archive: ARCHIVE or -f/--file is required", {
-      hint: `Example: ${NAME} inspect app.tar (or -f app.tar; - for standard input)`,
+  let report: ArchiveReport;
+  try {
+    const output = parseOutput(flags.output);
+    if (!flags.file) {
+      throw new UsageError("No archive: ARCHIVE or -f/--file is required", {
+        hint: `Example: ${NAME} inspect app.tar (or -f app.tar; - for standard input)`,
+      });
+    }
+    report = await inspectArchive(flags.file, {
+      stdin: context.stdin,
+      signal: context.signal,
     });
+    if (output === "text") {
+      context.writeOut(renderInspectText(report));
+      return;
+    }
+  } catch (error) {
+    // Under --output json every failure prints a document too, a usage error's included.
+    if (flags.output?.toLowerCase() === "json") {
+      writeQuietly(context, inspectJson(inspectFailure(flags.file ?? null, error)));
+      reportedAsJson(error);
+    }
+    throw error;
   }
-  const report = await inspectArchive(flags.file, {
-    stdin: context.stdin,
-    signal: context.signal,
-  });
-  context.writeOut(
-    output === "json" ? `${JSON.stringify(report, null, 2)}\n` : renderInspectText(report),
-  );
+  context.writeOut(inspectJson({ ...report, success: true, errors: [] }));
+}
+
+/**
+ * The document of an `inspect` that failed: the schema version, `success: false`, the archive
+ * as given (`null` when none was), and the error, as push's document carries its own.
+ */
+export function inspectFailure(path: string | null, error: unknown): Record<string, unknown> {
+  return {
+    schemaVersion: INSPECT_SCHEMA_VERSION,
+    success: false,
+    archive: { path },
+    errors: [{ message: error instanceof Error ? error.message : String(error) }],
+  };
+}
+
+function inspectJson(document: object): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
+
+/** A failure's document, unless stdout is what failed (a reader that went away). */
+function writeQuietly(context: InspectContext, text: string): void {
+  try {
+    context.writeOut(text);
+  } catch {
+    // The error being reported says what went wrong; stderr carries it.
+  }
 }
 
 function parseOutput(text: string | undefined): Output {

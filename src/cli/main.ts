@@ -8,6 +8,7 @@ import { NAME } from "../version.ts";
 import { type CommandContext, runPush } from "./push_command.ts";
 import { buildProgram, withDefaultCommand } from "./program.ts";
 import { runInspect } from "./inspect_command.ts";
+import { writeJsonFailure } from "./json_failure.ts";
 import { runPull } from "./pull_command.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -35,6 +36,7 @@ export async function main(
     await program.parseAsync(withDefaultCommand(args), { from: "user" });
     return EXIT.ok;
   } catch (error) {
+    writeJsonFailure(args, error, context.writeOut);
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
         return EXIT.ok;

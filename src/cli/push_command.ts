@@ -30,6 +30,7 @@ import {
   type TargetSettings,
 } from "./options.ts";
 import { type PasswordInput, readStdinPassword } from "./password_input.ts";
+import { reportedAsJson } from "./json_failure.ts";
 import { type Reporter, reporterFor } from "./reporter.ts";
 import { describeError, jsonReport, pushedLines, targetText, textSummary } from "./push_report.ts";
 
@@ -49,32 +50,41 @@ export interface CommandContext extends PasswordInput {
 
 /** Runs a push; throws on any failure (the caller maps errors to exit codes). */
 export async function runPush(flags: RawFlags, context: CommandContext): Promise<void> {
-  let stdinPassword: string | undefined;
-  if (flags.passwordStdin) {
-    // Every other setting is checked before the password is read (or asked for at a prompt).
-    resolveSettings(flags, context.env, "-");
-    stdinPassword = await readStdinPassword(context);
-  }
-  const settings = resolveSettings(flags, context.env, stdinPassword);
-  context.onVerbose(settings.verbose);
-  const reporter = reporterFor(settings, context);
   const started = performance.now();
+  let settings: PushSettings | undefined;
+  let reporter: Reporter | undefined;
   let outcome: RunOutcome = { reports: [], skipped: [] };
+  /** Filled as archives are opened, so a failure after that still names them as given. */
+  const archiveNames = new Map<string, string>();
   try {
-    outcome = await pushAll(settings, context, reporter);
+    let stdinPassword: string | undefined;
+    if (flags.passwordStdin) {
+      // Every other setting is checked before the password is read (or asked for at a prompt).
+      resolveSettings(flags, context.env, "-");
+      stdinPassword = await readStdinPassword(context);
+    }
+    settings = resolveSettings(flags, context.env, stdinPassword);
+    context.onVerbose(settings.verbose);
+    reporter = reporterFor(settings, context);
+    outcome = await pushAll(settings, context, reporter, archiveNames);
   } catch (error) {
-    reporter.stop();
-    if (settings.output === "json" && !(error instanceof UsageError)) {
-      writeJson(settings, outcome, performance.now() - started, context, error);
+    reporter?.stop();
+    // Under --output json every failure prints its document, a usage error's too (the flags
+    // that asked for JSON are read as given when the settings could not be).
+    if ((settings?.output ?? flags.output) === "json") {
+      writeJson(settings, flags, outcome, performance.now() - started, context, {
+        error,
+        archiveNames,
+      });
+      reportedAsJson(error);
     }
     throw error;
   } finally {
-    reporter.stop();
+    reporter?.stop();
   }
   const { reports, skipped } = outcome;
-  const failed = reports.filter((r) => r.status === "failed");
   if (settings.output === "json") {
-    writeJson(settings, outcome, performance.now() - started, context);
+    writeJson(settings, flags, outcome, performance.now() - started, context, { archiveNames });
   } else {
     const text = textSummary(reports, skipped, {
       dryRun: settings.dryRun,
@@ -88,17 +98,26 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
       }
     }
   }
-  if (failed.length === 1 && reports.length === 1) throw failed[0]!.error;
-  if (failed.length > 0) {
-    // One cause for all (a registry that is down): said once.
-    const causes = new Set(failed.map((r) => describeError(r.error)));
-    throw new Error(
-      `${failed.length} of ${reports.length} pushes failed: ` +
-        (causes.size === 1 && failed.length > 1
-          ? [...causes][0]
-          : failed.map((r) => `${targetText(r.job)} (${describeError(r.error)})`).join("; ")),
-    );
-  }
+  const failure = runFailure(reports);
+  if (failure === undefined) return;
+  // The document on stdout has said it already.
+  if (settings.output === "json") reportedAsJson(failure);
+  throw failure;
+}
+
+/** The error a run ends with when some of its pushes failed; nothing when none did. */
+function runFailure(reports: readonly JobReport[]): unknown {
+  const failed = reports.filter((r) => r.status === "failed");
+  if (failed.length === 0) return undefined;
+  if (failed.length === 1 && reports.length === 1) return failed[0]!.error;
+  // One cause for all (a registry that is down): said once.
+  const causes = new Set(failed.map((r) => describeError(r.error)));
+  return new Error(
+    `${failed.length} of ${reports.length} pushes failed: ` +
+      (causes.size === 1 && failed.length > 1
+        ? [...causes][0]
+        : failed.map((r) => `${targetText(r.job)} (${describeError(r.error)})`).join("; ")),
+  );
 }
 
 /** What a run did: a report per job, and the images `--all` left out. */
@@ -112,6 +131,7 @@ async function pushAll(
   settings: PushSettings,
   context: CommandContext,
   reporter: Reporter,
+  archiveNames: Map<string, string>,
 ): Promise<RunOutcome> {
   const { targets } = settings;
   if (targets.some((t) => t.passwordSource === "flag") && !settings.quiet) {
@@ -136,7 +156,9 @@ async function pushAll(
   // A tar file is indexed in place; a pipe or a compressed file is read front to back, once.
   const sources: { file: string; source: Source }[] = [];
   for (const file of settings.files) {
-    sources.push({ file, source: await openSource(file, context, settings.timeoutSeconds) });
+    const source = await openSource(file, context, settings.timeoutSeconds);
+    sources.push({ file, source });
+    if (source.kind === "stream") archiveNames.set(source.label, file);
   }
   const stream = sources.find((s) => s.source.kind === "stream");
   if (stream !== undefined && (sources.length > 1 || targets.length > 1)) {
@@ -332,20 +354,23 @@ async function credentialsFor(
   };
 }
 
+/** The `--output json` document; `settings` is undefined when they could not be read. */
 function writeJson(
-  settings: PushSettings,
+  settings: PushSettings | undefined,
+  flags: RawFlags,
   outcome: RunOutcome,
   durationMs: number,
   context: CommandContext,
-  error?: unknown,
+  options: { error?: unknown; archiveNames: ReadonlyMap<string, string> },
 ): void {
   const document = jsonReport({
     reports: outcome.reports,
     skipped: outcome.skipped,
-    dryRun: settings.dryRun,
-    compression: settings.compression,
+    dryRun: settings?.dryRun ?? flags.dryRun === true,
+    ...(settings ? { compression: settings.compression } : {}),
     durationMs: Math.round(durationMs),
-    ...(error !== undefined ? { error } : {}),
+    archiveNames: options.archiveNames,
+    ...("error" in options ? { error: options.error } : {}),
   });
   try {
     context.writeOut(`${JSON.stringify(document, null, 2)}\n`);

@@ -156,23 +156,34 @@ export interface JsonReportInput {
   reports: readonly JobReport[];
   skipped: readonly SkippedImage[];
   dryRun: boolean;
-  compression: Compression;
+  /** Absent only for a run that failed before its settings were read (it has no images). */
+  compression?: Compression;
   durationMs: number;
-  /** A failure before any job ran (an unreadable archive, a registry that refused us). */
+  /** A failure before any job ran (a usage error, an unreadable archive, a refusal). */
   error?: unknown;
+  /**
+   * Each archive as the command line named it, by the label messages use: `-` for the one
+   * read from standard input (as `inspect`'s document names it). Default: the label.
+   */
+  archiveNames?: ReadonlyMap<string, string>;
 }
 
 /** The `--output json` document (see the README for every field). */
 export function jsonReport(input: JsonReportInput): Record<string, unknown> {
   const { reports } = input;
   const failed = reports.filter((r) => r.status === "failed");
+  const named = (archive: string) => input.archiveNames?.get(archive) ?? archive;
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     success: input.error === undefined && failed.length === 0,
     dryRun: input.dryRun,
     durationMs: input.durationMs,
-    images: reports.map((report) => jobJson(report, input.compression)),
-    skipped: input.skipped.map((s) => ({ archive: s.archive, digest: s.digest, reason: s.reason })),
+    images: reports.map((report) => jobJson(report, input.compression ?? NO_COMPRESSION, named)),
+    skipped: input.skipped.map((s) => ({
+      archive: named(s.archive),
+      digest: s.digest,
+      reason: s.reason,
+    })),
     errors: [
       ...(input.error === undefined
         ? []
@@ -186,12 +197,18 @@ export function jsonReport(input: JsonReportInput): Record<string, unknown> {
   };
 }
 
-function jobJson(report: JobReport, compression: Compression): Record<string, unknown> {
+const NO_COMPRESSION: Compression = { codec: "none" };
+
+function jobJson(
+  report: JobReport,
+  compression: Compression,
+  named: (archive: string) => string,
+): Record<string, unknown> {
   const { job, manifest } = report;
   const tally = (t: { count: number; bytes: number }) => ({ count: t.count, bytes: t.bytes });
   return {
     sources: job.sources.map((s) => ({
-      archive: s.archive,
+      archive: named(s.archive),
       name: s.label === s.image.root.digest ? null : s.label,
       names: s.image.names,
       digest: s.image.root.digest,

@@ -147,7 +147,7 @@ Deno.test("a broken archive: exit 1, one Error line on stderr, nothing on stdout
     for (
       const [args, needle] of [
         [["-f", `${dir}/cut.tar`], "truncated"],
-        [["-f", `${dir}/junk.tar`, "--output", "json"], "not a tar"],
+        [["-f", `${dir}/junk.tar`], "not a tar"],
         [["-f", `${dir}/missing.tar`], "missing.tar"],
       ] as const
     ) {
@@ -159,6 +159,38 @@ Deno.test("a broken archive: exit 1, one Error line on stderr, nothing on stdout
     }
     const piped = await runCli(["inspect", "-f", "-"], { stdinFile: `${dir}/cut.tar` });
     assertEquals([piped.code, piped.stdout, lines(piped.stderr).length], [1, "", 1], piped.stderr);
+  });
+});
+
+Deno.test("--output json: every failure prints one document with errors[], same exit code", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeFile(`${dir}/junk.tar`, new TextEncoder().encode("junk\n".repeat(200)));
+    for (
+      const [args, code, path, needle] of [
+        [["-f", `${dir}/missing.tar`], 1, `${dir}/missing.tar`, "missing.tar"],
+        [["-f", `${dir}/junk.tar`], 1, `${dir}/junk.tar`, "not a tar"],
+        [[], 2, null, "-f/--file is required"],
+        [["-f", "x.tar", "--verbose"], 2, null, "--verbose"],
+      ] as const
+    ) {
+      const result = await runCli(["inspect", ...args, "--output", "json"]);
+      const what = `${args.join(" ")}: ${result.stderr}`;
+      assertEquals(result.code, code, what);
+      const document = JSON.parse(result.stdout);
+      assertEquals(Object.keys(document).sort(), ["archive", "errors", "schemaVersion", "success"]);
+      assertEquals([document.schemaVersion, document.success], [1, false], what);
+      assertEquals(document.archive, { path }, what);
+      assertEquals(document.errors.length, 1, what);
+      assertStringIncludes(document.errors[0].message, needle, what);
+      // stderr says it as without --output json: one Error line (and a usage error's hint).
+      assert(result.stderr.startsWith("Error: "), what);
+    }
+    // A report says it succeeded, in the same words.
+    await writeDockerSaveLegacy(`${dir}/app.tar`, [{ name: "app:1" }]);
+    const ok = await runCli(["inspect", "-f", `${dir}/app.tar`, "--output", "json"]);
+    json(ok.stdout); // the schema: success true, errors[] empty
+    const { success, errors } = JSON.parse(ok.stdout);
+    assertEquals([ok.code, success, errors], [0, true, []]);
   });
 });
 
@@ -175,27 +207,6 @@ Deno.test("usage errors: no -f, a bad --output, an unknown flag: exit 2 with a h
     assert(/^Error: .+\nHint: .+\n$/.test(stderr), stderr);
     assertStringIncludes(stderr, needle);
   }
-});
-
-Deno.test("inspect ARCHIVE: the archive as an argument reads as -f does; both is refused", async () => {
-  await withDir(async (dir) => {
-    await writeDockerSaveLegacy(`${dir}/app.tar`, [{ name: "app:1" }]);
-    const byFlag = await runCli(["inspect", "-f", `${dir}/app.tar`]);
-    assertEquals([byFlag.code, byFlag.stderr], [0, ""]);
-    assertEquals(await runCli(["inspect", `${dir}/app.tar`]), byFlag);
-    // `-` is standard input, as with -f.
-    const piped = await runCli(["inspect", "-"], { stdinFile: `${dir}/app.tar` });
-    assertEquals([piped.code, piped.stderr], [0, ""]);
-    assertStringIncludes(piped.stdout, "Image 1: app:1");
-
-    const both = await runCli(["inspect", "-f", `${dir}/app.tar`, `${dir}/other.tar`]);
-    assertEquals([both.code, both.stdout], [2, ""]);
-    assertEquals(lines(both.stderr), [
-      `Error: The archive is given twice: as an argument (${dir}/other.tar) and with -f ` +
-      `(${dir}/app.tar)`,
-      "Hint: Give it once: docker-image-pusher inspect ARCHIVE",
-    ]);
-  });
 });
 
 Deno.test("the README's inspect section documents every field of the JSON", async () => {

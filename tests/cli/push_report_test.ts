@@ -94,3 +94,49 @@ integrationTest(
   },
   { tools: ["docker-registry", "htpasswd"] },
 );
+
+Deno.test("--output json: a usage error still prints the document, and exits 2", async () => {
+  for (
+    const [args, needle] of [
+      [["-r", "127.0.0.1:9/app:1"], "-f/--file is required"],
+      [["-r", "127.0.0.1:9/app:1", "-f", "x.tar", "--bogus"], "--bogus"],
+      [["-r", "127.0.0.1:9/app:1", "-f", "x.tar", "--tag", "-x", "--dry-run"], "tag"],
+    ] as const
+  ) {
+    const result = await runCli([...args, "--output", "json"]);
+    const what = `${args.join(" ")}: ${result.stderr}`;
+    assertEquals(result.code, 2, what);
+    assert(/^Error: .+\nHint: .+\n$/.test(result.stderr), what);
+    const report = JSON.parse(result.stdout) as ReportErrors & Record<string, unknown>;
+    assertEquals(report.success, false, what);
+    assertEquals(report.dryRun, args.includes("--dry-run" as never), what);
+    assertEquals([report.images, report.skipped], [[], []], what);
+    assertEquals(report.errors.length, 1, what);
+    assertEquals([report.errors[0]!.target, report.errors[0]!.status], [null, null], what);
+    assertStringIncludes(report.errors[0]!.message, needle, what);
+  }
+});
+
+integrationTest(
+  "--output json names an archive read from standard input `-`, as inspect does",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry();
+      const archive = await writeDockerSaveLegacy(`${dir}/app.tar`, [
+        { name: "app:1", layerSizes: [1_000] },
+      ]);
+      const result = await runCli(
+        ["-r", `${registry.url}/app:1`, "-f", "-", "--output", "json"],
+        { stdinFile: archive.path },
+      );
+      assertEquals(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout) as { images: { sources: { archive: string }[] }[] };
+      assertEquals(report.images[0]!.sources.map((s) => s.archive), ["-"]);
+      const inspected = await runCli(["inspect", "-f", "-", "--output", "json"], {
+        stdinFile: archive.path,
+      });
+      assertEquals(JSON.parse(inspected.stdout).archive.path, "-");
+    });
+  },
+  { tools: ["docker-registry"] },
+);

@@ -11,6 +11,8 @@ const KINDS = ["docker-save", "docker-save-25", "skopeo-docker-archive", "oci-la
 /** Every field name of the document, at any depth. */
 export const DOCUMENTED_FIELDS = [
   "schemaVersion",
+  "success",
+  "errors",
   "archive",
   "path",
   "compression",
@@ -39,12 +41,16 @@ export const DOCUMENTED_FIELDS = [
 export function assertReport(value: unknown): ArchiveReport {
   const top = object(value, "$", [
     "schemaVersion",
+    "success",
     "archive",
     "format",
     "images",
     "totals",
+    "errors",
   ]);
   check(top.schemaVersion === 1, "$.schemaVersion must be 1");
+  check(top.success === true, "$.success must be true in a report");
+  check(array(top.errors, "$.errors").length === 0, "$.errors must be empty in a report");
   const archive = object(top.archive, "$.archive", ["path", "compression", "streamed", "tarBytes"]);
   string(archive.path, "$.archive.path");
   oneOf(archive.compression, ["none", "gzip", "zstd", "xz"], "$.archive.compression");

@@ -1,0 +1,80 @@
+/**
+ * Under `--output json`, every failure still prints one JSON document on stdout, with the
+ * error in `errors[]`, whatever stage it failed at. `push` and `inspect` write their own
+ * documents for what they see; this covers the rest: a flag the parser refused (`--bogus`), a
+ * usage error raised before a command ran. The exit code is not changed by it.
+ */
+import { CommanderError } from "commander";
+import { jsonReport } from "./push_report.ts";
+import { inspectFailure } from "./inspect_command.ts";
+
+/** Errors a command has already reported in its own JSON document. */
+const reported = new WeakSet<object>();
+
+/** Notes that `error` is in a document on stdout already (it is not reported twice). */
+export function reportedAsJson(error: unknown): void {
+  if (typeof error === "object" && error !== null) reported.add(error);
+}
+
+/** Commander's way of ending a run that is no failure (help and version were printed). */
+const NOT_FAILURES = new Set(["commander.helpDisplayed", "commander.help", "commander.version"]);
+
+/**
+ * Writes the failure document of the command `args` run (without the executable) when they ask
+ * for `--output json` and no document said so yet; nothing for a command without JSON (`pull`).
+ */
+export function writeJsonFailure(
+  args: readonly string[],
+  error: unknown,
+  writeOut: (text: string) => void,
+): void {
+  if (error instanceof CommanderError && NOT_FAILURES.has(error.code)) return;
+  if (typeof error === "object" && error !== null && reported.has(error)) return;
+  const command = jsonCommand(args);
+  if (command === undefined) return;
+  const document = command === "inspect" ? inspectFailure(null, messageOf(error)) : jsonReport({
+    reports: [],
+    skipped: [],
+    dryRun: args.includes("--dry-run"),
+    durationMs: 0,
+    error: messageOf(error),
+  });
+  try {
+    writeOut(`${JSON.stringify(document, null, 2)}\n`);
+  } catch {
+    // stdout is gone; stderr still carries the error.
+  }
+}
+
+/**
+ * The command whose JSON `args` ask for: `push` (the default command) or `inspect`, or nothing.
+ * The flags are read as given, since parsing them is what may have failed.
+ */
+export function jsonCommand(args: readonly string[]): "push" | "inspect" | undefined {
+  const first = args[0];
+  const command = first === "inspect"
+    ? "inspect"
+    : first === undefined || first === "push" || first.startsWith("-")
+    ? "push"
+    : undefined;
+  if (command === undefined) return undefined;
+  // push takes `json` exactly; inspect in any case (as each command parses it).
+  const isJson = (value: string | undefined) =>
+    command === "inspect" ? value?.toLowerCase() === "json" : value === "json";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") break;
+    if (arg.startsWith("--output=") && isJson(arg.slice("--output=".length))) return command;
+    if (arg === "--output" && isJson(args[i + 1])) return command;
+  }
+  return undefined;
+}
+
+/** The error as the one line on stderr says it (commander's without its `error: ` prefix). */
+function messageOf(error: unknown): Error {
+  if (!(error instanceof CommanderError)) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+  const text = error.message.replace(/^error: /, "");
+  return new Error(text.charAt(0).toUpperCase() + text.slice(1));
+}
