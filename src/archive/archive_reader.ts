@@ -100,16 +100,29 @@ export async function sniffCompression(
   index: TarIndex,
   entry: TarEntry,
 ): Promise<LayerCompression> {
-  const head = await readAll(index, entry, Math.min(512, entry.size));
-  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
-  const magic = new TextDecoder().decode(head.subarray(257, 262));
-  const empty = head.length === 512 && head.every((b) => b === 0);
-  if (magic !== "ustar" && !empty && head.length > 0) {
+  const compression = await detectCompression(index, entry);
+  if (compression === undefined) {
     throw new ArchiveError(
       index.label,
       `layer ${entry.name} is neither a tar nor gzip- or zstd-compressed`,
     );
   }
+  return compression;
+}
+
+/**
+ * A layer's compression told from its first bytes; undefined when they are neither gzip, zstd
+ * nor a tar header (an artifact's blob, or garbage).
+ */
+export async function detectCompression(
+  index: TarIndex,
+  entry: TarEntry,
+): Promise<LayerCompression | undefined> {
+  const head = await readAll(index, entry, Math.min(512, entry.size));
+  if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
+  const magic = new TextDecoder().decode(head.subarray(257, 262));
+  const empty = head.length === 512 && head.every((b) => b === 0);
+  if (magic !== "ustar" && !empty && head.length > 0) return undefined;
   return "none";
 }

@@ -22,13 +22,15 @@ import { type ArchiveBlob, type ArchiveImage, MEDIA_TYPES } from "./image.ts";
 import { asArray, asDigest, asObject, asString, JsonShapeError } from "./json_guards.ts";
 import type { TarIndex } from "./tar_index.ts";
 
-interface SaveEntry {
+/** One image of `docker save`'s `manifest.json`. */
+export interface SaveEntry {
   config: string;
   repoTags: string[];
   layers: string[];
 }
 
-function parseSaveManifest(value: unknown): SaveEntry[] {
+/** Checks `docker save`'s `manifest.json`: a list of images, each with its config and layers. */
+export function parseSaveManifest(value: unknown): SaveEntry[] {
   const list = asArray(value, "the top level");
   if (list.length === 0) throw new JsonShapeError("lists no images");
   return list.map((item, i) => {

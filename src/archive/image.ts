@@ -33,9 +33,19 @@ export interface ArchiveImage {
   root: ManifestNode;
   /** Things the user should know about how the image was read. */
   notes: string[];
+  /**
+   * Names `manifest.json` gives the image that `index.json` does not, in a Docker 25+ save
+   * whose two files disagree: `names` (the index's) are what a push uses; `--image` matches
+   * these too.
+   */
+  legacyNames?: string[];
 }
 
-export type ArchiveFormat = "docker-save" | "oci-layout";
+/**
+ * How the archive stores its images: `docker save`'s `manifest.json` list, an OCI layout's
+ * `index.json`, or containers/image's `dir:` layout (`manifest.json` is the image's manifest).
+ */
+export type ArchiveFormat = "docker-save" | "oci-layout" | "dir";
 
 /** A parsed image archive. */
 export interface ImageArchive {
@@ -72,4 +82,31 @@ export const MEDIA_TYPES = {
 /** Whether a media type is an index (a list of manifests) rather than an image manifest. */
 export function isIndexMediaType(mediaType: string): boolean {
   return mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerManifestList;
+}
+
+/** The compression a layer media type declares; undefined for one that is not a layer's. */
+export function declaredCompression(mediaType: string): "none" | "gzip" | "zstd" | undefined {
+  if (/[+.]gzip$/.test(mediaType)) return "gzip";
+  if (/\+zstd$/.test(mediaType)) return "zstd";
+  if (/(\.|\/)tar$|rootfs\.diff\.tar$/.test(mediaType)) return "none";
+  return undefined;
+}
+
+/**
+ * The layer media type of `mediaType`'s family (Docker or OCI) for `compression`; undefined
+ * when the family has none (Docker schema 2 has no zstd layer type).
+ */
+export function layerTypeFor(
+  mediaType: string,
+  compression: "none" | "gzip" | "zstd",
+): string | undefined {
+  if (mediaType.startsWith("application/vnd.docker.")) {
+    if (compression === "zstd") return undefined;
+    return compression === "gzip" ? MEDIA_TYPES.dockerLayerGzip : MEDIA_TYPES.dockerLayer;
+  }
+  return compression === "gzip"
+    ? MEDIA_TYPES.ociLayerGzip
+    : compression === "zstd"
+    ? MEDIA_TYPES.ociLayerZstd
+    : MEDIA_TYPES.ociLayer;
 }

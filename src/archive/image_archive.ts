@@ -2,22 +2,54 @@
  * Opening an image archive of any supported format, and choosing one image from it.
  *
  * Formats are told apart by their files: `index.json` (OCI layout, including Docker 25+
- * saves, whose legacy `manifest.json` is then ignored so blobs go up unchanged) or
- * `manifest.json` alone (`docker save` before 25, skopeo/podman docker-archive).
+ * saves, whose legacy `manifest.json` then only adds names, so blobs go up unchanged), or
+ * `manifest.json` alone: a list (`docker save` before 25, skopeo/podman docker-archive) or one
+ * image's manifest (containers/image's `dir:` layout).
+ *
+ * Every check that needs only the archive's table of contents and its small JSON files is done
+ * here, before a registry is contacted: which files the manifests name, that they exist with the
+ * sizes and (for configs and manifests) the digests named. Layer bytes are verified as they go up.
  */
 import { ArchiveError, UsageError } from "../errors.ts";
-import { parseReference } from "../registry/reference.ts";
+import { MAX_MANIFEST_BYTES, readEntry } from "./archive_reader.ts";
+import { loadDirLayout } from "./dir_layout.ts";
+import { indexDirectory } from "./directory_index.ts";
 import { loadDockerSave } from "./docker_save.ts";
 import type { ArchiveImage, ImageArchive } from "./image.ts";
+import { canonicalName } from "./image_names.ts";
+import { parseJson } from "./json_guards.ts";
+import { addLegacyNames } from "./legacy_names.ts";
 import { loadOciLayout } from "./oci_layout.ts";
 import { indexTar, type TarIndex } from "./tar_index.ts";
 
-/** Indexes the archive and reads every image's manifests; layer data is not read. */
+/** Options for {@linkcode openImageArchive} and {@linkcode indexArchive}. */
+export interface OpenArchiveOptions {
+  /** Stops indexing. Default: none. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Indexes the archive (a tar file, or an image directory) and reads every image's manifests;
+ * layer data is not read.
+ */
 export async function openImageArchive(
   path: string,
-  options: { signal?: AbortSignal } = {},
+  options: OpenArchiveOptions = {},
 ): Promise<ImageArchive> {
-  return await loadImages(await indexTar(path, options));
+  return await loadImages(await indexArchive(path, options));
+}
+
+/**
+ * The entries of a tar file, or of an image directory (an OCI layout, a `dir:` layout or an
+ * unpacked `docker save`), to read in place.
+ */
+export async function indexArchive(
+  path: string,
+  options: OpenArchiveOptions = {},
+): Promise<TarIndex> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  if (info?.isDirectory) return await indexDirectory(path, options);
+  return await indexTar(path, options);
 }
 
 /**
@@ -27,9 +59,14 @@ export async function openImageArchive(
 export async function loadImages(index: TarIndex): Promise<ImageArchive> {
   const path = index.label;
   if (index.get("index.json")) {
-    return { path, format: "oci-layout", images: await loadOciLayout(index) };
+    const images = await loadOciLayout(index);
+    if (index.get("manifest.json")) await addLegacyNames(index, images);
+    return { path, format: "oci-layout", images };
   }
   if (index.get("manifest.json")) {
+    // docker save's manifest.json is a list; a dir: layout's is the image's manifest itself.
+    const bytes = await readEntry(index, index.resolve("manifest.json"), MAX_MANIFEST_BYTES);
+    if (isJsonObject(bytes)) return { path, format: "dir", images: [await loadDirLayout(index)] };
     return { path, format: "docker-save", images: await loadDockerSave(index) };
   }
   throw new ArchiveError(
@@ -67,7 +104,8 @@ export function selectImage(archive: ImageArchive, wanted: string | undefined): 
 
 /**
  * The images of `archive` that `wanted` names: by a name (`app:1` and `docker.io/library/app:1`
- * are one), or by a manifest digest or a prefix of it of 12+ hex digits.
+ * are one; a name only a Docker 25+ save's `manifest.json` gives counts too), or by a manifest
+ * digest or a prefix of it of 12+ hex digits.
  */
 export function findImages(archive: ImageArchive, wanted: string): ArchiveImage[] {
   const key = canonicalName(wanted);
@@ -76,7 +114,9 @@ export function findImages(archive: ImageArchive, wanted: string): ArchiveImage[
     ? (wanted.startsWith("sha256:") ? wanted : `sha256:${wanted}`)
     : undefined;
   return archive.images.filter((image) =>
-    image.names.some((name) => name === wanted || canonicalName(name) === key) ||
+    [...image.names, ...(image.legacyNames ?? [])].some((name) =>
+      name === wanted || canonicalName(name) === key
+    ) ||
     (digest !== undefined && image.root.digest.startsWith(digest))
   );
 }
@@ -93,12 +133,12 @@ export function describeChoices(images: ArchiveImage[]): string {
   }).join(", ");
 }
 
-/** `app:1` and `docker.io/library/app:1` name the same image. */
-function canonicalName(name: string): string {
+/** Whether JSON bytes hold an object at the top (a list, or not JSON, is left to the loader). */
+function isJsonObject(bytes: Uint8Array): boolean {
   try {
-    const ref = parseReference(name);
-    return `${ref.registry}/${ref.repository}:${ref.tag ?? ""}@${ref.digest ?? ""}`;
+    const value = parseJson(bytes);
+    return typeof value === "object" && value !== null && !Array.isArray(value);
   } catch {
-    return name;
+    return false;
   }
 }

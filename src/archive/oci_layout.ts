@@ -27,7 +27,8 @@ import type { TarEntry, TarIndex } from "./tar_index.ts";
 const NAME_ANNOTATIONS = ["io.containerd.image.name", "org.opencontainers.image.ref.name"];
 const MAX_DEPTH = 4;
 
-function parseIndex(value: unknown): Descriptor[] {
+/** Checks an OCI `index.json` (or an index blob): the descriptors of its manifests. */
+export function parseIndex(value: unknown): Descriptor[] {
   const obj = asObject(value, "the top level");
   return asArray(obj["manifests"], "manifests").map((d, i) => asDescriptor(d, `manifests[${i}]`));
 }

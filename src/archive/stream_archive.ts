@@ -8,6 +8,7 @@
  */
 import { Sha256 } from "../digest.ts";
 import { readFull } from "./byte_range.ts";
+import { checkLayoutFile } from "./layout_files.ts";
 import { type ArchiveStreamFormat, openDecompressed } from "./decompress.ts";
 import { SNIFF_BYTES, sniffStreamFormat } from "./stream_format.ts";
 import { HEAD_BYTES, type KeptData, StreamedIndex } from "./streamed_index.ts";
@@ -41,11 +42,12 @@ export type PassEntry = (
 /**
  * The archive at `path` as a stream to read once, when it can only be read that way: a pipe
  * given by name (`-f <(docker save app)`, a FIFO, a character device) or a gzip-, zstd- or
- * xz-compressed file. Undefined for anything else: a tar file is indexed in place, and indexing
- * says what is wrong with a missing, unreadable or non-tar file.
+ * xz-compressed file. Undefined for anything else: a tar file or an image directory is indexed
+ * in place, and indexing says what is wrong with a missing, unreadable or non-tar file.
  */
 export async function openArchiveStream(path: string): Promise<ArchiveStreamSource | undefined> {
   const info = await Deno.stat(path).catch(() => undefined);
+  if (info?.isDirectory) return undefined;
   if (info?.isFifo || info?.isCharDevice) {
     return { label: path, stream: (await Deno.open(path)).readable };
   }
@@ -118,13 +120,18 @@ export async function readArchiveStream(
   for await (const entry of tar) {
     if (entry.type !== "file") continue;
     if (entry.size <= HOLD_BYTES) {
-      kept.set(entry.name, { kind: "held", bytes: await entry.bytes() });
+      const bytes = await entry.bytes();
+      // A malformed table of contents stops the stream before more layers go past.
+      checkLayoutFile(label, entry.name, bytes);
+      kept.set(entry.name, { kind: "held", bytes });
       continue;
     }
     const { head, body } = await peekBody(entry);
     // A config with a long history can be large; it is read at the end, so it is kept whole.
     if (entry.size <= HOLD_JSON_BYTES && head[0] === 0x7b /* { */) {
-      kept.set(entry.name, { kind: "held", bytes: await collect(body, entry.size) });
+      const bytes = await collect(body, entry.size);
+      checkLayoutFile(label, entry.name, bytes);
+      kept.set(entry.name, { kind: "held", bytes });
       continue;
     }
     kept.set(entry.name, await pass(entry, label, head, body));

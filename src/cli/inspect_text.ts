@@ -14,11 +14,13 @@ import { formatBytes } from "../progress/format.ts";
 /** The report as lines of text, each ending in a newline. */
 export function renderInspectText(report: ArchiveReport): string {
   const { archive, totals } = report;
-  const how = [
-    archive.compression === "none" ? "uncompressed" : `${archive.compression}-compressed`,
-    archive.streamed ? "read as a stream" : "indexed in place",
-    `${formatBytes(archive.tarBytes)} of tar`,
-  ];
+  const how = archive.directory
+    ? ["a directory, read in place", `${formatBytes(archive.tarBytes)} of files`]
+    : [
+      archive.compression === "none" ? "uncompressed" : `${archive.compression}-compressed`,
+      archive.streamed ? "read as a stream" : "indexed in place",
+      `${formatBytes(archive.tarBytes)} of tar`,
+    ];
   const out = [
     `Archive:  ${archive.path} (${how.join(", ")})`,
     `Format:   ${ARCHIVE_KIND_NAMES[report.format]} [${report.format}]`,

@@ -5,7 +5,7 @@
  * field, and `INSPECT_SCHEMA_VERSION` changes when one is removed or changes meaning.
  */
 import type { ArchiveBlob, ImageArchive, ManifestNode } from "../archive/image.ts";
-import { isIndexMediaType } from "../archive/image.ts";
+import { declaredCompression, isIndexMediaType } from "../archive/image.ts";
 import {
   asArray,
   asDescriptor,
@@ -50,6 +50,11 @@ export interface PlatformReport {
 export interface ImageReport {
   /** Names the archive gives the image; may be empty. */
   names: string[];
+  /**
+   * Names a Docker 25+ save's `manifest.json` gives the image that `index.json` (whose `names`
+   * a push uses) does not; `--image` matches them too. Empty when the two files agree.
+   */
+  manifestJsonNames: string[];
   /** The image's top manifest: an index for a multi-platform image. */
   manifestDigest: string;
   mediaType: string;
@@ -71,7 +76,9 @@ export interface ArchiveReport {
     compression: ArchiveCompression;
     /** Whether it was read front to back once (stdin, compressed) rather than indexed in place. */
     streamed: boolean;
-    /** Bytes of the (uncompressed) tar. */
+    /** Whether it is an image directory (read in place) rather than a tar. */
+    directory: boolean;
+    /** Bytes of the (uncompressed) tar; for a directory, of its files. */
     tarBytes: number;
   };
   format: ArchiveKind;
@@ -91,6 +98,7 @@ export interface ArchiveSourceInfo {
   path: string;
   compression: ArchiveCompression;
   streamed: boolean;
+  directory: boolean;
 }
 
 /**
@@ -112,6 +120,7 @@ export async function reportArchive(
     const isIndex = isIndexNode(image.root);
     images.push({
       names: [...image.names],
+      manifestJsonNames: [...(image.legacyNames ?? [])],
       manifestDigest: image.root.digest,
       mediaType: image.root.mediaType,
       platforms,
@@ -126,9 +135,10 @@ export async function reportArchive(
       path: source.path,
       compression: source.compression,
       streamed: source.streamed,
+      directory: source.directory,
       tarBytes: index.size,
     },
-    format: archiveKind(index),
+    format: archiveKind(index, archive.format),
     images,
     totals: {
       images: images.length,
@@ -186,7 +196,7 @@ async function collectPlatforms(
   for (const digest of manifest.layerDigests) {
     const layer = blob(digest, "layer");
     const compression = await sniffBlob(layer);
-    const declared = mediaTypeCompression(layer.mediaType);
+    const declared = declaredCompression(layer.mediaType);
     if (declared !== undefined && declared !== compression) {
       notes.push(
         `layer ${layer.digest} is ${describe(compression)} but its media type ` +
@@ -289,14 +299,6 @@ async function sniffBlob(blob: ArchiveBlob): Promise<BlobCompression> {
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
   if (isSkippableFrameMagic(head)) return "zstd";
   return "none";
-}
-
-/** The compression a layer media type declares; undefined for one that is not a layer's. */
-export function mediaTypeCompression(mediaType: string): BlobCompression | undefined {
-  if (/[+.]gzip$/.test(mediaType)) return "gzip";
-  if (/\+zstd$/.test(mediaType)) return "zstd";
-  if (/(\.|\/)tar$|rootfs\.diff\.tar$/.test(mediaType)) return "none";
-  return undefined;
 }
 
 function describe(compression: BlobCompression): string {

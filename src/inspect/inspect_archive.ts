@@ -1,11 +1,10 @@
 /**
  * Reading an image archive from wherever `push` reads one, for a report and nothing else: a tar
- * file is indexed in place; standard input (`-`) and gzip-, zstd- or xz-compressed files are
+ * file or an image directory is indexed in place; standard input (`-`) and gzip-, zstd- or xz-compressed files are
  * read front to back once, hashing large entries as they go past (`stream_archive.ts`).
  */
-import { loadImages } from "../archive/image_archive.ts";
+import { indexArchive, loadImages } from "../archive/image_archive.ts";
 import { openArchiveStream, readArchiveStream } from "../archive/stream_archive.ts";
-import { indexTar } from "../archive/tar_index.ts";
 import { type ArchiveReport, reportArchive } from "./archive_report.ts";
 
 /** Options for {@linkcode inspectArchive}. */
@@ -17,7 +16,8 @@ export interface InspectArchiveOptions {
 }
 
 /**
- * Describes the archive at `path` (`-` for standard input). No registry is contacted.
+ * Describes the archive at `path` (a tar file, an image directory, or `-` for standard input).
+ * No registry is contacted.
  *
  * @example
  * ```ts
@@ -37,9 +37,15 @@ export async function inspectArchive(
     ? { label: "standard input", stream: (options.stdin ?? (() => Deno.stdin.readable))() }
     : await openArchiveStream(path);
   if (stream === undefined) {
-    const index = await indexTar(path, signal ? { signal } : {});
+    const directory = (await Deno.stat(path).catch(() => undefined))?.isDirectory === true;
+    const index = await indexArchive(path, signal ? { signal } : {});
     const archive = await loadImages(index);
-    return await reportArchive(archive, index, { path, compression: "none", streamed: false });
+    return await reportArchive(archive, index, {
+      path,
+      compression: "none",
+      streamed: false,
+      directory,
+    });
   }
   const { index, format } = await readArchiveStream(stream, signal ? { signal } : {});
   const archive = await loadImages(index);
@@ -47,5 +53,6 @@ export async function inspectArchive(
     path,
     compression: format === "tar" ? "none" : format,
     streamed: true,
+    directory: false,
   });
 }

@@ -6,7 +6,7 @@
 import type { ArchiveReport } from "../../src/inspect/archive_report.ts";
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const KINDS = ["docker-save", "docker-save-25", "skopeo-docker-archive", "oci-layout"];
+const KINDS = ["docker-save", "docker-save-25", "skopeo-docker-archive", "oci-layout", "dir"];
 
 /** Every field name of the document, at any depth. */
 export const DOCUMENTED_FIELDS = [
@@ -17,10 +17,12 @@ export const DOCUMENTED_FIELDS = [
   "path",
   "compression",
   "streamed",
+  "directory",
   "tarBytes",
   "format",
   "images",
   "names",
+  "manifestJsonNames",
   "manifestDigest",
   "mediaType",
   "platforms",
@@ -37,6 +39,15 @@ export const DOCUMENTED_FIELDS = [
   "bytes",
 ] as const;
 
+/**
+ * {@linkcode assertReport} for the report `inspectArchive` returns, which the CLI prints with
+ * `success` and `errors` added.
+ */
+export function assertArchiveReport(value: ArchiveReport): ArchiveReport {
+  assertReport({ ...value, success: true, errors: [] });
+  return value;
+}
+
 /** Throws a `TypeError` naming the first field that breaks the schema; returns the report. */
 export function assertReport(value: unknown): ArchiveReport {
   const top = object(value, "$", [
@@ -51,10 +62,18 @@ export function assertReport(value: unknown): ArchiveReport {
   check(top.schemaVersion === 1, "$.schemaVersion must be 1");
   check(top.success === true, "$.success must be true in a report");
   check(array(top.errors, "$.errors").length === 0, "$.errors must be empty in a report");
-  const archive = object(top.archive, "$.archive", ["path", "compression", "streamed", "tarBytes"]);
+  const archive = object(top.archive, "$.archive", [
+    "path",
+    "compression",
+    "streamed",
+    "directory",
+    "tarBytes",
+  ]);
   string(archive.path, "$.archive.path");
   oneOf(archive.compression, ["none", "gzip", "zstd", "xz"], "$.archive.compression");
   check(typeof archive.streamed === "boolean", "$.archive.streamed must be a boolean");
+  check(typeof archive.directory === "boolean", "$.archive.directory must be a boolean");
+  check(!(archive.directory && archive.streamed), "$.archive: a directory is never streamed");
   count(archive.tarBytes, "$.archive.tarBytes");
   oneOf(top.format, KINDS, "$.format");
   const images = array(top.images, "$.images");
@@ -71,6 +90,7 @@ export function assertReport(value: unknown): ArchiveReport {
 function image(value: unknown, where: string): void {
   const obj = object(value, where, [
     "names",
+    "manifestJsonNames",
     "manifestDigest",
     "mediaType",
     "platforms",
@@ -79,6 +99,9 @@ function image(value: unknown, where: string): void {
     "notes",
   ]);
   array(obj.names, `${where}.names`).forEach((n, i) => string(n, `${where}.names[${i}]`));
+  array(obj.manifestJsonNames, `${where}.manifestJsonNames`).forEach((n, i) =>
+    string(n, `${where}.manifestJsonNames[${i}]`)
+  );
   digest(obj.manifestDigest, `${where}.manifestDigest`);
   string(obj.mediaType, `${where}.mediaType`);
   const platforms = array(obj.platforms, `${where}.platforms`);

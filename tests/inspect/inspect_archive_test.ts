@@ -16,10 +16,10 @@ import {
   writeOciArchive,
 } from "../helpers/image_fixtures.ts";
 import { sha256Digest } from "../helpers/random.ts";
-import { skopeoArchive, umociImage } from "../helpers/skopeo.ts";
+import { skopeoArchive, skopeoCopy, umociImage } from "../helpers/skopeo.ts";
 import { tarBytes } from "../helpers/tar_writer.ts";
 import { integrationTest } from "../helpers/tools.ts";
-import { assertReport } from "./_report_schema.ts";
+import { assertArchiveReport } from "./_report_schema.ts";
 
 /** Above the 1 MiB a stream keeps in memory: this layer is hashed as it goes past. */
 const LARGE = 1_200_000;
@@ -51,12 +51,13 @@ Deno.test("docker save before 25, two images sharing a layer: names, digests, un
       { name: "app:1", layerSizes: [LARGE, 700], layerSeeds: ["base", "app"] },
       { name: "tool:2", layerSizes: [LARGE, 900], layerSeeds: ["base", "tool"] },
     ]);
-    const report = assertReport(await inspectArchive(`${dir}/app.tar`));
+    const report = assertArchiveReport(await inspectArchive(`${dir}/app.tar`));
     assertEquals(report.format, "docker-save");
     assertEquals(report.archive, {
       path: `${dir}/app.tar`,
       compression: "none",
       streamed: false,
+      directory: false,
       tarBytes: (await Deno.stat(`${dir}/app.tar`)).size,
     });
     assertEquals(report.images.map((i) => i.names), [["app:1"], ["tool:2"]]);
@@ -87,7 +88,7 @@ Deno.test("docker save 25+ with symlinked legacy layers: docker-save-25, OCI man
     const { images } = await writeDocker25Save(`${dir}/app.tar`, [{ name: "app:1" }], {
       layerSymlinks: true,
     });
-    const report = assertReport(await inspectArchive(`${dir}/app.tar`));
+    const report = assertArchiveReport(await inspectArchive(`${dir}/app.tar`));
     assertEquals(report.format, "docker-save-25");
     const [image] = report.images;
     assertEquals(image!.names, ["docker.io/library/app:1", "1"]);
@@ -107,7 +108,7 @@ Deno.test("OCI layout with a multi-platform index: every child, its platform, no
       { name: "app:amd64", architecture: "amd64" },
       { name: "app:arm64", architecture: "arm64" },
     ], { index: { refName: "1" } });
-    const report = assertReport(await inspectArchive(`${dir}/multi.tar`));
+    const report = assertArchiveReport(await inspectArchive(`${dir}/multi.tar`));
     assertEquals(report.format, "oci-layout");
     assertEquals(report.images.length, 1);
     const image = report.images[0]!;
@@ -138,7 +139,7 @@ integrationTest("skopeo docker-archive (umoci-built image): skopeo-docker-archiv
     await skopeoArchive("docker-archive", `${dir}/layout`, "v1", `${dir}/app.tar`, {
       name: "app",
     });
-    const report = assertReport(await inspectArchive(`${dir}/app.tar`));
+    const report = assertArchiveReport(await inspectArchive(`${dir}/app.tar`));
     assertEquals(report.format, "skopeo-docker-archive");
     const image = report.images[0]!;
     assertEquals(image.names, ["docker.io/library/app:v1"]);
@@ -166,16 +167,17 @@ Deno.test("a pipe, .tar.gz, .tar.zst and .tar.xz report what the file does", asy
     const fromFile = await inspectArchive(tar);
     assertEquals(fromFile.images[0]!.layers[0]!.digest, images[0]!.layerDigests[0]);
 
-    const piped = assertReport(await inspectPiped(tar));
+    const piped = assertArchiveReport(await inspectPiped(tar));
     assertEquals(piped.archive, {
       path: "-",
       compression: "none",
       streamed: true,
+      directory: false,
       tarBytes: fromFile.archive.tarBytes,
     });
     assertEquals(content(piped), content(fromFile));
     for (const [suffix, compression] of [[".gz", "gzip"], [".zst", "zstd"], [".xz", "xz"]]) {
-      const report = assertReport(await inspectArchive(`${tar}${suffix}`));
+      const report = assertArchiveReport(await inspectArchive(`${tar}${suffix}`));
       assertEquals(report.archive.compression, compression, suffix);
       assertEquals(report.archive.streamed, true, suffix);
       assertEquals(content(report), content(fromFile), suffix);
@@ -188,7 +190,7 @@ Deno.test("a gzip'd docker save before 25: large uncompressed layers hashed as t
     const tar = `${dir}/app.tar`;
     const { images } = await writeDockerSaveLegacy(tar, [{ name: "app:1", layerSizes: [LARGE] }]);
     await Deno.writeFile(`${tar}.gz`, gzipSync(await Deno.readFile(tar)));
-    const report = assertReport(await inspectArchive(`${tar}.gz`));
+    const report = assertArchiveReport(await inspectArchive(`${tar}.gz`));
     assertEquals(report.images[0]!.layers.map((l) => l.digest), images[0]!.layerDiffIds);
     assertEquals(content(report), content(await inspectArchive(tar)));
   });
@@ -238,7 +240,7 @@ Deno.test("a layer whose bytes contradict its media type is reported as its byte
       );
     });
     await Deno.writeFile(`${dir}/odd.tar`, archive);
-    const report = assertReport(await inspectArchive(`${dir}/odd.tar`));
+    const report = assertArchiveReport(await inspectArchive(`${dir}/odd.tar`));
     const image = report.images[0]!;
     assertEquals(image.names, []);
     assertEquals(image.platforms[0]!.variant, "v7");
@@ -272,3 +274,47 @@ Deno.test("not an image archive, or cut short: an ArchiveError naming the archiv
     }
   });
 });
+
+integrationTest("an image directory (skopeo oci: and dir:) reports what its tar does", async () => {
+  await withDir(async (dir) => {
+    const { images } = await writeDockerSaveLegacy(`${dir}/app.tar`, [
+      { name: "app:1", layerSizes: [LARGE, 700] },
+    ]);
+    await skopeoCopy(`docker-archive:${dir}/app.tar`, `oci:${dir}/oci:app:1`);
+    await skopeoCopy(`docker-archive:${dir}/app.tar`, `dir:${dir}/dir`);
+    for (const [name, format] of [["oci", "oci-layout"], ["dir", "dir"]]) {
+      const fromDir = assertArchiveReport(await inspectArchive(`${dir}/${name}`));
+      assertEquals(fromDir.format, format);
+      assertEquals(fromDir.archive.directory, true);
+      assertEquals(fromDir.archive.streamed, false);
+      // skopeo converts the config to OCI's for oci:; dir: keeps Docker's.
+      if (format === "dir") assertEquals(fromDir.images[0]!.configDigest, images[0]!.configDigest);
+      await run("tar", ["cf", `${dir}/${name}.tar`, "-C", `${dir}/${name}`, "."]);
+      const fromTar = assertArchiveReport(await inspectArchive(`${dir}/${name}.tar`));
+      assertEquals(fromTar.archive.directory, false);
+      assertEquals(content(fromDir), content(fromTar));
+    }
+  });
+}, { tools: ["skopeo", "tar"] });
+
+integrationTest(
+  "a Docker 25 save whose manifest.json names an image otherwise: both names",
+  async () => {
+    await withDir(async (dir) => {
+      await writeDocker25Save(`${dir}/app.tar`, [{ name: "app:1" }]);
+      await Deno.mkdir(`${dir}/save`);
+      await run("tar", ["xf", `${dir}/app.tar`, "-C", `${dir}/save`]);
+      const manifest = JSON.parse(await Deno.readTextFile(`${dir}/save/manifest.json`));
+      manifest[0].RepoTags = ["other:2"];
+      await Deno.writeTextFile(`${dir}/save/manifest.json`, JSON.stringify(manifest));
+      const report = assertArchiveReport(await inspectArchive(`${dir}/save`));
+      const image = report.images[0]!;
+      assertEquals(image.names, ["docker.io/library/app:1", "1"]);
+      assertEquals(image.manifestJsonNames, ["other:2"]);
+      assertStringIncludes(image.notes.join("\n"), 'manifest.json names this image "other:2"');
+      const agreeing = assertArchiveReport(await inspectArchive(`${dir}/app.tar`));
+      assertEquals(agreeing.images[0]!.manifestJsonNames, []);
+    });
+  },
+  { tools: ["tar"] },
+);
