@@ -4,7 +4,28 @@
  * stdout is no terminal), so no sentence is cut where the text was written and again where the
  * terminal ends. Write each paragraph as one line; `\n` starts a new one.
  */
-import type { AddHelpTextContext, Command } from "commander";
+import { type AddHelpTextContext, type Command, Help, type HelpConfiguration } from "commander";
+
+/** Where a description starts when its term is on a row of its own. */
+const NARROW_INDENT = " ".repeat(6);
+
+/**
+ * How every command lays out its items (options, arguments, commands). Commander leaves a
+ * description unwrapped when its column would be narrower than `minWidthToWrap` (40), and the
+ * terminal then cuts it mid-word: on such a terminal the description goes on rows of its own
+ * below the term, wrapped at the terminal's width.
+ */
+export const HELP_LAYOUT: HelpConfiguration = {
+  formatItem(this: Help, term, termWidth, description, helper) {
+    const width = this.helpWidth ?? 80;
+    // Commander's own layout: two spaces, the padded term, two spaces, the description.
+    if (description === "" || width - termWidth - 4 >= this.minWidthToWrap) {
+      return Help.prototype.formatItem.call(this, term, termWidth, description, helper);
+    }
+    const wrapped = helper.boxWrap(description, width - NARROW_INDENT.length);
+    return `  ${term}\n${wrapped.replace(/^/gm, NARROW_INDENT)}`;
+  },
+};
 
 /** The width commander formats `context.command`'s help at. */
 export function helpWidth(context: AddHelpTextContext): number {

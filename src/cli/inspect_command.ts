@@ -8,6 +8,7 @@ import { type ArchiveReport, INSPECT_SCHEMA_VERSION } from "../inspect/archive_r
 import { inspectArchive } from "../inspect/inspect_archive.ts";
 import { NAME } from "../version.ts";
 import { renderInspectText } from "./inspect_text.ts";
+import { addHelpNotes } from "./help_text.ts";
 import { reportedAsJson } from "./json_failure.ts";
 
 /** Flags as the command-line parser hands them over (absent when not given). */
@@ -36,12 +37,13 @@ export function addInspectCommand(
   io: { writeOut(text: string): void; writeErr(text: string): void },
   run: (flags: InspectFlags) => Promise<void>,
 ): Command {
-  return program.command("inspect")
+  const command = program.command("inspect")
     .description(
-      "Show what an image archive holds: its format, each image's names, platforms, manifest,\n" +
+      "Show what an image archive holds: its format, each image's names, platforms, manifest, " +
         "config and layers (digest, size, media type, compression), and totals. No registry.",
     )
-    .usage("-f ARCHIVE [--output text|json]")
+    .usage("[-f] ARCHIVE [options]")
+    .argument("[archive]", "the image archive, as with -f")
     .helpOption("-h, --help", "show help")
     .addOption(
       new Option(
@@ -54,19 +56,27 @@ export function addInspectCommand(
         "--output <format>",
         "text (a summary for people) or json (one document; fields in the README) [default: text]",
       ),
-    )
-    .addHelpText(
-      "after",
-      "\nThe report goes to stdout, errors to stderr.\n" +
-        "Exit codes: 0 read, 1 not a readable image archive, 2 usage error, 130 interrupted.",
-    )
+    );
+  return addHelpNotes(command, [
+    "The report goes to stdout, errors to stderr.",
+    "Exit codes: 0 read, 1 not a readable image archive, 2 usage error, 130 interrupted.",
+  ])
     .exitOverride()
     .configureOutput({
       writeOut: io.writeOut,
       writeErr: io.writeErr,
       outputError: () => {}, // Reported by main as one line with a hint.
     })
-    .action(async (flags: InspectFlags) => await run(flags));
+    .action(async (archive: string | undefined, flags: InspectFlags) => {
+      // `inspect app.tar` as other tools take it; -f too, as push takes it. Not both.
+      if (archive !== undefined && flags.file !== undefined) {
+        throw new UsageError(
+          `The archive is given twice: as an argument (${archive}) and with -f (${flags.file})`,
+          { hint: `Give it once: ${NAME} inspect ARCHIVE` },
+        );
+      }
+      await run(archive === undefined ? flags : { ...flags, file: archive });
+    });
 }
 
 /** Runs `inspect`; throws on any failure (the caller maps errors to exit codes). */

@@ -7,13 +7,18 @@ import { UsageError } from "../errors.ts";
 import { NAME, VERSION } from "../version.ts";
 import { DEFAULTS, ENV, type RawFlags } from "./options.ts";
 import { addFlags, connectionFlags, outputFlags, transferFlags } from "./shared_flags.ts";
-import { addCommandList, addHelpNotes, type CommandItem } from "./help_text.ts";
+import { addCommandList, addHelpNotes, type CommandItem, HELP_LAYOUT } from "./help_text.ts";
 import { addInspectCommand, type InspectFlags } from "./inspect_command.ts";
 import { definePullCommand, type PullFlags } from "./pull_options.ts";
 
 export interface ProgramIo {
   writeOut(text: string): void;
   writeErr(text: string): void;
+  /**
+   * The width to wrap help at: the terminal's columns, or undefined (or 0) for 80. Default:
+   * commander's reading of the process's stdout.
+   */
+  helpWidth?(): number | undefined;
 }
 
 const env = (name: string) => ` (env: ${name})`;
@@ -88,7 +93,9 @@ export function buildProgram(
     .description("Push a container image from a tar archive straight into an OCI/Docker registry.")
     .version(VERSION, "-V, --version", "print the version and exit")
     .helpOption("-h, --help", "show help")
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    // Before any subcommand is added: each takes the layout over when it is made.
+    .configureHelp(HELP_LAYOUT);
 
   const pushCommand = program.command("push", { isDefault: true })
     .description(
@@ -229,7 +236,7 @@ export function buildProgram(
       await push(flags);
     });
   const checkOpposites = refuseOpposites(pushCommand);
-  addInspectCommand(program, io, inspect)
+  const inspectCommand = addInspectCommand(program, io, inspect)
     .summary("show what an image archive holds, without a registry");
   const pullCommand = definePullCommand(program, pull)
     .summary("pull images from a registry into one archive");
@@ -252,6 +259,13 @@ export function buildProgram(
       writeErr: io.writeErr,
       outputError: () => {}, // Reported by main as one line with a hint.
     });
+  }
+  if (io.helpWidth !== undefined) {
+    // A terminal that reports no size (0 columns) gets what a pipe gets.
+    const width = () => io.helpWidth?.() || 80;
+    for (const command of [program, pushCommand, pullCommand, inspectCommand]) {
+      command.configureOutput({ getOutHelpWidth: width, getErrHelpWidth: width });
+    }
   }
   return program;
 }

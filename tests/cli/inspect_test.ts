@@ -209,6 +209,27 @@ Deno.test("usage errors: no -f, a bad --output, an unknown flag: exit 2 with a h
   }
 });
 
+Deno.test("inspect ARCHIVE: the archive as an argument reads as -f does; both is refused", async () => {
+  await withDir(async (dir) => {
+    await writeDockerSaveLegacy(`${dir}/app.tar`, [{ name: "app:1" }]);
+    const byFlag = await runCli(["inspect", "-f", `${dir}/app.tar`]);
+    assertEquals([byFlag.code, byFlag.stderr], [0, ""]);
+    assertEquals(await runCli(["inspect", `${dir}/app.tar`]), byFlag);
+    // `-` is standard input, as with -f.
+    const piped = await runCli(["inspect", "-"], { stdinFile: `${dir}/app.tar` });
+    assertEquals([piped.code, piped.stderr], [0, ""]);
+    assertStringIncludes(piped.stdout, "Image 1: app:1");
+
+    const both = await runCli(["inspect", "-f", `${dir}/app.tar`, `${dir}/other.tar`]);
+    assertEquals([both.code, both.stdout], [2, ""]);
+    assertEquals(lines(both.stderr), [
+      `Error: The archive is given twice: as an argument (${dir}/other.tar) and with -f ` +
+      `(${dir}/app.tar)`,
+      "Hint: Give it once: docker-image-pusher inspect ARCHIVE",
+    ]);
+  });
+});
+
 Deno.test("the README's inspect section documents every field of the JSON", async () => {
   const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
   const start = readme.indexOf("\n## Inspect");
