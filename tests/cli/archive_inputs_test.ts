@@ -12,7 +12,11 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { type CliResult, lines, runCli } from "../helpers/cli.ts";
 import { run } from "../helpers/command.ts";
 import { Podman } from "../helpers/docker.ts";
-import { writeDocker25Save, writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
+import {
+  writeDocker25Save,
+  writeDockerSaveLegacy,
+  writeOciArchive,
+} from "../helpers/image_fixtures.ts";
 import { seededBytes } from "../helpers/random.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pullBack, skopeoCopy } from "../helpers/skopeo.ts";
@@ -209,4 +213,34 @@ integrationTest(
     });
   },
   { tools: ["docker-registry", "tar"] },
+);
+
+integrationTest(
+  "a dir: of a multi-platform image (skopeo copy --all) pushes its index unchanged",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry();
+      const written = await writeOciArchive(`${dir}/multi.tar`, [
+        { name: "app:amd64", architecture: "amd64" },
+        { name: "app:arm64", architecture: "arm64" },
+      ], { index: { refName: "1" } });
+      await skopeoCopy(`oci-archive:${dir}/multi.tar:1`, `docker://${registry.host}/source:1`, {
+        args: ["--all"],
+      });
+      // manifest.json is the index; each platform's manifest is <hex>.manifest.json.
+      await skopeoCopy(`docker://${registry.host}/source:1`, `dir:${dir}/multi`, {
+        args: ["--all"],
+      });
+      const result = await runCli(["-r", target(registry, "copy:1"), "-f", `${dir}/multi`]);
+      assertEquals(result.code, 0, result.stderr);
+      const served = await registry.fetchManifest("copy", "1");
+      assertEquals(served.digest, written.indexDigest);
+      for (const image of written.images) {
+        const pulled = await pullBack(registry, "copy", image.manifestDigest!);
+        assertEquals(pulled.configDigest, image.configDigest);
+        assertEquals(pulled.layerDigests, image.layerDigests);
+      }
+    });
+  },
+  { tools: ["docker-registry", "skopeo"] },
 );
