@@ -92,7 +92,10 @@ export async function indexDirectory(
           throw fsError(path, `${entryName} -> ${target}`, error);
         });
         names.add(entryName, { ...base, type: found.isFile ? "file" : "other", size: found.size });
-        if (found.isFile) files.set(entryName, full);
+        if (found.isFile) {
+          files.set(entryName, full);
+          size += found.size;
+        }
       } else {
         names.add(entryName, { ...base, type: "other" });
       }

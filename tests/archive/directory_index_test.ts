@@ -72,6 +72,8 @@ Deno.test("symlinks: relative and absolute inside resolve in the directory, outs
   assertEquals(await readAll(index, "id1/layer.tar"), "layer bytes");
   assertEquals(index.resolve("def.tar").size, 14);
   assertEquals(await readAll(index, "def.tar"), "kept elsewhere");
+  // The files' bytes: the directory's own, and what the link out of it points to.
+  assertEquals(index.size, "[]".length + "layer bytes".length + "kept elsewhere".length);
 });
 
 Deno.test("a symlink loop and a dangling link are named when resolved", async () => {
