@@ -42,6 +42,7 @@ if (import.meta.main) {
         throw error;
       }),
     writeOut: write(Deno.stdout),
+    stdoutIsTerminal: Deno.stdout.isTerminal(),
     writeErr: write(Deno.stderr),
     stderrIsTerminal: Deno.stderr.isTerminal(),
     noColor: Deno.noColor,

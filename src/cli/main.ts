@@ -5,31 +5,37 @@
 import { CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
 import { NAME } from "../version.ts";
-import { type CommandContext, runPush } from "./push_command.ts";
+import { runPush } from "./push_command.ts";
 import { buildProgram, withDefaultCommand } from "./program.ts";
 import { runInspect } from "./inspect_command.ts";
 import { writeJsonFailure } from "./json_failure.ts";
-import { runPull } from "./pull_command.ts";
+import { type PullContext, runPull } from "./pull_command.ts";
+import { interruptedPull } from "./pull_output.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** Runs the program with `args` (without the executable); returns the exit code. */
 export async function main(
   args: string[],
-  context: Omit<CommandContext, "onVerbose">,
+  context: Omit<PullContext, "onVerbose" | "onOutput">,
 ): Promise<number> {
   let verbose = false;
-  /** Set once a pull knows where it writes: an interruption then says what a rerun does. */
-  let pullOutput: string | undefined;
+  /** What an interruption says: each command its own, as it learns what a rerun would do. */
+  let interrupted = () => "Interrupted.";
   const program = buildProgram(
     { writeOut: context.writeOut, writeErr: context.writeErr },
-    (flags) => runPush(flags, { ...context, onVerbose: (v) => verbose = v }),
+    (flags) => {
+      interrupted = () =>
+        "Interrupted. Run the same command again to resume: blobs already in the registry " +
+        "are skipped.";
+      return runPush(flags, { ...context, onVerbose: (v) => verbose = v });
+    },
     (flags) => runInspect(flags, context),
     (sources, flags) =>
       runPull(sources, flags, {
         ...context,
         onVerbose: (v) => verbose = v,
-        onOutput: (output) => pullOutput = output,
+        onOutput: (output) => interrupted = () => interruptedPull(output),
       }),
   );
   try {
@@ -49,15 +55,7 @@ export async function main(
       return EXIT.usage;
     }
     if (context.signal.aborted) {
-      context.writeErr(
-        pullOutput === "-"
-          ? "Interrupted. A pull to standard output cannot resume; run it again.\n"
-          : pullOutput !== undefined
-          ? `Interrupted. Run the same command again to resume: what was downloaded is kept in ` +
-            `${pullOutput}.partial.\n`
-          : "Interrupted. Run the same command again to resume: blobs already in the registry " +
-            "are skipped.\n",
-      );
+      context.writeErr(`${interrupted()}\n`);
       return EXIT.interrupted;
     }
     if (error instanceof UsageError) {

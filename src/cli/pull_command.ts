@@ -16,16 +16,15 @@ import { registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
 import { createFetchTransport } from "../registry/fetch_transport.ts";
 import { NAME, VERSION } from "../version.ts";
 import { readStdinPassword } from "./password_input.ts";
-import { type PullFlags, resolvePullSettings } from "./pull_options.ts";
+import { type PullFlags, type PullSettings, resolvePullSettings } from "./pull_options.ts";
+import { openPullOutput, type PullOutput, type PullOutputContext } from "./pull_output.ts";
 import { reporterFor } from "./reporter.ts";
 import type { CommandContext } from "./push_command.ts";
 
 /** What `pull` needs from the process besides what `push` needs. */
-export interface PullContext extends CommandContext {
-  /** Standard output as bytes, for `-o -`. Default: `Deno.stdout.writable`. */
-  stdout?: () => WritableStream<Uint8Array>;
-  /** Told the output path once known, so an interruption can say where the partial file is. */
-  onOutput?: (output: string) => void;
+export interface PullContext extends CommandContext, PullOutputContext {
+  /** Told the output once checked, so an interruption can say what a rerun does. */
+  onOutput?: (output: PullOutput) => void;
 }
 
 /** Runs a pull; throws on any failure (the caller maps errors to exit codes). */
@@ -34,14 +33,31 @@ export async function runPull(
   flags: PullFlags,
   context: PullContext,
 ): Promise<void> {
-  let stdinPassword: string | undefined;
-  if (flags.passwordStdin) {
-    resolvePullSettings(sources, flags, context.env, "-");
-    stdinPassword = await readStdinPassword(context);
+  // Every setting, the output included, is checked before a password is asked for or read.
+  let settings = resolvePullSettings(
+    sources,
+    flags,
+    context.env,
+    flags.passwordStdin ? "-" : undefined,
+  );
+  const output = await openPullOutput(settings.output, context);
+  try {
+    context.onOutput?.(output);
+    if (flags.passwordStdin) {
+      settings = resolvePullSettings(sources, flags, context.env, await readStdinPassword(context));
+    }
+    await pullInto(output, settings, context);
+  } finally {
+    if (output.kind === "stream") output.close();
   }
-  const settings = resolvePullSettings(sources, flags, context.env, stdinPassword);
+}
+
+async function pullInto(
+  output: PullOutput,
+  settings: PullSettings,
+  context: PullContext,
+): Promise<void> {
   context.onVerbose(settings.verbose);
-  context.onOutput?.(settings.output);
   const reporter = reporterFor(settings, context, { words: PULL_WORDS, lines: pullLineSink });
   const { sink } = reporter;
   const writeLine = (line: string) => reporter.info(line);
@@ -99,13 +115,13 @@ export async function runPull(
       });
     }
     const host = hostPlatform();
-    const toStdout = settings.output === "-";
+    const where = output.kind === "file" ? settings.output : output.label;
     let result;
     try {
       result = await pullImages(pullSources, {
-        output: toStdout
-          ? { kind: "stream", stream: (context.stdout ?? (() => Deno.stdout.writable))() }
-          : { kind: "file", path: settings.output, resume: settings.resume },
+        output: output.kind === "file"
+          ? { kind: "file", path: output.path, resume: settings.resume }
+          : { kind: "stream", stream: output.stream },
         platform: settings.platform ?? { kind: "one", platform: host },
         defaultPlatform: host,
         maxConcurrent: settings.maxConcurrent,
@@ -113,7 +129,7 @@ export async function runPull(
         signal: context.signal,
       });
     } catch (error) {
-      throw reword(error, settings.platform === undefined, settings.output);
+      throw reword(error, settings.platform === undefined, output);
     } finally {
       reporter.stop();
     }
@@ -123,15 +139,12 @@ export async function runPull(
         : "";
       // After the bars have stopped: straight to stderr.
       context.writeErr(
-        `Pulled ${result.images.length} image(s) into ${
-          toStdout ? "standard output" : settings.output
-        }` +
-          ` (${formatBytes(result.archiveSize)}): ${
-            formatBytes(result.downloaded)
-          } downloaded${kept}\n`,
+        `Pulled ${result.images.length} image(s) into ${where} (${
+          formatBytes(result.archiveSize)
+        }): ${formatBytes(result.downloaded)} downloaded${kept}\n`,
       );
     }
-    if (!toStdout) {
+    if (output.kind === "file" || !output.toStdout) {
       for (const { name, digest } of result.images) {
         // A source named by digest already says it.
         context.writeOut(`${name.includes("@") ? name : `${name}@${digest}`}\n`);
@@ -144,25 +157,27 @@ export async function runPull(
 }
 
 /** Adds what only the CLI knows to a core error: which flag changes it, what a rerun does. */
-function reword(error: unknown, defaultPlatform: boolean, output: string): unknown {
+function reword(error: unknown, defaultPlatform: boolean, output: PullOutput): unknown {
   if (error instanceof PlatformNotFoundError) {
     const which = defaultPlatform
       ? ` (this machine's platform); choose one with --platform, or --platform all`
       : "; choose one of those with --platform, or --platform all";
     return new Error(`${error.message}${which}`, { cause: error });
   }
-  if (error instanceof DiskFullError) {
-    const { data, state } = partialPaths(output);
+  if (error instanceof DiskFullError && output.kind === "file") {
+    const { data, state } = partialPaths(output.path);
     return new Error(
       `${error.message}. ${data} and ${state} are kept: free some space and run the same ` +
         "command again to continue",
       { cause: error },
     );
   }
-  if (output === "-" && error instanceof Deno.errors.BrokenPipe) {
+  if (output.kind === "stream" && error instanceof Deno.errors.BrokenPipe) {
     return new Error(
-      "Standard output was closed before the archive was written: the program reading it " +
-        "stopped (see its own error)",
+      `${
+        output.toStdout ? "Standard output" : output.label
+      } was closed before the archive was written: the program reading it stopped (see its ` +
+        "own error)",
       { cause: error },
     );
   }

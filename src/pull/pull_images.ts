@@ -21,6 +21,7 @@ import { bundleEntries, type BundleImage, storedPlatforms } from "./archive_file
 import type { Platform, PlatformChoice } from "./platform.ts";
 import { resolveImage } from "./resolve.ts";
 import { HashWorker } from "./running_hash.ts";
+import { openOutputStream, resolveOutputTarget } from "./output_target.ts";
 import { layOut } from "./tar_layout.ts";
 import { writeArchiveFile } from "./write_file.ts";
 import { writeArchiveStream } from "./write_stream.ts";
@@ -34,7 +35,11 @@ export interface PullSource {
 
 export interface PullOptions {
   output:
-    /** `resume: false` ignores a partial archive left by an earlier run. */
+    /**
+     * A path, checked before the first request (see `output_target.ts`): a regular file is
+     * written through `.partial` and renamed into place, anything else (a device, a FIFO) is
+     * streamed into. `resume: false` ignores a partial archive left by an earlier run.
+     */
     | { kind: "file"; path: string; resume?: boolean }
     | { kind: "stream"; stream: WritableStream<Uint8Array> };
   platform: PlatformChoice;
@@ -67,6 +72,30 @@ export async function pullImages(
   sources: readonly PullSource[],
   options: PullOptions,
 ): Promise<PullResult> {
+  if (options.output.kind === "stream") return await pull(sources, options, options.output);
+  // Before the first request: a path that cannot take the archive must not cost a download.
+  const target = await resolveOutputTarget(options.output.path);
+  if (target.kind === "file") {
+    return await pull(sources, options, { ...options.output, path: target.path });
+  }
+  const file = await openOutputStream(target, options.signal);
+  try {
+    return await pull(sources, options, { kind: "stream", stream: file.writable });
+  } finally {
+    try {
+      file.close();
+    } catch {
+      // Already closed with its stream.
+    }
+  }
+}
+
+/** The pull itself, into an output already checked. */
+async function pull(
+  sources: readonly PullSource[],
+  options: PullOptions,
+  output: PullOptions["output"],
+): Promise<PullResult> {
   const images: BundleImage[] = [];
   const clients = new Map<string, RegistryClient>();
   for (const { reference, client } of sources) {
@@ -78,6 +107,11 @@ export async function pullImages(
       platform: options.platform,
       defaultPlatform: options.defaultPlatform,
     });
+    // `pull A A` (or two spellings of one name): one entry, since skopeo refuses an index.json
+    // naming the same image twice.
+    const same = (i: BundleImage) =>
+      i.name === name && i.resolved.root.digest === resolved.root.digest;
+    if (images.some(same)) continue;
     images.push({ name, tag: reference.tag, resolved });
     for (const manifest of resolved.manifests) {
       for (const layer of manifest.layers) {
@@ -99,16 +133,16 @@ export async function pullImages(
   };
   let downloaded: number;
   let reused = 0;
-  if (options.output.kind === "file") {
-    const result = await writeArchiveFile(options.output.path, layout, {
+  if (output.kind === "file") {
+    const result = await writeArchiveFile(output.path, layout, {
       ...common,
       maxConcurrent: options.maxConcurrent,
-      ...(options.output.resume === false ? { resume: false } : {}),
+      ...(output.resume === false ? { resume: false } : {}),
     });
     downloaded = result.downloaded;
     reused = result.reused;
   } else {
-    downloaded = (await writeArchiveStream(options.output.stream, layout, {
+    downloaded = (await writeArchiveStream(output.stream, layout, {
       ...common,
       maxConcurrent: options.maxConcurrent,
     })).downloaded;

@@ -1,0 +1,131 @@
+/**
+ * `pull -o OUTPUT` checked and opened before the first request: a path that cannot take the
+ * archive is a usage error (with a hint) before anything is downloaded, and binary is never
+ * written to a terminal. What an interruption says about a rerun depends on what was opened.
+ */
+import { UsageError } from "../errors.ts";
+import { partialPaths } from "../pull/partial_state.ts";
+import { openOutputStream, OutputPathError, resolveOutputTarget } from "../pull/output_target.ts";
+
+/** Where a pull writes, once checked. */
+export type PullOutput =
+  /** A regular file (symbolic links followed), written through `PATH.partial`. */
+  | { kind: "file"; path: string }
+  /**
+   * Written in order into `stream`: standard output, a device, a FIFO. `close` releases what
+   * was opened for it (idempotent).
+   */
+  | {
+    kind: "stream";
+    /** "standard output", or the path. */
+    label: string;
+    stream: WritableStream<Uint8Array>;
+    /** Whether it is this process's standard output (then stdout carries no result lines). */
+    toStdout: boolean;
+    close(): void;
+  };
+
+/** What opening the output needs from the process. */
+export interface PullOutputContext {
+  /** Standard output as bytes. Default: `Deno.stdout.writable`. */
+  stdout?: () => WritableStream<Uint8Array>;
+  /** Whether standard output is a terminal. Default false. */
+  stdoutIsTerminal?: boolean;
+  signal: AbortSignal;
+}
+
+/** The paths that are this process's standard output, written as `-o -` is. */
+const STDOUT_PATHS = new Set(["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]);
+
+const TERMINAL_HINT = "Redirect it (-o - > app.tar, or | docker-image-pusher push -f - -r …), " +
+  "or write a file with -o app.tar";
+
+/** Checks `-o output` and opens it if it is written as a stream; throws a `UsageError`. */
+export async function openPullOutput(
+  output: string,
+  context: PullOutputContext,
+): Promise<PullOutput> {
+  if (output === "-" || STDOUT_PATHS.has(output)) {
+    if (context.stdoutIsTerminal) refuseTerminal("standard output");
+    return {
+      kind: "stream",
+      label: "standard output",
+      stream: (context.stdout ?? (() => Deno.stdout.writable))(),
+      toStdout: true,
+      close: () => {},
+    };
+  }
+  try {
+    const target = await resolveOutputTarget(output);
+    if (target.kind === "file") return target;
+    const file = await openOutputStream(target, context.signal);
+    if (file.isTerminal()) {
+      file.close();
+      refuseTerminal(output);
+    }
+    let closed = false;
+    return {
+      kind: "stream",
+      label: output,
+      stream: file.writable,
+      toStdout: false,
+      close() {
+        if (closed) return;
+        closed = true;
+        try {
+          file.close();
+        } catch {
+          // Already closed with its stream.
+        }
+      },
+    };
+  } catch (error) {
+    if (error instanceof OutputPathError) {
+      throw new UsageError(error.message, { hint: hintFor(error), cause: error });
+    }
+    throw error;
+  }
+}
+
+/** What an interruption says about a rerun of a pull into `output`. */
+export function interruptedPull(output: PullOutput): string {
+  if (output.kind === "stream") {
+    return `Interrupted. A pull to ${output.label} cannot resume; run it again.`;
+  }
+  const { data } = partialPaths(output.path);
+  let kept: boolean;
+  try {
+    kept = Deno.statSync(data).isFile;
+  } catch {
+    kept = false;
+  }
+  // Interrupted before the archive was laid out (at a password prompt, say): nothing to keep.
+  return kept
+    ? `Interrupted. Run the same command again to resume: what was downloaded is kept in ${data}.`
+    : "Interrupted.";
+}
+
+function refuseTerminal(what: string): never {
+  // As `docker save` does ("cowardly refusing to save to a terminal").
+  throw new UsageError(
+    `Refusing to write the archive to a terminal (${what}): it is binary`,
+    { hint: TERMINAL_HINT },
+  );
+}
+
+function hintFor(error: OutputPathError): string {
+  switch (error.problem) {
+    case "directory":
+      return `Name a file in it, e.g. -o ${error.path.replace(/\/+$/, "")}/app.tar`;
+    case "missing-parent":
+      return "Create the directory first (mkdir -p), or write somewhere else with -o";
+    case "parent-not-directory":
+    case "link-loop":
+      return "Name a file in an existing directory with -o, e.g. -o app.tar";
+    case "unwritable-parent":
+      return "Write to a directory you can create files in (the archive is written beside " +
+        "itself as OUTPUT.partial, then renamed)";
+    case "unopenable":
+      return "Write to a file, a FIFO or a device you can open, or use -o - for standard output";
+  }
+}

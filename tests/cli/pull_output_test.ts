@@ -1,0 +1,200 @@
+/**
+ * `pull -o PATH` for every kind of PATH, against the real registry: a regular file is replaced
+ * only when the archive is complete, anything else (a FIFO, a device, standard output by name)
+ * is written into and left as it was, a symbolic link is kept and its target written; a path
+ * that cannot take the archive is a usage error before the first request. Also `pull A A`.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { lines } from "../helpers/cli.ts";
+import type { FixtureArchive } from "../helpers/image_fixtures.ts";
+import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { NAME } from "../../src/version.ts";
+import { pull, readArchive, seed, skopeoConfig, tempDir } from "../pull/_support.ts";
+
+const TOOLS = ["docker-registry", "skopeo"];
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const IS_ROOT = Deno.uid() === 0;
+
+async function seeded(): Promise<{ registry: TestRegistry; fixture: FixtureArchive }> {
+  const registry = await startRegistry();
+  try {
+    const { fixture } = await seed(registry, "app:1", [
+      { name: "app:1", layerSizes: [150_000, 40_000] },
+    ]);
+    return { registry, fixture };
+  } catch (error) {
+    await registry.stop();
+    throw error;
+  }
+}
+
+/** Checks with skopeo that `archive` holds the seeded image. */
+async function assertHoldsImage(archive: string, fixture: FixtureArchive): Promise<void> {
+  const config = await skopeoConfig(`docker-archive:${archive}`);
+  assertEquals(config.digest, fixture.images[0]!.configDigest);
+  assertEquals(config.diffIds, fixture.images[0]!.layerDiffIds);
+}
+
+/** What the registry saw from our program (the helper's own requests left out). */
+async function ourRequests(registry: TestRegistry): Promise<string[]> {
+  return (await registry.requests())
+    .filter((r) => r.userAgent.startsWith(`${NAME}/`))
+    .map((r) => `${r.method} ${r.path}`);
+}
+
+/** The files of `dir` whose names say they were left by a pull. */
+async function leftovers(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (/\.partial|dip-probe/.test(entry.name)) names.push(entry.name);
+  }
+  return names;
+}
+
+integrationTest("pull -o FIFO: its reader gets the archive, and it stays a FIFO", async () => {
+  const { registry, fixture } = await seeded();
+  await using _ = registry;
+  await using dir = await tempDir();
+  const fifo = `${dir.path}/fifo`;
+  assert((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+  const reader = new Deno.Command("sh", {
+    args: ["-c", 'cat "$1" > "$2"', "sh", fifo, `${dir.path}/copy.tar`],
+  }).spawn();
+  // A pull that replaced the FIFO left its reader waiting forever: end both, and fail.
+  const result = await pull([`${registry.url}/app:1`, "-o", fifo], { deadlineMs: 60_000 });
+  const timer = setTimeout(() => reader.kill(), 10_000);
+  const read = await reader.status;
+  clearTimeout(timer);
+  assert(!result.hung, "the pull hung");
+  assertEquals(result.code, 0, result.stderr);
+  assert(read.success, "the FIFO's reader never got an end of file");
+  assert((await Deno.lstat(fifo)).isFifo, "the FIFO was replaced");
+  await assertHoldsImage(`${dir.path}/copy.tar`, fixture);
+  assertStringIncludes(result.stderr, `Pulled 1 image(s) into ${fifo}`);
+  assertEquals(lines(result.stdout).length, 1, result.stdout);
+  assertEquals(await leftovers(dir.path), []);
+}, { tools: TOOLS });
+
+integrationTest(
+  "pull -o LINK: the link is kept and its target, existing or not, gets the archive",
+  async () => {
+    const { registry, fixture } = await seeded();
+    await using _ = registry;
+    await using dir = await tempDir();
+    await Deno.mkdir(`${dir.path}/sub`);
+    await Deno.writeTextFile(`${dir.path}/sub/real.tar`, "an older file");
+    await Deno.symlink("sub/real.tar", `${dir.path}/link.tar`);
+    await Deno.symlink("sub/new.tar", `${dir.path}/dangling.tar`);
+    for (const [link, target] of [["link.tar", "real.tar"], ["dangling.tar", "new.tar"]]) {
+      const result = await pull([`${registry.url}/app:1`, "-o", `${dir.path}/${link}`]);
+      assertEquals(result.code, 0, result.stderr);
+      assert((await Deno.lstat(`${dir.path}/${link}`)).isSymlink, `${link} was replaced`);
+      assertEquals(await Deno.readLink(`${dir.path}/${link}`), `sub/${target}`);
+      assert((await Deno.lstat(`${dir.path}/sub/${target}`)).isFile);
+      await assertHoldsImage(`${dir.path}/${link}`, fixture);
+    }
+    assertEquals(await leftovers(dir.path), []);
+    assertEquals(await leftovers(`${dir.path}/sub`), []);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest("pull -o DEVICE streams into it and leaves it a device", async () => {
+  const { registry } = await seeded();
+  await using _ = registry;
+  await using dir = await tempDir();
+  const devices = ["/dev/null"];
+  if (IS_ROOT) {
+    // A null device of our own (1, 3 as /dev/null): what the old rename would have replaced.
+    const made = await new Deno.Command("mknod", { args: [`${dir.path}/null`, "c", "1", "3"] })
+      .output();
+    assert(made.success, new TextDecoder().decode(made.stderr));
+    devices.unshift(`${dir.path}/null`);
+  }
+  for (const device of devices) {
+    const result = await pull([`${registry.url}/app:1`, "-o", device]);
+    assertEquals(result.code, 0, result.stderr);
+    assert((await Deno.lstat(device)).isCharDevice, `${device} is no longer a device`);
+    assert(!(await Deno.lstat(`${device}.partial`).then(() => true, () => false)));
+    assertStringIncludes(result.stderr, `Pulled 1 image(s) into ${device}`);
+  }
+}, { tools: ["docker-registry"] });
+
+integrationTest(
+  "pull -o /dev/stdout and -o /dev/fd/1 write the archive into a pipe, as -o - does",
+  async () => {
+    const { registry, fixture } = await seeded();
+    await using _ = registry;
+    await using dir = await tempDir();
+    for (const [i, output] of ["/dev/stdout", "/dev/fd/1"].entries()) {
+      const child = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", MAIN, "pull", `${registry.url}/app:1`, "-o", output],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(child.stderr);
+      assertEquals(child.code, 0, stderr);
+      assertStringIncludes(stderr, "Pulled 1 image(s) into standard output");
+      const copy = `${dir.path}/copy-${i}.tar`;
+      await Deno.writeFile(copy, child.stdout);
+      await assertHoldsImage(copy, fixture);
+    }
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "pull -o checks the path before the first request: a usage error, nothing downloaded",
+  async () => {
+    await using registry = await startRegistry();
+    await using dir = await tempDir();
+    await Deno.writeTextFile(`${dir.path}/file`, "x");
+    await Deno.mkdir(`${dir.path}/locked`);
+    const locked = `${dir.path}/locked`;
+    // Root writes whatever the mode says: only an immutable directory refuses it.
+    const lock = IS_ROOT ? ["chattr", "+i", locked] : ["chmod", "555", locked];
+    const unlock = IS_ROOT ? ["chattr", "-i", locked] : ["chmod", "755", locked];
+    const [tool, ...args] = lock;
+    assert((await new Deno.Command(tool!, { args }).output()).success, `${lock.join(" ")} failed`);
+    try {
+      const cases: [string, string][] = [
+        [dir.path, `Output ${dir.path} is a directory`],
+        [`${dir.path}/missing/dir/x.tar`, `directory ${dir.path}/missing/dir does not exist`],
+        [`${dir.path}/file/x.tar`, "is not a directory"],
+        [`${locked}/x.tar`, `cannot create files in ${locked} (`],
+      ];
+      for (const [output, text] of cases) {
+        const result = await pull([`${registry.url}/app:1`, "-o", output]);
+        assertEquals(result.code, 2, result.stderr);
+        const [error, hint, ...rest] = lines(result.stderr);
+        assertStringIncludes(error!, text);
+        assert(error!.startsWith("Error: Cannot write") || error!.startsWith("Error: Output"));
+        assert(hint?.startsWith("Hint: "), result.stderr);
+        assertEquals(rest, [], result.stderr);
+        assert(!error!.includes(".partial"), result.stderr);
+      }
+    } finally {
+      const [tool, ...args] = unlock;
+      await new Deno.Command(tool!, { args }).output();
+    }
+    assertEquals(await ourRequests(registry), []);
+    assertEquals(await leftovers(dir.path), []);
+  },
+  { tools: ["docker-registry", IS_ROOT ? "chattr" : "chmod"] },
+);
+
+integrationTest("pull A A writes the image once; skopeo reads the archive", async () => {
+  const { registry, fixture } = await seeded();
+  await using _ = registry;
+  await using dir = await tempDir();
+  const out = `${dir.path}/app.tar`;
+  const source = `${registry.url}/app:1`;
+  const result = await pull([source, source, "-o", out]);
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(lines(result.stdout).length, 1, result.stdout);
+  assertEquals((await readArchive(out)).index.manifests.length, 1);
+  await assertHoldsImage(out, fixture);
+  const config = await skopeoConfig(`oci-archive:${out}`);
+  assertEquals(config.digest, fixture.images[0]!.configDigest);
+}, { tools: TOOLS });
