@@ -5,6 +5,7 @@
 import { CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
 import { NAME } from "../version.ts";
+import { archiveStdin } from "./archive_stdin.ts";
 import { runPush } from "./push_command.ts";
 import { buildProgram, withDefaultCommand } from "./program.ts";
 import { runInspect } from "./inspect_command.ts";
@@ -22,15 +23,16 @@ export async function main(
   let verbose = false;
   /** What an interruption says: each command its own, as it learns what a rerun would do. */
   let interrupted = () => "Interrupted.";
+  const stdin = archiveStdin(context);
   const program = buildProgram(
     { writeOut: context.writeOut, writeErr: context.writeErr },
     (flags) => {
       interrupted = () =>
         "Interrupted. Run the same command again to resume: blobs already in the registry " +
         "are skipped.";
-      return runPush(flags, { ...context, onVerbose: (v) => verbose = v });
+      return runPush(flags, { ...context, stdin, onVerbose: (v) => verbose = v });
     },
-    (flags) => runInspect(flags, context),
+    (flags) => runInspect(flags, { ...context, stdin }),
     (sources, flags) =>
       runPull(sources, flags, {
         ...context,

@@ -13,6 +13,8 @@ import { PTY_TOOL, type PtySession, startCliInPty } from "../helpers/pty.ts";
 import { runCli } from "../helpers/cli.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { startThrottleProxy, type ThrottleProxy } from "../../scripts/throttle_proxy.ts";
+import { TERMINAL_STDIN_NOTICE } from "../../src/cli/archive_stdin.ts";
+import { NAME } from "../../src/version.ts";
 
 const TOOLS = ["docker-registry", PTY_TOOL];
 const INTERRUPTED = "Interrupted. Run the same command again to resume";
@@ -173,4 +175,90 @@ integrationTest(
     }
   },
   { tools: TOOLS },
+);
+
+integrationTest(
+  "pull -o - (or -o /dev/stdout) at a terminal refuses before any request, as docker save does",
+  async () => {
+    await using registry = await startRegistry();
+    for (const output of ["-", "/dev/stdout"]) {
+      await using pty = await startCliInPty(["pull", `${registry.url}/app:1`, "-o", output], {
+        columns: 200,
+      });
+      const code = await pty.exitCode();
+      const screen = (await pty.scrollback()).join("\n");
+      assertEquals(code, 2, screen);
+      assert(screen.includes("Refusing to write the archive to a terminal"), screen);
+      assert(screen.includes("Hint: Redirect it"), screen);
+    }
+    const ours = (await registry.requests()).filter((r) => r.userAgent.startsWith(`${NAME}/`));
+    assertEquals(ours, []);
+  },
+  { tools: TOOLS },
+);
+
+/**
+ * Starts `args` with a terminal on stdin, waits for the notice that an archive is read from it,
+ * then types one Ctrl-C: the program must end at once with 130. Returns the last screen.
+ */
+async function interruptStdinRead(args: string[]): Promise<string> {
+  await using pty = await startCliInPty(args, { columns: 200 });
+  await pty.waitForScreen(
+    (rows) => rows.some((row) => row.includes(TERMINAL_STDIN_NOTICE)),
+    "the notice that standard input is read",
+    15_000,
+  );
+  await pty.sendKeys("C-c");
+  // Promptly: the read of the terminal used to swallow the first Ctrl-C.
+  const code = await pty.exitCode(5_000);
+  const screen = (await pty.screen()).join("\n");
+  assertEquals(code, 130, screen);
+  return screen;
+}
+
+integrationTest(
+  "push -f - with a terminal on stdin says what it waits for; the first Ctrl-C exits 130",
+  async () => {
+    await using registry = await startRegistry();
+    const screen = await interruptStdinRead(["-r", `${registry.url}/app:1`, "-f", "-"]);
+    assert(screen.includes(INTERRUPTED), screen);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "inspect -f - with a terminal on stdin says what it waits for; Ctrl-C gives no push hint",
+  async () => {
+    const screen = await interruptStdinRead(["inspect", "-f", "-"]);
+    assert(screen.includes("Interrupted."), screen);
+    assert(!screen.includes("blobs already in the registry"), screen);
+  },
+  { tools: [PTY_TOOL] },
+);
+
+integrationTest(
+  "Ctrl-C at a pull's password prompt claims no kept .partial file",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dip-terminal-password-" });
+    try {
+      const out = `${dir}/app.tar`;
+      // No registry is asked anything before the password: any address will do.
+      await using pty = await startCliInPty(
+        ["pull", "http://127.0.0.1:9/app:1", "-o", out, "-u", "alice", "--password-stdin"],
+        { columns: 200 },
+      );
+      await pty.waitForScreen((rows) => rows.some((row) => row.includes("Password:")), "prompt");
+      await pty.sendKeys("C-c");
+      const code = await pty.exitCode(5_000);
+      const screen = (await pty.screen()).join("\n");
+      assertEquals(code, 130, screen);
+      assert(screen.includes("Interrupted."), screen);
+      assert(!screen.includes(".partial"), screen);
+      assert(!screen.includes("blobs already in the registry"), screen);
+      assertEquals([...Deno.readDirSync(dir)], []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { tools: [PTY_TOOL] },
 );
