@@ -81,6 +81,8 @@ export function definePullCommand(
     "Several sources make one archive holding every image, each named as given.",
     "A file output is written as OUTPUT.partial with its progress in OUTPUT.partial.json; " +
     "a killed or failed pull continues from there when run again. -o - cannot resume.",
+    "A FIFO or a device (/dev/null, /dev/fd/N) is written into as -o - is; a symbolic link's " +
+    "target is written and the link kept.",
     "On success stdout has one line per image, <name>@<digest> (nothing with -o -).",
     "Exit codes: 0 pulled, 1 failed, 2 usage error, 130 interrupted.",
   ])
