@@ -45,19 +45,13 @@ export async function openPullOutput(
   output: string,
   context: PullOutputContext,
 ): Promise<PullOutput> {
-  if (output === "-" || STDOUT_PATHS.has(output)) {
-    if (context.stdoutIsTerminal) refuseTerminal("standard output");
-    return {
-      kind: "stream",
-      label: "standard output",
-      stream: (context.stdout ?? (() => Deno.stdout.writable))(),
-      toStdout: true,
-      close: () => {},
-    };
-  }
+  if (output === "-") return standardOutput(context);
   try {
     const target = await resolveOutputTarget(output);
     if (target.kind === "file") return target;
+    // Named, or reached through a link: the descriptor itself, as `-o -` (a socket included,
+    // which cannot be opened by name).
+    if (STDOUT_PATHS.has(target.path)) return standardOutput(context);
     const file = await openOutputStream(target, context.signal);
     if (file.isTerminal()) {
       file.close();
@@ -85,6 +79,17 @@ export async function openPullOutput(
     }
     throw error;
   }
+}
+
+function standardOutput(context: PullOutputContext): PullOutput {
+  if (context.stdoutIsTerminal) refuseTerminal("standard output");
+  return {
+    kind: "stream",
+    label: "standard output",
+    stream: (context.stdout ?? (() => Deno.stdout.writable))(),
+    toStdout: true,
+    close: () => {},
+  };
 }
 
 /** What an interruption says about a rerun of a pull into `output`. */

@@ -121,12 +121,15 @@ integrationTest("pull -o DEVICE streams into it and leaves it a device", async (
 }, { tools: ["docker-registry"] });
 
 integrationTest(
-  "pull -o /dev/stdout and -o /dev/fd/1 write the archive into a pipe, as -o - does",
+  "pull -o /dev/stdout, /dev/fd/1 or a link to them writes into a pipe, as -o - does",
   async () => {
     const { registry, fixture } = await seeded();
     await using _ = registry;
     await using dir = await tempDir();
-    for (const [i, output] of ["/dev/stdout", "/dev/fd/1"].entries()) {
+    // A link to it is standard output too.
+    await Deno.symlink("/dev/stdout", `${dir.path}/to-stdout.tar`);
+    const outputs = ["/dev/stdout", "/dev/fd/1", `${dir.path}/to-stdout.tar`];
+    for (const [i, output] of outputs.entries()) {
       const child = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--quiet", MAIN, "pull", `${registry.url}/app:1`, "-o", output],
         stdin: "null",
@@ -135,7 +138,7 @@ integrationTest(
       }).output();
       const stderr = new TextDecoder().decode(child.stderr);
       assertEquals(child.code, 0, stderr);
-      assertStringIncludes(stderr, "Pulled 1 image(s) into standard output");
+      assertStringIncludes(stderr, "Pulled 1 image(s) into standard output", output);
       const copy = `${dir.path}/copy-${i}.tar`;
       await Deno.writeFile(copy, child.stdout);
       await assertHoldsImage(copy, fixture);
