@@ -48,7 +48,7 @@ export function addHelpNotes(command: Command, paragraphs: readonly string[]): C
 
 /** One line of {@linkcode addCommandList}: a command's name as typed, and what it does. */
 export interface CommandItem {
-  /** `push`, or `pull SOURCE... -o OUTPUT`. */
+  /** `push`, `pull`. */
   term: string;
   description: string;
 }
