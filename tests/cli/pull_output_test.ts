@@ -2,9 +2,12 @@
  * `pull -o PATH` for every kind of PATH, against the real registry: a regular file is replaced
  * only when the archive is complete, anything else (a FIFO, a device, standard output by name)
  * is written into and left as it was, a symbolic link is kept and its target written; a path
- * that cannot take the archive is a usage error before the first request. Also `pull A A`.
+ * that cannot take the archive is a usage error before the first request. Also `pull A A`,
+ * and what an interruption says a rerun will find.
  */
-import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
+import { interruptedPull, openPullOutput } from "../../src/cli/pull_output.ts";
+import { UsageError } from "../../src/errors.ts";
 import { lines } from "../helpers/cli.ts";
 import type { FixtureArchive } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
@@ -201,3 +204,36 @@ integrationTest("pull A A writes the image once; skopeo reads the archive", asyn
   const config = await skopeoConfig(`oci-archive:${out}`);
   assertEquals(config.digest, fixture.images[0]!.configDigest);
 }, { tools: TOOLS });
+
+Deno.test("an interrupted pull says a partial archive is kept only when there is one", async () => {
+  await using dir = await tempDir();
+  const path = `${dir.path}/app.tar`;
+  assertEquals(interruptedPull({ kind: "file", path }), "Interrupted.");
+  await Deno.writeFile(`${path}.partial`, new Uint8Array(10));
+  assertEquals(
+    interruptedPull({ kind: "file", path }),
+    `Interrupted. Run the same command again to resume: what was downloaded is kept in ${path}.partial.`,
+  );
+  const stream = new WritableStream<Uint8Array>();
+  assertEquals(
+    interruptedPull({ kind: "stream", label: "fifo", stream, toStdout: false, close() {} }),
+    "Interrupted. A pull to fifo cannot resume; run it again.",
+  );
+});
+
+Deno.test("-o - with a terminal on stdout is a usage error, -o - into a pipe is not", async () => {
+  const signal = new AbortController().signal;
+  const error = await assertRejects(
+    () => openPullOutput("-", { stdoutIsTerminal: true, signal }),
+    UsageError,
+  );
+  assertStringIncludes(error.message, "Refusing to write the archive to a terminal");
+  assertStringIncludes(error.hint ?? "", "-o app.tar");
+  const stream = new WritableStream<Uint8Array>();
+  const output = await openPullOutput("-", {
+    stdoutIsTerminal: false,
+    stdout: () => stream,
+    signal,
+  });
+  assertEquals(output.kind === "stream" && output.stream, stream);
+});
