@@ -60,7 +60,7 @@ const MAX_LINKS = 40;
 /**
  * Decides how to write the archive to `path`; throws {@linkcode OutputPathError} when it
  * cannot be written there (a directory, a missing or read-only parent directory). Nothing is
- * created or changed.
+ * left behind: the only file created is the probe that shows the directory takes new files.
  */
 export async function resolveOutputTarget(path: string): Promise<OutputTarget> {
   let current = path;
