@@ -43,6 +43,15 @@ export function describeAccount(credentials: Credentials | undefined): string {
 /** The registry refused our credentials (or wants some we don't have). */
 export class AuthError extends Error {
   override name = "AuthError";
+  /**
+   * The refusal as the registry (or its token service) answered it: status and error codes.
+   * Not a `cause`: the message quotes it already, and `--verbose` would say it twice.
+   */
+  readonly registryError: RegistryError | undefined;
+  constructor(message: string, options?: ErrorOptions & { registryError?: RegistryError }) {
+    super(message, options);
+    this.registryError = options?.registryError;
+  }
 }
 
 export interface AuthenticatorOptions {
@@ -64,7 +73,7 @@ export interface UnauthorizedOptions {
   sent?: string;
   /** The 401 may mean something else (see `handleUnauthorized`). */
   tentative?: boolean;
-  /** The 401 itself, quoted (status and codes) and chained by a refusal. */
+  /** The 401 itself, quoted (status and codes) by a refusal, which carries it. */
   answer?: RegistryError;
 }
 
@@ -212,7 +221,7 @@ export class Authenticator {
     const refusal = new AuthError(
       `Authentication failed for ${who} at ${this.#options.registryName}${detail}: ${reason}` +
         (answer ? `; ${answer.answer}` : ""),
-      answer ? { cause: answer } : undefined,
+      answer ? { registryError: answer } : undefined,
     );
     if (!tentative) this.#refusal ??= refusal;
     return this.#refusal ?? refusal;

@@ -245,7 +245,9 @@ export class RegistryClient {
           throw error;
         }
         if (authRetried) {
-          throw new AuthError(`Authentication failed at ${this.registryName}`, { cause: answer });
+          throw new AuthError(`Authentication failed at ${this.registryName}`, {
+            registryError: answer,
+          });
         }
         authRetried = true;
         continue;

@@ -83,13 +83,16 @@ export class RegistryError extends Error {
 }
 
 /**
- * The registry's answer behind `error`: the error itself or the first `cause` in its chain that
- * is a {@linkcode RegistryError} (an auth refusal chains the 401 it explains).
+ * The registry's answer behind `error`: the error itself, or the first error in its `cause`
+ * chain that is a {@linkcode RegistryError} or quotes one as `registryError` (an auth refusal
+ * explains a 401 in its own words and carries the answer so).
  */
 export function registryErrorIn(error: unknown): RegistryError | undefined {
   const seen = new Set<unknown>();
   for (let e = error; e instanceof Error && !seen.has(e); e = e.cause) {
     if (e instanceof RegistryError) return e;
+    const quoted = (e as { registryError?: unknown }).registryError;
+    if (quoted instanceof RegistryError) return quoted;
     seen.add(e);
   }
   return undefined;

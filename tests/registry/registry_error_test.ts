@@ -161,8 +161,10 @@ Deno.test("registryErrorIn finds the registry's answer behind an error that expl
     "GET http://r.example/v2/ answered 401 Unauthorized " +
       "(UNAUTHORIZED: authentication required)",
   );
-  const refusal = new Error("Authentication failed", { cause: answer });
+  const refusal = Object.assign(new Error("Authentication failed"), { registryError: answer });
   assertEquals(registryErrorIn(answer), answer);
+  assertEquals(registryErrorIn(refusal), answer);
+  assertEquals(registryErrorIn(new Error("caused", { cause: answer })), answer);
   assertEquals(registryErrorIn(new Error("wrapped", { cause: refusal })), answer);
   assertEquals(registryErrorIn(new Error("no answer")), undefined);
   assertEquals(registryErrorIn("a string"), undefined);
