@@ -7,6 +7,7 @@
 import { registryErrorIn } from "../registry/registry_error.ts";
 import { formatBytes } from "../progress/format.ts";
 import type { JobReport } from "../push/push_run.ts";
+import type { BlobTally } from "../push/push_image.ts";
 import type { PushJob, SkippedImage } from "../push/run_plan.ts";
 import type { Compression } from "../compress/codec.ts";
 
@@ -205,7 +206,11 @@ function jobJson(
   named: (archive: string) => string,
 ): Record<string, unknown> {
   const { job, manifest } = report;
-  const tally = (t: { count: number; bytes: number }) => ({ count: t.count, bytes: t.bytes });
+  const tally = (t: BlobTally) => ({
+    count: t.count,
+    bytes: t.bytes,
+    archiveBytes: t.archiveBytes,
+  });
   return {
     sources: job.sources.map((s) => ({
       archive: named(s.archive),

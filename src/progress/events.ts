@@ -6,6 +6,12 @@
 /** Which way a blob went. */
 export type BlobOutcome = "uploaded" | "skipped" | "mounted";
 
+/** A layer as the registry holds it when it went compressed on the way: its size there, and how. */
+export interface CompressedForm {
+  size: number;
+  codec: "gzip" | "zstd";
+}
+
 export type ProgressEvent =
   /**
    * The plan is known: what will be pushed (`image`, the archive's name for it), where to
@@ -16,8 +22,18 @@ export type ProgressEvent =
   | { type: "blob-start"; digest: string; size: number; attempt: number; target?: string }
   /** `done` bytes of `size` have been sent for this blob (monotonic within an attempt). */
   | { type: "blob-progress"; digest: string; done: number; size: number; target?: string }
-  /** The blob is in the registry. */
-  | { type: "blob-done"; digest: string; size: number; outcome: BlobOutcome; target?: string }
+  /**
+   * The blob is in the registry. `size` is the archive's; `compressed`, when the registry holds
+   * the layer compressed on the way (sent so, or found so), says in what form.
+   */
+  | {
+    type: "blob-done";
+    digest: string;
+    size: number;
+    outcome: BlobOutcome;
+    target?: string;
+    compressed?: CompressedForm;
+  }
   /** A request or blob attempt failed and will be retried after `delayMs`. */
   | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string }
   /** A manifest was pushed. */

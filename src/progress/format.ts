@@ -2,6 +2,7 @@
  * Number formatting shared by every renderer, so a size reads the same in a live bar, a CI log
  * line and a summary.
  */
+import type { CompressedForm } from "./events.ts";
 
 const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"] as const;
 
@@ -118,4 +119,13 @@ export function formatManifest(reference: string, digest: string): string {
 export function formatPercent(fraction: number): string {
   const value = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
   return `${Math.floor(value * 100)}%`;
+}
+
+/**
+ * A blob's size as the registry got it: "3.1 MiB, 10.0 MiB before gzip" for a layer compressed
+ * on the way (what was sent, then what the archive holds), else "10.0 KiB".
+ */
+export function formatSentSize(size: number, compressed?: CompressedForm): string {
+  if (compressed === undefined) return formatBytes(size);
+  return `${formatBytes(compressed.size)}, ${formatBytes(size)} before ${compressed.codec}`;
 }

@@ -10,6 +10,7 @@ import {
   formatMillis,
   formatPercent,
   formatRate,
+  formatSentSize,
   shortDigest,
 } from "./format.ts";
 import { type BlobState, ProgressState } from "./state.ts";
@@ -93,7 +94,8 @@ function eventLine(event: ProgressEvent, state: ProgressState): string | undefin
         `${to(event.target)}${retry}`;
     }
     case "blob-done": {
-      const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})${to(event.target)}`;
+      const size = formatSentSize(event.size, event.compressed);
+      const what = `${shortDigest(event.digest)} (${size})${to(event.target)}`;
       // A blob this run uploaded and then mounted elsewhere: the time was the upload's.
       const blob = state.blob(event.digest, event.target);
       const took = blob?.status === event.outcome ? elapsed(blob) : "";

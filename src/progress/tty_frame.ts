@@ -150,7 +150,12 @@ export function permanentLine(
       const took = blob?.startedAt !== undefined && blob.finishedAt !== undefined
         ? ` in ${formatMillis(blob.finishedAt - blob.startedAt)}`
         : "";
-      return `${c.green("✓")} ${digest} ${words.moved} ${formatBytes(event.size)}${took}`;
+      // A layer compressed on the way: what was sent, and what the archive holds.
+      const size = event.compressed === undefined
+        ? formatBytes(event.size)
+        : `${formatBytes(event.compressed.size)} (${formatBytes(event.size)} before ` +
+          `${event.compressed.codec})`;
+      return `${c.green("✓")} ${digest} ${words.moved} ${size}${took}`;
     }
     case "retry":
       return `${c.yellow("↻")} Retrying ${event.what} in ${formatMillis(event.delayMs)} ` +

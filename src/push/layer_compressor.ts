@@ -71,6 +71,11 @@ export class LayerCompressor {
     this.#budget = new BlockBudget(workers + 2);
   }
 
+  /** The codec layers are compressed with. */
+  get codec(): Codec {
+    return this.#options.codec;
+  }
+
   get #setting(): { codec: Codec; level: number | "auto" } {
     return { codec: this.#options.codec, level: this.#options.level };
   }

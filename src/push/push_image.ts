@@ -6,6 +6,7 @@
 import {
   type ArchiveBlob,
   type ArchiveImage,
+  declaredCompression,
   type ManifestNode,
   uniqueBlobs,
 } from "../archive/image.ts";
@@ -96,7 +97,10 @@ export interface PushTarget {
 
 export interface BlobTally {
   count: number;
+  /** As the registry holds them: a layer compressed on the way counts its compressed size. */
   bytes: number;
+  /** The same blobs as the archive holds them (more than `bytes` where layers were compressed). */
+  archiveBytes: number;
 }
 
 export interface PushResult {
@@ -158,9 +162,9 @@ export async function pushImage(
       bytes: blobs.reduce((sum, b) => sum + b.size, 0),
     });
   }
-  const uploaded: BlobTally = { count: 0, bytes: 0 };
-  const skipped: BlobTally = { count: 0, bytes: 0 };
-  const mounted: BlobTally = { count: 0, bytes: 0 };
+  const uploaded: BlobTally = { count: 0, bytes: 0, archiveBytes: 0 };
+  const skipped: BlobTally = { count: 0, bytes: 0, archiveBytes: 0 };
+  const mounted: BlobTally = { count: 0, bytes: 0, archiveBytes: 0 };
   const compressed = { count: 0, bytes: 0, size: 0 };
   const compressedLayers = new Map<string, { bytes: number; size: number }>();
   // A dry run looks things up in the cache as a push would, so it predicts the same outcome
@@ -168,11 +172,11 @@ export async function pushImage(
   const cache = options.cache;
   const learn = options.dryRun ? undefined : cache;
   const registry = client.baseUrl.host;
-  /** Counts a blob; `stored` is the digest the registry holds it under (compressed or not). */
+  /** Counts a blob; `stored` is the form the registry holds it in, when compressed on the way. */
   const tally = (
     blob: ArchiveBlob,
     outcome: BlobOutcome | "would-upload" | "would-mount",
-    stored?: string,
+    stored?: Descriptor,
   ) => {
     const into = outcome === "skipped"
       ? skipped
@@ -180,12 +184,18 @@ export async function pushImage(
       ? mounted
       : uploaded;
     into.count++;
-    into.bytes += blob.size;
+    into.bytes += stored?.size ?? blob.size;
+    into.archiveBytes += blob.size;
     if (outcome !== "would-upload" && outcome !== "would-mount") {
-      learn?.recordLocation(stored ?? blob.digest, registry, client.repository);
+      learn?.recordLocation(stored?.digest ?? blob.digest, registry, client.repository);
       // A streamed blob's progress was reported as it went past.
       if (!options.streamed?.has(blob.digest)) {
-        sink({ type: "blob-done", digest: blob.digest, size: blob.size, outcome });
+        // The form the registry holds says what was sent: the renderers give both sizes.
+        const codec = stored === undefined ? undefined : declaredCompression(stored.mediaType);
+        const compressed = stored !== undefined && (codec === "gzip" || codec === "zstd")
+          ? { compressed: { size: stored.size, codec } }
+          : {};
+        sink({ type: "blob-done", digest: blob.digest, size: blob.size, outcome, ...compressed });
       }
     }
   };
@@ -243,7 +253,7 @@ export async function pushImage(
     compressed.bytes += blob.size;
     compressed.size += descriptor.size;
     compressedLayers.set(blob.digest, { bytes: blob.size, size: descriptor.size });
-    tally(blob, "uploaded", descriptor.digest);
+    tally(blob, "uploaded", descriptor);
   };
   const fanOut = options.dryRun ? undefined : options.shared?.fanOut;
 
@@ -254,7 +264,7 @@ export async function pushImage(
       const found = await compressor.findExisting(client, blob, !options.dryRun);
       if (found !== undefined) {
         replaced.set(blob.digest, found.descriptor);
-        tally(blob, found.outcome, found.descriptor.digest);
+        tally(blob, found.outcome, found.descriptor);
         return;
       }
       // Where findExisting would have tried a mount from, had this not been a dry run.
@@ -264,7 +274,7 @@ export async function pushImage(
         await wouldMount(known.digest, compressor.mountSources(client, known))
       ) {
         replaced.set(blob.digest, known);
-        return tally(blob, "would-mount");
+        return tally(blob, "would-mount", known);
       }
     }
     if (options.dryRun) return await wouldUpload(blob);
@@ -357,19 +367,20 @@ export async function pushImage(
       const placed = await placeFrom(from, stored, blob);
       outcome = placed === "skipped" || !first ? placed : passed.outcome;
     }
-    if (passed.compressed !== undefined && compressor !== undefined && compressible(blob)) {
-      replaced.set(blob.digest, {
-        mediaType: compressor.compressedType(blob.mediaType),
-        ...passed.compressed,
-      });
+    const form = passed.compressed === undefined ? undefined : {
+      mediaType: compressor?.compressedType(blob.mediaType) ?? blob.mediaType,
+      ...passed.compressed,
+    };
+    if (form !== undefined && compressor !== undefined && compressible(blob)) {
+      replaced.set(blob.digest, form);
       if (outcome === "uploaded") {
         compressed.count++;
         compressed.bytes += blob.size;
-        compressed.size += passed.compressed.size;
-        compressedLayers.set(blob.digest, { bytes: blob.size, size: passed.compressed.size });
+        compressed.size += form.size;
+        compressedLayers.set(blob.digest, { bytes: blob.size, size: form.size });
       }
     }
-    tally(blob, outcome, passed.compressed?.digest);
+    tally(blob, outcome, form);
   }
 
   /** Puts a blob the stream sent into repository `from` into this one: found, or mounted. */

@@ -153,9 +153,9 @@ export async function runJobs(
       status: "failed",
       manifestFinal: true,
       platforms: [],
-      uploaded: { count: 0, bytes: 0 },
-      skipped: { count: 0, bytes: 0 },
-      mounted: { count: 0, bytes: 0 },
+      uploaded: { count: 0, bytes: 0, archiveBytes: 0 },
+      skipped: { count: 0, bytes: 0, archiveBytes: 0 },
+      mounted: { count: 0, bytes: 0, archiveBytes: 0 },
       compressed: { count: 0, bytes: 0, size: 0 },
       compressedLayers: new Map(),
       durationMs: 0,
@@ -279,6 +279,7 @@ function add(report: JobReport, result: PushResult): void {
   for (const key of ["uploaded", "skipped", "mounted"] as const) {
     report[key].count += result[key].count;
     report[key].bytes += result[key].bytes;
+    report[key].archiveBytes += result[key].archiveBytes;
   }
   report.compressed.count += result.compressed.count;
   report.compressed.bytes += result.compressed.bytes;

@@ -9,7 +9,7 @@ import type { KeptData } from "../archive/streamed_index.ts";
 import { ArchiveError } from "../errors.ts";
 import type { StreamedTarEntry } from "../archive/tar_stream.ts";
 import { Sha256 } from "../digest.ts";
-import type { ProgressSink } from "../progress/events.ts";
+import type { CompressedForm, ProgressSink } from "../progress/events.ts";
 import { blobExists, type BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadInSegments } from "../registry/segmented_upload.ts";
@@ -130,7 +130,8 @@ export class StreamBlobs {
           named,
           this.#options.segmentSize,
         );
-        this.#done(id, entry.size);
+        // What went up is the compressed form: the renderers say both sizes.
+        this.#done(id, entry.size, { size: compressed.size, codec: compressor.codec });
         return record({ digest: inputDigest, outcome: "uploaded", compressed });
       }
       const digest = await this.#uploadAsStored(source, named);
@@ -152,8 +153,14 @@ export class StreamBlobs {
     }
   }
 
-  #done(id: string, size: number): void {
-    this.#options.sink({ type: "blob-done", digest: id, size, outcome: "uploaded" });
+  #done(id: string, size: number, compressed?: CompressedForm): void {
+    this.#options.sink({
+      type: "blob-done",
+      digest: id,
+      size,
+      outcome: "uploaded",
+      ...(compressed ? { compressed } : {}),
+    });
   }
 
   /**

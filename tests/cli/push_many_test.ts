@@ -491,7 +491,10 @@ interface PushReport {
     digest: string | null;
     mediaType: string | null;
     platforms: string[];
-    blobs: Record<"uploaded" | "skipped" | "mounted", { count: number; bytes: number }>;
+    blobs: Record<
+      "uploaded" | "skipped" | "mounted",
+      { count: number; bytes: number; archiveBytes: number }
+    >;
     compression: {
       codec: string;
       level: number | "auto" | null;
@@ -541,7 +544,9 @@ function checkReport(report: PushReport): void {
     }
     assertEquals(keys(image.target), ["references", "registry", "repository", "tags"]);
     assertEquals(keys(image.blobs), ["mounted", "skipped", "uploaded"]);
-    for (const tally of Object.values(image.blobs)) assertEquals(keys(tally), ["bytes", "count"]);
+    for (const tally of Object.values(image.blobs)) {
+      assertEquals(keys(tally), ["archiveBytes", "bytes", "count"]);
+    }
     assertEquals(
       keys(image.compression),
       ["bytes", "codec", "compressedBytes", "layers", "level"],
@@ -589,6 +594,7 @@ Deno.test("the README documents every field of the JSON report", async () => {
     "uploaded",
     "skipped",
     "mounted",
+    "archiveBytes",
     "images[].compression",
     "codec",
     "level",

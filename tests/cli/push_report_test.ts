@@ -3,6 +3,7 @@
  * text) and the `--output json` document of runs against the real registry.
  */
 import { textSummary } from "../../src/cli/push_report.ts";
+import { formatBytes, shortDigest } from "../../src/progress/format.ts";
 import type { JobReport } from "../../src/push/push_run.ts";
 import type { PushJob } from "../../src/push/run_plan.ts";
 import { parseReference } from "../../src/registry/reference.ts";
@@ -28,9 +29,9 @@ function report(registry: string, layers: [string, number, number][]): JobReport
     manifest: { mediaType: "m", digest: `sha256:${"e".repeat(64)}`, size: 1 },
     manifestFinal: true,
     platforms: [],
-    uploaded: { count: layers.length, bytes: 0 },
-    skipped: { count: 0, bytes: 0 },
-    mounted: { count: 0, bytes: 0 },
+    uploaded: { count: layers.length, bytes: 0, archiveBytes: 0 },
+    skipped: { count: 0, bytes: 0, archiveBytes: 0 },
+    mounted: { count: 0, bytes: 0, archiveBytes: 0 },
     compressed: {
       count: layers.length,
       bytes: layers.reduce((n, l) => n + l[1], 0),
@@ -136,6 +137,70 @@ integrationTest(
         stdinFile: archive.path,
       });
       assertEquals(JSON.parse(inspected.stdout).archive.path, "-");
+    });
+  },
+  { tools: ["docker-registry"] },
+);
+
+integrationTest(
+  "layers compressed on the way count what was sent, and say their size before compression",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using registry = await startRegistry();
+      const archive = await writeDockerSaveLegacy(`${dir}/app.tar`, [
+        // Over the 1 MiB a stream keeps in memory: from a pipe, it is sent as it passes.
+        { name: "app:1", layerSizes: [1_200_000, 5_000] },
+      ]);
+      const inspected = JSON.parse(
+        (await runCli(["inspect", "-f", archive.path, "--output", "json"])).stdout,
+      ) as { images: { layers: { digest: string; size: number }[] }[] };
+      const layers = inspected.images[0]!.layers;
+      const push = (repo: string, args: string[], stdin = false) =>
+        runCli(
+          ["-r", `${registry.url}/${repo}:1`, "-f", stdin ? "-" : archive.path]
+            .concat("--compression", "gzip", ...args),
+          {
+            env: { XDG_CACHE_HOME: `${dir}/cache-${repo}` },
+            ...(stdin ? { stdinFile: archive.path } : {}),
+          },
+        );
+
+      const result = await push("json", ["--output", "json"]);
+      assertEquals(result.code, 0, result.stderr);
+      const sent = (await registry.fetchManifest("json", "1")).json as {
+        config: { size: number };
+        layers: { size: number }[];
+      };
+      const report = JSON.parse(result.stdout) as {
+        images: { blobs: { uploaded: { count: number; bytes: number; archiveBytes: number } } }[];
+      };
+      const configSize = sent.config.size;
+      assertEquals(report.images[0]!.blobs.uploaded, {
+        count: 3,
+        bytes: configSize + sent.layers.reduce((n, l) => n + l.size, 0),
+        archiveBytes: configSize + layers.reduce((n, l) => n + l.size, 0),
+      });
+
+      // The log lines say both sizes of each layer, from a file and from a pipe alike; the
+      // config went as it is.
+      for (const stdin of [false, true]) {
+        const repo = stdin ? "piped" : "text";
+        const text = await push(repo, [], stdin);
+        assertEquals(text.code, 0, text.stderr);
+        const gzipped = ((await registry.fetchManifest(repo, "1")).json as typeof sent).layers;
+        const uploaded = lines(text.stderr).filter((l) => l.startsWith("Uploaded "));
+        for (const [i, layer] of layers.entries()) {
+          // A layer sent as a stream passed is named by its entry, before its digest is known.
+          const name = stdin ? "[0-9a-f]{12}" : shortDigest(layer.digest);
+          const sizes = `(${formatBytes(gzipped[i]!.size)}, ${
+            formatBytes(layer.size)
+          } before gzip)`;
+          const line = new RegExp(`^Uploaded ${name} ${sizes.replace(/[().]/g, "\\$&")}`);
+          assert(uploaded.some((l) => line.test(l)), `${line}\n${text.stderr}`);
+        }
+        const config = /^Uploaded [0-9a-f]{12} \([0-9.]+ [KM]?i?B\)/;
+        assert(uploaded.some((l) => config.test(l)), text.stderr);
+      }
     });
   },
   { tools: ["docker-registry"] },

@@ -5,6 +5,7 @@ import {
   formatMillis,
   formatPercent,
   formatRate,
+  formatSentSize,
   shortDigest,
 } from "../../src/progress/format.ts";
 import { assertEquals } from "../helpers/assert.ts";
@@ -89,4 +90,12 @@ Deno.test("formatManifest names the reference and digest once each", () => {
   assertEquals(formatManifest("sha256:ab", "sha256:ab"), "sha256:ab");
   // A child manifest pushed by digest.
   assertEquals(formatManifest("r.example/app@sha256:ab", "sha256:ab"), "r.example/app@sha256:ab");
+});
+
+Deno.test("formatSentSize gives the size sent, then the archive's when compressed on the way", () => {
+  assertEquals(formatSentSize(10 * 1024), "10.0 KiB");
+  assertEquals(
+    formatSentSize(10 * 1024 ** 2, { size: 3.1 * 1024 ** 2, codec: "gzip" }),
+    "3.1 MiB, 10.0 MiB before gzip",
+  );
 });

@@ -148,3 +148,28 @@ Deno.test("line renderer: a blob uploaded, then mounted into another repository,
     "Mounted aaaaaaaaaaaa (1.0 MiB) from another repository",
   ]);
 });
+
+Deno.test("line renderer: a layer compressed on the way says what was sent, then its size before", () => {
+  const { clock, lines, renderer } = setup();
+  renderer.sink({ type: "blob-start", digest: A, size: 10 * MiB, attempt: 1 });
+  clock.at(2000);
+  renderer.sink({
+    type: "blob-done",
+    digest: A,
+    size: 10 * MiB,
+    outcome: "uploaded",
+    compressed: { size: 3.1 * MiB, codec: "gzip" },
+  });
+  renderer.sink({
+    type: "blob-done",
+    digest: B,
+    size: 4 * MiB,
+    outcome: "skipped",
+    compressed: { size: MiB, codec: "zstd" },
+  });
+  assertEquals(lines, [
+    "Uploading aaaaaaaaaaaa (10.0 MiB)",
+    "Uploaded aaaaaaaaaaaa (3.1 MiB, 10.0 MiB before gzip) in 2.0 s",
+    "Skipped bbbbbbbbbbbb (1.0 MiB, 4.0 MiB before zstd): already exists",
+  ]);
+});

@@ -322,3 +322,23 @@ Deno.test("TTY renderer with a pull's words: downloaded, checking, kept", async 
   ]);
   tty.stop();
 });
+
+Deno.test("TTY renderer: a layer compressed on the way says what was sent, then its size before", () => {
+  const { clock, output, tty } = setup();
+  tty.sink({ type: "plan", image: "app:1", blobs: 1, bytes: 10 * MiB });
+  tty.sink({ type: "blob-start", digest: A, size: 10 * MiB, attempt: 1 });
+  clock.at(2000);
+  tty.sink({
+    type: "blob-done",
+    digest: A,
+    size: 10 * MiB,
+    outcome: "uploaded",
+    compressed: { size: 3.1 * MiB, codec: "gzip" },
+  });
+  tty.flush();
+  assertEquals(
+    output.take()[0],
+    ["persist", "✓ aaaaaaaaaaaa uploaded 3.1 MiB (10.0 MiB before gzip) in 2.0 s"],
+  );
+  tty.stop();
+});
