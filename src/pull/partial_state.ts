@@ -94,3 +94,64 @@ export async function savePartialState(
     throw error;
   }
 }
+
+/**
+ * Writes a pull's state file one save at a time. A save asked for while another runs is made
+ * once that one ends, and any number of such requests make that one save: progress reported
+ * faster than the disk takes the file never queues saves behind each other, and each save
+ * records the progress of the moment it starts (`take` is called then).
+ */
+export class StateSaver {
+  readonly #path: string;
+  readonly #take: () => Promise<Omit<PartialState, "updatedAt">>;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #saved: Omit<PartialState, "updatedAt"> | undefined;
+
+  constructor(path: string, take: () => Promise<Omit<PartialState, "updatedAt">>) {
+    this.#path = path;
+    this.#take = take;
+  }
+
+  /** The state last written; undefined until one is. */
+  get saved(): Omit<PartialState, "updatedAt"> | undefined {
+    return this.#saved;
+  }
+
+  /** Saves now, or right after the save under way. Never rejects: see {@linkcode settled}. */
+  request(): void {
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#saveWhileAsked();
+  }
+
+  /** Saves the progress of now and waits until it is written (or failed to be). */
+  async flush(): Promise<void> {
+    this.request();
+    await this.settled();
+  }
+
+  /** Waits for every save asked for so far. */
+  async settled(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  async #saveWhileAsked(): Promise<void> {
+    try {
+      do {
+        this.#again = false;
+        try {
+          const state = await this.#take();
+          await savePartialState(this.#path, state);
+          this.#saved = state;
+        } catch {
+          // A state file that could not be written only costs a rerun some bytes.
+        }
+      } while (this.#again);
+    } finally {
+      this.#running = undefined;
+    }
+  }
+}

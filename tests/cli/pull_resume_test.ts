@@ -7,23 +7,12 @@
 import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { runCli, startCli } from "../helpers/cli.ts";
-import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { integrationTest, startRegistry } from "../helpers/registry.ts";
+import { blobGets } from "../pull/_resume_support.ts";
 import { pull, seed, tempDir } from "../pull/_support.ts";
 
 const MiB = 1024 * 1024;
 const BIG = 64 * MiB;
-
-/** Bytes sent for each `GET` of `digest`'s blob, with its status, from the access log. */
-async function blobGets(registry: TestRegistry, digest: string) {
-  const log = await registry.requestLog();
-  const line = /"GET (\S+) [^"]*" (\d{3}) (\d+)/;
-  return log.split("\n").flatMap((l) => {
-    const m = line.exec(l);
-    return m && m[1]!.endsWith(`/blobs/${digest}`)
-      ? [{ status: Number(m[2]), bytes: Number(m[3]) }]
-      : [];
-  });
-}
 
 async function savedDone(path: string, digest: string): Promise<number> {
   try {
