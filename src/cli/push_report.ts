@@ -35,42 +35,56 @@ export function sourceText(job: PushJob): string {
   return job.sources.map((s) => `${s.label} (${s.archive})`).join(" + ");
 }
 
-/** The blob counts of a job, in a few words. */
-export function tallyText(report: JobReport, dryRun: boolean): string {
+/**
+ * The blob counts of a job, in a few words: `2 blob(s) (10.2 KiB) uploaded, 1 (4.0 KiB)
+ * mounted and 3 (8.0 KiB) already there`. Counts of none are left out, but for uploads:
+ * `nothing uploaded and 3 blob(s) (8.0 KiB) already there`. `codec` names the compression of
+ * layers that went compressed: their size is then said twice (sent, and before `codec`).
+ */
+export function tallyText(report: JobReport, dryRun: boolean, codec: string): string {
   const verb = dryRun ? "would be " : "";
-  const parts = [
-    `${report.uploaded.count} blob(s), ${formatBytes(report.uploaded.bytes)}, ${verb}uploaded`,
-  ];
-  if (report.mounted.count > 0) {
-    parts.push(`${report.mounted.count} (${formatBytes(report.mounted.bytes)}) ${verb}mounted`);
-  }
-  parts.push(`${report.skipped.count} (${formatBytes(report.skipped.bytes)}) already there`);
-  return parts.join(", ");
+  const parts = [{ tally: report.uploaded, what: `${verb}uploaded` }];
+  if (report.mounted.count > 0) parts.push({ tally: report.mounted, what: `${verb}mounted` });
+  if (report.skipped.count > 0) parts.push({ tally: report.skipped, what: "already there" });
+  return joinList(countedParts(parts, codec));
 }
 
 /** One line per job for stderr: what went where, or why not. */
 export function summaryLines(
   reports: readonly JobReport[],
   skipped: readonly SkippedImage[],
-  dryRun: boolean,
-): string[] {
-  const lines = reports.map((report) => {
+  options: { dryRun: boolean; codec: string },
+): SummaryLine[] {
+  const lines = reports.map((report): SummaryLine => {
     const where = `${sourceText(report.job)} → ${targetText(report.job)}`;
-    if (report.status === "failed") return `✗ ${where}: ${describeError(report.error)}`;
+    if (report.status === "failed") {
+      return { kind: "failed", text: `✗ ${where}: ${describeError(report.error)}` };
+    }
     const digest = report.manifest === undefined
       ? ""
       : report.manifestFinal
       ? ` ${report.manifest.digest}`
       : " (digest known once its layers are compressed)";
-    return `${dryRun ? "would push" : "✓"} ${where}${digest}: ${tallyText(report, dryRun)}`;
+    const tally = tallyText(report, options.dryRun, options.codec);
+    return {
+      kind: "done",
+      text: `${options.dryRun ? "would push" : "✓"} ${where}${digest}: ${tally}`,
+    };
   });
   for (const image of skipped) {
-    lines.push(
-      `- skipped ${image.digest} (${image.archive}): ${image.reason}; name it with --image ` +
-        `to push it by digest`,
-    );
+    lines.push({
+      kind: "skipped",
+      text: `- skipped ${image.digest} (${image.archive}): ${image.reason}; name it with ` +
+        `--image to push it by digest`,
+    });
   }
   return lines;
+}
+
+/** A line of the summary, and what it reports. */
+export interface SummaryLine {
+  kind: "done" | "failed" | "skipped";
+  text: string;
 }
 
 export interface TextOptions {
@@ -81,8 +95,9 @@ export interface TextOptions {
 
 /**
  * What stderr says at the end of a text run: what compression did; for one image in a dry run,
- * what a push would do; for a run of several pushes (or with failures), a line for each
- * (`--quiet` keeps only the failures: they say what the exit code means).
+ * what a push would do; for a run of several pushes (or with failures or images left out), a
+ * line for each. `--quiet` keeps the failures (they say what the exit code means) and the
+ * images `--all` left out (nothing else says they were not pushed).
  */
 export function textSummary(
   reports: readonly JobReport[],
@@ -94,35 +109,70 @@ export function textSummary(
   const compression = compressionSummary(reports, options.codec);
   if (compression !== undefined && !options.quiet) out.push(compression);
   if (options.dryRun && reports.length === 1 && skipped.length === 0) {
-    if (failed.length === 0) out.push(dryRunLine(reports[0]!));
+    if (failed.length === 0) out.push(dryRunLine(reports[0]!, options.codec));
     return out;
   }
   if (reports.length + skipped.length <= 1) return out;
-  const lines = summaryLines(reports, skipped, options.dryRun);
-  const shown = options.quiet ? lines.filter((l) => l.startsWith("✗")) : lines;
+  const lines = summaryLines(reports, skipped, options);
+  const shown = options.quiet ? lines.filter((l) => l.kind !== "done") : lines;
   if (shown.length === 0) return out;
   out.push(
     `${options.dryRun ? "Dry run" : "Summary"}: ${reports.length} push(es)` +
       (skipped.length > 0 ? `, ${skipped.length} image(s) skipped` : ""),
   );
-  for (const line of shown) out.push(`  ${line}`);
+  for (const line of shown) out.push(`  ${line.text}`);
   return out;
 }
 
-/** What a dry run of one image would do, on one line (stderr). */
-function dryRunLine(report: JobReport): string {
-  const { uploaded, mounted, skipped } = report;
-  return `Dry run: ${uploaded.count} blob(s), ${formatBytes(uploaded.bytes)}, ` +
-    `would be uploaded; ` +
-    (mounted.count > 0
-      ? `${mounted.count} blob(s), ${formatBytes(mounted.bytes)}, would be mounted ` +
-        `from another repository; `
-      : "") +
-    `${skipped.count} blob(s), ${formatBytes(skipped.bytes)}, already in the registry; ` +
-    (report.manifestFinal && report.manifest !== undefined
-      ? `manifest ${report.manifest.digest}`
-      : "the manifest (its digest depends on the compressed layers)") +
-    ` would be pushed as ${targetText(report.job)}`;
+/**
+ * What a dry run of one image would do, on one line (stderr): `Dry run: 3 blob(s) (12.0 KiB)
+ * would be uploaded; 1 blob(s) (2.0 KiB) already in the registry; manifest sha256:… would be
+ * pushed as registry/app:1`.
+ */
+function dryRunLine(report: JobReport, codec: string): string {
+  const parts = [{ tally: report.uploaded, what: "would be uploaded" }];
+  if (report.mounted.count > 0) {
+    parts.push({ tally: report.mounted, what: "would be mounted from another repository" });
+  }
+  if (report.skipped.count > 0) {
+    parts.push({ tally: report.skipped, what: "already in the registry" });
+  }
+  const manifest = report.manifestFinal && report.manifest !== undefined
+    ? `manifest ${report.manifest.digest}`
+    : "the manifest (its digest depends on the compressed layers)";
+  return `Dry run: ${countedParts(parts, codec, true).join("; ")}; ` +
+    `${manifest} would be pushed as ${targetText(report.job)}`;
+}
+
+/**
+ * Each tally as `3 blob(s) (12.0 KiB) <what>`; after the first count, `blob(s)` goes without
+ * saying (`1 (4.0 KiB) mounted`) unless `nounEach`. A first tally of none says
+ * `nothing <what>`.
+ */
+function countedParts(
+  parts: readonly { tally: BlobTally; what: string }[],
+  codec: string,
+  nounEach = false,
+): string[] {
+  let counted = false;
+  return parts.map(({ tally, what }) => {
+    if (tally.count === 0) return `nothing ${what}`;
+    const noun = counted && !nounEach ? "" : " blob(s)";
+    counted = true;
+    return `${tally.count}${noun} (${sizeText(tally, codec)}) ${what}`;
+  });
+}
+
+/** `12.0 KiB`, or `3.1 MiB, 10.0 MiB before gzip` where layers went compressed. */
+function sizeText(tally: BlobTally, codec: string): string {
+  if (tally.bytes === tally.archiveBytes) return formatBytes(tally.bytes);
+  return `${formatBytes(tally.bytes)}, ${formatBytes(tally.archiveBytes)} before ${codec}`;
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function joinList(items: readonly string[]): string {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }
 
 /**

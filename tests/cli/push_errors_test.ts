@@ -578,8 +578,11 @@ integrationTest("dry run: reports what would be uploaded and writes nothing", as
     assertEquals(result.code, 0, result.stderr);
     assertEquals(result.stdout, "");
     assert(!/^\s+at /m.test(result.stderr), result.stderr);
-    assert(/Dry run: 3 blob\(s\), [^;]+, would be uploaded/.test(result.stderr), result.stderr);
-    assertStringIncludes(result.stderr, "0 blob(s), 0 B, already in the registry");
+    assert(
+      /Dry run: 3 blob\(s\) \([^;]+\) would be uploaded; manifest /.test(result.stderr),
+      result.stderr,
+    );
+    assert(!result.stderr.includes("already in the registry"), result.stderr);
 
     await assertNoWrites(registry);
     assertEquals(await registry.listTags("app"), []);
@@ -599,8 +602,8 @@ integrationTest("dry run: blobs the registry has are reported as existing", asyn
     const result = await runCli(["-r", target(registry, "app:2"), "-f", archive.path, "--dry-run"]);
     assertEquals(result.code, 0, result.stderr);
     assertEquals(result.stdout, "");
-    assertStringIncludes(result.stderr, "Dry run: 0 blob(s), 0 B, would be uploaded");
-    assert(/; 3 blob\(s\), [^;]+, already in the registry/.test(result.stderr), result.stderr);
+    assertStringIncludes(result.stderr, "Dry run: nothing would be uploaded");
+    assert(/; 3 blob\(s\) \([^;]+\) already in the registry/.test(result.stderr), result.stderr);
 
     const dryRequests = (await registry.requests()).slice(before);
     assertEquals(dryRequests.filter(isWrite), []);
@@ -629,7 +632,7 @@ integrationTest(
       let before = (await registry.requests()).length;
       const dry = await run("app:1", ["--dry-run"]);
       assertEquals([dry.code, dry.stdout], [0, ""], dry.stderr);
-      assertStringIncludes(dry.stderr, "Dry run: 0 blob(s), 0 B, would be uploaded; 3 blob(s), ");
+      assertStringIncludes(dry.stderr, "Dry run: nothing would be uploaded; 3 blob(s) (");
       assertStringIncludes(dry.stderr, `manifest ${digest} would be pushed`);
       assertEquals(await writesSince(before), [], "a dry run writes nothing");
       before = (await registry.requests()).length;
@@ -644,12 +647,11 @@ integrationTest(
       assertEquals([dryOther.code, dryOther.stdout], [0, ""], dryOther.stderr);
       assertStringIncludes(
         dryOther.stderr,
-        "Dry run: 0 blob(s), 0 B, would be uploaded; 3 blob(s), ",
+        "Dry run: nothing would be uploaded; 3 blob(s) (",
       );
       assertStringIncludes(
         dryOther.stderr,
-        "would be mounted from another repository; 0 blob(s), 0 B, already in the registry; " +
-          `manifest ${digest} would be pushed`,
+        `would be mounted from another repository; manifest ${digest} would be pushed`,
       );
       assertEquals(await writesSince(before), [], "a dry run writes nothing");
       before = (await registry.requests()).length;

@@ -160,8 +160,11 @@ integrationTest(
       assertStringIncludes(dry.stderr, "Dry run: 3 push(es)");
       // The shared base would go up once: the other repository would mount it.
       const dryLines = lines(dry.stderr).filter((l) => l.includes("would push"));
-      assertEquals(dryLines.filter((l) => /, 1 \([^)]*\) would be mounted/.test(l)).length, 1);
-      const uploaded = dryLines.map((l) => Number(/: (\d+) blob\(s\)/.exec(l)?.[1]));
+      const mounting = /\b1( blob\(s\))? \([^)]*\) would be mounted/;
+      assertEquals(dryLines.filter((l) => mounting.test(l)).length, 1, dryLines.join("\n"));
+      const uploaded = dryLines.map((l) =>
+        Number(/: (\d+) blob\(s\) \([^)]*\) would be uploaded/.exec(l)?.[1] ?? 0)
+      );
       assertEquals(uploaded.reduce((a, b) => a + b, 0), 6, dryLines.join("\n"));
       assertEquals(await registry.listTags("m/library/app"), []);
 
@@ -430,6 +433,36 @@ integrationTest(
   },
   { tools: TOOLS },
 );
+
+integrationTest("--all -q still says which untagged image it left out", async () => {
+  await withTempDir(async (dir) => {
+    await using registry = await startRegistry();
+    const tagged = await writeDockerSaveLegacy(`${dir}/tagged.tar`, [
+      { name: "app:1", layerSizes: [1_000] },
+    ]);
+    const untagged = await writeOciArchive(`${dir}/untagged.tar`, [
+      { name: "tool:1", layerSizes: [1_500] },
+    ], { refName: "none" });
+    const result = await runCli([
+      "--all",
+      "-q",
+      "-r",
+      `http://${registry.host}/m`,
+      "-f",
+      tagged.path,
+      "-f",
+      untagged.path,
+    ]);
+    assertOk(result);
+    assertEquals([...pushedRefs(result).keys()], [`${registry.host}/m/library/app:1`]);
+    const digest = untagged.images[0]!.manifestDigest!;
+    assertEquals(lines(result.stderr), [
+      "Summary: 1 push(es), 1 image(s) skipped",
+      `  - skipped ${digest} (${untagged.path}): untagged; name it with --image to push it by ` +
+      "digest",
+    ]);
+  });
+}, { tools: TOOLS });
 
 integrationTest("--output json: one document on stdout, as the README documents it", async () => {
   await withTempDir(async (dir) => {

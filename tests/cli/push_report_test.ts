@@ -2,7 +2,7 @@
  * What a push run reports at its end: the summary lines on stderr (fed job reports, compared as
  * text) and the `--output json` document of runs against the real registry.
  */
-import { textSummary } from "../../src/cli/push_report.ts";
+import { tallyText, textSummary } from "../../src/cli/push_report.ts";
 import { formatBytes, shortDigest } from "../../src/progress/format.ts";
 import type { JobReport } from "../../src/push/push_run.ts";
 import type { PushJob } from "../../src/push/run_plan.ts";
@@ -49,6 +49,89 @@ Deno.test("textSummary: a layer sent to two registries was compressed once, and 
   assertEquals(lines[0], "Compressed 2 layer(s) with gzip: 12.0 MiB → 5.0 MiB");
   assertEquals(lines[1], "Summary: 2 push(es)");
   assertEquals(lines.length, 4);
+});
+
+/** A pushed job's report with these blob tallies: `[count, bytes, archiveBytes?]` each. */
+function tallied(
+  uploaded: [number, number, number?],
+  mounted: [number, number] = [0, 0],
+  skipped: [number, number] = [0, 0],
+): JobReport {
+  const tally = ([count, bytes, archiveBytes]: [number, number, number?]) => ({
+    count,
+    bytes,
+    archiveBytes: archiveBytes ?? bytes,
+  });
+  return {
+    ...report("one.example", []),
+    uploaded: tally(uploaded),
+    mounted: tally(mounted),
+    skipped: tally(skipped),
+  };
+}
+
+const U: [number, number] = [2, 10_445];
+const M: [number, number] = [1, 4_096];
+const S: [number, number] = [3, 8_192];
+const NONE: [number, number] = [0, 0];
+/** 10.0 MiB of layers sent as 3.1 MiB of gzip. */
+const GZIPPED: [number, number, number] = [2, 3_250_585, 10 * MiB];
+
+Deno.test("tallyText: every combination of counts reads as one sentence, without stray commas", () => {
+  const cases: [JobReport, boolean, string][] = [
+    [tallied(NONE), false, "nothing uploaded"],
+    [tallied(U), false, "2 blob(s) (10.2 KiB) uploaded"],
+    [tallied(NONE, M), false, "nothing uploaded and 1 blob(s) (4.0 KiB) mounted"],
+    [tallied(NONE, NONE, S), false, "nothing uploaded and 3 blob(s) (8.0 KiB) already there"],
+    [tallied(U, M), false, "2 blob(s) (10.2 KiB) uploaded and 1 (4.0 KiB) mounted"],
+    [tallied(U, NONE, S), false, "2 blob(s) (10.2 KiB) uploaded and 3 (8.0 KiB) already there"],
+    [
+      tallied(NONE, M, S),
+      false,
+      "nothing uploaded, 1 blob(s) (4.0 KiB) mounted and 3 (8.0 KiB) already there",
+    ],
+    [
+      tallied(U, M, S),
+      false,
+      "2 blob(s) (10.2 KiB) uploaded, 1 (4.0 KiB) mounted and 3 (8.0 KiB) already there",
+    ],
+    [
+      tallied(GZIPPED, NONE, S),
+      false,
+      "2 blob(s) (3.1 MiB, 10.0 MiB before gzip) uploaded and 3 (8.0 KiB) already there",
+    ],
+    [tallied(NONE), true, "nothing would be uploaded"],
+    [
+      tallied(U, M, S),
+      true,
+      "2 blob(s) (10.2 KiB) would be uploaded, 1 (4.0 KiB) would be mounted and 3 (8.0 KiB) " +
+      "already there",
+    ],
+  ];
+  for (const [job, dryRun, expected] of cases) {
+    assertEquals(tallyText(job, dryRun, "gzip"), expected);
+  }
+});
+
+Deno.test("textSummary: a dry run of one image says each count once, in clauses", () => {
+  const digest = `sha256:${"e".repeat(64)}`;
+  const tail = `manifest ${digest} would be pushed as one.example/app:1`;
+  const cases: [JobReport, string][] = [
+    [tallied(U), `Dry run: 2 blob(s) (10.2 KiB) would be uploaded; ${tail}`],
+    [
+      tallied(NONE, NONE, S),
+      `Dry run: nothing would be uploaded; 3 blob(s) (8.0 KiB) already in the registry; ${tail}`,
+    ],
+    [
+      tallied(U, M, S),
+      "Dry run: 2 blob(s) (10.2 KiB) would be uploaded; 1 blob(s) (4.0 KiB) would be mounted " +
+      `from another repository; 3 blob(s) (8.0 KiB) already in the registry; ${tail}`,
+    ],
+  ];
+  for (const [job, expected] of cases) {
+    const options = { dryRun: true, quiet: false, codec: "none" };
+    assertEquals(textSummary([{ ...job, status: "planned" }], [], options), [expected]);
+  }
 });
 
 /** The `errors[]` entries of a JSON report. */
@@ -205,3 +288,12 @@ integrationTest(
   },
   { tools: ["docker-registry"] },
 );
+
+Deno.test("textSummary: --quiet keeps the images --all left out, as it keeps failures", () => {
+  const skipped = { archive: "b.tar", digest: `sha256:${"d".repeat(64)}`, reason: "untagged" };
+  const lines = textSummary([tallied(U)], [skipped], { dryRun: false, quiet: true, codec: "none" });
+  assertEquals(lines, [
+    "Summary: 1 push(es), 1 image(s) skipped",
+    `  - skipped ${skipped.digest} (b.tar): untagged; name it with --image to push it by digest`,
+  ]);
+});
