@@ -11,6 +11,7 @@ import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts
 import { lines, runCli } from "../helpers/cli.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
+import { startTokenServer } from "../helpers/token_server.ts";
 
 const MiB = 1024 * 1024;
 
@@ -177,6 +178,40 @@ integrationTest(
     });
   },
   { tools: ["docker-registry", "htpasswd"] },
+);
+
+integrationTest(
+  "--output json: a token service's refusal carries its 401 and code, and names the service",
+  async () => {
+    await withTempDir(async (dir) => {
+      await using tokens = await startTokenServer({
+        users: { alice: "right-Pa55", helper: "helper-pw" },
+      });
+      await using registry = await startRegistry({
+        token: {
+          realm: tokens.realm,
+          service: tokens.service,
+          issuer: tokens.issuer,
+          rootCertBundle: tokens.certPath,
+          credentials: { username: "helper", password: "helper-pw" },
+        },
+      });
+      const archive = await writeDockerSaveLegacy(`${dir}/app.tar`, [
+        { name: "app:1", layerSizes: [1_000] },
+      ]);
+      const result = await runCli(
+        ["-r", `${registry.url}/app:1`, "-f", archive.path, "-u", "alice", "--password-stdin"]
+          .concat(["--output", "json"]),
+        { stdin: "wrong-Pa55\n", env: { DOCKER_CONFIG: `${dir}/none` } },
+      );
+      assertEquals(result.code, 1, result.stderr);
+      const error = (JSON.parse(result.stdout) as ReportErrors).errors[0]!;
+      assertEquals([error.status, error.codes], [401, ["UNAUTHORIZED"]], JSON.stringify(error));
+      assertStringIncludes(error.message, `${new URL(tokens.realm).host}`);
+      assert(!result.stderr.includes("wrong-Pa55") && !result.stdout.includes("wrong-Pa55"));
+    });
+  },
+  { tools: ["docker-registry", "openssl"] },
 );
 
 Deno.test("--output json: a usage error still prints the document, and exits 2", async () => {
