@@ -1,0 +1,51 @@
+/**
+ * Which failures get a JSON document from the top level: the command and `--output json` are
+ * read from the arguments as given, since parsing them is what may have failed.
+ */
+import { CommanderError } from "commander";
+import { jsonCommand, reportedAsJson, writeJsonFailure } from "../../src/cli/json_failure.ts";
+import { assertEquals } from "../helpers/assert.ts";
+
+Deno.test("jsonCommand: push (the default) and inspect when --output json is asked for", () => {
+  const cases: [string[], "push" | "inspect" | undefined][] = [
+    [["-r", "r/app:1", "--output", "json"], "push"],
+    [["push", "--output=json"], "push"],
+    [["--output", "JSON"], undefined], // push takes `json` exactly: this is a usage error
+    [["inspect", "-f", "a.tar", "--output", "JSON"], "inspect"],
+    [["inspect", "--output=json"], "inspect"],
+    [["inspect", "--output", "text"], undefined],
+    [["pull", "r/app:1", "-o", "x.tar", "--output", "json"], undefined], // pull has no JSON
+    [["-f", "a.tar", "--", "--output", "json"], undefined],
+    [["--output"], undefined],
+    [["frobnicate", "--output", "json"], undefined],
+  ];
+  for (const [args, expected] of cases) assertEquals(jsonCommand(args), expected, args.join(" "));
+});
+
+Deno.test("writeJsonFailure: one document, none for help or an error already reported", () => {
+  const out: string[] = [];
+  const write = (text: string) => out.push(text);
+  const args = ["inspect", "--output", "json", "--bogus"];
+  writeJsonFailure(
+    args,
+    new CommanderError(1, "commander.unknownOption", "error: unknown option"),
+    write,
+  );
+  assertEquals(JSON.parse(out.pop()!), {
+    schemaVersion: 1,
+    success: false,
+    archive: { path: null },
+    errors: [{ message: "Unknown option" }],
+  });
+  writeJsonFailure(args, new CommanderError(0, "commander.helpDisplayed", "(outputHelp)"), write);
+  const reported = new Error("said already");
+  reportedAsJson(reported);
+  writeJsonFailure(args, reported, write);
+  assertEquals(out, []);
+  writeJsonFailure(["--output", "json", "--dry-run"], new Error("No archive"), write);
+  const push = JSON.parse(out.pop()!);
+  assertEquals([push.success, push.dryRun, push.images], [false, true, []]);
+  assertEquals(push.errors, [
+    { target: null, image: null, message: "No archive", status: null, codes: [] },
+  ]);
+});
