@@ -105,7 +105,9 @@ export async function runInspect(flags: InspectFlags, context: InspectContext): 
     }
     throw error;
   }
-  context.writeOut(inspectJson({ ...report, success: true, errors: [] }));
+  // `success` beside the schema version, as in push's document and a failure's.
+  const { schemaVersion, ...rest } = report;
+  context.writeOut(inspectJson({ schemaVersion, success: true, ...rest, errors: [] }));
 }
 
 /**
