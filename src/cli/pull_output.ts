@@ -31,6 +31,11 @@ export interface PullOutputContext {
   stdout?: () => WritableStream<Uint8Array>;
   /** Whether standard output is a terminal. Default false. */
   stdoutIsTerminal?: boolean;
+  /**
+   * What standard error is (where progress and errors go), to refuse it as the output.
+   * Default: the file `/dev/stderr` names, or undefined where there is none.
+   */
+  stderrInfo?: () => Deno.FileInfo | undefined;
   signal: AbortSignal;
 }
 
@@ -56,6 +61,15 @@ export async function openPullOutput(
     if (file.isTerminal()) {
       file.close();
       refuseTerminal(output);
+    }
+    if (isStandardError(await file.stat(), context)) {
+      file.close();
+      // Progress lines and errors would be written into the archive.
+      throw new UsageError(
+        `Refusing to write the archive to standard error (${output}): progress and errors ` +
+          "are written there",
+        { hint: "Write it to standard output with -o -, or to a file with -o app.tar" },
+      );
     }
     let closed = false;
     return {
@@ -90,6 +104,25 @@ function standardOutput(context: PullOutputContext): PullOutput {
     toStdout: true,
     close: () => {},
   };
+}
+
+/**
+ * Whether `info` is the file standard error writes to. A character device is never refused:
+ * the archive and the messages both vanish into `/dev/null`, and a terminal is refused anyway.
+ */
+function isStandardError(info: Deno.FileInfo, context: PullOutputContext): boolean {
+  if (info.isCharDevice) return false;
+  const stderr = (context.stderrInfo ?? defaultStderrInfo)();
+  return stderr !== undefined && stderr.dev === info.dev && stderr.ino !== null &&
+    stderr.ino === info.ino;
+}
+
+function defaultStderrInfo(): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync("/dev/stderr");
+  } catch {
+    return undefined;
+  }
 }
 
 /** What an interruption says about a rerun of a pull into `output`. */

@@ -237,3 +237,41 @@ Deno.test("-o - with a terminal on stdout is a usage error, -o - into a pipe is 
   });
   assertEquals(output.kind === "stream" && output.stream, stream);
 });
+
+integrationTest(
+  "pull -o /dev/stderr while standard error goes to a file: refused before any request, " +
+    "so no progress line lands in the archive",
+  async () => {
+    await using registry = await startRegistry();
+    await using dir = await tempDir();
+    const log = `${dir.path}/stderr.log`;
+    const child = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `"$0" run -A --quiet "$1" pull "$2" -o /dev/stderr 2>"$3"`,
+        Deno.execPath(),
+        MAIN,
+        `${registry.url}/app:1`,
+        log,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    const text = await Deno.readTextFile(log);
+    assertEquals(child.code, 2, text);
+    assertStringIncludes(text, "Refusing to write the archive to standard error (/dev/stderr)");
+    assertEquals(await ourRequests(registry), []);
+  },
+  { tools: TOOLS },
+);
+
+Deno.test("openPullOutput: /dev/null is written into even when standard error goes there too", async () => {
+  const signal = new AbortController().signal;
+  const output = await openPullOutput("/dev/null", {
+    signal,
+    stderrInfo: () => Deno.statSync("/dev/null"),
+  });
+  assertEquals(output.kind, "stream");
+  if (output.kind === "stream") output.close();
+});
