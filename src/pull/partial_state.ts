@@ -6,8 +6,16 @@
  * file, keeps the prefixes that match, and downloads only the rest.
  *
  * The state never claims more than is in the file: a prefix is recorded only after its bytes
- * were written, and a state file from before a crash only under-counts. It is written
- * atomically (temporary file, then rename). It holds no credentials.
+ * were written, and a state file from before a crash only under-counts. It holds no
+ * credentials.
+ *
+ * The first save of a run writes the file atomically (temporary file, then rename); later
+ * saves overwrite it in place ({@linkcode StateSaver}). Creating and renaming a file wait for
+ * ext4's journal, which waits for the archive being flushed to disk: such saves took up to
+ * 0.5 s during a flush, an overwrite in place a few milliseconds. Every save of a layout is
+ * JSON of the same length (every layer listed, counts padded to a fixed width), so an overwrite
+ * never leaves the end of a longer one behind, and one cut short by a kill mixes whole old and
+ * new bytes: still JSON, and any layer whose count and hash no longer agree fails its re-hash.
  */
 import { createHash } from "node:crypto";
 import type { TarLayout } from "./tar_layout.ts";
@@ -79,15 +87,30 @@ export async function loadPartialState(
   return { version: 1, layout: fingerprint, blobs, updatedAt: "" };
 }
 
+/**
+ * The state as JSON whose length depends only on its layout and its layers' digests: counts are
+ * padded to the width of the largest safe integer, hashes and times have fixed widths.
+ */
+export function encodePartialState(state: Omit<PartialState, "updatedAt">): Uint8Array {
+  const blobs = Object.entries(state.blobs).map(([digest, { done, sha256 }]) =>
+    `${JSON.stringify(digest)}:{"done":${String(done).padStart(16)},"sha256":"${sha256}"}`
+  );
+  // toISOString always has 24 characters (until the year 10000).
+  const updatedAt = new Date().toISOString();
+  return new TextEncoder().encode(
+    `{"version":1,"layout":${JSON.stringify(state.layout)},"updatedAt":"${updatedAt}",` +
+      `"blobs":{${blobs.join(",")}}}\n`,
+  );
+}
+
 /** Writes the state atomically. */
 export async function savePartialState(
   path: string,
   state: Omit<PartialState, "updatedAt">,
 ): Promise<void> {
   const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  const full: PartialState = { ...state, updatedAt: new Date().toISOString() };
   try {
-    await Deno.writeTextFile(temp, JSON.stringify(full), { mode: 0o600 });
+    await Deno.writeFile(temp, encodePartialState(state), { mode: 0o600 });
     await Deno.rename(temp, path);
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
@@ -96,17 +119,20 @@ export async function savePartialState(
 }
 
 /**
- * Writes a pull's state file one save at a time. A save asked for while another runs is made
- * once that one ends, and any number of such requests make that one save: progress reported
- * faster than the disk takes the file never queues saves behind each other, and each save
- * records the progress of the moment it starts (`take` is called then).
+ * Writes a pull's state file one save at a time: the first atomically, the others in place
+ * over it (see the module's doc). A save asked for while another runs is made once that one
+ * ends, and any number of such requests make that one save: progress reported faster than the
+ * disk takes the file never queues saves behind each other, and each save records the progress
+ * of the moment it starts (`take` is called then). Close it (`await using`) to close the file.
  */
-export class StateSaver {
+export class StateSaver implements AsyncDisposable {
   readonly #path: string;
   readonly #take: () => Promise<Omit<PartialState, "updatedAt">>;
   #running: Promise<void> | undefined;
   #again = false;
   #saved: Omit<PartialState, "updatedAt"> | undefined;
+  /** The state file as last written (open for overwriting), and its length. */
+  #file: { handle: Deno.FsFile; length: number } | undefined;
 
   constructor(path: string, take: () => Promise<Omit<PartialState, "updatedAt">>) {
     this.#path = path;
@@ -138,13 +164,35 @@ export class StateSaver {
     while (this.#running !== undefined) await this.#running;
   }
 
+  /** Waits for the saves asked for, then closes the file. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.settled();
+    this.#file?.handle.close();
+    this.#file = undefined;
+  }
+
+  async #write(state: Omit<PartialState, "updatedAt">): Promise<void> {
+    const bytes = encodePartialState(state);
+    if (this.#file?.length === bytes.length) {
+      const { handle } = this.#file;
+      await handle.seek(0, Deno.SeekMode.Start);
+      for (let at = 0; at < bytes.length;) at += await handle.write(bytes.subarray(at));
+      return;
+    }
+    // The first save, or one of another length (a layer's digest changed: never in one run).
+    this.#file?.handle.close();
+    this.#file = undefined;
+    await savePartialState(this.#path, state);
+    this.#file = { handle: await Deno.open(this.#path, { write: true }), length: bytes.length };
+  }
+
   async #saveWhileAsked(): Promise<void> {
     try {
       do {
         this.#again = false;
         try {
           const state = await this.#take();
-          await savePartialState(this.#path, state);
+          await this.#write(state);
           this.#saved = state;
         } catch {
           // A state file that could not be written only costs a rerun some bytes.

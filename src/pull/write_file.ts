@@ -73,6 +73,9 @@ export const FLUSH_EVERY_BYTES = 256 * 1024 * 1024;
  */
 export const SAVE_EVERY_BYTES = 16 * 1024 * 1024;
 
+/** The sha256 of no bytes: a layer with nothing in place. */
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 /** What a file pull did. */
 export interface WriteFileResult {
   /** Layer bytes downloaded by this run. */
@@ -113,11 +116,22 @@ export async function writeArchiveFile(
   );
   // Per layer, the count the latest save took.
   const takenDone = new Map<string, number>();
+  // Prefixes kept from an earlier run and not yet re-hashed: saved as they were, or a kill
+  // before a layer's turn (or during its re-hash) would lose them.
+  const unchecked = new Map(Object.entries(saved?.blobs ?? {}).filter(([d]) => tallies.has(d)));
   const state = async () => {
-    // Each count is taken with its hash's request, so the two describe the same bytes.
-    const taken = [...tallies.values()].filter((t) => t.done > 0)
-      .map((t) => ({ digest: t.digest, done: t.done, sha256: t.prefixHex() }));
-    for (const { digest, done } of taken) takenDone.set(digest, done);
+    // Every layer, so every save has the same length (see partial_state.ts). Each count is
+    // taken with its hash's request, so the two describe the same bytes.
+    const taken = [...tallies.values()].map((t) => {
+      const kept = unchecked.get(t.digest);
+      if (kept !== undefined) return { digest: t.digest, ...kept };
+      takenDone.set(t.digest, t.done);
+      return {
+        digest: t.digest,
+        done: t.done,
+        sha256: t.done === 0 ? EMPTY_SHA256 : t.prefixHex(),
+      };
+    });
     const blobs: Record<string, SavedBlob> = {};
     for (const { digest, done, sha256 } of taken) blobs[digest] = { done, sha256: await sha256 };
     return { version: 1 as const, layout: fingerprint, blobs };
@@ -134,7 +148,7 @@ export async function writeArchiveFile(
 
   let reused = 0;
   let downloaded = 0;
-  const saver = new StateSaver(paths.state, state);
+  await using saver = new StateSaver(paths.state, state);
   let dirty = false;
   const save = () => {
     dirty = false;
@@ -154,7 +168,10 @@ export async function writeArchiveFile(
       using file = await Deno.open(paths.data, { write: true, read: true });
       const kept = saved?.blobs[entry.digest];
       if (kept !== undefined) {
-        if (await prefixMatches(file, entry, kept, tally)) {
+        const matches = await prefixMatches(file, entry, kept, tally).finally(() => {
+          unchecked.delete(entry.digest);
+        });
+        if (matches) {
           reused += tally.done;
         } else {
           tally.reset();

@@ -1,76 +1,86 @@
 /**
- * Writing an archive file keeps its state file up with the bytes received: saved by bytes, not
- * only by time. A scripted registry sends a layer a MiB at a time and sends each MiB only once
- * the state file claims all but the last 4 MiB sent (or fails after 2 s). The state never
- * claims bytes that are not in the file.
+ * Writing an archive file keeps its state file up with the bytes received. A scripted registry
+ * sends layers a MiB at a time and, before each MiB, asks the state file what it claims (the
+ * claim checked against the partial file: the state never claims bytes not in place):
+ *
+ * - saved by bytes, not only by time: each MiB is sent only once the state claims all but the
+ *   last 4 MiB sent;
+ * - a prefix kept from an earlier run stays claimed while other layers download before it.
  */
 import { createHash } from "node:crypto";
 import { silentSink } from "../../src/progress/events.ts";
-import { partialPaths } from "../../src/pull/partial_state.ts";
-import { layOut } from "../../src/pull/tar_layout.ts";
-import { writeArchiveFile } from "../../src/pull/write_file.ts";
+import { layoutFingerprint, partialPaths, savePartialState } from "../../src/pull/partial_state.ts";
+import { layOut, type TarLayout } from "../../src/pull/tar_layout.ts";
+import { writeArchiveFile, type WriteFileResult } from "../../src/pull/write_file.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { createFetchTransport } from "../../src/registry/fetch_transport.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { tempDir } from "./_support.ts";
 
 const MiB = 1024 * 1024;
-const SIZE = 24 * MiB;
-const LAYER = new Uint8Array(SIZE).map((_, i) => (i * 7 + (i >> 20)) % 251);
-const DIGEST = `sha256:${createHash("sha256").update(LAYER).digest("hex")}`;
-/** How far the saved state may trail the bytes sent. */
-const SLACK = 4 * MiB;
 
-/** What the state file at `path` claims for the layer, and whether the file holds it. */
-async function claimed(path: string, data: string): Promise<number> {
-  let done = 0;
+function layer(size: number, seed: number): { bytes: Uint8Array; digest: string } {
+  const bytes = new Uint8Array(size).map((_, i) => (i * 7 + seed + (i >> 20)) % 251);
+  return { bytes, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
+}
+
+/** The bytes the state file claims for `digest`, checked against the partial file. */
+async function claimed(output: string, layout: TarLayout, digest: string): Promise<number> {
+  const paths = partialPaths(output);
+  let saved: { done?: number; sha256?: string } | undefined;
   try {
-    const state = JSON.parse(await Deno.readTextFile(path));
-    done = state.blobs?.[DIGEST]?.done ?? 0;
-    const sha256 = state.blobs?.[DIGEST]?.sha256;
-    if (done > 0) {
-      // What it claims is in place: the file's bytes at the layer's offset hash to its sha256.
-      using file = await Deno.open(data);
-      await file.seek(512, Deno.SeekMode.Start);
-      const bytes = new Uint8Array(done);
-      for (let at = 0; at < done;) at += (await file.read(bytes.subarray(at))) ?? done;
-      assertEquals(createHash("sha256").update(bytes).digest("hex"), sha256);
-    }
+    saved = JSON.parse(await Deno.readTextFile(paths.state)).blobs?.[digest];
   } catch (error) {
-    if (!(error instanceof SyntaxError || error instanceof Deno.errors.NotFound)) throw error;
+    if (error instanceof SyntaxError || error instanceof Deno.errors.NotFound) return 0;
+    throw error;
+  }
+  const done = saved?.done ?? 0;
+  if (done > 0) {
+    const entry = layout.entries.find((e) => e.kind === "blob" && e.digest === digest)!;
+    using file = await Deno.open(paths.data);
+    await file.seek(entry.dataOffset, Deno.SeekMode.Start);
+    const bytes = new Uint8Array(done);
+    for (let at = 0; at < done;) at += (await file.read(bytes.subarray(at))) ?? done;
+    assertEquals(createHash("sha256").update(bytes).digest("hex"), saved?.sha256);
   }
   return done;
 }
 
-Deno.test("the state is saved every few MiB of a layer, not only every second", async () => {
-  await using dir = await tempDir();
-  const output = `${dir.path}/out.tar`;
-  const paths = partialPaths(output);
-  let lagging: string | undefined;
+/**
+ * Pulls `layers` into `output` from a scripted registry that, before each MiB of a layer it
+ * sends from `at`, waits until `ready(digest, at)` answers undefined; an answer that stays a
+ * complaint for 2 s fails the pull with it.
+ */
+async function pullWith(
+  output: string,
+  layers: { bytes: Uint8Array; digest: string }[],
+  ready: (digest: string, at: number) => Promise<string | undefined>,
+): Promise<WriteFileResult> {
+  let complaint: string | undefined;
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (request) => {
-    if (!request.url.endsWith(`/v2/app/blobs/${DIGEST}`)) {
-      return new Response(null, { status: 404 });
-    }
+    const found = layers.find((l) => request.url.endsWith(`/v2/app/blobs/${l.digest}`));
+    if (found === undefined) return new Response(null, { status: 404 });
+    const from = Number(/bytes=(\d+)-/.exec(request.headers.get("range") ?? "")?.[1] ?? 0);
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        for (let at = 0; at < SIZE; at += MiB) {
+        for (let at = from; at < found.bytes.length; at += MiB) {
           const deadline = Date.now() + 2000;
-          while (at - SLACK > await claimed(paths.state, paths.data)) {
-            if (Date.now() > deadline) {
-              lagging = `${at / MiB} MiB sent, ${
-                (await claimed(paths.state, paths.data)) / MiB
-              } MiB saved`;
-              controller.error(new Error(lagging));
-              return;
-            }
+          while ((complaint = await ready(found.digest, at)) !== undefined) {
+            if (Date.now() > deadline) return controller.error(new Error(complaint));
             await new Promise((r) => setTimeout(r, 5));
           }
-          controller.enqueue(LAYER.slice(at, at + MiB));
+          controller.enqueue(found.bytes.slice(at, at + MiB));
         }
         controller.close();
       },
     });
-    return new Response(body, { headers: { "content-length": String(SIZE) } });
+    const size = found.bytes.length;
+    return from === 0
+      ? new Response(body, { headers: { "content-length": String(size) } })
+      : new Response(body, {
+        status: 206,
+        headers: { "content-range": `bytes ${from}-${size - 1}/${size}` },
+      });
   });
   const transport = createFetchTransport({
     inactivityTimeoutMs: 10_000,
@@ -86,13 +96,7 @@ Deno.test("the state is saved every few MiB of a layer, not only every second", 
       retries: 0,
       sink: silentSink,
     });
-    const layout = layOut([{
-      kind: "blob",
-      name: `blobs/sha256/${DIGEST.slice(7)}`,
-      digest: DIGEST,
-      size: SIZE,
-    }]);
-    const written = await writeArchiveFile(output, layout, {
+    return await writeArchiveFile(output, layoutOf(layers), {
       clientFor: () => client,
       maxConcurrent: 1,
       sink: silentSink,
@@ -100,12 +104,64 @@ Deno.test("the state is saved every few MiB of a layer, not only every second", 
       saveIntervalMs: 3_600_000,
       saveEveryBytes: MiB,
     }).catch((error) => {
-      throw new Error(lagging ?? "the pull failed", { cause: error });
+      throw new Error(complaint ?? "the pull failed", { cause: error });
     });
-    assertEquals(written.downloaded, SIZE);
-    assert(lagging === undefined, lagging);
   } finally {
     transport.close();
     await server.shutdown();
   }
+}
+
+function layoutOf(layers: { bytes: Uint8Array; digest: string }[]): TarLayout {
+  return layOut(layers.map(({ bytes, digest }) => ({
+    kind: "blob" as const,
+    name: `blobs/sha256/${digest.slice(7)}`,
+    digest,
+    size: bytes.length,
+  })));
+}
+
+Deno.test("the state is saved every few MiB of a layer, not only every second", async () => {
+  await using dir = await tempDir();
+  const output = `${dir.path}/out.tar`;
+  const big = layer(24 * MiB, 0);
+  const layout = layoutOf([big]);
+  const written = await pullWith(output, [big], async (digest, at) => {
+    const saved = await claimed(output, layout, digest);
+    return at - 4 * MiB > saved ? `${at / MiB} MiB sent, ${saved / MiB} MiB saved` : undefined;
+  });
+  assertEquals(written.downloaded, big.bytes.length);
+});
+
+Deno.test("a prefix kept from an earlier run stays saved while layers before it download", async () => {
+  await using dir = await tempDir();
+  const output = `${dir.path}/out.tar`;
+  const first = layer(8 * MiB, 1);
+  const second = layer(8 * MiB, 2);
+  const layout = layoutOf([first, second]);
+  // An earlier run left the second layer's first 4 MiB in place, and said so.
+  const paths = partialPaths(output);
+  {
+    using file = await Deno.open(paths.data, { write: true, create: true });
+    await file.truncate(layout.totalSize);
+    const entry = layout.entries[1]!;
+    await file.seek(entry.dataOffset, Deno.SeekMode.Start);
+    await file.write(second.bytes.subarray(0, 4 * MiB));
+  }
+  const sha256 = createHash("sha256").update(second.bytes.subarray(0, 4 * MiB)).digest("hex");
+  await savePartialState(paths.state, {
+    version: 1,
+    layout: layoutFingerprint(layout),
+    blobs: { [second.digest]: { done: 4 * MiB, sha256 } },
+  });
+  let checked = 0;
+  const written = await pullWith(output, [first, second], async (digest, at) => {
+    if (digest !== first.digest || at < 3 * MiB) return undefined;
+    // The first layer has saved some of its bytes by now; the second's claim is still there.
+    checked++;
+    const kept = await claimed(output, layout, second.digest);
+    return kept === 4 * MiB ? undefined : `the kept 4 MiB of the second layer: ${kept} claimed`;
+  });
+  assert(checked > 0);
+  assertEquals(written, { downloaded: 12 * MiB, reused: 4 * MiB, resumed: true });
 });
