@@ -18,8 +18,18 @@ export type ProgressEvent =
    * (`target`, `registry/repository:tag`), in bytes and blobs.
    */
   | { type: "plan"; image: string; target?: string; blobs: number; bytes: number }
-  /** A blob starts uploading (or starts again after a retry, with `attempt` > 1). */
-  | { type: "blob-start"; digest: string; size: number; attempt: number; target?: string }
+  /**
+   * A blob starts uploading (or starts again after a retry, with `attempt` > 1); `from` bytes
+   * are in place already (kept by an earlier run): done, but not moved by this one.
+   */
+  | {
+    type: "blob-start";
+    digest: string;
+    size: number;
+    attempt: number;
+    target?: string;
+    from?: number;
+  }
   /** `done` bytes of `size` have been sent for this blob (monotonic within an attempt). */
   | { type: "blob-progress"; digest: string; done: number; size: number; target?: string }
   /**

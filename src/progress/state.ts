@@ -118,7 +118,8 @@ export class ProgressState {
         blob.size = event.size;
         blob.status = "uploading";
         blob.attempt = event.attempt;
-        blob.done = 0;
+        // Bytes kept from an earlier run are done, but the rate counts only what moves from here.
+        blob.done = event.from ?? 0;
         blob.startedAt ??= t;
         blob.finishedAt = undefined;
         // Anchor the rate at the start of the transfer, not at the previous progress event.

@@ -193,7 +193,13 @@ export async function writeArchiveFile(
       }
       const client = options.clientFor(entry.digest);
       const start = tally.done;
-      options.sink({ type: "blob-start", digest: entry.digest, size: entry.size, attempt: 1 });
+      options.sink({
+        type: "blob-start",
+        digest: entry.digest,
+        size: entry.size,
+        attempt: 1,
+        ...(start > 0 ? { from: start } : {}),
+      });
       let position = -1;
       const flusher = new EarlyFlush(file, options.flushEveryBytes ?? FLUSH_EVERY_BYTES);
       try {

@@ -234,3 +234,22 @@ Deno.test("ProgressState: one blob to two registries is two transfers", () => {
   const totals = state.totals();
   assertEquals([totals.bytesDone, totals.bytesTotal], [15 * MiB, 20 * MiB]);
 });
+
+Deno.test("ProgressState: bytes kept from an earlier run are done, but not in the rate", () => {
+  const clock = new FakeClock();
+  const state = new ProgressState({ now: clock.now });
+  feed(state, clock, [
+    [0, { type: "plan", image: "app.tar", blobs: 1, bytes: GiB }],
+    [0, { type: "blob-start", digest: A, size: GiB, attempt: 1, from: 512 * MiB }],
+  ]);
+  assertEquals(state.blob(A)?.done, 512 * MiB);
+  feed(state, clock, [
+    [1000, { type: "blob-progress", digest: A, done: 544 * MiB, size: GiB }],
+    [2000, { type: "blob-progress", digest: A, done: 576 * MiB, size: GiB }],
+  ]);
+  const totals = state.totals();
+  assertEquals(totals.bytesDone, 576 * MiB);
+  // 64 MiB moved in 2 s; the 448 MiB left take 14 s at that rate.
+  assertEquals(totals.rate, 32 * MiB);
+  assertEquals(totals.etaMs, 14_000);
+});

@@ -5,10 +5,11 @@
  *
  * - saved by bytes, not only by time: each MiB is sent only once the state claims all but the
  *   last 4 MiB sent;
- * - a prefix kept from an earlier run stays claimed while other layers download before it.
+ * - a prefix kept from an earlier run stays claimed while other layers download before it, and
+ *   its layer's `blob-start` says where it starts (the rate counts only bytes moved).
  */
 import { createHash } from "node:crypto";
-import { silentSink } from "../../src/progress/events.ts";
+import { type ProgressEvent, type ProgressSink, silentSink } from "../../src/progress/events.ts";
 import { layoutFingerprint, partialPaths, savePartialState } from "../../src/pull/partial_state.ts";
 import { layOut, type TarLayout } from "../../src/pull/tar_layout.ts";
 import { writeArchiveFile, type WriteFileResult } from "../../src/pull/write_file.ts";
@@ -55,6 +56,7 @@ async function pullWith(
   output: string,
   layers: { bytes: Uint8Array; digest: string }[],
   ready: (digest: string, at: number) => Promise<string | undefined>,
+  sink: ProgressSink = silentSink,
 ): Promise<WriteFileResult> {
   let complaint: string | undefined;
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (request) => {
@@ -99,7 +101,7 @@ async function pullWith(
     return await writeArchiveFile(output, layoutOf(layers), {
       clientFor: () => client,
       maxConcurrent: 1,
-      sink: silentSink,
+      sink,
       // Never by time: only the bytes can make it save.
       saveIntervalMs: 3_600_000,
       saveEveryBytes: MiB,
@@ -155,13 +157,18 @@ Deno.test("a prefix kept from an earlier run stays saved while layers before it 
     blobs: { [second.digest]: { done: 4 * MiB, sha256 } },
   });
   let checked = 0;
+  const starts: ProgressEvent[] = [];
   const written = await pullWith(output, [first, second], async (digest, at) => {
     if (digest !== first.digest || at < 3 * MiB) return undefined;
     // The first layer has saved some of its bytes by now; the second's claim is still there.
     checked++;
     const kept = await claimed(output, layout, second.digest);
     return kept === 4 * MiB ? undefined : `the kept 4 MiB of the second layer: ${kept} claimed`;
-  });
+  }, (event) => event.type === "blob-start" && starts.push(event));
   assert(checked > 0);
   assertEquals(written, { downloaded: 12 * MiB, reused: 4 * MiB, resumed: true });
+  assertEquals(starts, [
+    { type: "blob-start", digest: first.digest, size: 8 * MiB, attempt: 1 },
+    { type: "blob-start", digest: second.digest, size: 8 * MiB, attempt: 1, from: 4 * MiB },
+  ]);
 });
