@@ -228,7 +228,10 @@ export async function writeArchiveFile(
             });
           },
           onRestart: (reason) => {
-            dirty = true;
+            // The saved prefix is being written over: stop claiming it now, and save by bytes
+            // from 0 again (not from the count the last save took).
+            takenDone.set(entry.digest, 0);
+            save();
             options.sink({
               type: "notice",
               message: `Downloading ${entry.digest} again: ${reason}`,

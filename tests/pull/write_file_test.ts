@@ -6,7 +6,9 @@
  * - saved by bytes, not only by time: each MiB is sent only once the state claims all but the
  *   last 4 MiB sent;
  * - a prefix kept from an earlier run stays claimed while other layers download before it, and
- *   its layer's `blob-start` says where it starts (the rate counts only bytes moved).
+ *   its layer's `blob-start` says where it starts (the rate counts only bytes moved);
+ * - a kept prefix that turns out wrong stops being claimed when its layer starts over, and the
+ *   new attempt is saved by bytes from its start.
  */
 import { createHash } from "node:crypto";
 import { type ProgressEvent, type ProgressSink, silentSink } from "../../src/progress/events.ts";
@@ -19,6 +21,10 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { tempDir } from "./_support.ts";
 
 const MiB = 1024 * 1024;
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
 
 function layer(size: number, seed: number): { bytes: Uint8Array; digest: string } {
   const bytes = new Uint8Array(size).map((_, i) => (i * 7 + seed + (i >> 20)) % 251);
@@ -49,13 +55,13 @@ async function claimed(output: string, layout: TarLayout, digest: string): Promi
 
 /**
  * Pulls `layers` into `output` from a scripted registry that, before each MiB of a layer it
- * sends from `at`, waits until `ready(digest, at)` answers undefined; an answer that stays a
- * complaint for 2 s fails the pull with it.
+ * sends from `at` (in a response from `from`), waits until `ready(digest, at, from)` answers
+ * undefined; an answer that stays a complaint for 2 s fails the pull with it.
  */
 async function pullWith(
   output: string,
   layers: { bytes: Uint8Array; digest: string }[],
-  ready: (digest: string, at: number) => Promise<string | undefined>,
+  ready: (digest: string, at: number, from: number) => Promise<string | undefined>,
   sink: ProgressSink = silentSink,
 ): Promise<WriteFileResult> {
   let complaint: string | undefined;
@@ -67,7 +73,7 @@ async function pullWith(
       async start(controller) {
         for (let at = from; at < found.bytes.length; at += MiB) {
           const deadline = Date.now() + 2000;
-          while ((complaint = await ready(found.digest, at)) !== undefined) {
+          while ((complaint = await ready(found.digest, at, from)) !== undefined) {
             if (Date.now() > deadline) return controller.error(new Error(complaint));
             await new Promise((r) => setTimeout(r, 5));
           }
@@ -171,4 +177,33 @@ Deno.test("a prefix kept from an earlier run stays saved while layers before it 
     { type: "blob-start", digest: first.digest, size: 8 * MiB, attempt: 1 },
     { type: "blob-start", digest: second.digest, size: 8 * MiB, attempt: 1, from: 4 * MiB },
   ]);
+});
+
+Deno.test("a kept prefix that proves wrong is no longer claimed once its layer starts over", async () => {
+  await using dir = await tempDir();
+  const output = `${dir.path}/out.tar`;
+  const big = layer(24 * MiB, 3);
+  const layout = layoutOf([big]);
+  // An earlier run left 20 MiB that are not the layer's (a disk that lost writes), with their
+  // sha256: the re-hash matches, the digest at the end does not, and the layer starts over.
+  const wrong = big.bytes.slice(0, 20 * MiB).map((b) => b ^ 0xff);
+  const paths = partialPaths(output);
+  {
+    using file = await Deno.open(paths.data, { write: true, create: true });
+    await file.truncate(layout.totalSize);
+    await file.seek(layout.entries[0]!.dataOffset, Deno.SeekMode.Start);
+    for (let at = 0; at < wrong.length;) at += await file.write(wrong.subarray(at));
+  }
+  await savePartialState(paths.state, {
+    version: 1,
+    layout: layoutFingerprint(layout),
+    blobs: { [big.digest]: { done: wrong.length, sha256: sha256Hex(wrong) } },
+  });
+  const written = await pullWith(output, [big], async (digest, at, from) => {
+    if (from > 0) return undefined; // the resumed attempt, before the digest check fails
+    const saved = await claimed(output, layout, digest);
+    if (at === 0) return saved === 0 ? undefined : `${saved / MiB} MiB still claimed`;
+    return at - 4 * MiB > saved ? `${at / MiB} MiB sent, ${saved / MiB} MiB saved` : undefined;
+  });
+  assertEquals(written.resumed, true);
 });
