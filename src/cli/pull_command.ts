@@ -194,6 +194,8 @@ function pullLineSink(writeLine: (line: string) => void): { sink: ProgressSink; 
 
 function pullLines(writeLine: (line: string) => void): ProgressSink {
   const started = new Map<string, number>();
+  /** Bytes of a layer kept from an earlier run, by digest. */
+  const kept = new Map<string, number>();
   const done = new Map<string, number>();
   let total = 0;
   let last = performance.now();
@@ -202,9 +204,13 @@ function pullLines(writeLine: (line: string) => void): ProgressSink {
       case "plan":
         total = event.bytes;
         return `Pulling ${event.blobs} layer(s), ${formatBytes(event.bytes)}, into ${event.image}`;
-      case "blob-start":
+      case "blob-start": {
         started.set(event.digest, performance.now());
-        return `Downloading ${shortDigest(event.digest)} (${formatBytes(event.size)})`;
+        const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})`;
+        if (!event.from) return `Downloading ${what}`;
+        kept.set(event.digest, event.from);
+        return `Downloading ${what} from ${formatBytes(event.from)}, kept from the earlier run`;
+      }
       case "blob-progress": {
         done.set(event.digest, event.done);
         if (performance.now() - last < 10_000) return undefined;
@@ -218,9 +224,13 @@ function pullLines(writeLine: (line: string) => void): ProgressSink {
         const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})`;
         if (event.outcome === "skipped") return `Kept ${what}: complete from the earlier run`;
         const at = started.get(event.digest);
-        return `Downloaded ${what}${
-          at === undefined ? "" : ` in ${formatMillis(performance.now() - at)}`
-        }`;
+        const took = at === undefined ? "" : ` in ${formatMillis(performance.now() - at)}`;
+        const earlier = kept.get(event.digest) ?? 0;
+        return earlier === 0
+          ? `Downloaded ${what}${took}`
+          : `Downloaded ${formatBytes(event.size - earlier)} of ${what}${took}, ${
+            formatBytes(earlier)
+          } kept from the earlier run`;
       }
       case "retry":
         return `Retrying ${event.what} in ${

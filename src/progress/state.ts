@@ -35,6 +35,8 @@ export interface BlobState {
   readonly attempt: number;
   /** Clock time of the first `blob-start`, if there was one (skipped blobs often have none). */
   readonly startedAt: number | undefined;
+  /** Bytes in place from an earlier run when this run started the blob (a resumed pull). */
+  readonly kept: number;
   /** Clock time of `blob-done`. */
   readonly finishedAt: number | undefined;
 }
@@ -120,6 +122,7 @@ export class ProgressState {
         blob.attempt = event.attempt;
         // Bytes kept from an earlier run are done, but the rate counts only what moves from here.
         blob.done = event.from ?? 0;
+        if (blob.startedAt === undefined) blob.kept = event.from ?? 0;
         blob.startedAt ??= t;
         blob.finishedAt = undefined;
         // Anchor the rate at the start of the transfer, not at the previous progress event.
@@ -234,6 +237,7 @@ export class ProgressState {
         status: "uploading",
         attempt: 1,
         startedAt: undefined,
+        kept: 0,
         finishedAt: undefined,
       };
       this.#blobs.set(key, blob);

@@ -32,18 +32,22 @@ export interface Wording {
   readonly finishing: string;
   /** A blob that needed no transfer: "exists, skipped". */
   readonly skipped: string;
+  /** Bytes an earlier run had already moved: "kept from the earlier run". */
+  readonly kept: string;
 }
 
 export const PUSH_WORDS: Wording = {
   moved: "uploaded",
   finishing: "sent, finishing",
   skipped: "exists, skipped",
+  kept: "sent by an earlier run",
 };
 
 export const PULL_WORDS: Wording = {
   moved: "downloaded",
   finishing: "received, checking",
   skipped: "complete from the earlier run, kept",
+  kept: "kept from the earlier run",
 };
 
 /** Layout knobs for {@linkcode renderLiveBlock}. */
@@ -155,7 +159,11 @@ export function permanentLine(
         ? formatBytes(event.size)
         : `${formatBytes(event.compressed.size)} (${formatBytes(event.size)} before ` +
           `${event.compressed.codec})`;
-      return `${c.green("✓")} ${digest} ${words.moved} ${size}${took}`;
+      // A resumed download moved only what the earlier run had not kept.
+      const kept = blob !== undefined && blob.kept > 0
+        ? `${formatBytes(event.size - blob.kept)}${took} (${formatBytes(blob.kept)} ${words.kept})`
+        : undefined;
+      return `${c.green("✓")} ${digest} ${words.moved} ${kept ?? `${size}${took}`}`;
     }
     case "retry":
       return `${c.yellow("↻")} Retrying ${event.what} in ${formatMillis(event.delayMs)} ` +

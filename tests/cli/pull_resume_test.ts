@@ -7,6 +7,7 @@
 import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { runCli, startCli } from "../helpers/cli.ts";
+import { formatBytes } from "../../src/progress/format.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
 import { blobGets } from "../pull/_resume_support.ts";
 import { pull, seed, tempDir } from "../pull/_support.ts";
@@ -64,6 +65,13 @@ integrationTest(
     const rerun = await pull([`${registry.url}/big/app:1`, "-o", out]);
     assertEquals(rerun.code, 0, rerun.stderr);
     assertStringIncludes(rerun.stderr, "kept from the earlier run");
+    // Its line says what this run moved, not the whole layer.
+    assertStringIncludes(
+      rerun.stderr,
+      `Downloaded ${formatBytes(layerSize - done)} of ${layer.slice(7, 19)} (${
+        formatBytes(layerSize)
+      })`,
+    );
     // The killed GET (the registry logs it when it notices, maybe after the rerun began), then
     // one Range request for exactly the rest.
     const gets = (await blobGets(registry, layer)).slice(before);

@@ -31,6 +31,7 @@ Deno.test("ProgressState tracks concurrent blobs and totals", () => {
     status: "uploading",
     attempt: 1,
     startedAt: 0,
+    kept: 0,
     finishedAt: undefined,
   });
   assertEquals(state.inFlight().map((b) => b.digest), [A, B]);

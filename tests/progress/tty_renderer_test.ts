@@ -323,6 +323,25 @@ Deno.test("TTY renderer with a pull's words: downloaded, checking, kept", async 
   tty.stop();
 });
 
+Deno.test("TTY renderer: a resumed download says what this run moved and what was kept", async () => {
+  const { PULL_WORDS } = await import("../../src/progress/tty_frame.ts");
+  const { clock, output, tty } = setup({ words: PULL_WORDS });
+  tty.sink({ type: "plan", image: "out.tar", blobs: 1, bytes: 300 * MiB });
+  tty.sink({ type: "blob-start", digest: A, size: 300 * MiB, attempt: 1, from: 100 * MiB });
+  clock.at(8000);
+  tty.sink({ type: "blob-progress", digest: A, done: 300 * MiB, size: 300 * MiB });
+  tty.sink({ type: "blob-done", digest: A, size: 300 * MiB, outcome: "uploaded" });
+  tty.flush();
+  assertEquals(
+    output.take()[0],
+    [
+      "persist",
+      "✓ aaaaaaaaaaaa downloaded 200.0 MiB in 8.0 s (100.0 MiB kept from the earlier run)",
+    ],
+  );
+  tty.stop();
+});
+
 Deno.test("TTY renderer: a layer compressed on the way says what was sent, then its size before", () => {
   const { clock, output, tty } = setup();
   tty.sink({ type: "plan", image: "app:1", blobs: 1, bytes: 10 * MiB });
