@@ -3,26 +3,14 @@
  * pushes them all → the report (a line per tag pushed on stdout, or one JSON document).
  */
 import { readCaFile } from "./ca_file.ts";
-import type { ArchiveImage, ImageArchive } from "../archive/image.ts";
-import { openImageArchive } from "../archive/image_archive.ts";
-import { LayerCompressor } from "../push/layer_compressor.ts";
-import { readStreamedArchive, type StreamedArchive } from "../push/push_stream.ts";
-import { openSource, type Source, unusedBlobs } from "./push_input.ts";
+import { type RunNote, type RunOutcome, runPushSettings, type RunSource } from "../api/push_run.ts";
+import { openSource } from "./push_input.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import { UsageError } from "../errors.ts";
-import { forTarget } from "../progress/events.ts";
+import { InvalidOptionError, UsageError } from "../errors.ts";
 import { formatBytes } from "../progress/format.ts";
-import { type JobReport, prepareRun, runJobs } from "../push/push_run.ts";
-import { planRun, type SkippedImage } from "../push/run_plan.ts";
-import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
-import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
+import type { JobReport } from "../push/push_run.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
-import { RegistryClient } from "../registry/client.ts";
-import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
-import { registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
-import { createTransport } from "../registry/transport.ts";
-import { NAME, VERSION } from "../version.ts";
 import {
   type PushSettings,
   type RawFlags,
@@ -120,13 +108,7 @@ function runFailure(reports: readonly JobReport[]): unknown {
   );
 }
 
-/** What a run did: a report per job, and the images `--all` left out. */
-interface RunOutcome {
-  reports: JobReport[];
-  skipped: SkippedImage[];
-}
-
-/** Opens the archives, plans, and runs every job; throws only for what stops the whole run. */
+/** Opens the archives and runs the push; throws only for what stops the whole run. */
 async function pushAll(
   settings: PushSettings,
   context: CommandContext,
@@ -154,176 +136,66 @@ async function pushAll(
   }
   const caCerts = settings.caCert === undefined ? undefined : [await readCaFile(settings.caCert)];
   // A tar file is indexed in place; a pipe or a compressed file is read front to back, once.
-  const sources: { file: string; source: Source }[] = [];
+  const sources: RunSource[] = [];
   for (const file of settings.files) {
     const source = await openSource(file, context, settings.timeoutSeconds);
-    sources.push({ file, source });
+    sources.push(source.kind === "file" ? { kind: "file", path: file } : source);
     if (source.kind === "stream") archiveNames.set(source.label, file);
   }
-  const stream = sources.find((s) => s.source.kind === "stream");
-  if (stream !== undefined && (sources.length > 1 || targets.length > 1)) {
-    const label = stream.source.kind === "stream" ? stream.source.label : stream.file;
-    throw new UsageError(
-      `${label} is read as a stream (a pipe or a compressed archive), once: it can be the ` +
-        `only -f, to one -r`,
-      { hint: "Give tar files for a run of several archives or registries" },
-    );
-  }
-  if (stream !== undefined && settings.all && targets[0]!.reference.repository === "") {
-    throw new UsageError(
-      `--all from a stream needs a prefix in -r: the layers go into it as they pass, and ` +
-        `each image's repository mounts them from there`,
-      { hint: `Add a prefix: -r ${targets[0]!.reference.registry}/mirror` },
-    );
-  }
-  const fileArchives: ImageArchive[] = [];
-  for (const { file, source } of sources) {
-    if (source.kind === "file") {
-      fileArchives.push(await openImageArchive(file, { signal: context.signal }));
-    }
-  }
-
-  const clients = new Map<number, RegistryClient>();
-  const views = new Map<string, RegistryClient>();
-  const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(context.env) : undefined;
-  const resume = stateDir === undefined ? undefined : new ResumeStore(stateDir);
-  const cacheDir = defaultCacheDir(context.env);
-  const cache = cacheDir === undefined
-    ? BlobInfoCache.inMemory()
-    : await BlobInfoCache.open(cacheDir);
-  const transport = createTransport({
-    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
-    // --skip-tls is for the registries the user named, not their token realms or redirects.
-    insecureHosts: insecure,
-    ...(caCerts ? { caCerts } : {}),
-    proxy: proxyConfigFromEnv(context.env),
-    maxSockets: settings.maxConcurrent + 2,
-    userAgent: `${NAME}/${VERSION}`,
-  });
-  /** What this run learnt holds even if it failed part-way. */
-  const saveCache = async () => {
-    if (settings.dryRun) return;
-    await cache.save().catch((error) =>
-      reporter.info(`Note: could not save the blob-info cache ${cache.path}: ${error}`)
-    );
-  };
-  const compressor = settings.compression.codec === "none" ? undefined : new LayerCompressor({
-    ...settings.compression,
-    cache,
-    ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
-    ...(resume ? { resume } : {}),
-  });
   try {
-    const registries = new Set(targets.map((t) => registryBaseUrl(t.reference).href));
-    /** The client of `-r` number `index`: its registry, credentials, and auth session. */
-    const baseClient = async (index: number): Promise<RegistryClient> => {
-      const known = clients.get(index);
-      if (known !== undefined) return known;
-      const target = targets[index]!;
-      const client = new RegistryClient({
-        ...registryEndpoint(target.reference),
-        registryName: target.reference.registry,
-        // With --all and no prefix there is no repository here: only views of it send requests.
-        repository: target.reference.repository === "" ? "_" : target.reference.repository,
-        transport,
-        retries: settings.retryAttempts,
-        // Pushing to several registries, each transfer of a blob says where it goes.
-        sink: registries.size > 1
-          ? forTarget(reporter.sink, target.reference.registry)
-          : reporter.sink,
-        signal: context.signal,
-        credentials: await credentialsFor(target, settings, reporter, context),
-        ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
-      });
-      clients.set(index, client);
-      return client;
-    };
-    for (let index = 0; index < targets.length; index++) await baseClient(index);
-
-    let streamed: StreamedArchive | undefined;
-    if (stream !== undefined && stream.source.kind === "stream") {
-      const client = clients.get(0)!;
-      await client.ping();
-      streamed = await readStreamedArchive(client, stream.source, {
-        ...(compressor ? { compressor } : {}),
-        cache,
-        forceUpload: settings.forceUpload,
-        dryRun: settings.dryRun,
-        // What the registry has not confirmed is held in memory: at most this much.
-        segmentSize: Math.min(settings.chunkSize, STREAM_SEGMENT_BYTES),
-        sink: reporter.sink,
-      });
-    }
-    const archives = streamed === undefined ? fileArchives : [streamed.archive];
-    const plan = planRun(archives, {
+    return await runPushSettings({
+      ...settings,
+      sources,
       targets: targets.map((t) => t.reference),
-      tags: settings.tags,
-      all: settings.all,
-      multiArch: settings.multiArch,
-      images: settings.images,
-    });
-    const noted = new Set<ArchiveImage>();
-    for (const job of plan.jobs) {
-      for (const { image } of job.sources) {
-        if (noted.has(image)) continue;
-        noted.add(image);
-        for (const note of image.notes) reporter.info(`Note: ${note}`);
-      }
-    }
-    if (streamed !== undefined && plan.jobs.length === 1 && plan.jobs[0]!.kind === "image") {
-      const unused = unusedBlobs(streamed, plan.jobs[0]!.sources[0]!.image);
-      if (unused.count > 0) {
-        reporter.info(
-          `Note: ${unused.count} blob(s), ${formatBytes(unused.bytes)}, of other images in the ` +
-            `stream went up too (an image's blobs are known only at the stream's end)`,
-        );
-      }
-    }
-    if (plan.jobs.length === 0) {
-      throw new UsageError(
-        `Nothing to push: every image of ${archives.map((a) => a.path).join(", ")} is untagged`,
-        { hint: "Name images with --image to push them by digest into the prefix repository" },
-      );
-    }
-    const prepared = await prepareRun(plan.jobs, settings.compression, context.signal);
-    const reports = await runJobs(plan.jobs, prepared, {
-      clientFor: (job) => {
-        const base = clients.get(job.targetIndex)!;
-        if (base.repository === job.target.repository) return base;
-        const key = `${job.targetIndex} ${job.target.repository}`;
-        let view = views.get(key);
-        if (view === undefined) {
-          view = base.forRepository(job.target.repository);
-          views.set(key, view);
-        }
-        return view;
-      },
-      push: {
-        forceUpload: settings.forceUpload,
-        largeLayerThreshold: settings.largeLayerThreshold,
-        chunkSize: settings.chunkSize,
-        chunked: settings.chunked,
-        ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
-        ...(resume ? { resume } : {}),
-        verify: settings.verify,
-        maxConcurrent: settings.maxConcurrent,
-        dryRun: settings.dryRun,
-        compression: settings.compression,
-        cache,
-        ...(streamed
-          ? { streamed: streamed.passed, streamedInto: clients.get(0)!.repository }
-          : {}),
-        ...(compressor ? { compressor } : {}),
-      },
+      credentialsFor: (index) => credentialsFor(targets[index]!, settings, reporter, context),
+      insecureHosts: insecure,
+      caCerts,
+      env: context.env,
       sink: reporter.sink,
+      note: (note) => reporter.info(noteText(note)),
       signal: context.signal,
     });
-    return { reports, skipped: plan.skipped };
-  } finally {
-    compressor?.close();
-    await saveCache();
-    transport.close();
+  } catch (error) {
+    throw usageErrorFor(error, targets[0]!.reference.registry);
   }
+}
+
+/** A note of the run, as the log says it. */
+function noteText(note: RunNote): string {
+  switch (note.kind) {
+    case "archive-note":
+      return `Note: ${note.text}`;
+    case "unused-stream-blobs":
+      return `Note: ${note.count} blob(s), ${formatBytes(note.bytes)}, of other images in the ` +
+        `stream went up too (an image's blobs are known only at the stream's end)`;
+    case "cache-not-saved":
+      return `Note: could not save the blob-info cache ${note.path}: ${note.error}`;
+  }
+}
+
+/** The run's refusals of an option, in the command line's terms (flags and a hint). */
+function usageErrorFor(error: unknown, registry: string): unknown {
+  if (!(error instanceof InvalidOptionError)) return error;
+  switch (error.reason) {
+    case "stream-not-alone":
+      return new UsageError(
+        `${error.value} is read as a stream (a pipe or a compressed archive), once: it can be ` +
+          `the only -f, to one -r`,
+        { hint: "Give tar files for a run of several archives or registries", cause: error },
+      );
+    case "stream-all-no-prefix":
+      return new UsageError(
+        `--all from a stream needs a prefix in -r: the layers go into it as they pass, and ` +
+          `each image's repository mounts them from there`,
+        { hint: `Add a prefix: -r ${registry}/mirror`, cause: error },
+      );
+    case "nothing-to-push":
+      return new UsageError(error.message, {
+        hint: "Name images with --image to push them by digest into the prefix repository",
+        cause: error,
+      });
+  }
+  return error;
 }
 
 /** The credentials for one target: given, or docker's config read if the registry asks. */
@@ -378,9 +250,6 @@ function writeJson(
     context.writeErr(`Could not write the JSON report to stdout: ${describeError(writeError)}\n`);
   }
 }
-
-/** Largest request a layer read from a stream goes up in (it is held until confirmed). */
-const STREAM_SEGMENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * The result line on stdout. The image is in the registry by now, so a stdout that cannot take

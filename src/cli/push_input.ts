@@ -2,10 +2,9 @@
  * Where a push's archives come from: a tar file, indexed in place, or a stream read once (a pipe,
  * a FIFO, a compressed file), watched so that an input that stalls fails the push.
  */
-import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
 import { openArchiveStream } from "../archive/stream_archive.ts";
 import { ArchiveError } from "../errors.ts";
-import type { StreamedArchive, StreamSource } from "../push/push_stream.ts";
+import type { StreamSource } from "../push/push_stream.ts";
 
 /** Where the archive comes from: a tar file read in place, or a stream read once. */
 export type Source = { kind: "file" } | ({ kind: "stream" } & StreamSource);
@@ -64,21 +63,4 @@ function watchInput(
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
-}
-
-/** Blobs of the stream that the pushed image does not name (they went up all the same). */
-export function unusedBlobs(
-  streamed: StreamedArchive,
-  image: ArchiveImage,
-): { count: number; bytes: number } {
-  const used = new Set(uniqueBlobs(image.root).map((blob) => blob.digest));
-  let count = 0;
-  let bytes = 0;
-  for (const blob of streamed.passed.values()) {
-    if (blob.outcome === "uploaded" && !used.has(blob.digest)) {
-      count++;
-      bytes += blob.size;
-    }
-  }
-  return { count, bytes };
 }

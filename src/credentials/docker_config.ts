@@ -31,6 +31,7 @@ export type HelperResult =
  * whether that matters: it does not for a registry that never asks for credentials.
  */
 export class CredentialStoreError extends Error {
+  /** Always "CredentialStoreError". */
   override name = "CredentialStoreError";
 }
 

@@ -28,25 +28,37 @@ export type BlobCompression = "none" | "gzip" | "zstd";
 /** How the archive file (or stream) itself was compressed. */
 export type ArchiveCompression = "none" | "gzip" | "zstd" | "xz";
 
+/** A layer of an image, as the archive holds it. */
 export interface LayerReport {
+  /** The layer's digest. */
   digest: string;
+  /** Its size in bytes, as stored. */
   size: number;
+  /** Its media type, from the manifest. */
   mediaType: string;
+  /** Its compression, told from its first bytes. */
   compression: BlobCompression;
 }
 
+/** One platform of an image: its manifest, config and layers. */
 export interface PlatformReport {
   /** From the config; else from the index's descriptor; else "unknown". */
   os: string;
+  /** From the config; else from the index's descriptor; else "unknown". */
   architecture: string;
   /** `v7`, `v8`, …; null when neither the config nor the index names one. */
   variant: string | null;
+  /** The platform manifest's digest. */
   manifestDigest: string;
+  /** The platform manifest's media type. */
   mediaType: string;
+  /** The config's digest. */
   configDigest: string;
+  /** The manifest's layers, in order. */
   layers: LayerReport[];
 }
 
+/** One image of the archive. */
 export interface ImageReport {
   /** Names the archive gives the image; may be empty. */
   names: string[];
@@ -57,6 +69,7 @@ export interface ImageReport {
   manifestJsonNames: string[];
   /** The image's top manifest: an index for a multi-platform image. */
   manifestDigest: string;
+  /** The top manifest's media type. */
   mediaType: string;
   /** One per image manifest: one for a single-platform image, every child of an index. */
   platforms: PlatformReport[];
@@ -68,8 +81,11 @@ export interface ImageReport {
   notes: string[];
 }
 
+/** What an image archive holds: the document `inspect` returns. */
 export interface ArchiveReport {
+  /** The version of this shape (see `INSPECT_SCHEMA_VERSION`). */
   schemaVersion: typeof INSPECT_SCHEMA_VERSION;
+  /** The archive itself: how it was given and read. */
   archive: {
     /** The path given, or "-" for standard input. */
     path: string;
@@ -81,8 +97,11 @@ export interface ArchiveReport {
     /** Bytes of the (uncompressed) tar; for a directory, of its files. */
     tarBytes: number;
   };
+  /** The archive's layout (docker save, OCI layout, …). */
   format: ArchiveKind;
+  /** Every image, in the order the archive lists them. */
   images: ImageReport[];
+  /** Counts and bytes over every image. */
   totals: {
     images: number;
     platforms: number;

@@ -8,10 +8,16 @@ export type BlobOutcome = "uploaded" | "skipped" | "mounted";
 
 /** A layer as the registry holds it when it went compressed on the way: its size there, and how. */
 export interface CompressedForm {
+  /** Its size in the registry, in bytes. */
   size: number;
+  /** How it was compressed. */
   codec: "gzip" | "zstd";
 }
 
+/**
+ * What the core reports as it works: every event has a string `type`; blob events name their blob
+ * by digest, and `target` when a run pushes to several registries.
+ */
 export type ProgressEvent =
   /**
    * The plan is known: what will be pushed (`image`, the archive's name for it), where to

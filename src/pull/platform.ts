@@ -6,8 +6,11 @@
 
 /** An OCI platform. `variant` is absent when the index does not give one. */
 export interface Platform {
+  /** The operating system: `linux`, `windows`. */
   os: string;
+  /** The CPU architecture, as Go names it: `amd64`, `arm64`, `arm`. */
   architecture: string;
+  /** The CPU variant: `v7`, `v8`. */
   variant?: string;
 }
 

@@ -7,12 +7,15 @@ import { formatPlatform, type Platform } from "./platform.ts";
 
 /** A pull failed for a reason of its own (a malformed manifest, a digest mismatch). */
 export class PullError extends Error {
+  /** Always "PullError" (or a subclass's name). */
   override name = "PullError";
 }
 
 /** The registry has no such repository, tag or digest. */
 export class ImageNotFoundError extends PullError {
+  /** Always "ImageNotFoundError". */
   override name = "ImageNotFoundError";
+  /** `image` as the source named it; `reference` is the tag or digest that was not found. */
   constructor(readonly image: string, readonly reference: string, cause: RegistryError) {
     const code = cause.codes[0]?.code;
     const what = code === "NAME_UNKNOWN"
@@ -26,7 +29,9 @@ export class ImageNotFoundError extends PullError {
 
 /** An index (or a single image) has no manifest for the platform asked for. */
 export class PlatformNotFoundError extends PullError {
+  /** Always "PlatformNotFoundError". */
   override name = "PlatformNotFoundError";
+  /** `image` as named, the platform `wanted`, and those it has (`available`). */
   constructor(readonly image: string, readonly wanted: Platform, readonly available: Platform[]) {
     super(
       `Image ${image} has no ${formatPlatform(wanted)} variant; it has ` +
@@ -39,7 +44,9 @@ export class PlatformNotFoundError extends PullError {
 
 /** A blob's bytes do not hash to its digest: corrupt in the registry or on the way. */
 export class BlobDigestError extends PullError {
+  /** Always "BlobDigestError". */
   override name = "BlobDigestError";
+  /** `digest` is the expected one, `actual` what the bytes hash to; `where` names the source. */
   constructor(readonly digest: string, readonly actual: string, where: string) {
     super(`Blob ${digest} from ${where} does not match its digest: its bytes hash to ${actual}`);
   }
@@ -50,7 +57,9 @@ export class BlobDigestError extends PullError {
  * file and its state are kept, so a rerun once there is room continues.
  */
 export class DiskFullError extends PullError {
+  /** Always "DiskFullError". */
   override name = "DiskFullError";
+  /** `path` being written, the bytes `needed` for the archive, and the file system's error. */
   constructor(readonly path: string, readonly needed: number, cause: unknown) {
     super(`No space left to write ${path} (the archive needs ${needed} bytes)`, { cause });
   }

@@ -7,7 +7,9 @@
 
 /** One entry of the registry's `errors` array. */
 export interface DistributionErrorCode {
+  /** The code, e.g. `BLOB_UNKNOWN`, `UNAUTHORIZED`, `DENIED`. */
   code: string;
+  /** The registry's message for it. */
   message: string;
 }
 
@@ -38,11 +40,17 @@ const HTTP_TO_HTTPS = "Client sent an HTTP request to an HTTPS server";
 
 /** A registry answered a request with a status we did not expect. */
 export class RegistryError extends Error {
+  /** Always "RegistryError". */
   override name = "RegistryError";
+  /** The request's method (`GET`, `PUT`, …). */
   readonly method: string;
+  /** The request's URL, with credentials and signatures redacted. */
   readonly url: string;
+  /** The HTTP status the registry answered. */
   readonly status: number;
+  /** The distribution error codes of the answer's body (empty when it had none). */
   readonly codes: readonly DistributionErrorCode[];
+  /** Milliseconds the registry asked us to wait (`Retry-After`), when it said. */
   readonly retryAfterMs: number | undefined;
   /** Whether the same request may succeed if tried again. */
   readonly temporary: boolean;
@@ -53,6 +61,7 @@ export class RegistryError extends Error {
    */
   readonly answer: string;
 
+  /** An error for the answer `init` describes. */
   constructor(init: RegistryErrorInit) {
     const codes = init.codes ?? [];
     const detail = codes.length > 0
@@ -100,11 +109,15 @@ export function registryErrorIn(error: unknown): RegistryError | undefined {
 
 /** A request that never got an HTTP answer: refused, reset, timed out, TLS failure. */
 export class NetworkError extends Error {
+  /** Always "NetworkError". */
   override name = "NetworkError";
+  /** The request's method. */
   readonly method: string;
+  /** The request's URL, redacted. */
   readonly url: string;
   /** Whether trying again may help (false for TLS verification failures). */
   readonly temporary: boolean;
+  /** A failure of `method` to `url` for `reason`. */
   constructor(
     method: string,
     url: string,

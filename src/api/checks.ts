@@ -1,0 +1,86 @@
+/**
+ * Checks of the API's options that the types cannot express (ranges, combinations), each a
+ * {@linkcode InvalidOptionError} naming the option, before anything is opened or sent.
+ */
+import { type Compression, LEVELS } from "../compress/codec.ts";
+import { InvalidOptionError } from "../errors.ts";
+import { TAG_PATTERN } from "../registry/reference.ts";
+import { type CompressionOption, DEFAULTS } from "./options.ts";
+
+/** `value` if it is an integer from `min` to `max`, else an error naming `option`. */
+export function integerOption(
+  option: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(
+      `${option} must be an integer from ${min} to ${max}, got ${value}`,
+      {
+        option,
+        reason: "out-of-range",
+        value: String(value),
+      },
+    );
+  }
+  return value;
+}
+
+/** A list option that must name at least one thing. */
+export function nonEmptyList<T>(option: string, value: T | readonly T[] | undefined): T[] {
+  const list = value === undefined ? [] : Array.isArray(value) ? [...value] : [value as T];
+  if (list.length === 0) {
+    throw new InvalidOptionError(`${option} names nothing: give at least one`, {
+      option,
+      reason: "empty",
+    });
+  }
+  return list;
+}
+
+/** Extra tags, each a valid tag, without repeats. */
+export function tagsOption(tags: readonly string[] | undefined): string[] {
+  const unique = [...new Set(tags ?? [])];
+  for (const tag of unique) {
+    if (!TAG_PATTERN.test(tag)) {
+      throw new InvalidOptionError(`Invalid tag "${tag}" in tags`, {
+        option: "tags",
+        reason: "invalid-tag",
+        value: tag,
+      });
+    }
+  }
+  return unique;
+}
+
+/** The compression option as the core takes it. */
+export function compressionOption(option: CompressionOption | undefined): Compression {
+  const given = option ?? DEFAULTS.compression;
+  const { codec, level } = typeof given === "string" ? { codec: given, level: undefined } : given;
+  if (codec !== "none" && codec !== "gzip" && codec !== "zstd") {
+    throw new InvalidOptionError(`compression must be none, gzip or zstd, got "${codec}"`, {
+      option: "compression",
+      reason: "unknown-codec",
+      value: String(codec),
+    });
+  }
+  if (codec === "none") return { codec };
+  if (level === undefined || level === "auto") return { codec, level: "auto" };
+  const { min, max } = LEVELS[codec];
+  return { codec, level: integerOption("compression.level", level, min, min, max) };
+}
+
+/** Options that cannot go together. */
+export function exclusive(options: Record<string, boolean | undefined>): void {
+  const given = Object.entries(options).filter(([, on]) => on === true).map(([name]) => name);
+  if (given.length > 1) {
+    throw new InvalidOptionError(`${given.join(" and ")} cannot be used together`, {
+      option: given[1]!,
+      reason: "exclusive",
+      value: given.join(","),
+    });
+  }
+}

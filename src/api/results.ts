@@ -1,0 +1,83 @@
+/**
+ * What `push` and `pull` resolve with: plain data, decoupled from the core's own report types
+ * so that the core can change shape behind them.
+ *
+ * @module
+ */
+
+/** A count of blobs and their bytes. */
+export interface BlobCount {
+  /** How many blobs. */
+  count: number;
+  /** Their bytes as the registry holds them (a layer compressed on the way: compressed). */
+  bytes: number;
+  /** Their bytes as the archive holds them. */
+  archiveBytes: number;
+}
+
+/** One image (or joined index) pushed to one repository. */
+export interface PushedImage {
+  /** `registry/repository`, as the target named it (`docker.io/library/app`). */
+  repository: string;
+  /** Tags the manifest went under; empty when pushed by digest. */
+  tags: string[];
+  /** The root manifest pushed (in a dry run: the one a push would push). */
+  manifest: { mediaType: string; digest: string; size: number };
+  /**
+   * False only in a dry run that would compress layers it has never compressed before: the
+   * manifest's digest is then not yet known.
+   */
+  manifestFinal: boolean;
+  /** `os/arch[/variant]` of each image, read from the archive. */
+  platforms: string[];
+  /** Blobs sent (in a dry run: that a push would send). */
+  uploaded: BlobCount;
+  /** Blobs the registry had already. */
+  existing: BlobCount;
+  /** Blobs mounted from another repository of the same registry. */
+  mounted: BlobCount;
+  /** Milliseconds this image took. */
+  durationMs: number;
+}
+
+/** An image of the archives that `all` left out, and why. */
+export interface SkippedImage {
+  /** The archive holding it. */
+  archive: string;
+  /** Its manifest's digest. */
+  digest: string;
+  /** Why it was left out, in words. */
+  reason: string;
+}
+
+/** What `push` did. */
+export interface PushResult {
+  /** True when nothing was sent (`dryRun`). */
+  dryRun: boolean;
+  /** Every image pushed, in the order of the targets. */
+  images: PushedImage[];
+  /** Images `all` left out (untagged and not named by `images`). */
+  skipped: SkippedImage[];
+}
+
+/** One image written into the archive by `pull`. */
+export interface PulledImage {
+  /** Its name in the archive: `registry/repository:tag`, or `…@digest`. */
+  name: string;
+  /** Digest of the manifest (or index) stored. */
+  digest: string;
+  /** `os/arch[/variant]` of each platform stored. */
+  platforms: string[];
+}
+
+/** What `pull` did. */
+export interface PullResult {
+  /** The images, in the order of the sources. */
+  images: PulledImage[];
+  /** Layer bytes this run downloaded. */
+  downloaded: number;
+  /** Layer bytes kept from a partial archive an earlier run left. */
+  reused: number;
+  /** Bytes of the archive written. */
+  archiveSize: number;
+}

@@ -1,0 +1,30 @@
+/**
+ * What every API call sets up the same way: the environment it reads, the progress sink, and
+ * the promise's rejection with the signal's own reason when the caller aborts.
+ */
+import { type ProgressSink, silentSink } from "../progress/events.ts";
+import type { ProgressListener } from "./options.ts";
+
+/** The process environment, read only for the names a call needs. */
+export const defaultEnv = (name: string): string | undefined => Deno.env.get(name);
+
+/** The caller's listener as the core's sink (nothing when there is none). */
+export function progressSink(listener: ProgressListener | undefined): ProgressSink {
+  return listener ?? silentSink;
+}
+
+/**
+ * Runs `work`; once `signal` has aborted, whatever the work failed with (a cancelled request,
+ * a closed file) gives way to the signal's reason, as `fetch` rejects.
+ */
+export async function abortable<T>(
+  signal: AbortSignal | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw error;
+  }
+}
