@@ -24,6 +24,11 @@ export interface CliOptions {
   script?: string;
   /** Kill the process after this long, so a hang fails the test instead of stalling it. */
   deadlineMs?: number;
+  /**
+   * A command the CLI runs under, with its arguments (e.g. `["unshare", "-U",
+   * "--map-root-user"]`): the CLI's own command line follows them.
+   */
+  under?: string[];
 }
 
 /** A CLI process under way: signal it through `child`, await `done` for its result. */
@@ -87,8 +92,9 @@ export function startCli(args: string[], options: CliOptions = {}): RunningCli {
     DOCKER_PUSHER_COMPRESSION: "none",
     ...options.env,
   };
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", options.script ?? MAIN, ...args],
+  const [command, ...before] = [...options.under ?? [], Deno.execPath()];
+  const child = new Deno.Command(command!, {
+    args: [...before, "run", "-A", "--quiet", options.script ?? MAIN, ...args],
     env,
     clearEnv: true,
     stdin: options.stdin === undefined && options.stdinFile === undefined ? "null" : "piped",
