@@ -11,6 +11,7 @@
  */
 // deno-lint-ignore-file no-console -- a setup step talks to the terminal
 import { ensureDockerDaemon, installMissingTools } from "../tests/helpers/apt_install.ts";
+import { registerQemuAarch64 } from "../tests/helpers/binfmt.ts";
 import { DOCKER_TOOLS, inCi, missingTools, TEST_TOOL_PACKAGES } from "../tests/helpers/tools.ts";
 
 const say = (line: string) => console.error(`install_test_tools: ${line}`);
@@ -32,6 +33,12 @@ if (missingTools(DOCKER_TOOLS).length === 0 && !(await ensureDockerDaemon({ say 
     "no Docker daemon answers /usr/bin/docker info, and none could be started here " +
       "($TMPDIR/dip-dockerd.log has its output if one was): start one, e.g. sudo dockerd " +
       "--storage-driver=vfs --iptables=false --ip-masq=false --bridge=none &",
+  );
+}
+if ((await registerQemuAarch64({ say })) === false) {
+  problems.push(
+    "arm64 executables are not registered with binfmt_misc (the arm64 release kit's test runs " +
+      "one): as root, cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register",
   );
 }
 for (const problem of problems) say(problem);

@@ -39,8 +39,12 @@ export async function aptInstall(
 ): Promise<boolean> {
   const prefix = rootPrefix(options);
   if (prefix === undefined || packages.length === 0) return false;
+  // A package of another architecture (libc6:arm64) needs that architecture added to dpkg
+  // before apt-get update reads its package lists.
+  const foreign = [...new Set(packages.flatMap((p) => /:([a-z0-9]+)$/.exec(p)?.[1] ?? []))];
   for (
     const args of [
+      ...foreign.map((arch) => ["dpkg", "--add-architecture", arch]),
       ["apt-get", "update", "-qq"],
       ["apt-get", "install", "-y", "-qq", "--no-install-recommends", ...packages],
     ]

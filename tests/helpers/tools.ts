@@ -40,6 +40,13 @@ export const TEST_TOOL_PACKAGES: Readonly<Record<string, string>> = {
   "/usr/bin/docker": "docker.io",
   "/usr/sbin/dockerd": "docker.io",
   podman: "podman",
+  // The release kits' tests (tests/scripts/release_test.ts): checksums, a private mount
+  // namespace, and the linux-arm64 runtime under qemu user emulation, which needs the arm64
+  // C library (its ELF interpreter; apt_install.ts adds the arm64 architecture first).
+  sha256sum: "coreutils",
+  unshare: "util-linux",
+  "qemu-aarch64-static": "qemu-user-static",
+  "/lib/ld-linux-aarch64.so.1": "libc6:arm64",
 };
 
 /** The client and daemon the real-client tests use (see {@linkcode TEST_TOOL_PACKAGES}). */

@@ -2,7 +2,7 @@
  * The Docker daemon step of the test run's setup, with stand-ins for the client and the daemon:
  * the client "answers" once the daemon has written its marker file.
  */
-import { dockerAnswers, ensureDockerDaemon } from "../helpers/apt_install.ts";
+import { aptInstall, dockerAnswers, ensureDockerDaemon } from "../helpers/apt_install.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 
 interface Stand {
@@ -73,6 +73,32 @@ Deno.test("ensureDockerDaemon leaves a daemon that answers alone; false without 
     await Deno.remove(s.marker);
     const missing = `${s.dir}/no-such-dockerd`;
     assert(!(await ensureDockerDaemon({ docker: s.docker, dockerd: missing, timeoutMs: 1000 })));
+  } finally {
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
+Deno.test("aptInstall adds a foreign package's architecture to dpkg before apt-get update", async () => {
+  const s = await stands();
+  try {
+    // Stand-ins that record their arguments, in the order they ran.
+    const log = `${s.dir}/log`;
+    for (const tool of ["dpkg", "apt-get"]) {
+      await Deno.writeTextFile(
+        `${s.dir}/bin/${tool}`,
+        `#!/bin/sh\necho "${tool} $*" >> '${log}'\n`,
+        {
+          mode: 0o755,
+        },
+      );
+    }
+    assert(await withPath(`${s.dir}/bin`, () => aptInstall(["qemu-user-static", "libc6:arm64"])));
+    const ran = (await Deno.readTextFile(log)).trim().split("\n");
+    assertEquals(ran, [
+      "dpkg --add-architecture arm64",
+      "apt-get update -qq",
+      "apt-get install -y -qq --no-install-recommends qemu-user-static libc6:arm64",
+    ]);
   } finally {
     await Deno.remove(s.dir, { recursive: true });
   }
