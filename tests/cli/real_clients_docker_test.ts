@@ -18,7 +18,7 @@ import {
 } from "../helpers/docker.ts";
 import { type FixtureImageInfo, writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
-import { seed, tempDir } from "../pull/_support.ts";
+import { seed, seedPullSources, tempDir } from "../pull/_support.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TOOLS = ["docker-registry", ...DOCKER_TEST_TOOLS];
@@ -152,15 +152,7 @@ integrationTest(
     await using dir = await tempDir();
     await using images = await dockerImages();
     const unique = uniqueName();
-    const app = await seed(registry, `${unique}/app:1`, [{ name: "app:1", layerSeeds: [unique] }]);
-    const tool = await seed(registry, `${unique}/tool:2`, [{
-      name: "tool:2",
-      layerSeeds: [`${unique}-tool`],
-    }]);
-    const multi = await seed(registry, `${unique}/multi:3`, [
-      { name: "m:amd64", architecture: "amd64", layerSeeds: [`${unique}-amd64`] },
-      { name: "m:arm64", architecture: "arm64", layerSeeds: [`${unique}-arm64`] },
-    ], { index: { refName: "3" } });
+    const { app, tool, multi } = await seedPullSources(registry, unique);
     const source = (name: string) => `${registry.url}/${unique}/${name}`;
     const cases: [string, string[], FixtureImageInfo[]][] = [
       ["one", [source("app:1")], app.fixture.images],

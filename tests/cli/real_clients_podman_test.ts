@@ -11,7 +11,7 @@ import { Podman, PODMAN_TEST_TOOLS, uniqueName } from "../helpers/docker.ts";
 import { type FixtureImageInfo, writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
 import { skopeo } from "../helpers/skopeo.ts";
-import { seed, tempDir } from "../pull/_support.ts";
+import { seedPullSources, tempDir } from "../pull/_support.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TOOLS = ["docker-registry", "skopeo", ...PODMAN_TEST_TOOLS];
@@ -55,15 +55,7 @@ integrationTest(
     await using dir = await tempDir();
     await using podman = await Podman.start();
     const unique = uniqueName();
-    const app = await seed(registry, `${unique}/app:1`, [{ name: "app:1", layerSeeds: [unique] }]);
-    const tool = await seed(registry, `${unique}/tool:2`, [{
-      name: "tool:2",
-      layerSeeds: [`${unique}-tool`],
-    }]);
-    const multi = await seed(registry, `${unique}/multi:3`, [
-      { name: "m:amd64", architecture: "amd64", layerSeeds: [`${unique}-amd64`] },
-      { name: "m:arm64", architecture: "arm64", layerSeeds: [`${unique}-arm64`] },
-    ], { index: { refName: "3" } });
+    const { app, tool, multi } = await seedPullSources(registry, unique);
     const name = (image: string) => `${registry.host}/${unique}/${image}`;
     const source = (image: string) => `${registry.url}/${unique}/${image}`;
     const cases: [string, string[], [string, FixtureImageInfo][]][] = [

@@ -38,6 +38,29 @@ export async function seed(
   return { fixture, digest: (await registry.fetchManifest(repo, tag)).digest };
 }
 
+type Seeded = Awaited<ReturnType<typeof seed>>;
+
+/**
+ * What the real-client tests pull, in `registry` under `<unique>/`: `app:1` and `tool:2` (one
+ * image each) and `multi:3` (an index of linux/amd64 and linux/arm64), their content seeded with
+ * `unique` so that no client has them already.
+ */
+export async function seedPullSources(
+  registry: TestRegistry,
+  unique: string,
+): Promise<{ app: Seeded; tool: Seeded; multi: Seeded }> {
+  const app = await seed(registry, `${unique}/app:1`, [{ name: "app:1", layerSeeds: [unique] }]);
+  const tool = await seed(registry, `${unique}/tool:2`, [{
+    name: "tool:2",
+    layerSeeds: [`${unique}-tool`],
+  }]);
+  const multi = await seed(registry, `${unique}/multi:3`, [
+    { name: "m:amd64", architecture: "amd64", layerSeeds: [`${unique}-amd64`] },
+    { name: "m:arm64", architecture: "arm64", layerSeeds: [`${unique}-arm64`] },
+  ], { index: { refName: "3" } });
+  return { app, tool, multi };
+}
+
 /** `docker-image-pusher pull …args`. */
 export function pull(args: string[], options?: CliOptions): Promise<CliResult> {
   return runCli(["pull", ...args], options);
