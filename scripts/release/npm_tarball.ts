@@ -54,17 +54,21 @@ export async function fetchPinnedTarball(
   try {
     options.say?.(`npm pack ${spec}`);
     const npm = options.npm ?? "npm";
-    const output = await new Deno.Command(npm, {
-      args: ["pack", spec, "--json", "--pack-destination", dir],
-      cwd: dir,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output().catch((error: unknown) => {
+    let output: Deno.CommandOutput;
+    try {
+      // A missing npm throws from output() itself, not through the promise.
+      output = await new Deno.Command(npm, {
+        args: ["pack", spec, "--json", "--pack-destination", dir],
+        cwd: dir,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } catch (error) {
       throw new Error(`Failed to run ${npm} to fetch ${spec} (is npm installed?)`, {
         cause: error,
       });
-    });
+    }
     if (!output.success) {
       const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-3);
       throw new Error(`npm pack ${spec} failed (exit ${output.code}): ${stderr.join(" / ")}`);
