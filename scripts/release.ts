@@ -13,7 +13,7 @@
  */
 // deno-lint-ignore-file no-console -- a build script talks to the terminal
 import { VERSION } from "../src/version.ts";
-import { sha256sums } from "./release/checksums.ts";
+import { type FileSum, fileSum, sha256sums } from "./release/checksums.ts";
 import { compileExecutables } from "./release/compile.ts";
 import { buildKit } from "./release/kit.ts";
 import { fetchPinnedTarball, type PinnedPackage, readTarballFiles } from "./release/npm_tarball.ts";
@@ -111,7 +111,8 @@ async function release(args: ReleaseArgs): Promise<void> {
       `deno@${pins.version}`,
     )).get("package/LICENSE")!.data;
 
-    const built = new Map<string, Uint8Array>();
+    // Only each file's sum is kept: a kit is ~40 MiB, and it is on disk.
+    const built: FileSum[] = [];
     for (const target of targets) {
       const pkg = pinOf(target.runtimePackage);
       const file = `package/${runtimeFile(target)}`;
@@ -131,7 +132,7 @@ async function release(args: ReleaseArgs): Promise<void> {
         runtimeLicense,
       });
       await Deno.writeFile(`${args.out}/${name}`, kit);
-      built.set(name, kit);
+      built.push(fileSum(name, kit));
     }
 
     const compiled = await compileExecutables(bundlePath, VERSION, targets, args.out, { say });
@@ -141,11 +142,11 @@ async function release(args: ReleaseArgs): Promise<void> {
       );
     }
     for (const path of compiled.built) {
-      built.set(path.slice(path.lastIndexOf("/") + 1), await Deno.readFile(path));
+      built.push(fileSum(path.slice(path.lastIndexOf("/") + 1), await Deno.readFile(path)));
     }
 
     await Deno.writeTextFile(`${args.out}/SHA256SUMS`, sha256sums(built));
-    for (const [name, bytes] of built) console.log(`${args.out}/${name}  ${size(bytes.length)}`);
+    for (const sum of built) console.log(`${args.out}/${sum.name}  ${size(sum.size)}`);
     console.log(`${args.out}/SHA256SUMS`);
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});

@@ -120,7 +120,7 @@ export async function readTarballFiles(
     if (header.kind === "file" && names.includes(header.name)) {
       // The mode field (octal at 100) is not among what parseHeader returns.
       const mode = parseInt(new TextDecoder().decode(block.subarray(100, 107)), 8);
-      found.set(header.name, { data: tar.slice(start, start + header.size), mode });
+      found.set(header.name, { data: tar.subarray(start, start + header.size), mode });
     }
     at = start + Math.ceil(header.size / BLOCK_SIZE) * BLOCK_SIZE;
   }
