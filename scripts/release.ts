@@ -95,6 +95,14 @@ async function release(args: ReleaseArgs): Promise<void> {
   const work = await Deno.makeTempDir({ prefix: "dip-release-" });
   try {
     say(`bundling ${VERSION}`);
+    if (Deno.version.deno !== pins.version) {
+      // Bundles are plain JavaScript and run on other 2.x releases, but what the tests prove is
+      // the pinned runtime: say when the build's Deno is another one.
+      say(
+        `this is Deno ${Deno.version.deno}; the kits carry Deno ${pins.version} ` +
+          `(scripts/release/runtime_pins.json)`,
+      );
+    }
     const bundlePath = await bundle(work);
     const read = (path: string) => Deno.readFile(path);
     const [bundleBytes, readme, license] = await Promise.all([

@@ -10,7 +10,7 @@ import type { Target } from "./targets.ts";
 /** What {@linkcode compileExecutables} did. */
 export type CompileOutcome =
   | { built: string[] }
-  /** `deno compile` could not download its runtime base: `reason` is its error, in one line. */
+  /** `deno compile` could not download its runtime base: `unreachable` is its error line. */
   | { built: string[]; unreachable: string };
 
 /** Options for {@linkcode compileExecutables}. */

@@ -162,7 +162,8 @@ async function pushAndPullIsolated(
     const back = await pullBack(registry, repo, "1");
     assertEquals(back.configDigest, image.configDigest);
     assertEquals(back.layerDiffIds, image.layerDiffIds);
-    assertEquals(await Array.fromAsync(Deno.readDir(home)), [], "HOME stayed empty");
+    // HOME is read-only in there: the push says its cache was not saved, and succeeds.
+    assertStringIncludes(pushed.stderr, "could not save the blob-info cache");
 
     const pulled = await isolated(
       [launcher, "pull", `http://${registry.host}/${repo}:1`, "-o", `${work}/pulled.tar`],
