@@ -7,9 +7,10 @@
  * dist/release) `docker-image-pusher-<version>-<target>.tar.gz` (`.zip` for Windows): a launcher,
  * Deno's runtime for the target from the pinned `@deno/<platform>` npm package
  * (scripts/release/runtime_pins.json, checked against its sha512 integrity), the bundle
- * (scripts/bundle.sh), README and licenses. Where `deno compile` can download its runtime base,
- * also the single-file executables; where it cannot, says so in one line. Then `SHA256SUMS` over
- * every file built. The npm tarballs are cached in DIR (default .tmp/deno-runtimes).
+ * (scripts/bundle.sh), README, and the licenses of the project, the runtime and the npm packages
+ * the bundle inlines. Where `deno compile` can download its runtime base, also the single-file
+ * executables; where it cannot, says so in one line. Then `SHA256SUMS` over every file built.
+ * The npm tarballs are cached in the --cache DIR (default .tmp/deno-runtimes).
  */
 // deno-lint-ignore-file no-console -- a build script talks to the terminal
 import { VERSION } from "../src/version.ts";
@@ -17,6 +18,7 @@ import { type FileSum, fileSum, sha256sums } from "./release/checksums.ts";
 import { compileExecutables } from "./release/compile.ts";
 import { buildKit } from "./release/kit.ts";
 import { fetchPinnedTarball, type PinnedPackage, readTarballFiles } from "./release/npm_tarball.ts";
+import { inlinedPackages, thirdPartyNotices } from "./release/third_party.ts";
 import { kitFile, runtimeFile, selectTargets, type Target, TARGETS } from "./release/targets.ts";
 import pins from "./release/runtime_pins.json" with { type: "json" };
 
@@ -118,6 +120,10 @@ async function release(args: ReleaseArgs): Promise<void> {
       ["package/LICENSE"],
       `deno@${pins.version}`,
     )).get("package/LICENSE")!.data;
+    // bundle.sh runs in the repository's root: the bundle's module paths are relative to it.
+    const thirdPartyLicenses = new TextEncoder().encode(
+      await thirdPartyNotices(inlinedPackages(new TextDecoder().decode(bundleBytes), ROOT)),
+    );
 
     // Only each file's sum is kept: a kit is ~40 MiB, and it is on disk.
     const built: FileSum[] = [];
@@ -138,6 +144,7 @@ async function release(args: ReleaseArgs): Promise<void> {
         readme,
         license,
         runtimeLicense,
+        thirdPartyLicenses,
       });
       await Deno.writeFile(`${args.out}/${name}`, kit);
       built.push(fileSum(name, kit));

@@ -6,6 +6,7 @@
  *     lib/docker-image-pusher.js     the bundle: the program with every dependency inlined
  *     README.md, LICENSE             this project's
  *     LICENSE-deno                   the runtime's
+ *     THIRD-PARTY-LICENSES           those of the npm packages the bundle inlines
  */
 import type { KitEntry } from "./kit_entry.ts";
 import { fillLauncher } from "./run_flags.ts";
@@ -22,6 +23,8 @@ export interface KitInputs {
   readme: Uint8Array;
   license: Uint8Array;
   runtimeLicense: Uint8Array;
+  /** The licenses of the npm packages the bundle inlines (third_party.ts). */
+  thirdPartyLicenses: Uint8Array;
 }
 
 const LAUNCHER_SH = new URL("./launcher.sh", import.meta.url);
@@ -55,6 +58,7 @@ export async function kitEntries(target: Target, inputs: KitInputs): Promise<Kit
     file("README.md", inputs.readme),
     file("LICENSE", inputs.license),
     file("LICENSE-deno", inputs.runtimeLicense),
+    file("THIRD-PARTY-LICENSES", inputs.thirdPartyLicenses),
   ];
 }
 

@@ -430,6 +430,7 @@ integrationTest(
           root,
           `${root}/LICENSE`,
           `${root}/LICENSE-deno`,
+          `${root}/THIRD-PARTY-LICENSES`,
           `${root}/README.md`,
           `${root}/bin`,
           launcher,
