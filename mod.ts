@@ -50,7 +50,13 @@ export type {
   PushResult,
   SkippedImage,
 } from "./src/api/results.ts";
-export type { BlobOutcome, CompressedForm, ProgressEvent } from "./src/progress/events.ts";
+export type {
+  BlobOutcome,
+  CompressedForm,
+  NoticeKind,
+  ProgressEvent,
+  RetrySubject,
+} from "./src/progress/events.ts";
 export {
   type ArchiveCompression,
   type ArchiveReport,

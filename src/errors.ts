@@ -1,21 +1,11 @@
 /**
  * Error classes callers catch. Everything else is a built-in error with `cause` chained.
  *
- * - {@linkcode UsageError}: the user asked for something impossible (exit 2, with a hint).
+ * - {@linkcode InvalidOptionError}: the caller asked for something impossible (the CLI turns it
+ *   into its usage error, exit 2, in terms of its flags).
  * - {@linkcode ArchiveError}: the image archive is unreadable or malformed (exit 1).
  * - `RegistryError` (in `registry/registry_error.ts`): the registry refused or failed a request.
- * - {@linkcode InvalidOptionError}: a caller of the library asked for something impossible.
  */
-
-/** A mistake in how the program was called: exit code 2, printed with a hint. */
-export class UsageError extends Error {
-  override name = "UsageError";
-  readonly hint: string | undefined;
-  constructor(message: string, options?: { hint?: string; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.hint = options?.hint;
-  }
-}
 
 /** The archive file cannot be read as an image archive. The message names the archive. */
 export class ArchiveError extends Error {
@@ -45,14 +35,17 @@ export class InvalidOptionError extends TypeError {
   readonly reason: string;
   /** The value at fault, when there is one to show (a path, a name). */
   readonly value: string | undefined;
-  /** An error with `message` about `option`; `reason` is a stable code. */
+  /** What would work instead, naming options as the library spells them. */
+  readonly hint: string | undefined;
+  /** An error with `message` about `init.option`; `init.reason` is a stable code. */
   constructor(
     message: string,
-    init: { option: string; reason: string; value?: string; cause?: unknown },
+    init: { option: string; reason: string; value?: string; hint?: string; cause?: unknown },
   ) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
     this.option = init.option;
     this.reason = init.reason;
     this.value = init.value;
+    this.hint = init.hint;
   }
 }

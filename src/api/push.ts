@@ -146,7 +146,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         caCerts: options.caCerts === undefined ? undefined : [...options.caCerts],
         env,
         sink,
-        note: (note) => sink({ type: "notice", message: noteText(note) }),
+        note: (note) => sink({ type: "notice", kind: note.kind, message: noteText(note) }),
         signal,
       });
       const result: PushResult = {

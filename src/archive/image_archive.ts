@@ -10,7 +10,7 @@
  * here, before a registry is contacted: which files the manifests name, that they exist with the
  * sizes and (for configs and manifests) the digests named. Layer bytes are verified as they go up.
  */
-import { ArchiveError, UsageError } from "../errors.ts";
+import { ArchiveError, InvalidOptionError } from "../errors.ts";
 import { MAX_MANIFEST_BYTES, readEntry } from "./archive_reader.ts";
 import { loadDirLayout } from "./dir_layout.ts";
 import { indexDirectory } from "./directory_index.ts";
@@ -86,18 +86,27 @@ export function selectImage(archive: ImageArchive, wanted: string | undefined): 
   const { images } = archive;
   if (wanted === undefined) {
     if (images.length === 1) return images[0]!;
-    throw new UsageError(`${archive.path} holds ${images.length} images; choose one with --image`, {
+    throw new InvalidOptionError(`${archive.path} holds ${images.length} images; choose one`, {
+      option: "images",
+      reason: "image-ambiguous",
+      value: archive.path,
       hint: `Available: ${describeChoices(images)}`,
     });
   }
   const match = findImages(archive, wanted);
   if (match.length === 1) return match[0]!;
   if (match.length === 0) {
-    throw new UsageError(`No image named "${wanted}" in ${archive.path}`, {
+    throw new InvalidOptionError(`No image named "${wanted}" in ${archive.path}`, {
+      option: "images",
+      reason: "image-not-found",
+      value: wanted,
       hint: `Available: ${describeChoices(images)}`,
     });
   }
-  throw new UsageError(`"${wanted}" names ${match.length} images in ${archive.path}`, {
+  throw new InvalidOptionError(`"${wanted}" names ${match.length} images in ${archive.path}`, {
+    option: "images",
+    reason: "image-name-ambiguous",
+    value: wanted,
     hint: `Available: ${describeChoices(images)}`,
   });
 }

@@ -1,5 +1,5 @@
 /** `--ca-cert`: the PEM bundle of extra CAs to trust, read for push and pull alike. */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** Reads a PEM bundle; a missing or non-PEM file is the user's mistake. */
 export async function readCaFile(path: string): Promise<string> {

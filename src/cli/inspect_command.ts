@@ -3,7 +3,7 @@
  * the report (text, or one JSON document with `--output json`); errors go to stderr.
  */
 import { type Command, Option } from "commander";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { type ArchiveReport, INSPECT_SCHEMA_VERSION } from "../inspect/archive_report.ts";
 import { inspectArchive } from "../inspect/inspect_archive.ts";
 import { NAME } from "../version.ts";

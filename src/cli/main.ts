@@ -3,7 +3,7 @@
  * couple of lines on stderr. Exit codes: 0 pushed, 1 failed, 2 usage error, 130 interrupted.
  */
 import { CommanderError } from "commander";
-import { UsageError } from "../errors.ts";
+import { UsageError, usageErrorOf } from "./usage_error.ts";
 import { NAME } from "../version.ts";
 import { archiveStdin } from "./archive_stdin.ts";
 import { runPush } from "./push_command.ts";
@@ -43,7 +43,9 @@ export async function main(
   try {
     await program.parseAsync(withDefaultCommand(args), { from: "user" });
     return EXIT.ok;
-  } catch (error) {
+  } catch (caught) {
+    // What reaches here from the core unconverted is said in terms of flags all the same.
+    const error = usageErrorOf(caught);
     writeJsonFailure(args, error, context.writeOut);
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {

@@ -2,7 +2,7 @@
  * The push command's settings: flags first, then `DOCKER_PUSHER_*` environment variables, then
  * defaults. Everything is validated here, so the core receives only sound values.
  */
-import { UsageError } from "../errors.ts";
+import { asUsage, UsageError } from "./usage_error.ts";
 import {
   type ImageReference,
   parseReference,
@@ -154,7 +154,9 @@ export function resolveSettings(
       hint: "--all pushes each image under its own name; --multi-arch joins images into one tag",
     });
   }
-  const references = urls.map((url) => all ? parseRegistryPrefix(url) : parseReference(url));
+  const references = urls.map((url) =>
+    asUsage(() => all ? parseRegistryPrefix(url) : parseReference(url))
+  );
   if (multiArch) {
     const byDigest = references.find((r) => r.digest !== undefined);
     if (byDigest !== undefined) {

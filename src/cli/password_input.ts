@@ -3,7 +3,7 @@
  * password is the user's mistake (a variable that was never set, a file that is empty), never
  * something to try on the registry.
  */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** What reading the password needs from the process. */
 export interface PasswordInput {

@@ -3,7 +3,7 @@
  * subcommand the arguments go to `push`, so scripts written for the earlier tool keep working.
  */
 import { Command, Option } from "commander";
-import { UsageError } from "../errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { NAME, VERSION } from "../version.ts";
 import { DEFAULTS, ENV, type RawFlags } from "./options.ts";
 import { addFlags, connectionFlags, outputFlags, transferFlags } from "./shared_flags.ts";

@@ -4,6 +4,7 @@ import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import type { ProgressEvent, ProgressSink } from "../progress/events.ts";
 import { formatBytes, formatMillis, formatPercent, shortDigest } from "../progress/format.ts";
+import { retryText } from "../progress/retry_text.ts";
 import { PULL_WORDS } from "../progress/tty_frame.ts";
 import { partialPaths } from "../pull/partial_state.ts";
 import { hostPlatform } from "../pull/platform.ts";
@@ -19,6 +20,7 @@ import { readStdinPassword } from "./password_input.ts";
 import { type PullFlags, type PullSettings, resolvePullSettings } from "./pull_options.ts";
 import { openPullOutput, type PullOutput, type PullOutputContext } from "./pull_output.ts";
 import { reporterFor } from "./reporter.ts";
+import { usageErrorOf } from "./usage_error.ts";
 import type { CommandContext } from "./push_command.ts";
 
 /** What `pull` needs from the process besides what `push` needs. */
@@ -47,6 +49,9 @@ export async function runPull(
       settings = resolvePullSettings(sources, flags, context.env, await readStdinPassword(context));
     }
     await pullInto(output, settings, context);
+  } catch (error) {
+    // The core's refusals of an option (a password it cannot find) are said in terms of flags.
+    throw usageErrorOf(error);
   } finally {
     if (output.kind === "stream") output.close();
   }
@@ -233,7 +238,7 @@ function pullLines(writeLine: (line: string) => void): ProgressSink {
           } kept from the earlier run`;
       }
       case "retry":
-        return `Retrying ${event.what} in ${
+        return `Retrying ${retryText(event.subject)} in ${
           formatMillis(event.delayMs)
         } (attempt ${event.attempt}): ` +
           event.reason;

@@ -4,7 +4,7 @@
  * `DOCKER_PUSHER_*` variables and defaults as `push`; flags win over the environment.
  */
 import { type Command, Option } from "commander";
-import { UsageError } from "../errors.ts";
+import { asUsage, UsageError } from "./usage_error.ts";
 import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
 import { type ImageReference, parseReference } from "../registry/reference.ts";
 import {
@@ -113,7 +113,7 @@ export function resolvePullSettings(
       });
     }
   }
-  const references = sources.map((source) => parseReference(source));
+  const references = sources.map((source) => asUsage(() => parseReference(source)));
   const { username, password, passwordSource } = explicitCredentials(
     flags,
     envOf,

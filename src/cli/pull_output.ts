@@ -3,7 +3,7 @@
  * archive is a usage error (with a hint) before anything is downloaded, and binary is never
  * written to a terminal. What an interruption says about a rerun depends on what was opened.
  */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "./usage_error.ts";
 import { partialPaths } from "../pull/partial_state.ts";
 import { openOutputStream, OutputPathError, resolveOutputTarget } from "../pull/output_target.ts";
 

@@ -7,7 +7,7 @@ import { type RunNote, type RunOutcome, runPushSettings, type RunSource } from "
 import { openSource } from "./push_input.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import { InvalidOptionError, UsageError } from "../errors.ts";
+import { usageErrorOf } from "./usage_error.ts";
 import { formatBytes } from "../progress/format.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
@@ -55,7 +55,9 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
     context.onVerbose(settings.verbose);
     reporter = reporterFor(settings, context);
     outcome = await pushAll(settings, context, reporter, archiveNames);
-  } catch (error) {
+  } catch (caught) {
+    // The core's refusals of an option are said in terms of flags, in the JSON document too.
+    const error = usageErrorOf(caught);
     reporter?.stop();
     // Under --output json every failure prints its document, a usage error's too (the flags
     // that asked for JSON are read as given when the settings could not be).
@@ -97,7 +99,7 @@ export async function runPush(flags: RawFlags, context: CommandContext): Promise
 function runFailure(reports: readonly JobReport[]): unknown {
   const failed = reports.filter((r) => r.status === "failed");
   if (failed.length === 0) return undefined;
-  if (failed.length === 1 && reports.length === 1) return failed[0]!.error;
+  if (failed.length === 1 && reports.length === 1) return usageErrorOf(failed[0]!.error);
   // One cause for all (a registry that is down): said once.
   const causes = new Set(failed.map((r) => describeError(r.error)));
   return new Error(
@@ -156,7 +158,7 @@ async function pushAll(
       signal: context.signal,
     });
   } catch (error) {
-    throw usageErrorFor(error, targets[0]!.reference.registry);
+    throw usageErrorOf(error);
   }
 }
 
@@ -171,31 +173,6 @@ function noteText(note: RunNote): string {
     case "cache-not-saved":
       return `Note: could not save the blob-info cache ${note.path}: ${note.error}`;
   }
-}
-
-/** The run's refusals of an option, in the command line's terms (flags and a hint). */
-function usageErrorFor(error: unknown, registry: string): unknown {
-  if (!(error instanceof InvalidOptionError)) return error;
-  switch (error.reason) {
-    case "stream-not-alone":
-      return new UsageError(
-        `${error.value} is read as a stream (a pipe or a compressed archive), once: it can be ` +
-          `the only -f, to one -r`,
-        { hint: "Give tar files for a run of several archives or registries", cause: error },
-      );
-    case "stream-all-no-prefix":
-      return new UsageError(
-        `--all from a stream needs a prefix in -r: the layers go into it as they pass, and ` +
-          `each image's repository mounts them from there`,
-        { hint: `Add a prefix: -r ${registry}/mirror`, cause: error },
-      );
-    case "nothing-to-push":
-      return new UsageError(error.message, {
-        hint: "Name images with --image to push them by digest into the prefix repository",
-        cause: error,
-      });
-  }
-  return error;
 }
 
 /** The credentials for one target: given, or docker's config read if the registry asks. */

@@ -2,7 +2,7 @@
  * Parsing of the numbers users type: byte sizes and durations with optional units, counts,
  * booleans. Every refusal is a {@linkcode UsageError} with a hint saying what is accepted.
  */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "./usage_error.ts";
 
 const UNITS = new Map<string, number>(Object.entries({
   "": 1,

@@ -7,7 +7,7 @@
  * a push to a registry open to all never depends on a store that may be broken (a
  * `credsStore` copied from another machine whose helper is not installed here).
  */
-import { UsageError } from "../errors.ts";
+import { InvalidOptionError } from "../errors.ts";
 import type { Credentials } from "../registry/auth.ts";
 import {
   CredentialStoreError,
@@ -42,7 +42,7 @@ export interface ExplicitCredentials {
 
 /**
  * Picks the credentials for `registry`. Explicit ones are used as given; a username alone is
- * completed now by docker's stored secret for that same user (or is a {@linkcode UsageError});
+ * completed now by docker's stored secret for that same user (or is an `InvalidOptionError`);
  * with neither, docker's configuration is deferred to a lookup.
  */
 export async function resolveCredentials(
@@ -61,20 +61,25 @@ export async function resolveCredentials(
   if (username === undefined) {
     return { kind: "docker-config", lookup: () => dockerConfigCredentials(registry, system) };
   }
-  const hint = "Pass --password-stdin, set DOCKER_PUSHER_PASSWORD, or run docker login for it";
+  const hint = "Give the password, or store it in docker's configuration (docker login)";
   let found: FoundCredentials | undefined;
   try {
     found = await dockerConfigCredentials(registry, system);
   } catch (error) {
     if (!(error instanceof CredentialStoreError)) throw error;
-    throw new UsageError(`No password for user "${username}" at ${registry} (${error.message})`, {
-      hint,
-      cause: error,
-    });
+    throw new InvalidOptionError(
+      `No password for user "${username}" at ${registry} (${error.message})`,
+      { option: "credentials", reason: "no-password", value: username, hint, cause: error },
+    );
   }
   // A username alone: docker's stored secret for that same user completes it.
   if (found && found.credentials.username === username) return { kind: "given", ...found };
-  throw new UsageError(`No password for user "${username}" at ${registry}`, { hint });
+  throw new InvalidOptionError(`No password for user "${username}" at ${registry}`, {
+    option: "credentials",
+    reason: "no-password",
+    value: username,
+    hint,
+  });
 }
 
 function describeSource(source: string | undefined): string {

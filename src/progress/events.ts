@@ -15,6 +15,60 @@ export interface CompressedForm {
 }
 
 /**
+ * What a `notice` says, as a kind to branch on; its `message` is the default wording.
+ *
+ * - `verifying`: every blob is hashed before the first upload (`verify`).
+ * - `upload-resumed`: a saved upload session is continued (`digest`).
+ * - `upload-restarted`: a saved session is gone; the blob starts over (`digest`).
+ * - `session-lost-fallback`: the registry lost a session; blobs go in one request from now on.
+ * - `chunks-refused-fallback`: the registry refused chunks; blobs go in one request instead.
+ * - `too-large-chunked`: one request was too large (413); the blob goes in chunks (`digest`).
+ * - `chunk-size-reduced`: a chunk was too large (413); smaller chunks follow (`digest`).
+ * - `compressed-refused`: a layer compressed on the way was refused; it goes as stored.
+ * - `credentials-unreadable`: stored credentials cannot be read; trying without (a warning).
+ * - `archive-note`: a remark of the archive reader about an image.
+ * - `unused-stream-blobs`: blobs of other images in a stream went up too.
+ * - `cache-not-saved`: the blob-info cache could not be saved.
+ * - `partial-replaced`: a partial archive of another pull is started again.
+ * - `resume-mismatch`: a kept prefix of a layer did not match; it is downloaded again.
+ * - `download-restarted`: a layer is downloaded again from its start (`digest`).
+ * - `zstd-layers`: the archive holds zstd layers that older Docker cannot load (a warning).
+ */
+export type NoticeKind =
+  | "verifying"
+  | "upload-resumed"
+  | "upload-restarted"
+  | "session-lost-fallback"
+  | "chunks-refused-fallback"
+  | "too-large-chunked"
+  | "chunk-size-reduced"
+  | "compressed-refused"
+  | "credentials-unreadable"
+  | "archive-note"
+  | "unused-stream-blobs"
+  | "cache-not-saved"
+  | "partial-replaced"
+  | "resume-mismatch"
+  | "download-restarted"
+  | "zstd-layers";
+
+/** What a `retry` event tries again: a kind, and what it concerns. Renderers word it. */
+export type RetrySubject =
+  /** One request, by what it does: `action` is the request's own description. */
+  | { kind: "request"; action: string }
+  /** A whole blob upload, started again (every attempt is its own `blob-start`). */
+  | { kind: "blob"; digest: string }
+  /** A blob download, continued from what it received. */
+  | { kind: "download"; digest: string }
+  /** A chunk of a chunked upload, from byte `offset` of the blob. */
+  | { kind: "chunk"; digest: string; offset: number }
+  /**
+   * A segment of a layer read from a stream, from byte `offset`: its digest is known only at
+   * its end, so `blob` names it as the archive does.
+   */
+  | { kind: "segment"; blob: string; offset: number };
+
+/**
  * What the core reports as it works: every event has a string `type`; blob events name their blob
  * by digest, and `target` when a run pushes to several registries.
  */
@@ -50,8 +104,21 @@ export type ProgressEvent =
     target?: string;
     compressed?: CompressedForm;
   }
-  /** A request or blob attempt failed and will be retried after `delayMs`. */
-  | { type: "retry"; what: string; attempt: number; delayMs: number; reason: string }
+  /**
+   * A request or blob attempt failed and will be retried after `delayMs`: `subject` says what,
+   * `digest` names its blob when it is one (by digest), `status` the registry's answer when
+   * there was one, and `reason` is the failure's message.
+   */
+  | {
+    type: "retry";
+    subject: RetrySubject;
+    digest?: string;
+    attempt: number;
+    delayMs: number;
+    reason: string;
+    status?: number;
+    target?: string;
+  }
   /** A manifest was pushed. */
   | { type: "manifest-done"; reference: string; digest: string }
   /** An HTTP exchange finished (reported for --verbose; URL already redacted). */
@@ -61,8 +128,18 @@ export type ProgressEvent =
    * plain HTTP from now on (once per registry client; for --verbose).
    */
   | { type: "plain-http"; registry: string }
-  /** A free-form notice for the user (a fallback taken); `warning` when something is wrong. */
-  | { type: "notice"; message: string; level?: "warning" };
+  /**
+   * Something the user may want to know (a fallback taken, a resume): `kind` says what, and
+   * `digest` names the blob it concerns; `message` words it; `warning` when something is wrong.
+   */
+  | {
+    type: "notice";
+    kind: NoticeKind;
+    message: string;
+    level?: "warning";
+    digest?: string;
+    target?: string;
+  };
 
 /**
  * Blob events carry `target` (the registry, as users name it) when a run pushes to several
@@ -78,7 +155,8 @@ export const silentSink: ProgressSink = (): void => {};
 export function forTarget(sink: ProgressSink, target: string): ProgressSink {
   return (event) => {
     if (
-      event.type === "blob-start" || event.type === "blob-progress" || event.type === "blob-done"
+      event.type === "blob-start" || event.type === "blob-progress" ||
+      event.type === "blob-done" || event.type === "retry"
     ) {
       sink({ ...event, target });
     } else {

@@ -3,6 +3,7 @@
  * codes, no redraws, and a bounded number of lines however many progress events arrive.
  */
 import type { ProgressEvent, ProgressSink } from "./events.ts";
+import { retryText } from "./retry_text.ts";
 import {
   formatBytes,
   formatDuration,
@@ -104,7 +105,7 @@ function eventLine(event: ProgressEvent, state: ProgressState): string | undefin
       return `Uploaded ${what}${took}`;
     }
     case "retry":
-      return `Retrying ${event.what} in ${formatMillis(event.delayMs)} ` +
+      return `Retrying ${retryText(event.subject)} in ${formatMillis(event.delayMs)} ` +
         `(attempt ${event.attempt}): ${event.reason}`;
     case "notice":
       return `${event.level === "warning" ? "Warning" : "Notice"}: ${event.message}`;

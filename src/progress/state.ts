@@ -147,9 +147,14 @@ export class ProgressState {
         return;
       }
       case "retry":
-        // `retry` names what failed in free text; a blob upload's retry names the digest.
+        // A blob's retry names it by digest; a request's (a blob's PUT) and a stream segment's
+        // name it in their descriptions, when they know it.
         for (const blob of this.#blobs.values()) {
-          if (isInFlight(blob) && event.what.includes(blob.digest)) {
+          const { subject } = event;
+          const about = event.digest === blob.digest ||
+            (subject.kind === "request" && subject.action.includes(blob.digest)) ||
+            (subject.kind === "segment" && subject.blob.includes(blob.digest));
+          if (isInFlight(blob) && about) {
             blob.status = "retrying";
             blob.attempt = event.attempt;
             blob.done = 0;

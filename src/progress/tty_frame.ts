@@ -12,6 +12,7 @@
  * ```
  */
 import type { ProgressEvent } from "./events.ts";
+import { retryText } from "./retry_text.ts";
 import type { Palette } from "./ansi.ts";
 import {
   formatBytes,
@@ -166,7 +167,9 @@ export function permanentLine(
       return `${c.green("✓")} ${digest} ${words.moved} ${kept ?? `${size}${took}`}`;
     }
     case "retry":
-      return `${c.yellow("↻")} Retrying ${event.what} in ${formatMillis(event.delayMs)} ` +
+      return `${c.yellow("↻")} Retrying ${retryText(event.subject)} in ${
+        formatMillis(event.delayMs)
+      } ` +
         `(attempt ${event.attempt}): ${event.reason}`;
     case "notice":
       return `${c.yellow("!")} ${event.message}`;

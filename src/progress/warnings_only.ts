@@ -11,7 +11,12 @@ import type { ProgressSink } from "./events.ts";
  * @example
  * ```ts
  * const sink = warningsOnly((line) => console.error(line));
- * sink({ type: "notice", level: "warning", message: "Layers are zstd-compressed" });
+ * sink({
+ *   type: "notice",
+ *   kind: "zstd-layers",
+ *   level: "warning",
+ *   message: "Layers are zstd-compressed",
+ * });
  * ```
  */
 export function warningsOnly(writeLine: (line: string) => void): ProgressSink {

@@ -155,7 +155,7 @@ export async function downloadBlob(
       // A long download over a flaky link goes on as long as each attempt moves bytes.
       failures = tally.done > before ? 1 : failures + 1;
       if (failures > client.retries) throw error;
-      await client.waitBeforeRetry(`download blob ${digest}`, failures + 1, error);
+      await client.waitBeforeRetry({ kind: "download", digest }, failures + 1, error);
     }
   }
 }

@@ -108,6 +108,7 @@ export async function writeArchiveFile(
   } else if (options.resume !== false && await exists(paths.state)) {
     options.sink({
       type: "notice",
+      kind: "partial-replaced",
       message: `${paths.data} belongs to another pull (the images changed); starting again`,
     });
   }
@@ -178,6 +179,8 @@ export async function writeArchiveFile(
           tally.reset();
           options.sink({
             type: "notice",
+            kind: "resume-mismatch",
+            digest: entry.digest,
             message: `The saved part of ${entry.digest} did not match; downloading it again`,
           });
         }
@@ -234,6 +237,8 @@ export async function writeArchiveFile(
             save();
             options.sink({
               type: "notice",
+              kind: "download-restarted",
+              digest: entry.digest,
               message: `Downloading ${entry.digest} again: ${reason}`,
             });
           },

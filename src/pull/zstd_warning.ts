@@ -47,6 +47,7 @@ export function zstdLayerWarning(images: readonly BundleImage[]): ProgressEvent 
     : `${layers.size} zstd-compressed layers`;
   return {
     type: "notice",
+    kind: "zstd-layers",
     level: "warning",
     message: `The archive holds ${count} (${names.join(", ")}): docker load needs ` +
       `Docker Engine ${DOCKER_ZSTD_SINCE} or later to read them (podman and skopeo read them)`,

@@ -33,7 +33,7 @@ export async function attemptBlob<T>(
   attempt: () => Promise<T>,
   options: BlobAttemptsOptions,
 ): Promise<T> {
-  const retry = client.retryOptions(`blob ${blob.digest}`);
+  const retry = client.retryOptions({ kind: "blob", digest: blob.digest });
   return await withRetries(async (n) => {
     client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt: n });
     try {

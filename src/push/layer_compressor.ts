@@ -300,6 +300,8 @@ export class LayerCompressor {
     if (saved) {
       client.sink({
         type: "notice",
+        kind: "upload-resumed",
+        digest: blob.digest,
         message: `Resuming the saved upload of ${blob.digest} (${saved.offset} bytes of its ` +
           `${this.#options.codec} stream were confirmed)`,
       });
@@ -337,6 +339,8 @@ export class LayerCompressor {
         if (!(error instanceof SavedSessionGoneError)) throw error;
         client.sink({
           type: "notice",
+          kind: "upload-restarted",
+          digest: blob.digest,
           message: `Uploading ${blob.digest} from the start: ${error.message}`,
         });
         await store?.remove(registry, client.repository, key);

@@ -37,7 +37,7 @@ import {
   parseJson,
 } from "../archive/json_guards.ts";
 import { sha256Digest } from "../digest.ts";
-import { ArchiveError, UsageError } from "../errors.ts";
+import { ArchiveError, InvalidOptionError } from "../errors.ts";
 import { formatPlatform, type Platform as BasePlatform } from "../pull/platform.ts";
 
 /** The platform an image serves, as an OCI index entry gives it. */
@@ -96,7 +96,7 @@ const REFERENCE_DIGEST = "vnd.docker.reference.digest";
  * The platform of an image manifest, read from its config blob (OCI's image config requires
  * `os` and `architecture`; `variant`, `os.version` and `os.features` are kept when present).
  * Throws an {@linkcode ArchiveError} naming `label` when the config is missing or unreadable,
- * and a {@linkcode UsageError} naming it, with a hint, when the config names no os or
+ * and an {@linkcode InvalidOptionError} naming it, with a hint, when the config names no os or
  * architecture.
  *
  * @example
@@ -131,13 +131,19 @@ export async function readPlatform(
  * platform), since the same archive pushes fine on its own. Nothing here can give it one: the
  * platform is in the config, and changing the config changes the image.
  */
-function noPlatform(label: string, config: string, missing: readonly string[]): UsageError {
-  return new UsageError(
+function noPlatform(
+  label: string,
+  config: string,
+  missing: readonly string[],
+): InvalidOptionError {
+  return new InvalidOptionError(
     `Cannot join ${label} into a multi-platform index: its config ${config} names no ` +
       `${missing.join(" and no ")}, and an index needs both os and architecture`,
     {
-      hint: "Rebuild the image for a platform (docker build --platform linux/amd64 …), or " +
-        "push it on its own, without --multi-arch",
+      option: "multiArch",
+      reason: "no-platform",
+      value: label,
+      hint: "Rebuild the image for a platform, or push it on its own, not joined into an index",
     },
   );
 }
@@ -196,7 +202,7 @@ export async function platformEntries(
 }
 
 /**
- * Throws a {@linkcode UsageError} naming both inputs when two entries that are not attestations
+ * Throws an {@linkcode InvalidOptionError} naming both inputs when two entries that are not attestations
  * serve one platform: os, architecture, variant and `os.version` all equal. Architectures and
  * variants are compared as containerd normalizes them, since that is how a client picks an
  * entry: `arm64` is `arm64/v8`, `arm` is `arm/v7`, `amd64/v1` is `amd64`, `aarch64` is `arm64`,
@@ -219,7 +225,9 @@ export function checkDistinctPlatforms(entries: readonly PlatformEntry[]): void 
       ? `${entry.label} holds two images for ${platforms} (${first.node.digest} and ` +
         `${entry.node.digest})`
       : `${first.label} and ${entry.label} are both for ${platforms}`;
-    throw new UsageError(`Cannot join the images into one index: ${who}`, {
+    throw new InvalidOptionError(`Cannot join the images into one index: ${who}`, {
+      option: "multiArch",
+      reason: "same-platform",
       hint: "A multi-platform index holds one image per platform; leave one of them out.",
     });
   }

@@ -10,7 +10,7 @@ import {
   type ManifestNode,
   uniqueBlobs,
 } from "../archive/image.ts";
-import { UsageError } from "../errors.ts";
+import { InvalidOptionError } from "../errors.ts";
 import type { BlobOutcome, ProgressSink } from "../progress/events.ts";
 import { blobExists } from "../registry/blobs.ts";
 import { cancelSession, startSession } from "../registry/uploads.ts";
@@ -202,7 +202,11 @@ export async function pushImage(
 
   if (options.verify) {
     // Every blob is proven intact before the registry sees a byte of any of them.
-    sink({ type: "notice", message: `Verifying ${blobs.length} blob(s) against their digests` });
+    sink({
+      type: "notice",
+      kind: "verifying",
+      message: `Verifying ${blobs.length} blob(s) against their digests`,
+    });
     // Streamed blobs were hashed as they went past.
     const toVerify = blobs.filter((blob) => !options.streamed?.has(blob.digest));
     await runBounded(toVerify, options.maxConcurrent, (blob) => verifyBlob(blob, client.signal));
@@ -308,6 +312,8 @@ export async function pushImage(
       if (!(tooLarge || STREAM_REFUSED.has(status)) || options.chunked !== "auto") throw error;
       sink({
         type: "notice",
+        kind: "compressed-refused",
+        digest: blob.digest,
         message:
           `${client.registryName} refused ${blob.digest}, compressed on the fly (${status}); ` +
           `sending it as stored${tooLarge ? ", in chunks" : ""}`,
@@ -452,7 +458,7 @@ export function checkTarget(
   const { root } = image;
   const compressible = compression.codec !== "none" &&
     uniqueBlobs(root).some((blob) => isUncompressedLayer(blob.mediaType));
-  const asStored = compressible ? " with --compression none" : "";
+  const asStored = compressible ? ' with compression: "none"' : "";
   if (target.digest !== root.digest) {
     const listed = findListed(root, target.digest);
     if (listed !== undefined) {
@@ -463,27 +469,40 @@ export function checkTarget(
       const where = listed.index === root
         ? `the archive's index ${root.digest}`
         : `index ${listed.index.digest}, inside the archive's index ${root.digest}`;
-      throw new UsageError(
+      throw new InvalidOptionError(
         `${target.digest} is ${platform} of ${where}, and cannot be pushed without it`,
         {
+          option: "targets",
+          reason: "digest-in-index",
+          value: target.digest,
           hint: compressible
-            ? `Push the index by its digest, @${root.digest}, with --compression none (the ` +
+            ? `Push the index by its digest, @${root.digest}, with compression: "none" (the ` +
               `layers as stored): the registry then has ${target.digest} too`
             : `Push the index by its digest, @${root.digest}, or by a tag: either way the ` +
               `registry then has ${target.digest} too`,
         },
       );
     }
-    throw new UsageError(
+    throw new InvalidOptionError(
       `The archive's manifest is ${root.digest}, not ${target.digest} as the reference says`,
-      { hint: `Push by tag, or by the digest the archive holds: @${root.digest}${asStored}` },
+      {
+        option: "targets",
+        reason: "digest-mismatch",
+        value: target.digest,
+        hint: `Push by tag, or by the digest the archive holds: @${root.digest}${asStored}`,
+      },
     );
   }
   if (compressible) {
-    throw new UsageError(
+    throw new InvalidOptionError(
       `Compressing the archive's uncompressed layers changes its manifest, so it cannot be ` +
         `pushed as ${target.digest}`,
-      { hint: "Add --compression none to push the layers as stored" },
+      {
+        option: "compression",
+        reason: "digest-compressed",
+        value: target.digest,
+        hint: 'Set compression: "none" to push the layers as stored',
+      },
     );
   }
 }

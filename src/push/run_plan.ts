@@ -14,7 +14,7 @@
  */
 import { findImages, selectImage } from "../archive/image_archive.ts";
 import type { ArchiveImage, ImageArchive } from "../archive/image.ts";
-import { UsageError } from "../errors.ts";
+import { InvalidOptionError } from "../errors.ts";
 import {
   familiarName,
   formatReference,
@@ -129,11 +129,17 @@ function planAll(archives: readonly ImageArchive[], settings: PlanSettings): Run
     const claimed = new Map<string, SourceImage>();
     for (const { source, path, tags } of placements) {
       if (path === undefined && prefix.repository === "") {
-        throw new UsageError(
+        throw new InvalidOptionError(
           `${source.label} (${source.archive}) is untagged, and ${
             formatReference(prefix)
           } has no prefix repository to push it to by digest`,
-          { hint: "Add a prefix to -r (registry/prefix), or push it alone: -r REG/REPO:TAG" },
+          {
+            option: "targets",
+            reason: "untagged-no-prefix",
+            value: source.label,
+            hint: "Add a prefix to the target (registry/prefix), or push the image alone to " +
+              "registry/repository:tag",
+          },
         );
       }
       const repository = path === undefined
@@ -145,10 +151,15 @@ function planAll(archives: readonly ImageArchive[], settings: PlanSettings): Run
       for (const tag of allTags) {
         const other = claimed.get(`${repository}:${tag}`);
         if (other !== undefined && other.image.root.digest !== source.image.root.digest) {
-          throw new UsageError(
+          throw new InvalidOptionError(
             `Two images would be pushed as ${prefix.registry}/${repository}:${tag}: ` +
               `${other.label} (${other.archive}) and ${source.label} (${source.archive})`,
-            { hint: "Choose one with --image, or push them in separate runs" },
+            {
+              option: "images",
+              reason: "name-claimed-twice",
+              value: `${repository}:${tag}`,
+              hint: "Choose one of them, or push them in separate runs",
+            },
           );
         }
         claimed.set(`${repository}:${tag}`, source);
@@ -178,7 +189,10 @@ function chosenImages(
   for (const name of wanted) {
     const found = archives.flatMap((archive) => findImages(archive, name));
     if (found.length === 0) {
-      throw new UsageError(`No image named "${name}" in ${archiveList(archives)}`, {
+      throw new InvalidOptionError(`No image named "${name}" in ${archiveList(archives)}`, {
+        option: "images",
+        reason: "image-not-found",
+        value: name,
         hint: `Available: ${all.map((s) => s.label).join(", ")}`,
       });
     }
@@ -190,8 +204,11 @@ function chosenImages(
 /** The one image to push: the only one, or the one `--image` names. */
 function singleImage(archives: readonly ImageArchive[], wanted: readonly string[]): SourceImage {
   if (wanted.length > 1) {
-    throw new UsageError(`--image is given ${wanted.length} times for one target image`, {
-      hint: "Add --all to push each image under its own name, or --multi-arch to join them",
+    throw new InvalidOptionError(`${wanted.length} images are named for one target image`, {
+      option: "images",
+      reason: "several-images-one-target",
+      value: String(wanted.length),
+      hint: "Push each image under its own name (all), or join them into one index (multiArch)",
     });
   }
   const archive = archives[0]!;

@@ -105,6 +105,7 @@ export class UploadPolicy {
     this.#oneRequest = true;
     this.#client.sink({
       type: "notice",
+      kind: "session-lost-fallback",
       message: `${this.#client.registryName} lost an upload session; sending each blob in ` +
         (this.#capped ? `chunks of ${this.#chunks.size} bytes (its size limit)` : "one request") +
         " from now on",
@@ -163,6 +164,8 @@ export class UploadPolicy {
     if (saved) {
       this.#client.sink({
         type: "notice",
+        kind: "upload-resumed",
+        digest: blob.digest,
         message: `Resuming the saved upload of ${blob.digest} (${saved.offset} of ${blob.size} ` +
           "bytes were confirmed)",
       });
@@ -175,6 +178,8 @@ export class UploadPolicy {
         if (!(error instanceof SavedSessionGoneError)) throw error;
         this.#client.sink({
           type: "notice",
+          kind: "upload-restarted",
+          digest: blob.digest,
           message: `Uploading ${blob.digest} from the start: ${error.message}`,
         });
         await this.forget(blob);
@@ -231,6 +236,7 @@ export class UploadPolicy {
         this.#chunksOff = true;
         client.sink({
           type: "notice",
+          kind: "chunks-refused-fallback",
           message: `${error.message}; uploading each blob in one request instead`,
         });
       }
@@ -246,6 +252,8 @@ export class UploadPolicy {
       );
       client.sink({
         type: "notice",
+        kind: "too-large-chunked",
+        digest: blob.digest,
         message: `${client.registryName} refused ${blob.size} bytes in one request (413); ` +
           `uploading ${blob.digest} in chunks`,
       });

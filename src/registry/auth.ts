@@ -196,6 +196,7 @@ export class Authenticator {
     this.#warned = true;
     this.#options.sink?.({
       type: "notice",
+      kind: "credentials-unreadable",
       level: "warning",
       message: `Cannot read credentials for ${this.#options.registryName} ` +
         `(${this.#lookupProblem}); trying without credentials`,

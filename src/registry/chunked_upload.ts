@@ -105,6 +105,8 @@ export async function patchChunks(
         chunks.size = Math.max(chunks.minSize, Math.floor(Math.min(chunks.size, length) / 2));
         client.sink({
           type: "notice",
+          kind: "chunk-size-reduced",
+          digest: blob.digest,
           message: `${client.registryName} refused a ${length}-byte chunk (413); ` +
             `sending ${chunks.size}-byte chunks`,
         });
@@ -116,7 +118,11 @@ export async function patchChunks(
       failures++;
       const rangeError = error instanceof RegistryError && error.status === 416;
       if ((!isRetryable(error) && !rangeError) || failures > client.retries) throw error;
-      await client.waitBeforeRetry(`chunk at ${from} of ${blob.digest}`, failures + 1, error);
+      await client.waitBeforeRetry(
+        { kind: "chunk", digest: blob.digest, offset: from },
+        failures + 1,
+        error,
+      );
       // Ask the registry what it holds and continue from there, not from zero.
       const status = await resumeStatus(client, location);
       location = status.location;

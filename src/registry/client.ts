@@ -3,11 +3,16 @@
  * retries, redirects and request logging. Protocol operations live in `blobs.ts`,
  * `uploads.ts` and `manifests.ts`.
  */
-import type { ProgressSink } from "../progress/events.ts";
+import type { ProgressSink, RetrySubject } from "../progress/events.ts";
 import { Authenticator, AuthError, type CredentialLookup, type Credentials } from "./auth.ts";
 import { LoopbackSchemeTransport, mayUsePlainHttp } from "./loopback_scheme.ts";
 import { redactUrl } from "./redact.ts";
-import { parseErrorCodes, parseRetryAfter, RegistryError } from "./registry_error.ts";
+import {
+  parseErrorCodes,
+  parseRetryAfter,
+  RegistryError,
+  registryErrorIn,
+} from "./registry_error.ts";
 import { abortableSleep, backoffDelay, type RetryOptions, withRetries } from "./retry.ts";
 import type { BodySource, Transport, TransportResponse } from "./transport.ts";
 
@@ -162,7 +167,7 @@ export class RegistryClient {
 
   /** Sends a request with auth, retries and redirects; returns a response in `expect`. */
   request(spec: RequestSpec): Promise<TransportResponse> {
-    const options = this.retryOptions(spec.action);
+    const options = this.retryOptions({ kind: "request", action: spec.action });
     return withRetries(() => this.#attempt(spec), {
       ...options,
       retries: spec.retry === false ? 0 : options.retries,
@@ -170,22 +175,33 @@ export class RegistryClient {
   }
 
   /**
-   * The retry policy for work on this registry (`what` names it in retry events): the
+   * The retry policy for work on this registry (`subject` names it in retry events): the
    * user's `--retry-attempts`, backoff tuning, cancellation and progress reporting.
    */
-  retryOptions(what: string): RetryOptions {
+  retryOptions(subject: RetrySubject): RetryOptions {
+    const digest = "digest" in subject ? subject.digest : undefined;
     return {
       retries: this.retries,
       ...this.#retryTuning,
       ...(this.signal ? { signal: this.signal } : {}),
-      onRetry: ({ attempt, delayMs, error }) =>
-        this.sink({ type: "retry", what, attempt, delayMs, reason: error.message }),
+      onRetry: ({ attempt, delayMs, error }) => {
+        const status = registryErrorIn(error)?.status;
+        this.sink({
+          type: "retry",
+          subject,
+          ...(digest !== undefined ? { digest } : {}),
+          attempt,
+          delayMs,
+          reason: error.message,
+          ...(status !== undefined ? { status } : {}),
+        });
+      },
     };
   }
 
-  /** Waits as the retry policy says before attempt `attempt` of `what`, reporting it. */
-  async waitBeforeRetry(what: string, attempt: number, error: unknown): Promise<void> {
-    const options = this.retryOptions(what);
+  /** Waits as the retry policy says before attempt `attempt` of `subject`, reporting it. */
+  async waitBeforeRetry(subject: RetrySubject, attempt: number, error: unknown): Promise<void> {
+    const options = this.retryOptions(subject);
     const delayMs = backoffDelay(attempt - 1, error, options);
     options.onRetry?.({
       attempt,

@@ -4,7 +4,7 @@
  * hosts, `.domain` or `domain` suffixes, `host:port` entries, or `*` for everything.
  */
 
-import { UsageError } from "../errors.ts";
+import { InvalidOptionError } from "../errors.ts";
 
 export interface ProxyConfig {
   http: URL | undefined;
@@ -23,7 +23,10 @@ export function proxyConfigFromEnv(env: (name: string) => string | undefined): P
       return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
     } catch {
       // No cause chained: the parser's message quotes the value, proxy password and all.
-      throw new UsageError(`${name} is not a valid proxy URL`, {
+      throw new InvalidOptionError(`${name} is not a valid proxy URL`, {
+        option: "env",
+        reason: "invalid-proxy",
+        value: name,
         hint: "Use a URL like http://proxy.example.com:3128 (credentials as user:password@)",
       });
     }

@@ -1,12 +1,12 @@
 /**
- * Image references: what `-r/--repository-url` names.
+ * Image references: what a push target or a pull source names.
  *
  * Accepts a full URL (`https://registry.example.com:5000/team/app:v1`, the form the earlier
  * tool documented) or a docker-style reference (`registry:5000/team/app:1`, `alpine`). A
  * reference without a scheme uses https (a registry on this machine may turn out to speak plain
  * HTTP: see `loopback_scheme.ts`); `docker.io/x` and `x` mean Docker Hub's `library/x`.
  */
-import { UsageError } from "../errors.ts";
+import { InvalidOptionError } from "../errors.ts";
 
 /** A parsed push target. */
 export interface ImageReference {
@@ -63,7 +63,7 @@ const HINT = "Use a URL like https://registry.example.com/team/app:1.0 or a refe
  */
 export function parseReference(input: string): ImageReference {
   const text = input.trim();
-  if (text === "") throw new UsageError("The repository URL is empty", { hint: HINT });
+  if (text === "") throw invalidReference("The repository URL is empty", { hint: HINT });
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text);
   if (scheme) return parseUrlForm(text, scheme[1]!.toLowerCase());
   return parseDockerForm(text);
@@ -71,20 +71,25 @@ export function parseReference(input: string): ImageReference {
 
 function parseUrlForm(text: string, scheme: string): ImageReference {
   if (scheme !== "http" && scheme !== "https") {
-    throw new UsageError(`Unsupported scheme "${scheme}://" in the repository URL`, { hint: HINT });
+    throw invalidReference(`Unsupported scheme "${scheme}://" in the repository URL`, {
+      hint: HINT,
+    });
   }
   let url: URL;
   try {
     url = new URL(text);
   } catch (cause) {
-    throw new UsageError(`Invalid repository URL: ${redactUserinfo(text)}`, { hint: HINT, cause });
+    throw invalidReference(`Invalid repository URL: ${redactUserinfo(text)}`, {
+      hint: HINT,
+      cause,
+    });
   }
   if (url.search !== "" || url.hash !== "") {
-    throw new UsageError("The repository URL must not have a query or fragment", { hint: HINT });
+    throw invalidReference("The repository URL must not have a query or fragment", { hint: HINT });
   }
   const path = decode(url.pathname, text).replace(/^\/+/, "").replace(/\/+$/, "");
   if (path === "") {
-    throw new UsageError(`The repository URL names no repository: ${url.host}`, { hint: HINT });
+    throw invalidReference(`The repository URL names no repository: ${url.host}`, { hint: HINT });
   }
   const ref = splitNameTagDigest(path);
   const registry = normalizeHubAlias(url.host);
@@ -115,7 +120,7 @@ function parseDockerForm(text: string): ImageReference {
     first === "localhost" || first !== first.toLowerCase());
   const registry = isHost ? normalizeHubAlias(first) : DOCKER_HUB;
   if (isHost && !isUsableHost(first)) {
-    throw new UsageError(`Invalid registry host "${first}"`, { hint: HINT });
+    throw invalidReference(`Invalid registry host "${first}"`, { hint: HINT });
   }
   const rest = isHost ? ref.name.slice(slash + 1) : ref.name;
   return {
@@ -129,13 +134,13 @@ function parseDockerForm(text: string): ImageReference {
 }
 
 /**
- * Parses the target of `--all`: `REGISTRY[/PREFIX]`, as a URL (`https://host:5000/mirror`) or
+ * Parses the target of a push of every image under its own name: `REGISTRY[/PREFIX]`, as a URL (`https://host:5000/mirror`) or
  * docker-style (`host:5000/mirror`, `host:5000`, or a Docker Hub namespace such as `myorg`).
  * The result's `repository` is the prefix ("" for none); it has no tag or digest.
  */
 export function parseRegistryPrefix(input: string): ImageReference {
   const text = input.trim().replace(/\/+$/, "");
-  const prefixHint = "With --all, -r names a registry and an optional prefix, without a tag: " +
+  const prefixHint = "A prefix target names a registry and an optional prefix, without a tag: " +
     "registry.example.com:5000/mirror";
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text);
   // A bare host (`127.0.0.1:5000`, `https://host`) is a registry with no prefix.
@@ -148,9 +153,10 @@ export function parseRegistryPrefix(input: string): ImageReference {
   const parsed = parseReference(withRepo);
   const named = splitNameTagDigest(withRepo.replace(/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*\//, ""));
   if (named.tag !== undefined || named.digest !== undefined) {
-    throw new UsageError(`--all pushes every image under its own tags; ${input} names one`, {
-      hint: prefixHint,
-    });
+    throw new InvalidOptionError(
+      `Every image goes under its own tags, into a registry and prefix; ${input} names one image`,
+      { option: "targets", reason: "prefix-names-image", value: input, hint: prefixHint },
+    );
   }
   const { tag: _tag, digest: _digest, ...rest } = parsed;
   let repository = bare === undefined ? parsed.repository : "";
@@ -178,7 +184,7 @@ function refuseBareRegistry(text: string, ref: NameParts): void {
   const hostLike = host !== undefined && isUsableHost(host) &&
     (host.includes(".") || host.includes(":") || host === "localhost");
   if (!hostLike) return;
-  throw new UsageError(`The target ${text} names a registry but no repository`, {
+  throw invalidReference(`The target ${text} names a registry but no repository`, {
     hint: `Add the repository and tag: ${host}/app:1.0`,
   });
 }
@@ -197,7 +203,7 @@ function splitNameTagDigest(text: string): NameParts {
     digest = name.slice(at + 1);
     name = name.slice(0, at);
     if (!DIGEST.test(digest)) {
-      throw new UsageError(`Invalid digest "${digest}"`, {
+      throw invalidReference(`Invalid digest "${digest}"`, {
         hint: "A digest looks like sha256: followed by 64 lowercase hex characters",
       });
     }
@@ -208,7 +214,7 @@ function splitNameTagDigest(text: string): NameParts {
     tag = name.slice(colon + 1);
     name = name.slice(0, colon);
     if (!TAG.test(tag)) {
-      throw new UsageError(`Invalid tag "${tag}"`, { hint: TAG_HINT });
+      throw invalidReference(`Invalid tag "${tag}"`, { hint: TAG_HINT });
     }
   }
   return { name, tag, digest };
@@ -227,13 +233,13 @@ function tagAndDigest(parts: NameParts): { tag?: string; digest?: string } {
 function validateRepository(name: string): string {
   const components = name.split("/");
   if (name === "" || !components.every((c) => COMPONENT.test(c))) {
-    throw new UsageError(`Invalid repository name "${name}"`, {
+    throw invalidReference(`Invalid repository name "${name}"`, {
       hint: "Repository names are lowercase letters, digits and separators (. _ __ -), " +
         "in components joined by /",
     });
   }
   if (name.length > 255) {
-    throw new UsageError(`Repository name is longer than 255 characters`, { hint: HINT });
+    throw invalidReference(`Repository name is longer than 255 characters`, { hint: HINT });
   }
   return name;
 }
@@ -269,7 +275,7 @@ function decode(part: string, text: string): string {
   try {
     return decodeURIComponent(part);
   } catch (cause) {
-    throw new UsageError(
+    throw invalidReference(
       `Invalid percent-encoding in the repository URL: ${redactUserinfo(text)}`,
       {
         hint: HINT,
@@ -326,4 +332,16 @@ export function registryBaseUrl(ref: ImageReference): URL {
  */
 export function registryEndpoint(ref: ImageReference): { baseUrl: URL; schemeImplied: boolean } {
   return { baseUrl: registryBaseUrl(ref), schemeImplied: ref.schemeImplied === true };
+}
+
+/** A reference that cannot be parsed: the message says why, the hint what would parse. */
+function invalidReference(
+  message: string,
+  options: { hint: string; cause?: unknown },
+): InvalidOptionError {
+  return new InvalidOptionError(message, {
+    option: "targets",
+    reason: "invalid-reference",
+    ...options,
+  });
 }

@@ -134,7 +134,11 @@ export async function uploadInSegments(
         if (isSessionGone(error)) throw sessionGone(error);
         failures++;
         if (!isRetryable(error) || failures > client.retries) throw error;
-        await client.waitBeforeRetry(`${blob.describe} from byte ${from}`, failures + 1, error);
+        await client.waitBeforeRetry(
+          { kind: "segment", blob: blob.describe, offset: from },
+          failures + 1,
+          error,
+        );
         // Ask the registry what it holds and continue from there, not from zero.
         ({ location, offset } = await resumeStatus(client, location));
         await blob.onCommitted?.(location, offset);

@@ -16,6 +16,7 @@ import {
   writeDocker25Save,
   writeOciArchive,
 } from "../helpers/image_fixtures.ts";
+import { startFaultProxy } from "../helpers/fault_proxy.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
 
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -137,6 +138,36 @@ integrationTest("push: multiArch joins two archives into one index", async () =>
     assertEquals(index.digest, image.manifest.digest);
     const children = (index.json.manifests as { digest: string }[]).map((m) => m.digest);
     assertEquals(children, [amd.images[0]!.manifestDigest, arm.images[0]!.manifestDigest]);
+  });
+});
+
+integrationTest("push: retries and notices are typed: a kind, and the blob by digest", async () => {
+  await using registry = await startRegistry();
+  // The first blob lookup is answered 503: it is retried.
+  await using proxy = startFaultProxy({
+    upstream: registry.url,
+    rate503: 1,
+    maxFaults: 1,
+    faultsOn: { methods: ["HEAD"], path: /\/blobs\/sha256:/ },
+  });
+  await withDir(async (dir, env) => {
+    const archive = await writeOciArchive(`${dir}/app.tar`, [{ name: "app:1" }]);
+    const events: ProgressEvent[] = [];
+    await push({
+      archive: archive.path,
+      targets: [`http://${proxy.host}/typed/app:1`],
+      verify: true,
+      env,
+      onProgress: (event) => events.push(event),
+    });
+    const retries = events.filter((e) => e.type === "retry");
+    assertEquals(retries.length, 1, JSON.stringify(events));
+    const [retry] = retries;
+    assertEquals(retry!.status, 503);
+    assertEquals(retry!.subject.kind, "request");
+    assertEquals(retry!.attempt, 2);
+    const notices = events.filter((e) => e.type === "notice");
+    assertEquals(notices.map((n) => n.kind), ["verifying"]);
   });
 });
 

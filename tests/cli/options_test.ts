@@ -1,4 +1,4 @@
-import { UsageError } from "../../src/errors.ts";
+import { UsageError } from "../../src/cli/usage_error.ts";
 import {
   DEFAULTS,
   ENV,

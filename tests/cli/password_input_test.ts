@@ -9,7 +9,7 @@ import {
   readHiddenLine,
   readStdinPassword,
 } from "../../src/cli/password_input.ts";
-import { UsageError } from "../../src/errors.ts";
+import { UsageError } from "../../src/cli/usage_error.ts";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 
 /** A terminal that delivers `chunks` one read at a time, recording mode changes and output. */

@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { interruptedPull, openPullOutput } from "../../src/cli/pull_output.ts";
-import { UsageError } from "../../src/errors.ts";
+import { UsageError } from "../../src/cli/usage_error.ts";
 import { lines } from "../helpers/cli.ts";
 import type { FixtureArchive } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";

@@ -1,4 +1,4 @@
-import { UsageError } from "../../src/errors.ts";
+import { UsageError } from "../../src/cli/usage_error.ts";
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from "../../src/cli/units.ts";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 

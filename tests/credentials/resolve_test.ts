@@ -13,7 +13,7 @@ import {
   type ExplicitCredentials,
   resolveCredentials,
 } from "../../src/credentials/resolve.ts";
-import { UsageError } from "../../src/errors.ts";
+import { InvalidOptionError } from "../../src/errors.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 
 const CONFIG = "/home/u/.docker/config.json";
@@ -148,12 +148,12 @@ Deno.test("-u alone is completed by the config's secret for the same user", asyn
   });
 });
 
-Deno.test("-u alone with another user's (or no) stored secret is a UsageError", async () => {
+Deno.test("-u alone with another user's (or no) stored secret is an InvalidOptionError", async () => {
   for (const config of [{ auths: { "host:5000": auth("bob", "bob-pw") } }, undefined]) {
     const { system } = fake(config);
     const error = await assertRejects(
       () => resolveCredentials(explicit("alice"), "host:5000", system),
-      UsageError,
+      InvalidOptionError,
       'No password for user "alice"',
     );
     assertStringIncludes(error.message, "host:5000");
@@ -161,11 +161,11 @@ Deno.test("-u alone with another user's (or no) stored secret is a UsageError", 
   }
 });
 
-Deno.test("-u alone with a broken store is a UsageError saying why", async () => {
+Deno.test("-u alone with a broken store is an InvalidOptionError saying why", async () => {
   const { system } = fake({ credsStore: "desktop" });
   const error = await assertRejects(
     () => resolveCredentials(explicit("alice"), "host:5000", system),
-    UsageError,
+    InvalidOptionError,
     'No password for user "alice" at host:5000 (Credential helper docker-credential-desktop',
   );
   assertStringIncludes(error.message, "not on PATH");

@@ -3,7 +3,7 @@ import { silentSink } from "../../src/progress/events.ts";
 import { combineSinks } from "../../src/progress/fan_out.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 
-const notice: ProgressEvent = { type: "notice", message: "hello" };
+const notice: ProgressEvent = { type: "notice", kind: "verifying", message: "hello" };
 
 Deno.test("combineSinks sends each event to every sink in order", () => {
   const seen: string[] = [];

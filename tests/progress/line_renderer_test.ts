@@ -63,13 +63,17 @@ Deno.test("line renderer reports skips, mounts, retries and notices, but not HTT
   renderer.sink({ type: "plan", image: "r.example/app:2", blobs: 3, bytes: 3 * GiB });
   renderer.sink({ type: "blob-done", digest: B, size: GiB, outcome: "skipped" });
   renderer.sink({ type: "blob-done", digest: C, size: 512 * MiB, outcome: "mounted" });
-  renderer.sink({ type: "notice", message: "Falling back to chunked upload" });
+  renderer.sink({
+    type: "notice",
+    kind: "too-large-chunked",
+    message: "Falling back to chunked upload",
+  });
   renderer.sink({ type: "blob-start", digest: A, size: 1.5 * GiB, attempt: 1 });
   renderer.sink({ type: "http", method: "PUT", url: "https://r.example/v2/", status: 503, ms: 40 });
   clock.at(3000);
   renderer.sink({
     type: "retry",
-    what: `upload of ${A}`,
+    subject: { kind: "request", action: `upload of ${A}` },
     attempt: 2,
     delayMs: 800,
     reason: "HTTP 503 from PUT https://r.example/v2/app/blobs/uploads/x",
@@ -80,7 +84,7 @@ Deno.test("line renderer reports skips, mounts, retries and notices, but not HTT
   renderer.sink({ type: "blob-done", digest: A, size: 1.5 * GiB, outcome: "uploaded" });
   renderer.stop();
   // Events after stop are dropped.
-  renderer.sink({ type: "notice", message: "late" });
+  renderer.sink({ type: "notice", kind: "verifying", message: "late" });
   assertEquals(lines, [
     "Pushing r.example/app:2: 3 blobs, 3.00 GiB",
     "Skipped bbbbbbbbbbbb (1.00 GiB): already exists",

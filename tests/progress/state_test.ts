@@ -97,7 +97,8 @@ Deno.test("ProgressState marks a blob retrying, drops the failed attempt's bytes
     [1000, { type: "blob-progress", digest: A, done: 4 * MiB, size: 10 * MiB }],
     [1500, {
       type: "retry",
-      what: `blob ${A}`,
+      subject: { kind: "blob", digest: A },
+      digest: A,
       attempt: 2,
       delayMs: 500,
       reason: "503 Service Unavailable",
@@ -124,7 +125,13 @@ Deno.test("ProgressState ignores retries that name no blob in flight", () => {
   const state = new ProgressState({ now: clock.now });
   feed(state, clock, [
     [0, { type: "blob-start", digest: A, size: 10, attempt: 1 }],
-    [0, { type: "retry", what: "PUT manifest app:1", attempt: 2, delayMs: 500, reason: "503" }],
+    [0, {
+      type: "retry",
+      subject: { kind: "request", action: "PUT manifest app:1" },
+      attempt: 2,
+      delayMs: 500,
+      reason: "503",
+    }],
   ]);
   assertEquals(state.blob(A)?.status, "uploading");
 });
@@ -190,7 +197,14 @@ Deno.test("ProgressState: a blob whose bytes are all sent is finishing, not done
   }]]);
   assert(state.totals().fraction < 1, "one blob is still finishing");
   feed(state, clock, [
-    [6500, { type: "retry", what: `blob ${B}`, attempt: 2, delayMs: 100, reason: "503" }],
+    [6500, {
+      type: "retry",
+      subject: { kind: "blob", digest: B },
+      digest: B,
+      attempt: 2,
+      delayMs: 100,
+      reason: "503",
+    }],
   ]);
   assertEquals(state.blob(B)?.status, "retrying");
   feed(state, clock, [

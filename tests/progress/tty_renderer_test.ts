@@ -92,7 +92,8 @@ Deno.test("TTY renderer shows a retrying blob and prints the retry", () => {
   tty.sink({ type: "blob-progress", digest: A, done: 4 * MiB, size: 10 * MiB });
   tty.sink({
     type: "retry",
-    what: `blob ${A}`,
+    subject: { kind: "blob", digest: A },
+    digest: A,
     attempt: 2,
     delayMs: 1500,
     reason: "HTTP 503 Service Unavailable",
@@ -123,7 +124,11 @@ Deno.test("TTY renderer shows a retrying blob and prints the retry", () => {
 
 Deno.test("TTY renderer prints notices and writeLine lines in order above the block", () => {
   const { output, tty } = setup();
-  tty.sink({ type: "notice", message: "Registry does not support cross-repository mounts" });
+  tty.sink({
+    type: "notice",
+    kind: "chunks-refused-fallback",
+    message: "Registry does not support cross-repository mounts",
+  });
   tty.writeLine("HTTP HEAD https://r.example/v2/app/blobs/sha256:aa -> 404 (12 ms)");
   tty.sink({ type: "http", method: "HEAD", url: "https://r.example/v2/", status: 200, ms: 3 });
   tty.flush();
@@ -141,7 +146,7 @@ Deno.test("TTY renderer prints notices and writeLine lines in order above the bl
   assertEquals(output.take(), [["done"]]);
   // After stop there is no block to protect: lines go straight out, events are ignored.
   tty.writeLine("late line");
-  tty.sink({ type: "notice", message: "ignored" });
+  tty.sink({ type: "notice", kind: "verifying", message: "ignored" });
   tty.stop();
   assertEquals(output.take(), [["persist", "late line"]]);
 });
@@ -153,8 +158,15 @@ Deno.test("TTY renderer: colour off writes no escape codes, colour on uses SGR",
     tty.sink({ type: "blob-progress", digest: A, done: 5, size: 10 });
     tty.sink({ type: "blob-done", digest: B, size: 10, outcome: "skipped" });
     tty.sink({ type: "blob-done", digest: C, size: 10, outcome: "uploaded" });
-    tty.sink({ type: "retry", what: A, attempt: 2, delayMs: 10, reason: "reset" });
-    tty.sink({ type: "notice", message: "note" });
+    tty.sink({
+      type: "retry",
+      subject: { kind: "blob", digest: A },
+      digest: A,
+      attempt: 2,
+      delayMs: 10,
+      reason: "reset",
+    });
+    tty.sink({ type: "notice", kind: "verifying", message: "note" });
     tty.stop();
   };
   const plain = setup({ color: false });
@@ -170,7 +182,7 @@ Deno.test("TTY renderer: colour off writes no escape codes, colour on uses SGR",
     [
       "\x1b[2m= bbbbbbbbbbbb exists, skipped\x1b[22m",
       "\x1b[32m✓\x1b[39m cccccccccccc uploaded 10 B",
-      `\x1b[33m↻\x1b[39m Retrying ${A} in 10 ms (attempt 2): reset`,
+      `\x1b[33m↻\x1b[39m Retrying blob ${A} in 10 ms (attempt 2): reset`,
       "\x1b[33m!\x1b[39m note",
     ].join("\n"),
   ]);

@@ -5,8 +5,8 @@ import { assertEquals } from "../helpers/assert.ts";
 
 const EVENTS: ProgressEvent[] = [
   { type: "plan", image: "app:1", blobs: 1, bytes: 10 },
-  { type: "notice", message: "a fallback taken" },
-  { type: "notice", level: "warning", message: "zstd layers" },
+  { type: "notice", kind: "chunks-refused-fallback", message: "a fallback taken" },
+  { type: "notice", kind: "zstd-layers", level: "warning", message: "zstd layers" },
   { type: "blob-done", digest: "sha256:" + "a".repeat(64), size: 10, outcome: "uploaded" },
 ];
 

@@ -57,6 +57,7 @@ Deno.test("zstdLayerWarning: a warning naming the images and Docker 23.0", () =>
   ]);
   assertEquals(warning, {
     type: "notice",
+    kind: "zstd-layers",
     level: "warning",
     message: "The archive holds 1 zstd-compressed layer (r/a:1): docker load needs " +
       "Docker Engine 23.0 or later to read them (podman and skopeo read them)",

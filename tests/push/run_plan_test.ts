@@ -1,4 +1,4 @@
-import { UsageError } from "../../src/errors.ts";
+import { InvalidOptionError } from "../../src/errors.ts";
 import type { ArchiveImage, ImageArchive } from "../../src/archive/image.ts";
 import { planRun, type PlanSettings } from "../../src/push/run_plan.ts";
 import { parseReference, parseRegistryPrefix } from "../../src/registry/reference.ts";
@@ -96,12 +96,12 @@ Deno.test("planRun --all: several targets; --image picks images, even an untagge
           images: [untagged.root.digest],
         }),
       ),
-    UsageError,
+    InvalidOptionError,
     "no prefix repository",
   );
   assertThrows(
     () => planRun(archives, settings({ all: true, images: ["missing:1"] })),
-    UsageError,
+    InvalidOptionError,
     'No image named "missing:1"',
   );
 });
@@ -115,7 +115,7 @@ Deno.test("planRun --all refuses two images for one tag, and pushes one image on
         [archive("a.tar", [one]), archive("b.tar", [two])],
         settings({ all: true, targets: [parseRegistryPrefix("127.0.0.1:5000")] }),
       ),
-    UsageError,
+    InvalidOptionError,
     "Two images would be pushed as 127.0.0.1:5000/library/app:1",
   );
   assertEquals(/a\.tar.*b\.tar/.test(error.message), true, error.message);
@@ -140,11 +140,11 @@ Deno.test("planRun: one image to each -r, under its tag and every --tag", () => 
     "127.0.0.1:6000/y:2,latest,1 <- app:1",
   ]);
   const two = [archive("a.tar", [app, image(["b:1"], "b")])];
-  assertThrows(() => planRun(two, settings({})), UsageError, "choose one with --image");
+  assertThrows(() => planRun(two, settings({})), InvalidOptionError, "holds 2 images; choose one");
   assertThrows(
     () => planRun(two, settings({ images: ["app:1", "b:1"] })),
-    UsageError,
-    "--image is given 2 times",
+    InvalidOptionError,
+    "2 images are named for one target image",
   );
 });
 

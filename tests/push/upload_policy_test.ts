@@ -61,9 +61,7 @@ Deno.test("UploadPolicy: a second lost session does not end the upload", async (
   assertEquals(fake.blobs.get(blob.digest), bytes);
   const starts = harness.events.filter((e) => e.type === "blob-start").map((e) => e.attempt);
   assertEquals(starts, [1, 2, 3]);
-  const reasons = harness.retryEvents.filter((e) => e.what.startsWith("blob ")).map((e) =>
-    e.reason
-  );
+  const reasons = harness.retryEvents.filter((e) => e.subject.kind === "blob").map((e) => e.reason);
   assertEquals(reasons.length, 2, reasons.join("\n"));
   for (const reason of reasons) {
     assert(reason.includes("discarded the upload session"), reason);

@@ -1,5 +1,5 @@
 /**
- * Property tests of `parseReference`: any string is parsed or refused with a `UsageError`
+ * Property tests of `parseReference`: any string is parsed or refused with a `InvalidOptionError`
  * (never a TypeError, URIError or a hang), and references parse → format → parse stably.
  *
  * Replay a failure with the seed (and path) fast-check prints:
@@ -7,7 +7,7 @@
  * `FC_RUNS=<n>` multiplies every property's run count for a longer soak.
  */
 import fc from "fast-check";
-import { UsageError } from "../../src/errors.ts";
+import { InvalidOptionError } from "../../src/errors.ts";
 import {
   formatReference,
   type ImageReference,
@@ -28,15 +28,15 @@ function params<T>(numRuns: number): fc.Parameters<T> {
   };
 }
 
-/** Parses `input`; a refusal must be a UsageError with a message, and must come quickly. */
+/** Parses `input`; a refusal must be an InvalidOptionError with a message, and must come quickly. */
 function parseOrUsageError(input: string): ImageReference | undefined {
   const started = performance.now();
   try {
     return parseReference(input);
   } catch (error) {
-    if (!(error instanceof UsageError)) {
+    if (!(error instanceof InvalidOptionError)) {
       const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      throw new Error(`Expected a UsageError for ${JSON.stringify(input)}, got ${what}`, {
+      throw new Error(`Expected an InvalidOptionError for ${JSON.stringify(input)}, got ${what}`, {
         cause: error,
       });
     }
@@ -116,7 +116,7 @@ const anyString = fc.oneof(
     .map((units) => String.fromCharCode(...units)),
 );
 
-Deno.test("property: parseReference parses any string or throws UsageError", () => {
+Deno.test("property: parseReference parses any string or throws InvalidOptionError", () => {
   fc.assert(
     fc.property(anyString, (input) => {
       const ref = parseOrUsageError(input);

@@ -1,4 +1,4 @@
-import { UsageError } from "../../src/errors.ts";
+import { InvalidOptionError } from "../../src/errors.ts";
 import {
   familiarName,
   formatReference,
@@ -208,16 +208,16 @@ const INVALID: [string, string][] = [
   ["https://bad host/app", "Invalid repository URL"],
 ];
 
-Deno.test("parseReference rejects malformed input with a UsageError and a hint", () => {
+Deno.test("parseReference rejects malformed input with an InvalidOptionError and a hint", () => {
   for (const [input, message] of INVALID) {
-    const error = assertThrows(() => parseReference(input), UsageError, message);
+    const error = assertThrows(() => parseReference(input), InvalidOptionError, message);
     assert(error.hint !== undefined && error.hint.length > 0, `no hint for ${input}`);
   }
 });
 
 Deno.test("parseReference never puts the password of a bad URL in the error text", () => {
   for (const input of ["https://u:s3cret@bad host/app", "https://u:s3cret@host:99999/app"]) {
-    const error = assertThrows(() => parseReference(input), UsageError, "***@");
+    const error = assertThrows(() => parseReference(input), InvalidOptionError, "***@");
     assert(!error.message.includes("s3cret"), error.message);
     assert(!String(error.hint).includes("s3cret"), String(error.hint));
   }
@@ -226,16 +226,19 @@ Deno.test("parseReference never puts the password of a bad URL in the error text
 Deno.test({
   name: "parseReference hides a password containing @ in the error for a bad URL",
   fn() {
-    const error = assertThrows(() => parseReference("https://u:p@ss@bad host/app"), UsageError);
+    const error = assertThrows(
+      () => parseReference("https://u:p@ss@bad host/app"),
+      InvalidOptionError,
+    );
     assert(!error.message.includes("ss@"), error.message);
   },
 });
 
 Deno.test({
-  name: "parseReference rejects malformed percent-escapes with a UsageError",
+  name: "parseReference rejects malformed percent-escapes with an InvalidOptionError",
   fn() {
-    assertThrows(() => parseReference("https://host.example/app%ZZ"), UsageError);
-    assertThrows(() => parseReference("https://u%ZZ:p@host.example/app"), UsageError);
+    assertThrows(() => parseReference("https://host.example/app%ZZ"), InvalidOptionError);
+    assertThrows(() => parseReference("https://u%ZZ:p@host.example/app"), InvalidOptionError);
   },
 });
 

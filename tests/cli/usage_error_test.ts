@@ -1,0 +1,80 @@
+/**
+ * The core refuses options in the library's words (no flag names); the CLI says the same in
+ * terms of its flags, with the hints it has always given.
+ */
+import { InvalidOptionError } from "../../src/errors.ts";
+import { readPlatform } from "../../src/push/multi_arch.ts";
+import { checkTarget } from "../../src/push/push_image.ts";
+import { parseRegistryPrefix } from "../../src/registry/reference.ts";
+import { asUsage, UsageError, usageErrorOf } from "../../src/cli/usage_error.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
+import type { ArchiveImage, ManifestNode } from "../../src/archive/image.ts";
+import { imageNode } from "../push/_multi_arch_fixtures.ts";
+
+/** What the CLI makes of `error`: a UsageError, with its message and hint. */
+function cli(error: unknown): { message: string; hint: string | undefined } {
+  const converted = usageErrorOf(error);
+  assert(converted instanceof UsageError, `not a usage error: ${converted}`);
+  assert(!(error as Error).message.includes("--"), `the core named a flag: ${error}`);
+  return { message: converted.message, hint: converted.hint };
+}
+
+Deno.test("a prefix target with a tag: the core's words, then the CLI's", () => {
+  const error = assertThrows(
+    () => parseRegistryPrefix("r.example/mirror/app:1"),
+    InvalidOptionError,
+  );
+  assertEquals(error.reason, "prefix-names-image");
+  assertEquals(cli(error), {
+    message: "--all pushes every image under its own tags; r.example/mirror/app:1 names one",
+    hint: "With --all, -r names a registry and an optional prefix, without a tag: " +
+      "registry.example.com:5000/mirror",
+  });
+  assertThrows(() => asUsage(() => parseRegistryPrefix("r.example/m:1")), UsageError, "--all");
+});
+
+Deno.test("a digest that compressing changes: the hint says --compression none", () => {
+  const layer = {
+    mediaType: "application/vnd.oci.image.layer.v1.tar",
+    digest: `sha256:${"1".repeat(64)}`,
+    size: 10,
+  };
+  const root = {
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    digest: `sha256:${"2".repeat(64)}`,
+    size: 100,
+    blobs: [layer],
+    children: [],
+  } as unknown as ManifestNode;
+  const image = { names: [], root, notes: [] } as unknown as ArchiveImage;
+  const error = assertThrows(
+    () => checkTarget(image, { tags: [], digest: root.digest }, { codec: "gzip", level: "auto" }),
+    InvalidOptionError,
+  );
+  assertEquals(error.option, "compression");
+  assertEquals(cli(error).hint, "Add --compression none to push the layers as stored");
+  const other = `sha256:${"3".repeat(64)}`;
+  const mismatch = assertThrows(
+    () => checkTarget(image, { tags: [], digest: other }, { codec: "gzip", level: "auto" }),
+    InvalidOptionError,
+  );
+  assertEquals(
+    cli(mismatch).hint,
+    `Push by tag, or by the digest the archive holds: @${root.digest} with --compression none`,
+  );
+});
+
+Deno.test("a config without a platform: the hint names --platform and --multi-arch", async () => {
+  const error = await assertRejects(
+    () => readPlatform(imageNode({ os: "linux" }), "app.tar (app:1)"),
+    InvalidOptionError,
+  );
+  const { hint } = cli(error);
+  assert(hint?.includes("docker build --platform linux/amd64"), hint);
+  assert(hint?.endsWith("without --multi-arch"), hint);
+});
+
+Deno.test("anything but the core's refusal of an option is left as it is", () => {
+  const other = new Error("boom");
+  assert(usageErrorOf(other) === other);
+});
