@@ -5,16 +5,12 @@
  * @module
  */
 import { InvalidOptionError } from "../errors.ts";
-import { hostPlatform, parsePlatform, type PlatformChoice } from "../pull/platform.ts";
-import { pullImages, type PullSource } from "../pull/pull_images.ts";
-import { RegistryClient } from "../registry/client.ts";
-import { createFetchTransport } from "../registry/fetch_transport.ts";
-import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
-import { parseReference, registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
-import { NAME, VERSION } from "../version.ts";
+import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
+import { parseReference, registryBaseUrl } from "../registry/reference.ts";
 import { integerOption, nonEmptyList } from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
 import { DEFAULTS, type PullOptions } from "./options.ts";
+import { runPullSettings } from "./pull_run.ts";
 import type { PullResult } from "./results.ts";
 import { abortable, defaultEnv, progressSink } from "./run_context.ts";
 
@@ -49,7 +45,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       1,
       64,
     );
-    const retries = integerOption(
+    const retryAttempts = integerOption(
       "retryAttempts",
       options.retryAttempts,
       DEFAULTS.retryAttempts,
@@ -63,58 +59,31 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       1,
       7 * 24 * 3600,
     );
-    const host = hostPlatform();
-    const platform = platformOption(options.platform) ?? { kind: "one", platform: host };
-    const sink = progressSink(options.onProgress);
     const hosts = [...new Set(references.map((r) => registryBaseUrl(r).host))];
+    const platform = platformOption(options.platform);
     return await abortable(signal, async () => {
-      // fetch reads a download faster and in less memory than node:http (fetch_transport.ts).
-      const transport = createFetchTransport({
-        inactivityTimeoutMs: timeoutSeconds * 1000,
+      const result = await runPullSettings({
+        sources: references,
+        credentialsFor: (index) => credentialsFor(options.credentials, references[index]!, env),
+        output: typeof output === "string"
+          ? { kind: "file", path: output, resume: options.resume ?? true }
+          : { kind: "stream", stream: output },
+        platform,
+        maxConcurrent,
+        retryAttempts,
+        timeoutSeconds,
         insecureHosts: options.skipTls ? hosts : [],
-        ...(options.caCerts ? { caCerts: [...options.caCerts] } : {}),
-        proxy: proxyConfigFromEnv(env),
-        maxSockets: maxConcurrent + 2,
-        userAgent: `${NAME}/${VERSION}`,
+        caCerts: options.caCerts === undefined ? undefined : [...options.caCerts],
+        env,
+        sink: progressSink(options.onProgress),
+        signal,
       });
-      try {
-        const sources: PullSource[] = [];
-        for (const reference of references) {
-          const credentials = await credentialsFor(options.credentials, reference, env);
-          sources.push({
-            reference,
-            client: new RegistryClient({
-              ...registryEndpoint(reference),
-              registryName: reference.registry,
-              repository: reference.repository,
-              access: "pull",
-              transport,
-              retries,
-              sink,
-              ...(signal ? { signal } : {}),
-              credentials,
-            }),
-          });
-        }
-        const result = await pullImages(sources, {
-          output: typeof output === "string"
-            ? { kind: "file", path: output, resume: options.resume ?? true }
-            : { kind: "stream", stream: output },
-          platform,
-          defaultPlatform: host,
-          maxConcurrent,
-          sink,
-          ...(signal ? { signal } : {}),
-        });
-        return {
-          images: result.images.map((image) => ({ ...image, platforms: [...image.platforms] })),
-          downloaded: result.downloaded,
-          reused: result.reused,
-          archiveSize: result.archiveSize,
-        };
-      } finally {
-        transport.close();
-      }
+      return {
+        images: result.images.map((image) => ({ ...image, platforms: [...image.platforms] })),
+        downloaded: result.downloaded,
+        reused: result.reused,
+        archiveSize: result.archiveSize,
+      };
     });
   } catch (error) {
     // A stream the pull never started writing is aborted, as one it started is on failure.

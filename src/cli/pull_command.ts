@@ -7,15 +7,9 @@ import { formatBytes, formatMillis, formatPercent, shortDigest } from "../progre
 import { retryText } from "../progress/retry_text.ts";
 import { PULL_WORDS } from "../progress/tty_frame.ts";
 import { partialPaths } from "../pull/partial_state.ts";
-import { hostPlatform } from "../pull/platform.ts";
 import { DiskFullError, PlatformNotFoundError } from "../pull/pull_errors.ts";
-import { pullImages, type PullSource } from "../pull/pull_images.ts";
-import type { CredentialLookup, Credentials } from "../registry/auth.ts";
-import { RegistryClient } from "../registry/client.ts";
-import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
-import { registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
-import { createFetchTransport } from "../registry/fetch_transport.ts";
-import { NAME, VERSION } from "../version.ts";
+import { registryBaseUrl } from "../registry/reference.ts";
+import { runPullSettings } from "../api/pull_run.ts";
 import { readStdinPassword } from "./password_input.ts";
 import { type PullFlags, type PullSettings, resolvePullSettings } from "./pull_options.ts";
 import { openPullOutput, type PullOutput, type PullOutputContext } from "./pull_output.ts";
@@ -79,57 +73,33 @@ async function pullInto(
       `Warning: TLS certificate verification is disabled for ${hosts.join(", ")} (--skip-tls)`,
     );
   }
-  // fetch reads a download faster and in less memory than node:http (see fetch_transport.ts);
-  // a pull sends no streamed bodies, which are what fetch cannot send as the protocol wants.
-  const transport = createFetchTransport({
-    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
-    insecureHosts: settings.skipTls ? hosts : [],
-    ...(caCerts ? { caCerts } : {}),
-    proxy: proxyConfigFromEnv(context.env),
-    maxSockets: settings.maxConcurrent + 2,
-    userAgent: `${NAME}/${VERSION}`,
-  });
   const system = realCredentialSystem(context.env);
   try {
-    const pullSources: PullSource[] = [];
-    for (const reference of settings.sources) {
-      const explicit = settings.password === undefined && reference.credentials
-        ? { ...reference.credentials, passwordSource: "url" }
-        : {
-          username: settings.username,
-          password: settings.password,
-          passwordSource: settings.passwordSource,
-        };
-      const choice = await resolveCredentials(explicit, reference.registry, system);
-      const credentials: Credentials | CredentialLookup = choice.kind === "given"
-        ? choice.credentials
-        : async () => (await choice.lookup())?.credentials;
-      pullSources.push({
-        reference,
-        client: new RegistryClient({
-          ...registryEndpoint(reference),
-          registryName: reference.registry,
-          repository: reference.repository,
-          access: "pull",
-          transport,
-          retries: settings.retryAttempts,
-          sink,
-          signal: context.signal,
-          credentials,
-        }),
-      });
-    }
-    const host = hostPlatform();
     const where = output.kind === "file" ? settings.output : output.label;
     let result;
     try {
-      result = await pullImages(pullSources, {
+      result = await runPullSettings({
+        ...settings,
+        credentialsFor: async (index) => {
+          const reference = settings.sources[index]!;
+          const explicit = settings.password === undefined && reference.credentials
+            ? { ...reference.credentials, passwordSource: "url" }
+            : {
+              username: settings.username,
+              password: settings.password,
+              passwordSource: settings.passwordSource,
+            };
+          const choice = await resolveCredentials(explicit, reference.registry, system);
+          return choice.kind === "given"
+            ? choice.credentials
+            : async () => (await choice.lookup())?.credentials;
+        },
         output: output.kind === "file"
           ? { kind: "file", path: output.path, resume: settings.resume }
           : { kind: "stream", stream: output.stream },
-        platform: settings.platform ?? { kind: "one", platform: host },
-        defaultPlatform: host,
-        maxConcurrent: settings.maxConcurrent,
+        insecureHosts: settings.skipTls ? hosts : [],
+        caCerts,
+        env: context.env,
         sink,
         signal: context.signal,
       });
@@ -157,7 +127,6 @@ async function pullInto(
     }
   } finally {
     reporter.stop();
-    transport.close();
   }
 }
 

@@ -1,0 +1,84 @@
+/**
+ * One pull assembled from settings: a transport, a client per source with its credentials, and
+ * the pull into one archive. The public `pull` and the CLI's `pull` command both run through
+ * here.
+ */
+import type { ProgressSink } from "../progress/events.ts";
+import { hostPlatform, type PlatformChoice } from "../pull/platform.ts";
+import {
+  pullImages,
+  type PullOptions,
+  type PullResult,
+  type PullSource,
+} from "../pull/pull_images.ts";
+import type { CredentialLookup, Credentials } from "../registry/auth.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { createFetchTransport } from "../registry/fetch_transport.ts";
+import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
+import { type ImageReference, registryEndpoint } from "../registry/reference.ts";
+import { NAME, VERSION } from "../version.ts";
+
+/** Everything one pull needs, validated by the caller. */
+export interface PullRunSettings {
+  sources: readonly ImageReference[];
+  /** Credentials for source number `index`, asked once per source. */
+  credentialsFor: (index: number) => Promise<Credentials | CredentialLookup | undefined>;
+  output: PullOptions["output"];
+  /** Absent: this machine's platform. */
+  platform: PlatformChoice | undefined;
+  maxConcurrent: number;
+  retryAttempts: number;
+  timeoutSeconds: number;
+  /** Hosts (`URL.host`) whose TLS certificates are not verified. */
+  insecureHosts: readonly string[];
+  caCerts: string[] | undefined;
+  env: (name: string) => string | undefined;
+  sink: ProgressSink;
+  signal: AbortSignal | undefined;
+}
+
+/** Pulls every source into the output; the transport is closed before it returns. */
+export async function runPullSettings(settings: PullRunSettings): Promise<PullResult> {
+  const { signal } = settings;
+  // fetch reads a download faster and in less memory than node:http (see fetch_transport.ts);
+  // a pull sends no streamed bodies, which are what fetch cannot send as the protocol wants.
+  const transport = createFetchTransport({
+    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
+    insecureHosts: settings.insecureHosts,
+    ...(settings.caCerts ? { caCerts: settings.caCerts } : {}),
+    proxy: proxyConfigFromEnv(settings.env),
+    maxSockets: settings.maxConcurrent + 2,
+    userAgent: `${NAME}/${VERSION}`,
+  });
+  try {
+    const sources: PullSource[] = [];
+    for (const [index, reference] of settings.sources.entries()) {
+      const credentials = await settings.credentialsFor(index);
+      sources.push({
+        reference,
+        client: new RegistryClient({
+          ...registryEndpoint(reference),
+          registryName: reference.registry,
+          repository: reference.repository,
+          access: "pull",
+          transport,
+          retries: settings.retryAttempts,
+          sink: settings.sink,
+          ...(signal ? { signal } : {}),
+          ...(credentials !== undefined ? { credentials } : {}),
+        }),
+      });
+    }
+    const host = hostPlatform();
+    return await pullImages(sources, {
+      output: settings.output,
+      platform: settings.platform ?? { kind: "one", platform: host },
+      defaultPlatform: host,
+      maxConcurrent: settings.maxConcurrent,
+      sink: settings.sink,
+      ...(signal ? { signal } : {}),
+    });
+  } finally {
+    transport.close();
+  }
+}
