@@ -5,6 +5,7 @@
 import { CommanderError } from "commander";
 import { UsageError, usageErrorOf } from "./usage_error.ts";
 import { NAME } from "../version.ts";
+import { inCliTerms } from "./core_advice.ts";
 import { archiveStdin } from "./archive_stdin.ts";
 import { runPush } from "./push_command.ts";
 import { buildProgram, withDefaultCommand } from "./program.ts";
@@ -80,8 +81,7 @@ export async function main(
 }
 
 function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  return inCliTerms(error instanceof Error ? error.message : String(error));
 }
 
 function capitalize(text: string): string {

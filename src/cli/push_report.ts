@@ -4,6 +4,7 @@
  * and the `--output json` document. The JSON fields are documented in the README; a test
  * holds them to it, so their names stay stable.
  */
+import { inCliTerms } from "./core_advice.ts";
 import { registryErrorIn } from "../registry/registry_error.ts";
 import { formatBytes } from "../progress/format.ts";
 import type { JobReport } from "../push/push_run.ts";
@@ -307,5 +308,5 @@ function errorJson(error: unknown): { message: string; status: number | null; co
 }
 
 export function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return inCliTerms(error instanceof Error ? error.message : String(error));
 }

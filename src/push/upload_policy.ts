@@ -4,6 +4,12 @@
  * size after a 413) hold for the rest of the push.
  */
 import type { ArchiveBlob } from "../archive/image.ts";
+
+/**
+ * What a refusal of chunks advises when chunks were asked for, in the library's terms; the CLI
+ * says the same with its flag.
+ */
+export const ONE_REQUEST_ADVICE = "set chunked to false to upload in one request";
 import type { RegistryClient } from "../registry/client.ts";
 import { RegistryError } from "../registry/registry_error.ts";
 import type { ResumeStore } from "./resume_store.ts";
@@ -228,7 +234,7 @@ export class UploadPolicy {
     const mode = this.#options.chunked;
     if (error instanceof ChunkedUploadRefusedError) {
       if (mode !== "auto") {
-        throw new Error(`${error.message}; use --no-chunked to upload in one request`, {
+        throw new Error(`${error.message}; ${ONE_REQUEST_ADVICE}`, {
           cause: error,
         });
       }

@@ -40,6 +40,12 @@ export function describeAccount(credentials: Credentials | undefined): string {
   return "the configured identity token";
 }
 
+/**
+ * What a refusal of anonymous access advises, in the library's terms; the CLI says the same
+ * with its flags.
+ */
+export const NO_CREDENTIALS_ADVICE = "pass credentials, or log in with docker login";
+
 /** The registry refused our credentials (or wants some we don't have). */
 export class AuthError extends Error {
   /** Always "AuthError". */
@@ -219,7 +225,7 @@ export class Authenticator {
       ? "check the username and password (or token)"
       : this.#lookupProblem !== undefined
       ? `credentials could not be read (${this.#lookupProblem})`
-      : "pass credentials with -u USER and --password-stdin, or log in with docker login";
+      : NO_CREDENTIALS_ADVICE;
     const detail = error ? ` (${error})` : "";
     const refusal = new AuthError(
       `Authentication failed for ${who} at ${this.#options.registryName}${detail}: ${reason}` +

@@ -389,6 +389,12 @@ export class NotTlsError extends NetworkError {
   }
 }
 
+/**
+ * What a refused certificate's error advises, in the library's terms (its options); the CLI
+ * says the same with its flags.
+ */
+export const TLS_ADVICE = "trust the registry's CA (caCerts), or skip verification (skipTls)";
+
 const TLS_CODES = new Set([
   "CERT_HAS_EXPIRED",
   "DEPTH_ZERO_SELF_SIGNED_CERT",
@@ -410,7 +416,7 @@ export function toNetworkError(method: string, where: string, error: unknown): E
     return new NetworkError(
       method,
       where,
-      `TLS certificate verification failed (${message}); trust the registry's CA with --ca-cert FILE, or skip verification with --skip-tls`,
+      `TLS certificate verification failed (${message}); ${TLS_ADVICE}`,
       { temporary: false, cause: error },
     );
   }
