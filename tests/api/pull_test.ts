@@ -12,7 +12,7 @@ import {
   push,
 } from "../../mod.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
-import { writeOciArchive } from "../helpers/image_fixtures.ts";
+import { makeBigLayerArchive, writeOciArchive } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 
 const env = (): string | undefined => undefined;
@@ -81,6 +81,38 @@ integrationTest("pull: typed failures for a missing image and a missing platform
       ImageNotFoundError,
     );
     assert(aborted instanceof ImageNotFoundError, `the stream was aborted with ${aborted}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+integrationTest("pull: aborted mid-download, it rejects with the signal's reason", async () => {
+  await using registry = await startRegistry();
+  const dir = await Deno.makeTempDir({ prefix: "dip-api-pull-" });
+  try {
+    const big = await makeBigLayerArchive(`${dir}/big.tar`, 64 * 1024 * 1024, "oci");
+    await push({
+      archive: big.path,
+      targets: [`${registry.host}/big/app:1`],
+      compression: "none",
+      env,
+    });
+    const controller = new AbortController();
+    const reason = new Error("stopped by the test");
+    const rejected = await assertRejects(() =>
+      pull({
+        sources: [`${registry.host}/big/app:1`],
+        output: `${dir}/out.tar`,
+        env,
+        signal: controller.signal,
+        onProgress: (event) => {
+          if (event.type === "blob-progress" && event.done > 0) controller.abort(reason);
+        },
+      })
+    );
+    assert(rejected === reason, `rejected with ${rejected}, not the signal's reason`);
+    // Nothing is at the output: only a complete archive is renamed into place.
+    assertEquals(await Deno.stat(`${dir}/out.tar`).then(() => true, () => false), false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
