@@ -45,6 +45,22 @@ export interface RawFlags extends SharedFlags {
 /** Where the password came from, to warn about `-p`. */
 export type PasswordSource = "flag" | "stdin" | "env" | "url" | undefined;
 
+/** Where a password came from, as `--verbose` says it. */
+export function describePasswordSource(source: string | undefined): string {
+  switch (source) {
+    case "flag":
+      return "-p/--password";
+    case "stdin":
+      return "--password-stdin";
+    case "env":
+      return ENV.password;
+    case "url":
+      return "the repository URL";
+    default:
+      return "the command line";
+  }
+}
+
 /** One `-r`: where to push, and the credentials for it. */
 export interface TargetSettings {
   /**

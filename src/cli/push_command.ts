@@ -12,6 +12,7 @@ import { formatBytes } from "../progress/format.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import {
+  describePasswordSource,
   type PushSettings,
   type RawFlags,
   resolveSettings,
@@ -185,7 +186,10 @@ async function credentialsFor(
   const registry = target.reference.registry;
   const choice = await resolveCredentials(target, registry, realCredentialSystem(context.env));
   if (choice.kind === "given") {
-    if (settings.verbose) reporter.info(`Credentials for ${registry}: ${choice.source}`);
+    if (settings.verbose) {
+      const source = choice.source ?? describePasswordSource(target.passwordSource);
+      reporter.info(`Credentials for ${registry}: ${source}`);
+    }
     return choice.credentials;
   }
   if (settings.verbose) {

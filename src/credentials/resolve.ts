@@ -1,7 +1,7 @@
 /**
- * Which credentials a push uses, in the order docker users expect: `-p`, then
- * `--password-stdin`, then `DOCKER_PUSHER_PASSWORD`, then the target URL's (all resolved into
- * the settings), then docker's own configuration (credential helpers and `config.json`).
+ * Which credentials a push uses, in the order docker users expect: those given explicitly (the
+ * caller resolves which: the CLI takes its flags, then its variables, then the target URL's),
+ * then docker's own configuration (credential helpers and `config.json`).
  *
  * Docker's configuration is read only when a registry asks for credentials, as docker does:
  * a push to a registry open to all never depends on a store that may be broken (a
@@ -21,8 +21,11 @@ export type CredentialChoice =
   | {
     kind: "given";
     credentials: Credentials;
-    /** Where they came from, for `--verbose` (never the secret itself). */
-    source: string;
+    /**
+     * Where docker's configuration had them, for a verbose log (never the secret itself);
+     * absent for the explicit ones, whose source the caller knows.
+     */
+    source?: string;
   }
   | {
     kind: "docker-config";
@@ -52,11 +55,7 @@ export async function resolveCredentials(
 ): Promise<CredentialChoice> {
   const { username, password } = explicit;
   if (username !== undefined && password !== undefined) {
-    return {
-      kind: "given",
-      credentials: { username, password },
-      source: describeSource(explicit.passwordSource),
-    };
+    return { kind: "given", credentials: { username, password } };
   }
   if (username === undefined) {
     return { kind: "docker-config", lookup: () => dockerConfigCredentials(registry, system) };
@@ -80,19 +79,4 @@ export async function resolveCredentials(
     value: username,
     hint,
   });
-}
-
-function describeSource(source: string | undefined): string {
-  switch (source) {
-    case "flag":
-      return "-p/--password";
-    case "stdin":
-      return "--password-stdin";
-    case "env":
-      return "DOCKER_PUSHER_PASSWORD";
-    case "url":
-      return "the repository URL";
-    default:
-      return "the command line";
-  }
 }

@@ -1,6 +1,7 @@
 import { UsageError } from "../../src/cli/usage_error.ts";
 import {
   DEFAULTS,
+  describePasswordSource,
   ENV,
   type PushSettings,
   type RawFlags,
@@ -375,4 +376,17 @@ Deno.test("resolveSettings refuses runs of several images that make no sense", (
   for (const [flags, needle] of bad) {
     assertThrows(() => resolve(flags), UsageError, needle);
   }
+});
+
+Deno.test("describePasswordSource: --verbose names where the password came from", () => {
+  assertEquals(
+    (["flag", "stdin", "env", "url", undefined] as const).map(describePasswordSource),
+    [
+      "-p/--password",
+      "--password-stdin",
+      "DOCKER_PUSHER_PASSWORD",
+      "the repository URL",
+      "the command line",
+    ],
+  );
 });
