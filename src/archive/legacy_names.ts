@@ -18,6 +18,12 @@ import { canonicalName } from "./image_names.ts";
 import type { TarIndex } from "./tar_index.ts";
 
 /**
+ * What a note on names that disagree says about choosing the image, in the library's terms;
+ * the CLI says the same with its flag.
+ */
+export const EITHER_NAME_SELECTS = "either name selects it (images)";
+
+/**
  * Adds to each of `images` (read from `index.json`) the `manifest.json` names it lacks, matched
  * by config digest, with a note. A `manifest.json` that is not `docker save`'s list is an
  * error (a stream of the archive fails on it as it passes); one naming a config the archive
@@ -45,7 +51,7 @@ export async function addLegacyNames(index: TarIndex, images: ArchiveImage[]): P
       : image.names.map((n) => `"${n}"`).join(", ");
     image.notes.push(
       `manifest.json names this image ${extra.map((n) => `"${n}"`).join(", ")}, index.json ` +
-        `${indexNames}: a push uses index.json's; --image matches either`,
+        `${indexNames}: a push uses index.json's; ${EITHER_NAME_SELECTS}`,
     );
   }
 }

@@ -1,10 +1,12 @@
 /**
  * The core's advice names the library's options (`caCerts`, `chunked`); the command line says
- * the same with its flags. Every error text the CLI prints goes through {@linkcode inCliTerms}.
+ * the same with its flags. Every error text and archive note the CLI prints goes through
+ * {@linkcode inCliTerms}.
  */
 import { NO_CREDENTIALS_ADVICE } from "../registry/auth.ts";
 import { TLS_ADVICE } from "../registry/transport.ts";
 import { ONE_REQUEST_ADVICE } from "../push/upload_policy.ts";
+import { EITHER_NAME_SELECTS } from "../archive/legacy_names.ts";
 
 /** Each piece of the core's advice, and the CLI's words for it. */
 const ADVICE: readonly (readonly [string, string])[] = [
@@ -14,6 +16,7 @@ const ADVICE: readonly (readonly [string, string])[] = [
     "pass credentials with -u USER and --password-stdin, or log in with docker login",
   ],
   [ONE_REQUEST_ADVICE, "use --no-chunked to upload in one request"],
+  [EITHER_NAME_SELECTS, "--image matches either"],
 ];
 
 /** `text` (an error's message) with the core's advice said in terms of flags. */

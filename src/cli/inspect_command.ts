@@ -8,6 +8,7 @@ import { type ArchiveReport, INSPECT_SCHEMA_VERSION } from "../inspect/archive_r
 import { inspectArchive } from "../inspect/inspect_archive.ts";
 import { NAME } from "../version.ts";
 import { renderInspectText } from "./inspect_text.ts";
+import { inCliTerms } from "./core_advice.ts";
 import { addHelpNotes } from "./help_text.ts";
 import { reportedAsJson } from "./json_failure.ts";
 
@@ -89,10 +90,9 @@ export async function runInspect(flags: InspectFlags, context: InspectContext): 
         hint: `Example: ${NAME} inspect app.tar (or -f app.tar; - for standard input)`,
       });
     }
-    report = await inspectArchive(flags.file, {
-      stdin: context.stdin,
-      signal: context.signal,
-    });
+    report = inCliNotes(
+      await inspectArchive(flags.file, { stdin: context.stdin, signal: context.signal }),
+    );
     if (output === "text") {
       context.writeOut(renderInspectText(report));
       return;
@@ -108,6 +108,14 @@ export async function runInspect(flags: InspectFlags, context: InspectContext): 
   // `success` beside the schema version, as in push's document and a failure's.
   const { schemaVersion, ...rest } = report;
   context.writeOut(inspectJson({ schemaVersion, success: true, ...rest, errors: [] }));
+}
+
+/** `report` with the archive reader's notes in terms of flags. */
+function inCliNotes(report: ArchiveReport): ArchiveReport {
+  return {
+    ...report,
+    images: report.images.map((image) => ({ ...image, notes: image.notes.map(inCliTerms) })),
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ import { openSource } from "./push_input.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import { usageErrorOf } from "./usage_error.ts";
+import { inCliTerms } from "./core_advice.ts";
 import { formatBytes } from "../progress/format.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
@@ -167,7 +168,7 @@ async function pushAll(
 function noteText(note: RunNote): string {
   switch (note.kind) {
     case "archive-note":
-      return `Note: ${note.text}`;
+      return `Note: ${inCliTerms(note.text)}`;
     case "unused-stream-blobs":
       return `Note: ${note.count} blob(s), ${formatBytes(note.bytes)}, of other images in the ` +
         `stream went up too (an image's blobs are known only at the stream's end)`;

@@ -40,7 +40,7 @@ integrationTest(
       assertEquals(app!.legacyNames, ["registry.example/other:9"]);
       assertEquals(app!.notes, [
         'manifest.json names this image "registry.example/other:9", index.json ' +
-        '"docker.io/library/app:1", "1": a push uses index.json\'s; --image matches either',
+        '"docker.io/library/app:1", "1": a push uses index.json\'s; either name selects it (images)',
       ]);
       assertEquals(tool!.legacyNames, undefined);
       assertEquals(tool!.notes, []);

@@ -5,6 +5,7 @@
 import { inCliTerms } from "../../src/cli/core_advice.ts";
 import { describeError } from "../../src/cli/push_report.ts";
 import { NO_CREDENTIALS_ADVICE } from "../../src/registry/auth.ts";
+import { EITHER_NAME_SELECTS } from "../../src/archive/legacy_names.ts";
 import { toNetworkError } from "../../src/registry/transport.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 
@@ -29,6 +30,14 @@ Deno.test("a refusal of anonymous access: the CLI says -u and --password-stdin",
     inCliTerms(`Authentication failed for anonymous access at r.example: ${NO_CREDENTIALS_ADVICE}`),
     "Authentication failed for anonymous access at r.example: pass credentials with -u USER " +
       "and --password-stdin, or log in with docker login",
+  );
+});
+
+Deno.test("a note on names that disagree: the CLI says --image matches either", () => {
+  assert(!EITHER_NAME_SELECTS.includes("--"), EITHER_NAME_SELECTS);
+  assertEquals(
+    inCliTerms(`index.json "app:1": a push uses index.json's; ${EITHER_NAME_SELECTS}`),
+    `index.json "app:1": a push uses index.json's; --image matches either`,
   );
 });
 
