@@ -26,9 +26,9 @@ const MIN_CHUNK = 64 * 1024;
  *
  * Rejects with an `InvalidOptionError` (before anything is sent) for options it cannot act
  * on, an `ArchiveError` for an archive it cannot read, an `AuthError` or a `RegistryError`
- * (status, codes) for a registry's refusal, and the signal's reason when `signal` aborts. When
- * several images were pushed and only some failed, it rejects with a {@linkcode PushError}
- * that holds what was pushed.
+ * (status, codes) for a registry's refusal, and the signal's reason when `signal` aborts. A
+ * run of several pushes (targets, or images with `all`) with failures rejects with a
+ * {@linkcode PushError} holding each failure and what was pushed.
  *
  * @example Push an archive and print the manifest's digest
  * ```ts
@@ -175,8 +175,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
 }
 
 /**
- * Some of a run's pushes failed and others did not: `errors` holds each failure (typed as
- * `push` says), `result` what was pushed.
+ * Pushes of a run of several failed: `errors` holds each failure (typed as `push` says),
+ * `result` what was pushed all the same.
  */
 export class PushError extends AggregateError {
   /** Always "PushError". */
