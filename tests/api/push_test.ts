@@ -9,6 +9,7 @@ import {
   NetworkError,
   type ProgressEvent,
   push,
+  PushError,
 } from "../../mod.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
@@ -237,6 +238,33 @@ integrationTest("push: a registry that is not there is a NetworkError", async ()
     );
   });
 });
+
+integrationTest(
+  "push: one of two registries down is a PushError holding the other's result",
+  async () => {
+    await using registry = await startRegistry();
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    await withDir(async (dir, env) => {
+      const archive = await writeOciArchive(`${dir}/app.tar`, [{ name: "app:1" }]);
+      const error = await assertRejects(
+        () =>
+          push({
+            archive: archive.path,
+            targets: [`${registry.host}/up/app:1`, `http://127.0.0.1:${port}/down/app:1`],
+            retryAttempts: 0,
+            env,
+          }),
+        PushError,
+      );
+      assertEquals(error.errors.length, 1);
+      assert(error.errors[0] instanceof NetworkError, String(error.errors[0]));
+      assertEquals(error.result.images.map((i) => i.repository), [`${registry.host}/up/app`]);
+      assertEquals(await registry.listTags("up/app"), ["1"]);
+    });
+  },
+);
 
 Deno.test("push: options that cannot go together are an InvalidOptionError, before any I/O", async () => {
   const error = await assertRejects(
