@@ -150,6 +150,8 @@ export class ProgressState {
         // A blob's retry names it by digest; a request's (a blob's PUT) and a stream segment's
         // name it in their descriptions, when they know it.
         for (const blob of this.#blobs.values()) {
+          // A retry towards one registry leaves the same blob's transfer to another alone.
+          if (event.target !== undefined && blob.target !== event.target) continue;
           const { subject } = event;
           const about = event.digest === blob.digest ||
             (subject.kind === "request" && subject.action.includes(blob.digest)) ||

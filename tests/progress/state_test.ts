@@ -250,6 +250,30 @@ Deno.test("ProgressState: one blob to two registries is two transfers", () => {
   assertEquals([totals.bytesDone, totals.bytesTotal], [15 * MiB, 20 * MiB]);
 });
 
+Deno.test("ProgressState: a retry towards one registry resets only that transfer", () => {
+  const clock = new FakeClock();
+  const state = new ProgressState({ now: clock.now });
+  feed(state, clock, [
+    [0, { type: "plan", image: "1 image(s)", blobs: 1, bytes: 10 * MiB }],
+    [0, { type: "blob-start", digest: A, size: 10 * MiB, attempt: 1, target: "one" }],
+    [0, { type: "blob-start", digest: A, size: 10 * MiB, attempt: 1, target: "two" }],
+    [1000, { type: "blob-progress", digest: A, done: 4 * MiB, size: 10 * MiB, target: "one" }],
+    [1000, { type: "blob-progress", digest: A, done: 5 * MiB, size: 10 * MiB, target: "two" }],
+    [1500, {
+      type: "retry",
+      subject: { kind: "blob", digest: A },
+      digest: A,
+      target: "two",
+      attempt: 2,
+      delayMs: 100,
+      reason: "503",
+    }],
+  ]);
+  assertEquals(state.blob(A, "one")?.status, "uploading");
+  assertEquals(state.blob(A, "one")?.done, 4 * MiB);
+  assertEquals([state.blob(A, "two")?.status, state.blob(A, "two")?.done], ["retrying", 0]);
+});
+
 Deno.test("ProgressState: bytes kept from an earlier run are done, but not in the rate", () => {
   const clock = new FakeClock();
   const state = new ProgressState({ now: clock.now });
