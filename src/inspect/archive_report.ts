@@ -64,7 +64,7 @@ export interface ImageReport {
   names: string[];
   /**
    * Names a Docker 25+ save's `manifest.json` gives the image that `index.json` (whose `names`
-   * a push uses) does not; `--image` matches them too. Empty when the two files agree.
+   * a push uses) does not; a push's `images` matches them too. Empty when the files agree.
    */
   manifestJsonNames: string[];
   /** The image's top manifest: an index for a multi-platform image. */
