@@ -2,6 +2,7 @@
  * The push command's settings: flags first, then `DOCKER_PUSHER_*` environment variables, then
  * defaults. Everything is validated here, so the core receives only sound values.
  */
+import { DEFAULTS } from "../api/options.ts";
 import { asUsage, UsageError } from "./usage_error.ts";
 import {
   type ImageReference,
@@ -103,14 +104,8 @@ export interface PushSettings extends SharedSettings {
   compression: Compression;
 }
 
-export const DEFAULTS = {
-  timeoutSeconds: 7200,
-  largeLayerThreshold: 1024 ** 3,
-  chunkSize: 64 * 1024 ** 2,
-  maxConcurrent: 3,
-  retryAttempts: 3,
-  compression: "gzip",
-} as const;
+/** The flags' defaults are the library's (see `src/api/options.ts`). */
+export { DEFAULTS };
 
 /** Environment variables, by the setting they default. */
 export const ENV = {
