@@ -3,7 +3,6 @@
  * the pull into one archive. The public `pull` and the CLI's `pull` command both run through
  * here.
  */
-import type { ProgressSink } from "../progress/events.ts";
 import { hostPlatform, type PlatformChoice } from "../pull/platform.ts";
 import {
   pullImages,
@@ -17,24 +16,16 @@ import { createFetchTransport } from "../registry/fetch_transport.ts";
 import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { type ImageReference, registryEndpoint } from "../registry/reference.ts";
 import { NAME, VERSION } from "../version.ts";
+import type { RunSettings } from "./run_context.ts";
 
 /** Everything one pull needs, validated by the caller. */
-export interface PullRunSettings {
+export interface PullRunSettings extends RunSettings {
   sources: readonly ImageReference[];
   /** Credentials for source number `index`, asked once per source. */
   credentialsFor: (index: number) => Promise<Credentials | CredentialLookup | undefined>;
   output: PullOptions["output"];
   /** Absent: this machine's platform. */
   platform: PlatformChoice | undefined;
-  maxConcurrent: number;
-  retryAttempts: number;
-  timeoutSeconds: number;
-  /** Hosts (`URL.host`) whose TLS certificates are not verified. */
-  insecureHosts: readonly string[];
-  caCerts: string[] | undefined;
-  env: (name: string) => string | undefined;
-  sink: ProgressSink;
-  signal: AbortSignal | undefined;
 }
 
 /** Pulls every source into the output; the transport is closed before it returns. */

@@ -7,7 +7,7 @@ import type { ArchiveImage, ImageArchive } from "../archive/image.ts";
 import { openImageArchive } from "../archive/image_archive.ts";
 import type { Compression } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { forTarget, type ProgressSink } from "../progress/events.ts";
+import { forTarget } from "../progress/events.ts";
 import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
 import { LayerCompressor } from "../push/layer_compressor.ts";
 import { type JobReport, prepareRun, runJobs } from "../push/push_run.ts";
@@ -26,6 +26,7 @@ import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { type ImageReference, registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
 import { createTransport } from "../registry/transport.ts";
 import { NAME, VERSION } from "../version.ts";
+import type { RunSettings } from "./run_context.ts";
 
 /** An archive to push: a tar file or image directory read in place, or a stream read once. */
 export type RunSource =
@@ -42,7 +43,7 @@ export type RunNote =
   | { kind: "cache-not-saved"; path: string | undefined; error: unknown };
 
 /** Everything one run needs, validated by the caller. */
-export interface PushRunSettings {
+export interface PushRunSettings extends RunSettings {
   sources: readonly RunSource[];
   targets: readonly ImageReference[];
   /** Credentials for target number `index`, asked once per target. */
@@ -60,16 +61,7 @@ export interface PushRunSettings {
   mountFrom: string | undefined;
   resume: boolean;
   verify: boolean;
-  maxConcurrent: number;
-  retryAttempts: number;
-  timeoutSeconds: number;
-  /** Hosts (`URL.host`) whose TLS certificates are not verified. */
-  insecureHosts: readonly string[];
-  caCerts: string[] | undefined;
-  env: (name: string) => string | undefined;
-  sink: ProgressSink;
   note: (note: RunNote) => void;
-  signal: AbortSignal | undefined;
 }
 
 /** What a run did: a report per job, and the images `all` left out. */

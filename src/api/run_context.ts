@@ -5,6 +5,19 @@
 import { type ProgressSink, silentSink } from "../progress/events.ts";
 import type { ProgressListener } from "./options.ts";
 
+/** What a push run and a pull run both take, validated by the caller. */
+export interface RunSettings {
+  maxConcurrent: number;
+  retryAttempts: number;
+  timeoutSeconds: number;
+  /** Hosts (`URL.host`) whose TLS certificates are not verified. */
+  insecureHosts: readonly string[];
+  caCerts: string[] | undefined;
+  env: (name: string) => string | undefined;
+  sink: ProgressSink;
+  signal: AbortSignal | undefined;
+}
+
 /** The process environment, read only for the names a call needs. */
 export const defaultEnv = (name: string): string | undefined => Deno.env.get(name);
 
