@@ -2,6 +2,7 @@
  * Validation of the JSON an archive carries, done once at the edge so the rest of the code
  * can trust the shapes. Each guard throws a message saying what is wrong and where.
  */
+import { isSha256Digest } from "../digest.ts";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -49,13 +50,12 @@ export function asSize(value: unknown, where: string): number {
 }
 
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const SHA256 = /^sha256:[a-f0-9]{64}$/;
 
 /** A digest we can verify (sha256), as the archive formats we read all use. */
 export function asDigest(value: unknown, where: string): string {
   const text = asString(value, where);
   if (!DIGEST.test(text)) throw new JsonShapeError(`${where} is not a digest: "${text}"`);
-  if (!SHA256.test(text)) {
+  if (!isSha256Digest(text)) {
     throw new JsonShapeError(
       text.startsWith("sha256:")
         ? `${where} is not a valid digest (sha256 takes 64 lowercase hex digits): "${text}"`

@@ -4,7 +4,7 @@
  * win; a name only `manifest.json` gives is kept beside them, said in a note, and matched by
  * `--image`, so an image can be chosen by either file's name.
  */
-import { sha256Digest } from "../digest.ts";
+import { digestFromBlobPath, sha256Digest } from "../digest.ts";
 import { ArchiveError } from "../errors.ts";
 import {
   MAX_CONFIG_BYTES,
@@ -59,8 +59,8 @@ export async function addLegacyNames(index: TarIndex, images: ArchiveImage[]): P
 /** The digest of the config at `path`, or undefined when it is not there to read. */
 async function configDigest(index: TarIndex, path: string): Promise<string | undefined> {
   // Docker 25 names it `blobs/sha256/<hex>`: the digest is in the name, unread.
-  const named = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(path);
-  if (named) return `sha256:${named[1]}`;
+  const named = digestFromBlobPath(path);
+  if (named) return named;
   try {
     return sha256Digest(await readEntry(index, index.resolve(path), MAX_CONFIG_BYTES));
   } catch (error) {

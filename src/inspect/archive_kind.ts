@@ -14,6 +14,7 @@
  */
 import type { ArchiveFormat } from "../archive/image.ts";
 import type { TarIndex } from "../archive/tar_index.ts";
+import { SHA256_HEX } from "../digest.ts";
 
 /** What {@linkcode archiveKind} finds. */
 export type ArchiveKind =
@@ -42,7 +43,7 @@ export const ARCHIVE_KIND_NAMES: Readonly<Record<ArchiveKind, string>> = {
 };
 
 /** A layer named by its digest at the archive's root, as containers/image writes it. */
-const DIGEST_TAR = /^[a-f0-9]{64}\.tar$/;
+const DIGEST_TAR = new RegExp(`^${SHA256_HEX}\\.tar$`);
 
 /**
  * Tells the kind of an archive that `loadImages` accepted (it has `index.json` or

@@ -18,6 +18,7 @@
  * new bytes: still JSON, and any layer whose count and hash no longer agree fails its re-hash.
  */
 import { createHash } from "node:crypto";
+import { isSha256Hex } from "../digest.ts";
 import type { TarLayout } from "./tar_layout.ts";
 
 /** Saved progress of one layer. */
@@ -81,7 +82,7 @@ export async function loadPartialState(
     const { done, sha256 } = (saved ?? {}) as Partial<SavedBlob>;
     if (
       typeof done === "number" && Number.isSafeInteger(done) && done >= 0 &&
-      typeof sha256 === "string" && /^[a-f0-9]{64}$/.test(sha256)
+      typeof sha256 === "string" && isSha256Hex(sha256)
     ) blobs[digest] = { done, sha256 };
   }
   return { version: 1, layout: fingerprint, blobs, updatedAt: "" };

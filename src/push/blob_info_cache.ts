@@ -9,6 +9,7 @@
  * the registry is always asked, so a stale entry costs one request, never a wrong push.
  */
 import type { Codec, Compression } from "../compress/codec.ts";
+import { SHA256_HEX } from "../digest.ts";
 
 export interface CompressedInfo {
   digest: string;
@@ -34,6 +35,8 @@ interface CacheData {
 /** Entries kept per table; the oldest go first. */
 const MAX_ENTRIES = 20_000;
 const MAX_LOCATIONS = 8;
+/** A content-derived id anywhere in an entry's name (a layer's or config's sha256). */
+const CONTENT_ID = new RegExp(SHA256_HEX);
 
 /** Where the cache lives by default on this platform. */
 export function defaultCacheDir(env: (name: string) => string | undefined): string | undefined {
@@ -116,7 +119,7 @@ export class BlobInfoCache {
 
   /** Remembers an entry's digest, when its name holds a content-derived id (64 hex digits). */
   recordEntry(name: string, size: number, digest: string): void {
-    if (!/[a-f0-9]{64}/.test(name)) return;
+    if (!CONTENT_ID.test(name)) return;
     const key = `${size} ${name}`;
     for (const data of [this.#data, this.#learnt]) {
       data.entries ??= {};

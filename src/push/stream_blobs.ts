@@ -8,7 +8,7 @@
 import type { KeptData } from "../archive/streamed_index.ts";
 import { ArchiveError } from "../errors.ts";
 import type { StreamedTarEntry } from "../archive/tar_stream.ts";
-import { Sha256 } from "../digest.ts";
+import { digestFromBlobPath, Sha256, SHA256_HEX } from "../digest.ts";
 import type { CompressedForm, ProgressSink } from "../progress/events.ts";
 import { blobExists, type BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
@@ -47,11 +47,12 @@ export interface StreamBlobsOptions {
   sink: ProgressSink;
 }
 
+const SKOPEO_LAYER = new RegExp(`^(${SHA256_HEX})\\.tar$`);
+
 /** The digest an entry's name gives: `blobs/sha256/<hex>` (OCI), `<hex>.tar` (skopeo). */
 export function digestFromName(name: string): string | undefined {
-  const match = /^(?:blobs\/sha256\/([a-f0-9]{64})|([a-f0-9]{64})\.tar)$/.exec(name);
-  const hex = match?.[1] ?? match?.[2];
-  return hex === undefined ? undefined : `sha256:${hex}`;
+  const hex = SKOPEO_LAYER.exec(name)?.[1];
+  return hex === undefined ? digestFromBlobPath(name) : `sha256:${hex}`;
 }
 
 /** Whether the first bytes of an entry are those of an uncompressed tar (a layer to compress). */

@@ -6,6 +6,7 @@
  * reference without a scheme uses https (a registry on this machine may turn out to speak plain
  * HTTP: see `loopback_scheme.ts`); `docker.io/x` and `x` mean Docker Hub's `library/x`.
  */
+import { SHA256_HEX } from "../digest.ts";
 import { InvalidOptionError } from "../errors.ts";
 
 /** A parsed push target. */
@@ -46,7 +47,7 @@ export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const TAG_HINT =
   "A tag is 1 to 128 letters, digits, _, . and -, and cannot start with . or -";
 const TAG = TAG_PATTERN;
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const DIGEST = new RegExp(`^(sha256:${SHA256_HEX}|sha512:[a-f0-9]{128})$`);
 const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
 
 const HINT = "Use a URL like https://registry.example.com/team/app:1.0 or a reference like " +
