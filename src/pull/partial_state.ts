@@ -19,6 +19,7 @@
  */
 import { createHash } from "node:crypto";
 import { isSha256Hex } from "../digest.ts";
+import { writeFileAtomic } from "../state_files.ts";
 import type { TarLayout } from "./tar_layout.ts";
 
 /** Saved progress of one layer. */
@@ -109,14 +110,7 @@ export async function savePartialState(
   path: string,
   state: Omit<PartialState, "updatedAt">,
 ): Promise<void> {
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeFile(temp, encodePartialState(state), { mode: 0o600 });
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
+  await writeFileAtomic(path, encodePartialState(state));
 }
 
 /**

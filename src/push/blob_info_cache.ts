@@ -10,6 +10,7 @@
  */
 import type { Codec, Compression } from "../compress/codec.ts";
 import { SHA256_HEX } from "../digest.ts";
+import { userDir, writeFileAtomic } from "../state_files.ts";
 
 export interface CompressedInfo {
   digest: string;
@@ -40,16 +41,7 @@ const CONTENT_ID = new RegExp(SHA256_HEX);
 
 /** Where the cache lives by default on this platform. */
 export function defaultCacheDir(env: (name: string) => string | undefined): string | undefined {
-  const xdg = env("XDG_CACHE_HOME");
-  if (xdg) return `${xdg}/docker-image-pusher`;
-  if (Deno.build.os === "windows") {
-    const local = env("LOCALAPPDATA");
-    return local ? `${local}\\docker-image-pusher\\cache` : undefined;
-  }
-  const home = env("HOME");
-  if (!home) return undefined;
-  if (Deno.build.os === "darwin") return `${home}/Library/Caches/docker-image-pusher`;
-  return `${home}/.cache/docker-image-pusher`;
+  return userDir("cache", env);
 }
 
 export class BlobInfoCache {
@@ -174,9 +166,7 @@ export class BlobInfoCache {
     };
     const dir = this.path.slice(0, this.path.lastIndexOf("/"));
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const temp = `${this.path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(temp, JSON.stringify(data), { mode: 0o600 });
-    await Deno.rename(temp, this.path);
+    await writeFileAtomic(this.path, JSON.stringify(data));
     this.#learnt = { compressed: {}, locations: {}, entries: {} };
   }
 }

@@ -8,6 +8,7 @@
  * Files are written atomically (temp file, then rename) and readable by the owner only.
  */
 import { createHash } from "node:crypto";
+import { userDir, writeFileAtomic } from "../state_files.ts";
 
 export interface UploadRecord {
   registry: string;
@@ -24,16 +25,7 @@ export interface UploadRecord {
 
 /** Where state lives by default on this platform. */
 export function defaultStateDir(env: (name: string) => string | undefined): string | undefined {
-  const xdg = env("XDG_STATE_HOME");
-  if (xdg) return `${xdg}/docker-image-pusher`;
-  if (Deno.build.os === "windows") {
-    const local = env("LOCALAPPDATA");
-    return local ? `${local}\\docker-image-pusher\\state` : undefined;
-  }
-  const home = env("HOME");
-  if (!home) return undefined;
-  if (Deno.build.os === "darwin") return `${home}/Library/Application Support/docker-image-pusher`;
-  return `${home}/.local/state/docker-image-pusher`;
+  return userDir("state", env);
 }
 
 /** Saved upload sessions in one directory. */
@@ -82,10 +74,8 @@ export class ResumeStore {
   async save(record: Omit<UploadRecord, "updatedAt">): Promise<void> {
     await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
     const path = this.#path(record.registry, record.repository, record.digest);
-    const temp = `${path}.${crypto.randomUUID()}.tmp`;
     const full: UploadRecord = { ...record, updatedAt: new Date().toISOString() };
-    await Deno.writeTextFile(temp, JSON.stringify(full), { mode: 0o600 });
-    await Deno.rename(temp, path);
+    await writeFileAtomic(path, JSON.stringify(full));
   }
 
   async remove(registry: string, repository: string, digest: string): Promise<void> {

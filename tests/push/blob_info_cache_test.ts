@@ -1,5 +1,5 @@
 import { BlobInfoCache, defaultCacheDir } from "../../src/push/blob_info_cache.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
 const LAYER = digest(1);
@@ -215,4 +215,15 @@ Deno.test("defaultCacheDir prefers XDG_CACHE_HOME, then the platform's place und
       "C:\\Users\\u\\AppData\\Local\\docker-image-pusher\\cache",
     );
   }
+});
+
+Deno.test("BlobInfoCache.save that cannot replace the file rejects and leaves no temporary file", async () => {
+  await withDir(async (dir) => {
+    const cache = await BlobInfoCache.open(dir);
+    // A non-empty directory where the file goes: writing the temp file works, renaming fails.
+    await Deno.mkdir(`${dir}/blob-info.json/taken`, { recursive: true });
+    cache.recordLocation(LAYER, "reg:5000", "team/app");
+    await assertRejects(() => cache.save());
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["blob-info.json"]);
+  });
 });
