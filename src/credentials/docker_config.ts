@@ -5,11 +5,10 @@
  * run as `docker-credential-<name> get`.
  */
 import type { Credentials } from "../registry/auth.ts";
-import { DOCKER_HUB } from "../registry/reference.ts";
+import { DOCKER_HUB, normalizeHubAlias } from "../registry/reference.ts";
 
 /** Docker keys Docker Hub's credentials by its v1 index URL. */
 export const DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/";
-const HUB_ALIASES = new Set([DOCKER_HUB, "index.docker.io", "registry-1.docker.io"]);
 
 /** What looking credentials up needs from the system, injectable for tests. */
 export interface CredentialSystem {
@@ -169,7 +168,7 @@ function fromAuthEntry(
  */
 export function configHost(key: string): string {
   const host = key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").split("/")[0]!.toLowerCase();
-  return HUB_ALIASES.has(host) ? DOCKER_HUB : host;
+  return normalizeHubAlias(host);
 }
 
 function asRecord(value: unknown): Record<string, unknown> {

@@ -259,7 +259,11 @@ function hubPath(name: string): string {
   return name.includes("/") ? name : `library/${name}`;
 }
 
-function normalizeHubAlias(host: string): string {
+/**
+ * Any spelling of Docker Hub's host (`index.docker.io`, `registry-1.docker.io`) as `docker.io`;
+ * every other host as it is. The one list of Hub aliases, for references and credential keys.
+ */
+export function normalizeHubAlias(host: string): string {
   return host === "index.docker.io" || host === DOCKER_HUB_API ? DOCKER_HUB : host;
 }
 
