@@ -18,8 +18,3 @@ export const LEVELS: Record<Codec, { min: number; max: number; start: number; au
   gzip: { min: 1, max: 9, start: 6, autoMax: 9 },
   zstd: { min: 1, max: 19, start: 3, autoMax: 9 },
 };
-
-/** Short form for cache keys and messages: `none`, `gzip:auto`, `zstd:3`. */
-export function describeCompression(compression: Compression): string {
-  return compression.codec === "none" ? "none" : `${compression.codec}:${compression.level}`;
-}

@@ -24,15 +24,6 @@ export type ArchiveKind =
   | "oci-layout"
   | "dir";
 
-/** Every kind, in the order the README documents them. */
-export const ARCHIVE_KINDS: readonly ArchiveKind[] = [
-  "docker-save",
-  "docker-save-25",
-  "skopeo-docker-archive",
-  "oci-layout",
-  "dir",
-];
-
 /** Words for each kind, for text output. */
 export const ARCHIVE_KIND_NAMES: Readonly<Record<ArchiveKind, string>> = {
   "docker-save": "docker save (before Docker 25)",

@@ -17,7 +17,7 @@ import {
 } from "../archive/json_guards.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { RegistryError } from "../registry/registry_error.ts";
-import { formatPlatform, type Platform, type PlatformChoice, platformMatches } from "./platform.ts";
+import { type Platform, type PlatformChoice, platformMatches } from "./platform.ts";
 import { BlobTally, downloadBlob } from "./blob_download.ts";
 import { ImageNotFoundError, PlatformNotFoundError, PullError } from "./pull_errors.ts";
 
@@ -323,9 +323,4 @@ async function fetchSmallBlob(
     write: (chunk, at) => Promise.resolve(bytes.set(chunk, at)),
   });
   return bytes;
-}
-
-/** `linux/amd64, linux/arm64/v8`, for messages. */
-export function describePlatforms(platforms: readonly Platform[]): string {
-  return platforms.map(formatPlatform).join(", ");
 }

@@ -11,8 +11,6 @@ import { readArchiveStream } from "../archive/stream_archive.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { type PassedBlob, StreamBlobs, type StreamBlobsOptions } from "./stream_blobs.ts";
 
-export { HOLD_BYTES } from "../archive/stream_archive.ts";
-
 export interface StreamSource {
   /** Names the stream in messages: the file's path, or "standard input". */
   label: string;

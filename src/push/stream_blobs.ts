@@ -62,9 +62,6 @@ export function looksLikeTar(head: Uint8Array): boolean {
   return magic === "ustar" || head.every((b) => b === 0);
 }
 
-/** Moved to `archive/stream_archive.ts`, which reads streams with no registry too. */
-export { peekBody } from "../archive/stream_archive.ts";
-
 /** Sends (or skips) large stream entries into the client's repository. */
 export class StreamBlobs {
   readonly #client: RegistryClient;
@@ -78,8 +75,8 @@ export class StreamBlobs {
   }
 
   /**
-   * Handles one large entry, whose first bytes `head` were read already (see
-   * {@linkcode peekBody}) and `body` yields them again; returns what the index keeps of it.
+   * Handles one large entry, whose first bytes `head` were read already (see `peekBody` in
+   * `archive/stream_archive.ts`) and `body` yields them again; returns what the index keeps of it.
    */
   async pass(
     entry: StreamedTarEntry,

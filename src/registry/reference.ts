@@ -302,12 +302,6 @@ export function formatReference(ref: ImageReference): string {
   }`;
 }
 
-/** What a push prints: `registry/repository:tag@digest`, or `registry/repository@digest`. */
-export function formatPushed(ref: ImageReference, digest: string): string {
-  const base = `${ref.registry}/${ref.repository}`;
-  return ref.tag !== undefined ? `${base}:${ref.tag}@${digest}` : `${base}@${digest}`;
-}
-
 /**
  * A name as `docker images` shows it: Docker Hub's `docker.io/` and `library/` dropped
  * (`docker.io/library/alpine:3` → `alpine:3`, `docker.io/example/acc:1.0` → `example/acc:1.0`);
