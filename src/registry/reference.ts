@@ -308,8 +308,10 @@ export function formatReference(ref: ImageReference): string {
  * other names unchanged.
  */
 export function familiarName(name: string): string {
-  const hub = /^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/(.+)$/.exec(name)?.[1];
-  if (hub === undefined) return name;
+  const slash = name.indexOf("/");
+  if (slash === -1 || normalizeHubAlias(name.slice(0, slash)) !== DOCKER_HUB) return name;
+  const hub = name.slice(slash + 1);
+  if (hub === "") return name;
   return /^library\/[^/]+$/.test(hub.replace(/[:@].*$/, "")) ? hub.slice("library/".length) : hub;
 }
 
