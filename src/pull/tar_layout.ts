@@ -49,9 +49,12 @@ export function layOut(inputs: readonly LayoutInput[]): TarLayout {
   return { entries, totalSize: at + 2 * BLOCK };
 }
 
-/** The 512-byte ustar header of an entry. */
+/**
+ * The 512-byte ustar header of an entry: owner 0:0, time stamp at the epoch, so the same
+ * entries make the same bytes. `mode` defaults to 0755 for a directory, 0644 for a file.
+ */
 export function tarHeader(
-  entry: { kind: LayoutInput["kind"]; name: string; size: number },
+  entry: { kind: LayoutInput["kind"]; name: string; size: number; mode?: number },
 ): Uint8Array {
   const header = new Uint8Array(BLOCK);
   const name = encoder.encode(
@@ -62,7 +65,7 @@ export function tarHeader(
   }
   header.set(name, 0);
   const dir = entry.kind === "dir";
-  writeOctal(header, 100, 8, dir ? 0o755 : 0o644);
+  writeOctal(header, 100, 8, entry.mode ?? (dir ? 0o755 : 0o644));
   writeOctal(header, 108, 8, 0); // uid
   writeOctal(header, 116, 8, 0); // gid
   writeSize(header, 124, entry.size);

@@ -24,3 +24,12 @@ Deno.test("tarHeader: our reader reads it back; sizes of 8 GiB and more in base-
   const dir = parseHeader(tarHeader({ kind: "dir", name: "blobs", size: 0 }), 0, "t");
   assertEquals(dir.name.replace(/\/$/, ""), "blobs");
 });
+
+Deno.test("tarHeader: mode 0644 for a file and 0755 for a directory unless one is given", () => {
+  const mode = (header: Uint8Array) =>
+    parseInt(new TextDecoder().decode(header.subarray(100, 107)), 8);
+  assertEquals(mode(tarHeader({ kind: "bytes", name: "a", size: 1 })), 0o644);
+  assertEquals(mode(tarHeader({ kind: "dir", name: "d", size: 0 })), 0o755);
+  assertEquals(mode(tarHeader({ kind: "bytes", name: "bin/run", size: 1, mode: 0o755 })), 0o755);
+  assertEquals(mode(tarHeader({ kind: "dir", name: "private", size: 0, mode: 0o700 })), 0o700);
+});
