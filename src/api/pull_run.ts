@@ -13,10 +13,8 @@ import {
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { createFetchTransport } from "../registry/fetch_transport.ts";
-import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { type ImageReference, registryEndpoint } from "../registry/reference.ts";
-import { NAME, VERSION } from "../version.ts";
-import type { RunSettings } from "./run_context.ts";
+import { type RunSettings, transportOptions } from "./run_context.ts";
 
 /** Everything one pull needs, validated by the caller. */
 export interface PullRunSettings extends RunSettings {
@@ -33,14 +31,7 @@ export async function runPullSettings(settings: PullRunSettings): Promise<PullRe
   const { signal } = settings;
   // fetch reads a download faster and in less memory than node:http (see fetch_transport.ts);
   // a pull sends no streamed bodies, which are what fetch cannot send as the protocol wants.
-  const transport = createFetchTransport({
-    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
-    insecureHosts: settings.insecureHosts,
-    ...(settings.caCerts ? { caCerts: settings.caCerts } : {}),
-    proxy: proxyConfigFromEnv(settings.env),
-    maxSockets: settings.maxConcurrent + 2,
-    userAgent: `${NAME}/${VERSION}`,
-  });
+  const transport = createFetchTransport(transportOptions(settings));
   try {
     const sources: PullSource[] = [];
     for (const [index, reference] of settings.sources.entries()) {

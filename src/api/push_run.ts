@@ -22,11 +22,9 @@ import type { ChunkedMode } from "../push/upload_policy.ts";
 import { uniqueBlobs } from "../archive/image.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
-import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
 import { type ImageReference, registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
 import { createTransport } from "../registry/transport.ts";
-import { NAME, VERSION } from "../version.ts";
-import type { RunSettings } from "./run_context.ts";
+import { type RunSettings, transportOptions } from "./run_context.ts";
 
 /** An archive to push: a tar file or image directory read in place, or a stream read once. */
 export type RunSource =
@@ -109,15 +107,7 @@ export async function runPushSettings(settings: PushRunSettings): Promise<RunOut
   const cache = cacheDir === undefined
     ? BlobInfoCache.inMemory()
     : await BlobInfoCache.open(cacheDir);
-  const transport = createTransport({
-    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
-    // Skipping verification is for the registries named, not their token realms or redirects.
-    insecureHosts: settings.insecureHosts,
-    ...(settings.caCerts ? { caCerts: settings.caCerts } : {}),
-    proxy: proxyConfigFromEnv(settings.env),
-    maxSockets: settings.maxConcurrent + 2,
-    userAgent: `${NAME}/${VERSION}`,
-  });
+  const transport = createTransport(transportOptions(settings));
   /** What this run learnt holds even if it failed part-way. */
   const saveCache = async () => {
     if (settings.dryRun) return;

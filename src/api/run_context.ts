@@ -4,6 +4,9 @@
  */
 import { type ProgressSink, silentSink } from "../progress/events.ts";
 import type { ProgressListener } from "./options.ts";
+import { proxyConfigFromEnv } from "../registry/proxy_env.ts";
+import type { TransportOptions } from "../registry/transport.ts";
+import { NAME, VERSION } from "../version.ts";
 
 /** What a push run and a pull run both take, validated by the caller. */
 export interface RunSettings {
@@ -16,6 +19,22 @@ export interface RunSettings {
   env: (name: string) => string | undefined;
   sink: ProgressSink;
   signal: AbortSignal | undefined;
+}
+
+/**
+ * The transport a run's settings ask for: inactivity timeout, TLS trust, the environment's
+ * proxies, a socket per concurrent transfer and two for manifests and tokens.
+ */
+export function transportOptions(settings: RunSettings): TransportOptions {
+  return {
+    inactivityTimeoutMs: settings.timeoutSeconds * 1000,
+    // Skipping verification is for the registries named, not their token realms or redirects.
+    insecureHosts: settings.insecureHosts,
+    ...(settings.caCerts ? { caCerts: settings.caCerts } : {}),
+    proxy: proxyConfigFromEnv(settings.env),
+    maxSockets: settings.maxConcurrent + 2,
+    userAgent: `${NAME}/${VERSION}`,
+  };
 }
 
 /** The process environment, read only for the names a call needs. */
