@@ -1,6 +1,8 @@
 /** Manifest uploads: exact `Content-Type`, and the registry's digest checked against ours. */
 import { sha256Digest } from "../digest.ts";
 import type { RegistryClient } from "./client.ts";
+import { RegistryError } from "./registry_error.ts";
+import { writesRefused } from "./upload_common.ts";
 
 /** Pushes manifest bytes under `reference` (a tag or a digest); returns their digest. */
 export async function putManifest(
@@ -10,14 +12,21 @@ export async function putManifest(
   bytes: Uint8Array,
 ): Promise<string> {
   const digest = sha256Digest(bytes);
-  const response = await client.request({
-    method: "PUT",
-    url: client.url(`manifests/${reference}`),
-    headers: { "Content-Type": mediaType },
-    body: bytes,
-    expect: [200, 201, 202, 204],
-    action: `push manifest ${client.repository}:${reference}`,
-  });
+  let response;
+  try {
+    response = await client.request({
+      method: "PUT",
+      url: client.url(`manifests/${reference}`),
+      headers: { "Content-Type": mediaType },
+      body: bytes,
+      expect: [200, 201, 202, 204],
+      action: `push manifest ${client.repository}:${reference}`,
+    });
+  } catch (error) {
+    // A read-only registry that has every blob already gets as far as the manifest.
+    if (error instanceof RegistryError && error.status === 405) throw writesRefused(client, error);
+    throw error;
+  }
   await response.discard();
   const reported = response.headers.get("docker-content-digest");
   if (reported && reported !== digest) {

@@ -5,6 +5,7 @@
 import type { BlobSource } from "./blobs.ts";
 import type { RegistryClient } from "./client.ts";
 import { withDigest } from "./location.ts";
+import type { RegistryError } from "./registry_error.ts";
 
 /** The bytes read from the archive don't hash to the digest the archive claims. */
 export class BlobDigestMismatchError extends Error {
@@ -31,13 +32,27 @@ export class SavedSessionGoneError extends UploadSessionLostError {
 }
 
 /**
- * The registry turned an upload session's `POST` away with 405: it takes no writes at all, so
+ * The registry turned a write (an upload session's `POST`, a manifest's `PUT`) away with 405: it takes no writes at all, so
  * neither retrying nor sending the blob another way can help. distribution answers this way
  * when `storage.maintenance.readonly` is on (a bare `405 Method Not Allowed`, `Allow: GET,
  * HEAD`), and as a pull-through cache (`UNSUPPORTED`). The 405 is its `cause`.
  */
 export class WritesRefusedError extends Error {
   override name = "WritesRefusedError";
+}
+
+/**
+ * A write (an upload session's `POST`, a manifest's `PUT`) the registry answered with 405, as
+ * one line naming the registry and repository; the 405 is its `cause`.
+ */
+export function writesRefused(client: RegistryClient, error: RegistryError): WritesRefusedError {
+  const codes = error.codes.map((c) => c.message ? `${c.code}: ${c.message}` : c.code).join("; ");
+  return new WritesRefusedError(
+    `${client.registryName} refused writes to ${client.repository}: ${error.method} ` +
+      `${error.url} answered 405${codes === "" ? "" : ` (${codes})`}; the registry is ` +
+      `read-only, or a mirror that takes no pushes`,
+    { cause: error },
+  );
 }
 
 /** The registry won't take chunked (PATCH) uploads; one monolithic PUT may still work. */

@@ -15,7 +15,7 @@ import {
   digestMismatch,
   type UploadOptions,
   type UploadOutcome,
-  WritesRefusedError,
+  writesRefused,
 } from "./upload_common.ts";
 import { RegistryError } from "./registry_error.ts";
 
@@ -114,16 +114,6 @@ export async function startSession(
     url: resolveLocation(response.headers.get("location"), url, action),
     minChunk: Number.isSafeInteger(min) && min > 0 ? min : undefined,
   };
-}
-
-function writesRefused(client: RegistryClient, error: RegistryError): WritesRefusedError {
-  const codes = error.codes.map((c) => c.message ? `${c.code}: ${c.message}` : c.code).join("; ");
-  return new WritesRefusedError(
-    `${client.registryName} refused writes to ${client.repository}: ${error.method} ` +
-      `${error.url} answered 405${codes === "" ? "" : ` (${codes})`}; the registry is ` +
-      `read-only, or a mirror that takes no pushes`,
-    { cause: error },
-  );
 }
 
 /** Deletes an abandoned session so the registry can free it; failures don't matter. */

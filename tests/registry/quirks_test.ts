@@ -293,6 +293,42 @@ integrationTest(
   { tools: ["docker-registry"] },
 );
 
+integrationTest(
+  "read-only registry that has every blob (405 on the manifest PUT): one line naming it",
+  async () => {
+    // The same storage, served once writable (to put the blobs there) and once read-only.
+    await using writable = await startRegistry();
+    await using archive = await makeArchive([100_000, 200_000]);
+    pushed(
+      await push(writable.url, "app", archive, ["--compression", "none"]),
+      writable.host,
+      "app",
+    );
+    const name = "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY";
+    Deno.env.set(name, writable.storageDir);
+    let registry: TestRegistry;
+    try {
+      registry = await startReadOnlyRegistry();
+    } finally {
+      Deno.env.delete(name);
+    }
+    await using _ = registry;
+    // Into the repository that has the blobs: every HEAD finds its blob, the manifest is a write.
+    const result = await push(registry.url, "app", archive, ["--compression", "none"]);
+    assertEquals([result.code, result.stdout], [1, ""], result.stderr);
+    const errors = lines(result.stderr).filter((l) => l.startsWith("Error:"));
+    assertEquals(errors.length, 1, result.stderr);
+    assertStringIncludes(errors[0]!, `${registry.host} refused writes to app: PUT `);
+    assertStringIncludes(errors[0]!, "read-only");
+    assert(!/Retrying/.test(result.stderr), result.stderr);
+    const writes = ofRepo(await registry.requests(), "app").filter((r) =>
+      r.method !== "GET" && r.method !== "HEAD"
+    );
+    assertEquals(writes.map((r) => `${r.method} ${r.status}`), ["PUT 405"]);
+  },
+  { tools: ["docker-registry"] },
+);
+
 // --- Body-size caps (413). ---------------------------------------------------------------------
 
 integrationTest("413 on chunks over 1.5 MiB: chunks halve to 1 MiB, nothing resent", async () => {
