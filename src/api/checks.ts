@@ -4,7 +4,7 @@
  */
 import { type Compression, LEVELS } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { TAG_PATTERN } from "../registry/reference.ts";
+import { TAG_PATTERN } from "../image/reference.ts";
 import { type CompressionOption, DEFAULTS } from "./options.ts";
 
 /** `value` if it is an integer from `min` to `max`, else an error naming `option`. */

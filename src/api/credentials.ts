@@ -6,7 +6,7 @@
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
-import type { ImageReference } from "../registry/reference.ts";
+import type { ImageReference } from "../image/reference.ts";
 import type { RegistryOptions } from "./options.ts";
 
 /** The variables that name a username and password for every registry. */

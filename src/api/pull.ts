@@ -5,8 +5,8 @@
  * @module
  */
 import { InvalidOptionError } from "../errors.ts";
-import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
-import { parseReference, registryBaseUrl } from "../registry/reference.ts";
+import { parsePlatform, type PlatformChoice } from "../image/platform.ts";
+import { parseReference, registryBaseUrl } from "../image/reference.ts";
 import { integerOption, nonEmptyList } from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
 import { DEFAULTS, type PullOptions } from "./options.ts";

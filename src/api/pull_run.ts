@@ -3,7 +3,7 @@
  * the pull into one archive. The public `pull` and the CLI's `pull` command both run through
  * here.
  */
-import { hostPlatform, type PlatformChoice } from "../pull/platform.ts";
+import { hostPlatform, type PlatformChoice } from "../image/platform.ts";
 import {
   pullImages,
   type PullOptions,
@@ -13,7 +13,7 @@ import {
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { createFetchTransport } from "../registry/fetch_transport.ts";
-import { type ImageReference, registryEndpoint } from "../registry/reference.ts";
+import { type ImageReference, registryEndpoint } from "../image/reference.ts";
 import { type RunSettings, transportOptions } from "./run_context.ts";
 
 /** Everything one pull needs, validated by the caller. */

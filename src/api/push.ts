@@ -5,10 +5,10 @@
  */
 import { openArchiveStream } from "../archive/stream_archive.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { formatBytes } from "../progress/format.ts";
+import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { BlobTally } from "../push/push_image.ts";
-import { parseReference, parseRegistryPrefix } from "../registry/reference.ts";
+import { parseReference, parseRegistryPrefix } from "../image/reference.ts";
 import { compressionOption, exclusive, integerOption, nonEmptyList, tagsOption } from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
 import { DEFAULTS, type PushOptions } from "./options.ts";

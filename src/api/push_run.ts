@@ -22,7 +22,7 @@ import type { ChunkedMode } from "../push/upload_policy.ts";
 import { uniqueBlobs } from "../archive/image.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
-import { type ImageReference, registryBaseUrl, registryEndpoint } from "../registry/reference.ts";
+import { type ImageReference, registryBaseUrl, registryEndpoint } from "../image/reference.ts";
 import { createTransport } from "../registry/transport.ts";
 import { type RunSettings, transportOptions } from "./run_context.ts";
 

@@ -1,5 +1,5 @@
 /** Comparing the names archives give images, as docker normalizes them. */
-import { parseReference } from "../registry/reference.ts";
+import { parseReference } from "../image/reference.ts";
 
 /**
  * One key for names of the same image: `app:1` and `docker.io/library/app:1` get the same one.

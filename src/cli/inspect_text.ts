@@ -9,7 +9,7 @@ import type {
   LayerReport,
   PlatformReport,
 } from "../inspect/archive_report.ts";
-import { formatBytes } from "../progress/format.ts";
+import { formatBytes } from "../byte_size.ts";
 
 /** The report as lines of text, each ending in a newline. */
 export function renderInspectText(report: ArchiveReport): string {

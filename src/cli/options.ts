@@ -10,7 +10,7 @@ import {
   parseRegistryPrefix,
   TAG_HINT,
   TAG_PATTERN,
-} from "../registry/reference.ts";
+} from "../image/reference.ts";
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from "./units.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
 import { type Compression, LEVELS } from "../compress/codec.ts";

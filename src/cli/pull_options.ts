@@ -5,8 +5,8 @@
  */
 import { type Command, Option } from "commander";
 import { asUsage, UsageError } from "./usage_error.ts";
-import { parsePlatform, type PlatformChoice } from "../pull/platform.ts";
-import { type ImageReference, parseReference } from "../registry/reference.ts";
+import { parsePlatform, type PlatformChoice } from "../image/platform.ts";
+import { type ImageReference, parseReference } from "../image/reference.ts";
 import {
   checkSharedFlags,
   explicitCredentials,

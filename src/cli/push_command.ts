@@ -9,7 +9,7 @@ import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import { usageErrorOf } from "./usage_error.ts";
 import { inCliTerms } from "./core_advice.ts";
-import { formatBytes } from "../progress/format.ts";
+import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import {

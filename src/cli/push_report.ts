@@ -6,7 +6,7 @@
  */
 import { inCliTerms } from "./core_advice.ts";
 import { registryErrorIn } from "../registry/registry_error.ts";
-import { formatBytes } from "../progress/format.ts";
+import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { BlobTally } from "../push/push_image.ts";
 import type { PushJob, SkippedImage } from "../push/run_plan.ts";

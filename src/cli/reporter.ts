@@ -4,11 +4,11 @@
  */
 import { type ProgressSink, silentSink } from "../progress/events.ts";
 import { combineSinks } from "../progress/fan_out.ts";
-import { createLineRenderer } from "../progress/line_renderer.ts";
-import { createStderrTtyRenderer } from "../progress/stderr_tty.ts";
-import type { Wording } from "../progress/tty_frame.ts";
-import { createHttpLogSink } from "../progress/verbose_logger.ts";
-import { warningsOnly } from "../progress/warnings_only.ts";
+import { createLineRenderer } from "./progress/line_renderer.ts";
+import { createStderrTtyRenderer } from "./progress/stderr_tty.ts";
+import type { Wording } from "./progress/tty_frame.ts";
+import { createHttpLogSink } from "./progress/verbose_logger.ts";
+import { warningsOnly } from "./progress/warnings_only.ts";
 
 export interface ReporterOptions {
   quiet: boolean;

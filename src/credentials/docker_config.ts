@@ -5,7 +5,7 @@
  * run as `docker-credential-<name> get`.
  */
 import type { Credentials } from "../registry/auth.ts";
-import { DOCKER_HUB, normalizeHubAlias } from "../registry/reference.ts";
+import { DOCKER_HUB, normalizeHubAlias } from "../image/reference.ts";
 
 /** Docker keys Docker Hub's credentials by its v1 index URL. */
 export const DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/";

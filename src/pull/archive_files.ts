@@ -7,8 +7,8 @@
  * Order: directories, then layers, then configs and manifests, then the small JSON files last,
  * so a reader of a pipe (`push -f -`) sees every blob before the files that name them.
  */
-import { familiarName } from "../registry/reference.ts";
-import { formatPlatform, type Platform } from "./platform.ts";
+import { familiarName } from "../image/reference.ts";
+import { formatPlatform, type Platform } from "../image/platform.ts";
 import type { ResolvedImage } from "./resolve.ts";
 import type { LayoutInput } from "./tar_layout.ts";
 

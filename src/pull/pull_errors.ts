@@ -3,7 +3,7 @@
  * use: the CLI words hints (`--platform`, a rerun) from the fields.
  */
 import type { RegistryError } from "../registry/registry_error.ts";
-import { formatPlatform, type Platform } from "./platform.ts";
+import { formatPlatform, type Platform } from "../image/platform.ts";
 
 /** A pull failed for a reason of its own (a malformed manifest, a digest mismatch). */
 export class PullError extends Error {

@@ -16,9 +16,9 @@
  */
 import type { ProgressSink } from "../progress/events.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import type { ImageReference } from "../registry/reference.ts";
+import type { ImageReference } from "../image/reference.ts";
 import { bundleEntries, type BundleImage, storedPlatforms } from "./archive_files.ts";
-import type { Platform, PlatformChoice } from "./platform.ts";
+import type { Platform, PlatformChoice } from "../image/platform.ts";
 import { resolveImage } from "./resolve.ts";
 import { HashWorker } from "./running_hash.ts";
 import { openOutputStream, resolveOutputTarget } from "./output_target.ts";

@@ -17,7 +17,7 @@ import {
 } from "../archive/json_guards.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { RegistryError } from "../registry/registry_error.ts";
-import { type Platform, type PlatformChoice, platformMatches } from "./platform.ts";
+import { type Platform, type PlatformChoice, platformMatches } from "../image/platform.ts";
 import { BlobTally, downloadBlob } from "./blob_download.ts";
 import { ImageNotFoundError, PlatformNotFoundError, PullError } from "./pull_errors.ts";
 

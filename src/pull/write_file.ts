@@ -8,7 +8,7 @@
  * renamed to `OUTPUT`.
  */
 import type { ProgressSink } from "../progress/events.ts";
-import { runBounded } from "../push/pool.ts";
+import { runBounded } from "../pool.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { BlobTally, downloadBlob } from "./blob_download.ts";
 import {

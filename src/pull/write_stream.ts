@@ -9,7 +9,7 @@
  * is no resume across runs.
  */
 import type { ProgressSink } from "../progress/events.ts";
-import { runBounded } from "../push/pool.ts";
+import { runBounded } from "../pool.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { BlobTally, downloadBlob } from "./blob_download.ts";
 import type { RunningHash } from "./running_hash.ts";

@@ -38,7 +38,7 @@ import {
 } from "../archive/json_guards.ts";
 import { sha256Digest } from "../digest.ts";
 import { ArchiveError, InvalidOptionError } from "../errors.ts";
-import { formatPlatform, type Platform as BasePlatform } from "../pull/platform.ts";
+import { formatPlatform, type Platform as BasePlatform } from "../image/platform.ts";
 
 /** The platform an image serves, as an OCI index entry gives it. */
 export interface Platform extends BasePlatform {

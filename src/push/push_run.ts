@@ -10,7 +10,7 @@ import { type ArchiveImage, isIndexMediaType, uniqueBlobs } from "../archive/ima
 import type { ProgressSink } from "../progress/events.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { putManifest } from "../registry/manifests.ts";
-import { formatReference } from "../registry/reference.ts";
+import { formatReference } from "../image/reference.ts";
 import {
   buildIndex,
   checkDistinctPlatforms,
@@ -21,7 +21,7 @@ import {
   type PushedManifest,
   readPlatform,
 } from "./multi_arch.ts";
-import { KeyedLocks, Limiter } from "./pool.ts";
+import { KeyedLocks, Limiter } from "../pool.ts";
 import { CompressedFanOut } from "./fan_out.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
 import {

@@ -20,7 +20,7 @@ import {
   formatReference,
   type ImageReference,
   parseReference,
-} from "../registry/reference.ts";
+} from "../image/reference.ts";
 
 /** An image as read from an archive. */
 export interface SourceImage {

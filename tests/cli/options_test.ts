@@ -7,7 +7,7 @@ import {
   type RawFlags,
   resolveSettings,
 } from "../../src/cli/options.ts";
-import { TAG_HINT } from "../../src/registry/reference.ts";
+import { TAG_HINT } from "../../src/image/reference.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
 
 const BASE: RawFlags = { file: "app.tar", repositoryUrl: "registry.example.com/team/app:1" };

@@ -7,7 +7,7 @@
 import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { runCli, startCli } from "../helpers/cli.ts";
-import { formatBytes } from "../../src/progress/format.ts";
+import { formatBytes } from "../../src/byte_size.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
 import { blobGets } from "../pull/_resume_support.ts";
 import { pull, seed, tempDir } from "../pull/_support.ts";

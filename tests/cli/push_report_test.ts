@@ -3,10 +3,11 @@
  * text) and the `--output json` document of runs against the real registry.
  */
 import { tallyText, textSummary } from "../../src/cli/push_report.ts";
-import { formatBytes, shortDigest } from "../../src/progress/format.ts";
+import { formatBytes } from "../../src/byte_size.ts";
+import { shortDigest } from "../../src/cli/progress/format.ts";
 import type { JobReport } from "../../src/push/push_run.ts";
 import type { PushJob } from "../../src/push/run_plan.ts";
-import { parseReference } from "../../src/registry/reference.ts";
+import { parseReference } from "../../src/image/reference.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { lines, runCli } from "../helpers/cli.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";

@@ -11,7 +11,7 @@ import { LayerCompressor } from "../../src/push/layer_compressor.ts";
 import { prepareRun, runJobs } from "../../src/push/push_run.ts";
 import { planRun } from "../../src/push/run_plan.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
-import { parseReference } from "../../src/registry/reference.ts";
+import { parseReference } from "../../src/image/reference.ts";
 import { createTransport } from "../../src/registry/transport.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from "../../src/errors.ts";
 import type { ArchiveImage, ImageArchive } from "../../src/archive/image.ts";
 import { planRun, type PlanSettings } from "../../src/push/run_plan.ts";
-import { parseReference, parseRegistryPrefix } from "../../src/registry/reference.ts";
+import { parseReference, parseRegistryPrefix } from "../../src/image/reference.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { imageNode } from "./_multi_arch_fixtures.ts";
 

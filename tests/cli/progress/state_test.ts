@@ -1,6 +1,6 @@
-import type { ProgressEvent } from "../../src/progress/events.ts";
-import { ProgressState } from "../../src/progress/state.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import type { ProgressEvent } from "../../../src/progress/events.ts";
+import { ProgressState } from "../../../src/cli/progress/state.ts";
+import { assert, assertEquals } from "../../helpers/assert.ts";
 import { digest, FakeClock, GiB, MiB } from "./_support.ts";
 
 const A = digest("a");

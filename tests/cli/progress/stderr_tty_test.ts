@@ -1,5 +1,8 @@
-import { createStderrTtyRenderer, type TerminalSize } from "../../src/progress/stderr_tty.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import {
+  createStderrTtyRenderer,
+  type TerminalSize,
+} from "../../../src/cli/progress/stderr_tty.ts";
+import { assert, assertEquals } from "../../helpers/assert.ts";
 import { digest, MiB } from "./_support.ts";
 
 const A = digest("a");

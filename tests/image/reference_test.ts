@@ -7,7 +7,7 @@ import {
   parseRegistryPrefix,
   registryBaseUrl,
   registryEndpoint,
-} from "../../src/registry/reference.ts";
+} from "../../src/image/reference.ts";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 
 const DIGEST = `sha256:${"ab".repeat(32)}`;

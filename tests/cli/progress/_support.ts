@@ -2,7 +2,7 @@
  * Shared test support for the progress renderers: a fake clock, a recording terminal output
  * and digests whose short form is easy to read in expected frames.
  */
-import type { TtyOutput } from "../../src/progress/tty_renderer.ts";
+import type { TtyOutput } from "../../../src/cli/progress/tty_renderer.ts";
 
 /** A clock the test moves by hand; times in milliseconds. */
 export class FakeClock {

@@ -1,5 +1,5 @@
-import { RateEstimator } from "../../src/progress/rate.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { RateEstimator } from "../../../src/cli/progress/rate.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import { MiB } from "./_support.ts";
 
 Deno.test("RateEstimator reports nothing until a second of history exists", () => {

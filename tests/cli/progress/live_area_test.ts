@@ -1,5 +1,5 @@
-import { createLiveArea, fitLine } from "../../src/progress/live_area.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { createLiveArea, fitLine } from "../../../src/cli/progress/live_area.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 
 const SYNC_ON = "\x1b[?2026h";
 const SYNC_OFF = "\x1b[?2026l";

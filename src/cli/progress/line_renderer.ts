@@ -2,10 +2,10 @@
  * Progress as plain log lines, for stderr that is not a terminal (CI logs, files): no escape
  * codes, no redraws, and a bounded number of lines however many progress events arrive.
  */
-import type { ProgressEvent, ProgressSink } from "./events.ts";
+import type { ProgressEvent, ProgressSink } from "../../progress/events.ts";
 import { retryText } from "./retry_text.ts";
+import { formatBytes } from "../../byte_size.ts";
 import {
-  formatBytes,
   formatDuration,
   formatManifest,
   formatMillis,

@@ -11,11 +11,11 @@
  *              1/4 blobs, 10.5 MiB/s, ETA 0:15
  * ```
  */
-import type { ProgressEvent } from "./events.ts";
+import type { ProgressEvent } from "../../progress/events.ts";
 import { retryText } from "./retry_text.ts";
 import type { Palette } from "./ansi.ts";
+import { formatBytes } from "../../byte_size.ts";
 import {
-  formatBytes,
   formatDuration,
   formatManifest,
   formatMillis,

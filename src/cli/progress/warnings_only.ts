@@ -3,7 +3,7 @@
  * expects (credentials that could not be read, an archive old Docker cannot load), so hiding it
  * with the progress would hide the reason for a failure that comes later, elsewhere.
  */
-import type { ProgressSink } from "./events.ts";
+import type { ProgressSink } from "../../progress/events.ts";
 
 /**
  * A sink that writes each warning notice as one `Warning: …` line and drops every other event.

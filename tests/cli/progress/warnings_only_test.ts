@@ -1,7 +1,7 @@
-import { createReporter } from "../../src/cli/reporter.ts";
-import type { ProgressEvent } from "../../src/progress/events.ts";
-import { warningsOnly } from "../../src/progress/warnings_only.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { createReporter } from "../../../src/cli/reporter.ts";
+import type { ProgressEvent } from "../../../src/progress/events.ts";
+import { warningsOnly } from "../../../src/cli/progress/warnings_only.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 
 const EVENTS: ProgressEvent[] = [
   { type: "plan", image: "app:1", blobs: 1, bytes: 10 },

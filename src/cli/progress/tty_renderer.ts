@@ -4,7 +4,7 @@
  * frames without a terminal. `stderr_tty.ts` wires it to a live area on stderr.
  */
 import { palette } from "./ansi.ts";
-import type { ProgressSink } from "./events.ts";
+import type { ProgressSink } from "../../progress/events.ts";
 import { ProgressState } from "./state.ts";
 import { permanentLine, PUSH_WORDS, renderLiveBlock, type Wording } from "./tty_frame.ts";
 

@@ -13,7 +13,7 @@ import {
   type ImageReference,
   parseReference,
   registryBaseUrl,
-} from "../../src/registry/reference.ts";
+} from "../../src/image/reference.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 
 /** Run settings: a modest count, and the seed from `FC_SEED` when replaying a failure. */

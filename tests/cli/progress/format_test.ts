@@ -1,5 +1,5 @@
+import { formatBytes } from "../../../src/byte_size.ts";
 import {
-  formatBytes,
   formatDuration,
   formatManifest,
   formatMillis,
@@ -7,8 +7,8 @@ import {
   formatRate,
   formatSentSize,
   shortDigest,
-} from "../../src/progress/format.ts";
-import { assertEquals } from "../helpers/assert.ts";
+} from "../../../src/cli/progress/format.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import { GiB, MiB } from "./_support.ts";
 
 Deno.test("formatBytes uses binary units with one decimal below GiB and two from GiB", () => {

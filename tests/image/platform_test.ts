@@ -1,4 +1,4 @@
-import { hostPlatform, parsePlatform, platformMatches } from "../../src/pull/platform.ts";
+import { hostPlatform, parsePlatform, platformMatches } from "../../src/image/platform.ts";
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 
 Deno.test("hostPlatform maps Deno's names to OCI's", () => {

@@ -2,7 +2,7 @@
  * The `--verbose` HTTP log: one line per request, separate from the progress renderers so it
  * can be added to any of them (or to none, with `--quiet --verbose`).
  */
-import type { ProgressEvent, ProgressSink } from "./events.ts";
+import type { ProgressEvent, ProgressSink } from "../../progress/events.ts";
 
 /**
  * A sink printing `http` events, and once per registry that a loopback registry speaks plain

@@ -1,5 +1,5 @@
-import { createHttpLogSink } from "../../src/progress/verbose_logger.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { createHttpLogSink } from "../../../src/cli/progress/verbose_logger.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import { digest } from "./_support.ts";
 
 Deno.test("HTTP log prints http events and nothing else", () => {

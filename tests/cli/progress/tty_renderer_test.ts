@@ -1,5 +1,8 @@
-import { createTtyRenderer, type TtyRendererOptions } from "../../src/progress/tty_renderer.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import {
+  createTtyRenderer,
+  type TtyRendererOptions,
+} from "../../../src/cli/progress/tty_renderer.ts";
+import { assert, assertEquals } from "../../helpers/assert.ts";
 import { digest, FakeClock, MiB, RecordingOutput } from "./_support.ts";
 
 const A = digest("a");
@@ -315,7 +318,7 @@ Deno.test("TTY renderer shows a blob with every byte sent as finishing, short of
 });
 
 Deno.test("TTY renderer with a pull's words: downloaded, checking, kept", async () => {
-  const { PULL_WORDS } = await import("../../src/progress/tty_frame.ts");
+  const { PULL_WORDS } = await import("../../../src/cli/progress/tty_frame.ts");
   const { clock, output, tty } = setup({ words: PULL_WORDS });
   tty.sink({ type: "plan", image: "out.tar", blobs: 3, bytes: 30 * MiB });
   tty.sink({ type: "blob-done", digest: C, size: 10 * MiB, outcome: "skipped" });
@@ -336,7 +339,7 @@ Deno.test("TTY renderer with a pull's words: downloaded, checking, kept", async 
 });
 
 Deno.test("TTY renderer: a resumed download says what this run moved and what was kept", async () => {
-  const { PULL_WORDS } = await import("../../src/progress/tty_frame.ts");
+  const { PULL_WORDS } = await import("../../../src/cli/progress/tty_frame.ts");
   const { clock, output, tty } = setup({ words: PULL_WORDS });
   tty.sink({ type: "plan", image: "out.tar", blobs: 1, bytes: 300 * MiB });
   tty.sink({ type: "blob-start", digest: A, size: 300 * MiB, attempt: 1, from: 100 * MiB });

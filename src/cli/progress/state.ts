@@ -8,7 +8,7 @@
  * ETA describe only bytes that really cross the network. Blob *counts* include them, though:
  * "5/7 blobs" means five are in the registry, however they got there.
  */
-import type { BlobOutcome, ProgressEvent } from "./events.ts";
+import type { BlobOutcome, ProgressEvent } from "../../progress/events.ts";
 import { RateEstimator, type RateEstimatorOptions } from "./rate.ts";
 
 /**

@@ -2,7 +2,7 @@
  * What a `retry` event tries again, in the words the renderers print: the core reports a
  * typed subject (see `RetrySubject`), and the wording lives here, with the renderers.
  */
-import type { RetrySubject } from "./events.ts";
+import type { RetrySubject } from "../../progress/events.ts";
 
 /** `blob sha256:…`, `chunk at 1048576 of sha256:…`, or the request's own description. */
 export function retryText(subject: RetrySubject): string {

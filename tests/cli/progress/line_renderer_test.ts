@@ -1,5 +1,5 @@
-import { createLineRenderer } from "../../src/progress/line_renderer.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { createLineRenderer } from "../../../src/cli/progress/line_renderer.ts";
+import { assertEquals } from "../../helpers/assert.ts";
 import { digest, FakeClock, GiB, MiB } from "./_support.ts";
 
 const A = digest("a");
@@ -121,7 +121,7 @@ Deno.test("line renderer never says 100% while a blob waits for the registry", (
 });
 
 Deno.test("line renderer: in a run to several registries, each transfer names its registry", async () => {
-  const { forTarget } = await import("../../src/progress/events.ts");
+  const { forTarget } = await import("../../../src/progress/events.ts");
   const { clock, lines, renderer } = setup();
   const one = forTarget(renderer.sink, "one.example");
   const two = forTarget(renderer.sink, "two.example");
