@@ -2,6 +2,7 @@
  * What an image archive holds, format-independent: a tree of manifests, each naming the blobs
  * it needs, every blob a byte range of the archive file.
  */
+import type { ReferrerNode } from "../image/referrer.ts";
 
 /** A blob stored in the archive, streamed from its byte range on demand. */
 export interface ArchiveBlob {
@@ -24,6 +25,11 @@ export interface ManifestNode {
   blobs: ArchiveBlob[];
   /** Manifests an index points at, pushed by digest before it. */
   children: ManifestNode[];
+  /**
+   * What refers to this manifest (signatures, SBOMs, attestations), pushed after it: see
+   * `src/image/referrer.ts`. Absent or empty when nothing does.
+   */
+  referrers?: ReferrerNode[];
 }
 
 /** One image in an archive. */
