@@ -100,3 +100,186 @@ export function referrerKind(artifactType: string, suffix?: CosignSuffix): Refer
   if (ATTESTATION_TYPES.some((t) => type.includes(t))) return "attestation";
   return "artifact";
 }
+
+/** The media type of the index the referrers API and the fallback tag hold. */
+export const REFERRERS_INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json";
+
+/**
+ * One entry of a referrers list: the descriptor of a manifest that refers to the subject, as
+ * the referrers API or the fallback tag lists it.
+ */
+export interface ReferrerDescriptor {
+  /** The referrer manifest's media type (an OCI image manifest, usually). */
+  mediaType: string;
+  /** The referrer manifest's digest. */
+  digest: string;
+  /** The referrer manifest's size in bytes. */
+  size: number;
+  /**
+   * The referrer's `artifactType`, else its config's media type. Absent in entries written by
+   * tools that leave it out (it is optional in an index).
+   */
+  artifactType?: string;
+  /** The referrer manifest's annotations (creation time, signature format…). */
+  annotations?: Record<string, string>;
+}
+
+/** A referrers index that is not one: not JSON, not an object, or a malformed entry. */
+export class ReferrersIndexError extends SyntaxError {
+  /** Always "ReferrersIndexError". */
+  override name = "ReferrersIndexError";
+}
+
+/**
+ * The entries of a referrers index (`{"manifests":[…]}`): each checked for a media type, a
+ * sha256 digest and a size. Unknown fields and artifact types are accepted, never an error.
+ *
+ * @throws {ReferrersIndexError} when the bytes are not an index, or an entry is malformed.
+ *
+ * @example
+ * ```ts
+ * import { parseReferrersIndex } from "./referrer.ts";
+ * const bytes = new TextEncoder().encode('{"schemaVersion":2,"manifests":[]}');
+ * parseReferrersIndex(bytes); // []
+ * ```
+ */
+export function parseReferrersIndex(bytes: Uint8Array): ReferrerDescriptor[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new ReferrersIndexError(`Not a referrers index: not JSON (${(cause as Error).message})`, {
+      cause,
+    });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ReferrersIndexError("Not a referrers index: not a JSON object");
+  }
+  const manifests = (parsed as { manifests?: unknown }).manifests;
+  // An index with no referrers may leave the list out or write null (Go's nil slice).
+  if (manifests === undefined || manifests === null) return [];
+  if (!Array.isArray(manifests)) {
+    throw new ReferrersIndexError("Not a referrers index: manifests is not an array");
+  }
+  return manifests.map((entry, i) => referrerDescriptor(entry, `manifests[${i}]`));
+}
+
+/** Checks one index entry into a {@linkcode ReferrerDescriptor}. */
+export function referrerDescriptor(value: unknown, where = "descriptor"): ReferrerDescriptor {
+  const bad = (what: string) =>
+    new ReferrersIndexError(`Malformed referrers index: ${where} ${what}`);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw bad("is not an object");
+  }
+  const entry = value as Record<string, unknown>;
+  const { mediaType, digest, size, artifactType, annotations } = entry;
+  if (typeof mediaType !== "string" || mediaType === "") throw bad("has no mediaType");
+  if (typeof digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
+    throw bad(`has no sha256 digest (${JSON.stringify(digest)})`);
+  }
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+    throw bad("has no valid size");
+  }
+  const descriptor: ReferrerDescriptor = { mediaType, digest, size };
+  if (typeof artifactType === "string" && artifactType !== "") {
+    descriptor.artifactType = artifactType;
+  }
+  if (annotations !== undefined && annotations !== null) {
+    if (typeof annotations !== "object" || Array.isArray(annotations)) {
+      throw bad("has annotations that are not an object");
+    }
+    const checked: Record<string, string> = {};
+    for (const [key, text] of Object.entries(annotations)) {
+      if (typeof text !== "string") throw bad(`has a non-string annotation ${key}`);
+      checked[key] = text;
+    }
+    descriptor.annotations = checked;
+  }
+  return descriptor;
+}
+
+/**
+ * The bytes of a new referrers index listing `descriptors`, each written as
+ * `{mediaType, digest, size, artifactType?, annotations?}` (what the fallback tag holds).
+ */
+export function referrersIndexBytes(descriptors: readonly ReferrerDescriptor[]): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: REFERRERS_INDEX_MEDIA_TYPE,
+    manifests: descriptors.map(descriptorJson),
+  }));
+}
+
+/** A descriptor as JSON, its fields in the spec's order, absent ones left out. */
+export function descriptorJson(descriptor: ReferrerDescriptor): Record<string, unknown> {
+  return {
+    mediaType: descriptor.mediaType,
+    digest: descriptor.digest,
+    size: descriptor.size,
+    ...(descriptor.artifactType !== undefined ? { artifactType: descriptor.artifactType } : {}),
+    ...(descriptor.annotations !== undefined && Object.keys(descriptor.annotations).length > 0
+      ? { annotations: descriptor.annotations }
+      : {}),
+  };
+}
+
+/**
+ * The descriptor a referrer manifest gets in a referrers list: its media type (the manifest's
+ * own, else `mediaType`), digest and size, `artifactType` (the manifest's, else its config's
+ * media type, as the distribution spec says) and annotations.
+ *
+ * @throws {ReferrersIndexError} when the bytes are not a JSON object.
+ */
+export function describeReferrer(
+  bytes: Uint8Array,
+  digest: string,
+  mediaType?: string,
+): ReferrerDescriptor {
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new ReferrersIndexError(`Referrer ${digest} is not JSON`, { cause });
+  }
+  if (typeof manifest !== "object" || manifest === null || Array.isArray(manifest)) {
+    throw new ReferrersIndexError(`Referrer ${digest} is not a JSON object`);
+  }
+  const m = manifest as {
+    mediaType?: unknown;
+    artifactType?: unknown;
+    config?: { mediaType?: unknown };
+    annotations?: unknown;
+  };
+  const declared = typeof m.mediaType === "string" && m.mediaType !== "" ? m.mediaType : undefined;
+  const type = typeof m.artifactType === "string" && m.artifactType !== ""
+    ? m.artifactType
+    : typeof m.config?.mediaType === "string" && m.config.mediaType !== ""
+    ? m.config.mediaType
+    : undefined;
+  const descriptor: ReferrerDescriptor = {
+    mediaType: declared ?? mediaType ?? "application/vnd.oci.image.manifest.v1+json",
+    digest,
+    size: bytes.length,
+  };
+  if (type !== undefined) descriptor.artifactType = type;
+  if (typeof m.annotations === "object" && m.annotations !== null) {
+    const annotations = Object.fromEntries(
+      Object.entries(m.annotations).filter(([, v]) => typeof v === "string"),
+    ) as Record<string, string>;
+    if (Object.keys(annotations).length > 0) descriptor.annotations = annotations;
+  }
+  return descriptor;
+}
+
+/** The `subject` digest a manifest names, if it names one (an OCI 1.1 referrer). */
+export function subjectOf(bytes: Uint8Array): string | undefined {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(bytes)) as {
+      subject?: { digest?: unknown };
+    };
+    const digest = parsed?.subject?.digest;
+    return typeof digest === "string" && digest !== "" ? digest : undefined;
+  } catch {
+    return undefined;
+  }
+}

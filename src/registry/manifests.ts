@@ -11,13 +11,38 @@ export async function putManifest(
   mediaType: string,
   bytes: Uint8Array,
 ): Promise<string> {
+  return (await putManifestAnswer(client, reference, mediaType, bytes)).digest;
+}
+
+/** What a registry answered to a manifest PUT. */
+export interface ManifestPutAnswer {
+  /** The manifest's digest (ours, and the registry's when it reported one). */
+  digest: string;
+  /**
+   * `OCI-Subject`: a registry with the referrers API names the pushed manifest's `subject`
+   * here; without it, the pusher keeps the fallback tag (see `referrers.ts`).
+   */
+  ociSubject: string | undefined;
+}
+
+/**
+ * {@linkcode putManifest}, also returning what the answer said of the manifest's subject;
+ * `headers` go with the PUT (`If-Match` for the fallback tag, see `referrers_fallback.ts`).
+ */
+export async function putManifestAnswer(
+  client: RegistryClient,
+  reference: string,
+  mediaType: string,
+  bytes: Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<ManifestPutAnswer> {
   const digest = sha256Digest(bytes);
   let response;
   try {
     response = await client.request({
       method: "PUT",
       url: client.url(`manifests/${reference}`),
-      headers: { "Content-Type": mediaType },
+      headers: { ...headers, "Content-Type": mediaType },
       body: bytes,
       expect: [200, 201, 202, 204],
       action: `push manifest ${client.repository}:${reference}`,
@@ -34,5 +59,5 @@ export async function putManifest(
       `Registry stored manifest ${client.repository}:${reference} as ${reported}, expected ${digest}`,
     );
   }
-  return digest;
+  return { digest, ociSubject: response.headers.get("oci-subject") ?? undefined };
 }

@@ -1,0 +1,203 @@
+/**
+ * The referrers tag schema's fallback tag: on a registry without the referrers API, the
+ * index under `sha256-<hex of the subject>` lists the subject's referrers, and every client
+ * that pushes a referrer keeps it up to date (read it, add the new descriptor, put it back).
+ *
+ * Several tools write this one tag, so an update never drops an entry it did not add, and
+ * leaves the index alone when it already lists everything.
+ *
+ * **The race.** Two clients that read the tag at the same time and both put it back lose one
+ * of the two additions: the tag is an ordinary mutable tag and the spec has no lock. We narrow
+ * it two ways: the PUT carries `If-Match: <the ETag we read>` (a registry that honours it
+ * answers 412 when the tag moved, and we read and merge again), and after the PUT we read the
+ * tag back: if our entries are gone (someone else's PUT landed after ours), we merge and put
+ * once more, up to {@linkcode MAX_ROUNDS} times. What stays open is the other side: a writer
+ * whose PUT we overwrote loses its entry unless it checks as we do (distribution ignores
+ * `If-Match`).
+ */
+import { sha256Digest } from "../digest.ts";
+import {
+  descriptorJson,
+  fallbackTag,
+  parseReferrersIndex,
+  type ReferrerDescriptor,
+  REFERRERS_INDEX_MEDIA_TYPE,
+  ReferrersIndexError,
+} from "../image/referrer.ts";
+import type { RegistryClient } from "./client.ts";
+import { putManifestAnswer } from "./manifests.ts";
+import { referrersContext, ReferrersError } from "./referrers_error.ts";
+import { RegistryError } from "./registry_error.ts";
+
+/** Registries serve manifests of at least 4 MB; a referrers index is one. */
+export const MAX_INDEX_BYTES = 4 * 1024 * 1024;
+
+/** Read–merge–put rounds before giving up on a tag that keeps changing under us. */
+export const MAX_ROUNDS = 3;
+
+/** Every manifest type, so a fallback tag holding something odd is served, and reported. */
+const ACCEPT = [
+  REFERRERS_INDEX_MEDIA_TYPE,
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+].join(", ");
+
+/** An index as a registry served it. */
+export interface ServedIndex {
+  /** The bytes as served (byte for byte what an archive stores). */
+  bytes: Uint8Array;
+  /** The sha256 of `bytes`. */
+  digest: string;
+  /** The index's media type (an OCI image index). */
+  mediaType: string;
+}
+
+/** What the fallback tag holds. */
+export interface FallbackIndex {
+  /** `sha256-<hex>`. */
+  tag: string;
+  index: ServedIndex;
+  /** Its entries. */
+  descriptors: ReferrerDescriptor[];
+  /** The index as parsed, other tools' fields and all (an update keeps them). */
+  json: Record<string, unknown>;
+  /** The `ETag` it was served with, if any (sent back as `If-Match`). */
+  etag: string | undefined;
+}
+
+/** What {@linkcode addToFallbackIndex} did. */
+export interface FallbackIndexUpdate {
+  /** `sha256-<hex>`. */
+  tag: string;
+  /** Whether the tag was written (false: it already listed every descriptor). */
+  changed: boolean;
+  /** The descriptors that were missing and are now listed. */
+  added: ReferrerDescriptor[];
+  /** The digest of the index the tag holds now (undefined: no tag, and nothing to add). */
+  digest: string | undefined;
+}
+
+/**
+ * The index under the fallback tag of `subjectDigest`; undefined when there is none (404, or
+ * the repository does not exist yet).
+ *
+ * @throws {ReferrersError} when the tag holds something else than an index, or a malformed one.
+ * @throws {RegistryError} when the registry refuses the request.
+ */
+export async function readFallbackIndex(
+  client: RegistryClient,
+  subjectDigest: string,
+): Promise<FallbackIndex | undefined> {
+  const tag = fallbackTag(subjectDigest);
+  const context = referrersContext(client, subjectDigest, `read fallback tag ${tag}`);
+  const response = await client.request({
+    method: "GET",
+    url: client.url(`manifests/${tag}`),
+    headers: { Accept: ACCEPT },
+    expect: [200, 404],
+    action: `read fallback tag ${client.repository}:${tag}`,
+  });
+  if (response.status === 404) {
+    await response.discard();
+    return undefined;
+  }
+  const bytes = await response.bytes(MAX_INDEX_BYTES);
+  let json: Record<string, unknown>;
+  let descriptors: ReferrerDescriptor[];
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new ReferrersIndexError("not a JSON object");
+    }
+    json = parsed as Record<string, unknown>;
+    const declared = json["mediaType"];
+    if (
+      !Array.isArray(json["manifests"]) ||
+      (declared !== undefined && declared !== REFERRERS_INDEX_MEDIA_TYPE)
+    ) {
+      // Someone tagged an image here: not ours to read as referrers, nor to overwrite.
+      throw new ReferrersIndexError(
+        `the tag holds ${typeof declared === "string" ? declared : "a manifest"}, not an OCI index`,
+      );
+    }
+    descriptors = parseReferrersIndex(bytes);
+  } catch (error) {
+    throw new ReferrersError(context, error instanceof Error ? error.message : String(error), {
+      cause: error,
+    });
+  }
+  return {
+    tag,
+    index: { bytes, digest: sha256Digest(bytes), mediaType: REFERRERS_INDEX_MEDIA_TYPE },
+    descriptors,
+    json,
+    etag: response.headers.get("etag") ?? undefined,
+  };
+}
+
+/**
+ * Adds `descriptors` to the fallback tag's index of `subjectDigest`: reads it (none yet is
+ * an empty one), appends those it does not list (by digest), keeps every entry and field
+ * already there (another tool's), and puts it back only if that changed anything. See the
+ * module's doc for what is done about concurrent writers.
+ *
+ * @throws {ReferrersError} when the tag holds something else than an index, or kept changing
+ * for {@linkcode MAX_ROUNDS} rounds.
+ * @throws {RegistryError} when the registry refuses a request.
+ */
+export async function addToFallbackIndex(
+  client: RegistryClient,
+  subjectDigest: string,
+  descriptors: readonly ReferrerDescriptor[],
+): Promise<FallbackIndexUpdate> {
+  const tag = fallbackTag(subjectDigest);
+  const wanted = unique(descriptors);
+  if (wanted.length === 0) {
+    const current = await readFallbackIndex(client, subjectDigest);
+    return { tag, changed: false, added: [], digest: current?.index.digest };
+  }
+  let added: ReferrerDescriptor[] = [];
+  for (let puts = 0;; puts++) {
+    // After a PUT, this read also checks that our entries survived a concurrent one.
+    const current = await readFallbackIndex(client, subjectDigest);
+    const listed = new Set(current?.descriptors.map((d) => d.digest));
+    const missing = wanted.filter((d) => !listed.has(d.digest));
+    if (current !== undefined && missing.length === 0) {
+      return { tag, changed: added.length > 0, added, digest: current.index.digest };
+    }
+    if (puts === MAX_ROUNDS) {
+      throw new ReferrersError(
+        referrersContext(client, subjectDigest, `update fallback tag ${tag}`),
+        `the tag changed under us ${MAX_ROUNDS} times (other clients are writing it)`,
+      );
+    }
+    const json: Record<string, unknown> = current === undefined
+      ? { schemaVersion: 2, mediaType: REFERRERS_INDEX_MEDIA_TYPE, manifests: [] }
+      : { ...current.json };
+    json["mediaType"] ??= REFERRERS_INDEX_MEDIA_TYPE;
+    json["manifests"] = [...(json["manifests"] as unknown[]), ...missing.map(descriptorJson)];
+    const bytes = new TextEncoder().encode(JSON.stringify(json));
+    try {
+      await putManifestAnswer(
+        client,
+        tag,
+        REFERRERS_INDEX_MEDIA_TYPE,
+        bytes,
+        current?.etag !== undefined ? { "If-Match": current.etag } : {},
+      );
+    } catch (error) {
+      // 412: the tag moved since we read it (a registry that honours If-Match): merge again.
+      if (error instanceof RegistryError && error.status === 412) continue;
+      throw error;
+    }
+    added = unique([...added, ...missing]);
+  }
+}
+
+/** Each digest once, the first descriptor given for it. */
+function unique(descriptors: readonly ReferrerDescriptor[]): ReferrerDescriptor[] {
+  const seen = new Map<string, ReferrerDescriptor>();
+  for (const d of descriptors) if (!seen.has(d.digest)) seen.set(d.digest, d);
+  return [...seen.values()];
+}
