@@ -4,6 +4,7 @@
  * It carries the HTTP status, the method, the redacted URL, the distribution error codes the
  * registry sent (`{"errors":[{"code":"BLOB_UNKNOWN",…}]}`), and whether retrying can help.
  */
+import { isTemporaryAnswer } from "./answer_class.ts";
 
 /** One entry of the registry's `errors` array. */
 export interface DistributionErrorCode {
@@ -12,11 +13,6 @@ export interface DistributionErrorCode {
   /** The registry's message for it. */
   message: string;
 }
-
-/** Statuses worth retrying: timeouts, rate limits and server-side failures. */
-const TEMPORARY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
-/** Codes that mean "try again later" even when the status alone doesn't say so. */
-const TEMPORARY_CODES = new Set(["TOOMANYREQUESTS", "UNAVAILABLE"]);
 
 export interface RegistryErrorInit {
   method: string;
@@ -52,7 +48,10 @@ export class RegistryError extends Error {
   readonly codes: readonly DistributionErrorCode[];
   /** Milliseconds the registry asked us to wait (`Retry-After`), when it said. */
   readonly retryAfterMs: number | undefined;
-  /** Whether the same request may succeed if tried again. */
+  /**
+   * Whether the same request may succeed if tried again: the `retry` row of the answer table
+   * (`answer_class.ts`), which decides everything else about an answer too.
+   */
   readonly temporary: boolean;
   /**
    * What the registry answered, without what we were doing: `GET <url> answered 401
@@ -81,8 +80,7 @@ export class RegistryError extends Error {
     this.status = init.status;
     this.codes = codes;
     this.retryAfterMs = init.retryAfterMs;
-    this.temporary = TEMPORARY_STATUSES.has(init.status) ||
-      codes.some((c) => TEMPORARY_CODES.has(c.code));
+    this.temporary = isTemporaryAnswer({ status: init.status, codes });
   }
 
   /** Whether the registry sent this distribution error code. */

@@ -1,18 +1,14 @@
 /**
- * The retry policy, in one place.
- *
- * | failure                                   | action                                  |
- * |-------------------------------------------|-----------------------------------------|
- * | 408, 425, 429, 500, 502, 503, 504         | back off with jitter, honour Retry-After |
- * | TOOMANYREQUESTS / UNAVAILABLE error codes | likewise                                 |
- * | network errors (reset, refused, timeout)  | likewise                                 |
- * | TLS verification failures                 | fail fast                                |
- * | 401                                       | handled by auth: refresh once, then fail |
- * | any other 4xx                             | fail fast                                |
+ * How a retry is done: exponential backoff with jitter, or as long as `Retry-After` asks, up to
+ * `--retry-attempts`. Which answers are retried is the answer table's `retry` row
+ * (`answer_class.ts`): 408, 425, 429 and 5xx but 501, the TOOMANYREQUESTS and UNAVAILABLE
+ * codes, and network errors other than TLS verification failures. A 401 is not retried here:
+ * the client refreshes credentials once (the table's `refresh-auth` row).
  *
  * Callers supply an attempt function that re-creates its request body each time.
  */
-import { NetworkError, RegistryError } from "./registry_error.ts";
+import { answerOf } from "./answer_class.ts";
+import { RegistryError } from "./registry_error.ts";
 
 export interface RetryOptions {
   /** Retries after the first attempt (`--retry-attempts`). */
@@ -33,10 +29,9 @@ export interface RetryOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-/** Whether an error is worth another attempt. */
+/** Whether an error is worth another attempt: the answer table says `retry`. */
 export function isRetryable(error: unknown): boolean {
-  if (error instanceof RegistryError || error instanceof NetworkError) return error.temporary;
-  return false;
+  return answerOf(error).kind === "retry";
 }
 
 /**
