@@ -8,6 +8,7 @@
 import { Sha256 } from "../digest.ts";
 import { release } from "../release.ts";
 import type { BlobSource } from "../registry/blobs.ts";
+import { LEVELS } from "./codec.ts";
 import type { LevelControl } from "./level_control.ts";
 import type { CompressedBlock, CompressorPool } from "./worker_pool.ts";
 
@@ -103,7 +104,13 @@ export function compressBlob(
    * next ones are then stored (gzip level 0, zstd level 1, which stores such blocks itself)
    * instead of burning CPU for nothing. It depends only on the data, so fixed levels stay
    * reproducible.
+   *
+   * Only a block made at the floor's level or above judges (`LEVELS[codec].autoMin`), and the
+   * probes run at that level: zlib-ng's gzip level 1 codes with static Huffman tables only and
+   * keeps 99.9 % of base64 text, which its level 2 brings down to 76 %. Judged at level 1, a
+   * base64 layer would be stored whole.
    */
+  const floor = LEVELS[control.codec].autoMin;
   let incompressible = false;
   /**
    * Blocks left to store before trying to compress again (the data may change); the run
@@ -118,8 +125,8 @@ export function compressBlob(
     if (replayed !== undefined) return replayed;
     let level = control.level;
     if (incompressible) {
-      // Probe whether the data compresses now at the cheapest real level.
-      if (storeRun === 0) level = 1;
+      // Probe whether the data compresses now, at the cheapest level that can tell.
+      if (storeRun === 0) level = floor;
       else {
         storeRun--;
         level = control.codec === "gzip" ? 0 : 1;
@@ -168,8 +175,8 @@ export function compressBlob(
       if (block.input.byteLength === BLOCK_SIZE) spare.push(block.input);
       const output = block.output;
       sizes[head.index] = output.length;
-      // Only a block compressed at a real level says whether the data compresses.
-      if (head.level > 0) {
+      // Only a block compressed at the floor's level or above says whether the data compresses.
+      if (head.level >= floor) {
         const already = incompressible;
         incompressible = output.length > head.inputLength * 0.98;
         if (incompressible) {

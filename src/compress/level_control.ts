@@ -4,7 +4,8 @@
  * when the upload spends a real share of its time waiting, compression holds the link back (one
  * level faster); when it hardly waits, the link is the bottleneck and spare CPU buys a smaller
  * stream (one level stronger). On a fast link this settles at the fastest levels; on a slow one
- * at the strongest level the cores keep the link busy with.
+ * at the strongest level the cores keep the link busy with. It never goes below the codec's
+ * floor (`LEVELS[codec].autoMin`: no more bytes than GNU `gzip -1` + 3 %), however fast the link.
  *
  * Stronger only while a whole core is left idle: when the upload waits on something else that
  * needs the CPU too (decompressing a `.tar.gz` on the way in), a stronger level would take that
@@ -64,7 +65,7 @@ export class LevelControl {
     const range = LEVELS[codec];
     this.adaptive = level === "auto";
     this.#level = level === "auto" ? range.start : level;
-    this.#min = range.min;
+    this.#min = range.autoMin;
     this.#max = range.autoMax;
   }
 

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { type Codec, LEVELS } from "../../src/compress/codec.ts";
 import {
   BLOCK_SIZE,
@@ -297,7 +298,8 @@ Deno.test("compressBlob auto: a consumer kept waiting lowers the level step by s
     assertEquals(pool.levels[0], 6);
     assert(pool.levels.every((l, i) => i === 0 || pool.levels[i - 1]! - l <= 1), `${pool.levels}`);
     assert(pool.levels.every((l, i) => i === 0 || l <= pool.levels[i - 1]!), `${pool.levels}`);
-    assertEquals(control.level, LEVELS.gzip.min);
+    assertEquals(control.level, LEVELS.gzip.autoMin);
+    assert(pool.levels.every((l) => l >= LEVELS.gzip.autoMin), `${pool.levels}`);
   } finally {
     pool.close();
   }
@@ -368,6 +370,115 @@ Deno.test("compressBlob: while the data stays incompressible, probes come ever f
     for await (const _ of stream.chunks) { /* drain */ }
     // Block 0 finds the data incompressible; 4 stored, a probe, 8 stored, a probe, 16 stored.
     assertEquals(pool.levels.map((l, i) => l > 0 ? i : -1).filter((i) => i >= 0), [0, 5, 14]);
+  } finally {
+    pool.close();
+  }
+});
+
+/** Base64 of incompressible bytes in 76-column lines, as `base64` writes it. */
+function base64Text(seed: string, size: number): Uint8Array {
+  const encoded = Buffer.from(seededBytes(seed, Math.ceil(size * 0.74))).toString("base64");
+  const lines = encoded.match(/.{1,76}/g)!.join("\n");
+  return new TextEncoder().encode(lines.slice(0, size));
+}
+
+/** What `seq 1 N` prints, up to `size` bytes. */
+function seqText(size: number): Uint8Array {
+  const parts: string[] = [];
+  let length = 0;
+  for (let i = 1; length < size; i++) {
+    const line = `${i}\n`;
+    parts.push(line);
+    length += line.length;
+  }
+  return new TextEncoder().encode(parts.join("").slice(0, size));
+}
+
+/** The size of GNU gzip -1's output for `bytes`. */
+async function gnuGzip1Size(bytes: Uint8Array): Promise<number> {
+  const child = new Deno.Command("gzip", { args: ["-1", "-c"], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  const [output] = await Promise.all([
+    child.output(),
+    writer.write(bytes).then(() => writer.close()),
+  ]);
+  assert(output.success, "gzip -1 failed");
+  return output.stdout.length;
+}
+
+/** A level control already at the gzip floor, kept there: no core is ever idle. */
+function atTheFloor(): LevelControl {
+  const control = new LevelControl("gzip", "auto", { idleCores: () => 0 });
+  for (let i = 0; i < 40; i++) control.observe(100, 0);
+  return control;
+}
+
+for (
+  const [name, make] of [["base64", () => base64Text("b64", 5 * BLOCK_SIZE)], [
+    "seq output",
+    () => seqText(5 * BLOCK_SIZE),
+  ]] as const
+) {
+  Deno.test(`compressBlob gzip auto: ${name} stored in at most GNU gzip -1's bytes + 3 %`, async () => {
+    const input = make();
+    const pool = new RecordingPool(2);
+    try {
+      // The lowest level auto ever picks: a link faster than compression all along.
+      const control = atTheFloor();
+      const stream = compressBlob(memorySource(input), { pool, control, window: 3 });
+      const parts: Uint8Array[] = [];
+      for await (const chunk of stream.chunks) parts.push(chunk);
+      assertEquals(decompress("gzip", concat(...parts)), input);
+      const gzip1 = await gnuGzip1Size(input);
+      const size = stream.summary().size;
+      assert(
+        size <= gzip1 * 1.03,
+        `${size} bytes stored, gzip -1: ${gzip1}, levels ${pool.levels}`,
+      );
+      assert(pool.levels.every((l) => l === LEVELS.gzip.autoMin), `levels ${pool.levels}`);
+    } finally {
+      pool.close();
+    }
+  });
+}
+
+Deno.test("compressBlob: a base64 layer is compressed, not judged incompressible", async () => {
+  for (const level of ["auto", 2, 6] as const) {
+    const pool = new RecordingPool(2);
+    try {
+      const input = base64Text("b64 layer", 4 * BLOCK_SIZE);
+      const control = level === "auto" ? atTheFloor() : new LevelControl("gzip", level);
+      const stream = compressBlob(memorySource(input), { pool, control, window: 1 });
+      for await (const _ of stream.chunks) { /* drain */ }
+      assert(!pool.levels.includes(0), `${level}: levels ${pool.levels}`);
+      assert(stream.summary().size < input.length * 0.8, `${level}: ${stream.summary().size}`);
+    } finally {
+      pool.close();
+    }
+  }
+});
+
+Deno.test("compressBlob: the probe after incompressible data runs at the floor's level, and finds base64 compressible", async () => {
+  const pool = new RecordingPool(1);
+  try {
+    const input = concat(
+      seededBytes("noise first", BLOCK_SIZE),
+      base64Text("then text", 10 * BLOCK_SIZE),
+    );
+    const stream = compressBlob(memorySource(input, BLOCK_SIZE), {
+      pool,
+      control: new LevelControl("gzip", 6),
+      window: 1,
+    });
+    const parts: Uint8Array[] = [];
+    for await (const chunk of stream.chunks) parts.push(chunk);
+    assertEquals(decompress("gzip", concat(...parts)), input);
+    // Block 0 (noise) is incompressible: 4 stored, then a probe at level 2 finds text again.
+    assertEquals(pool.levels, [6, 0, 0, 0, 0, LEVELS.gzip.autoMin, 6, 6, 6, 6, 6]);
+    // Judged at level 1 the text stayed stored: 11 whole blocks.
+    const size = stream.summary().size;
+    assert(size < (5 + 6 * 0.8) * BLOCK_SIZE, `${size}`);
   } finally {
     pool.close();
   }

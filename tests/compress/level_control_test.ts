@@ -15,7 +15,7 @@ function feed(control: LevelControl, n: number, waited: number, sent: number): v
 }
 
 for (const codec of CODECS) {
-  const { min, max, start, autoMax } = LEVELS[codec];
+  const { min, max, start, autoMin, autoMax } = LEVELS[codec];
 
   Deno.test(`LevelControl ${codec}: a fixed level never moves`, () => {
     for (const fixed of [min, start, max]) {
@@ -43,7 +43,7 @@ for (const codec of CODECS) {
     assertEquals(control.level, start - 1, "waiting 9 %: hold");
   });
 
-  Deno.test(`LevelControl ${codec}: auto stays within ${min}..${autoMax}`, () => {
+  Deno.test(`LevelControl ${codec}: auto stays within ${autoMin}..${autoMax}`, () => {
     const control = new LevelControl(codec, "auto", IDLE);
     const seen: number[] = [];
     for (let i = 0; i < 30; i++) {
@@ -55,20 +55,34 @@ for (const codec of CODECS) {
       feed(control, SAMPLE, 10, 0);
       seen.push(control.level);
     }
-    assertEquals(control.level, min);
+    assertEquals(control.level, autoMin, "however long compression holds the link back");
     feed(control, SAMPLE, 0, 10);
-    assertEquals(control.level, min + 1, "back up from the floor");
-    assert(seen.every((level) => level >= min && level <= autoMax), `out of range: ${seen}`);
+    assertEquals(control.level, autoMin + 1, "back up from the floor");
+    assert(seen.every((level) => level >= autoMin && level <= autoMax), `out of range: ${seen}`);
   });
 }
 
+Deno.test("LevelControl gzip: auto never picks zlib-ng's level 1 (it stores more than gzip -1)", () => {
+  // The floor is level 2 (see codec.ts): level 1 stores 1.2–1.7× GNU gzip -1's bytes.
+  const control = new LevelControl("gzip", "auto", { idleCores: () => 0 });
+  const seen = new Set<number>();
+  for (let i = 0; i < 20; i++) {
+    feed(control, SAMPLE, 100, 0);
+    seen.add(control.level);
+  }
+  assertEquals(control.level, 2);
+  assert(!seen.has(1), `levels ${[...seen]}`);
+  // A fixed level 1 is still what the user asked for.
+  assertEquals(new LevelControl("gzip", 1, IDLE).level, 1);
+});
+
 Deno.test("LEVELS: auto starts and stays inside each codec's range", () => {
   for (const codec of CODECS) {
-    const { min, max, start, autoMax } = LEVELS[codec];
-    assert(min <= start && start <= autoMax && autoMax <= max, codec);
+    const { min, max, start, autoMin, autoMax } = LEVELS[codec];
+    assert(min <= autoMin && autoMin <= start && start <= autoMax && autoMax <= max, codec);
   }
-  assertEquals(LEVELS.gzip, { min: 1, max: 9, start: 6, autoMax: 9 });
-  assertEquals(LEVELS.zstd, { min: 1, max: 19, start: 3, autoMax: 9 });
+  assertEquals(LEVELS.gzip, { min: 1, max: 9, start: 6, autoMin: 2, autoMax: 9 });
+  assertEquals(LEVELS.zstd, { min: 1, max: 19, start: 3, autoMin: 1, autoMax: 9 });
 });
 
 for (const codec of CODECS) {
