@@ -2,7 +2,7 @@
 import { ArchiveError } from "../errors.ts";
 import { Sha256 } from "../digest.ts";
 import type { ArchiveBlob } from "./image.ts";
-import { JsonShapeError, parseJson } from "./json_guards.ts";
+import { JsonShapeError, parseJson } from "../image/json_guards.ts";
 import type { TarEntry, TarIndex } from "./tar_index.ts";
 
 /** Manifests and index files over this are refused (registries cap manifests near 4 MiB). */

@@ -17,22 +17,10 @@ import {
   parseJsonBytes,
   readEntry,
 } from "./archive_reader.ts";
-import {
-  type ArchiveBlob,
-  type ArchiveImage,
-  declaredCompression,
-  layerTypeFor,
-  type ManifestNode,
-  MEDIA_TYPES,
-} from "./image.ts";
-import {
-  asArray,
-  asDescriptor,
-  asObject,
-  type Descriptor,
-  type JsonObject,
-  JsonShapeError,
-} from "./json_guards.ts";
+import type { ArchiveBlob, ArchiveImage, ManifestNode } from "./image.ts";
+import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
+import { declaredCompression, layerTypeFor, MEDIA_TYPES } from "../image/media_types.ts";
+import { asArray, asObject, type JsonObject, JsonShapeError } from "../image/json_guards.ts";
 import type { TarEntry, TarIndex } from "./tar_index.ts";
 
 /** The `version` file's text, up to the minor version (1.1 is what containers/image writes). */
@@ -65,15 +53,21 @@ export function parseDirManifest(value: unknown): DirManifest {
   if (json["schemaVersion"] !== 2) throw new JsonShapeError("schemaVersion must be 2");
   if (json["manifests"] !== undefined) {
     const manifests = asArray(json["manifests"], "manifests").map((d, i) =>
-      asDescriptor(d, `manifests[${i}]`)
+      asDescriptor(d, `manifests[${i}]`, { defaultMediaType: MEDIA_TYPES.ociManifest })
     );
     return { kind: "index", json, manifests };
   }
   return {
     kind: "image",
     json,
-    config: asDescriptor(json["config"], "config"),
-    layers: asArray(json["layers"], "layers").map((l, i) => asDescriptor(l, `layers[${i}]`)),
+    config: asDescriptor(json["config"], "config", {
+      defaultMediaType: json["mediaType"] === MEDIA_TYPES.dockerManifest
+        ? MEDIA_TYPES.dockerConfig
+        : MEDIA_TYPES.ociConfig,
+    }),
+    layers: asArray(json["layers"], "layers").map((l, i) =>
+      asDescriptor(l, `layers[${i}]`, { defaultMediaType: MEDIA_TYPES.ociLayer })
+    ),
   };
 }
 

@@ -18,8 +18,9 @@ import {
   readJsonEntry,
   sniffCompression,
 } from "./archive_reader.ts";
-import { type ArchiveBlob, type ArchiveImage, MEDIA_TYPES } from "./image.ts";
-import { asArray, asDigest, asObject, asString, JsonShapeError } from "./json_guards.ts";
+import type { ArchiveBlob, ArchiveImage } from "./image.ts";
+import { MEDIA_TYPES } from "../image/media_types.ts";
+import { asArray, asDigest, asObject, asString, JsonShapeError } from "../image/json_guards.ts";
 import type { TarIndex } from "./tar_index.ts";
 
 /** One image of `docker save`'s `manifest.json`. */

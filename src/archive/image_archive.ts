@@ -17,7 +17,7 @@ import { indexDirectory } from "./directory_index.ts";
 import { loadDockerSave } from "./docker_save.ts";
 import type { ArchiveImage, ImageArchive } from "./image.ts";
 import { canonicalName } from "./image_names.ts";
-import { parseJson } from "./json_guards.ts";
+import { parseJson } from "../image/json_guards.ts";
 import { addLegacyNames } from "./legacy_names.ts";
 import { loadOciLayout } from "./oci_layout.ts";
 import { indexTar, type TarIndex } from "./tar_index.ts";

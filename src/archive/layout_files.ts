@@ -8,7 +8,7 @@
 import { ArchiveError } from "../errors.ts";
 import { parseDirManifest } from "./dir_layout.ts";
 import { parseSaveManifest } from "./docker_save.ts";
-import { JsonShapeError, parseJson } from "./json_guards.ts";
+import { JsonShapeError, parseJson } from "../image/json_guards.ts";
 import { parseIndex } from "./oci_layout.ts";
 
 /** Names (normalized, at the archive's root) of the files {@linkcode checkLayoutFile} checks. */

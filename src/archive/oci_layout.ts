@@ -13,14 +13,10 @@ import {
   readEntry,
   readJsonEntry,
 } from "./archive_reader.ts";
-import { type ArchiveImage, isIndexMediaType, type ManifestNode, MEDIA_TYPES } from "./image.ts";
-import {
-  asArray,
-  asDescriptor,
-  asObject,
-  type Descriptor,
-  type JsonObject,
-} from "./json_guards.ts";
+import type { ArchiveImage, ManifestNode } from "./image.ts";
+import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
+import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
+import { asArray, asObject, type JsonObject } from "../image/json_guards.ts";
 import type { TarEntry, TarIndex } from "./tar_index.ts";
 
 /** Annotations that name an image in an index: containerd's full name, then the OCI ref name. */
@@ -30,7 +26,9 @@ const MAX_DEPTH = 4;
 /** Checks an OCI `index.json` (or an index blob): the descriptors of its manifests. */
 export function parseIndex(value: unknown): Descriptor[] {
   const obj = asObject(value, "the top level");
-  return asArray(obj["manifests"], "manifests").map((d, i) => asDescriptor(d, `manifests[${i}]`));
+  return asArray(obj["manifests"], "manifests").map((d, i) =>
+    asDescriptor(d, `manifests[${i}]`, { defaultMediaType: MEDIA_TYPES.ociManifest })
+  );
 }
 
 /** Reads every image `index.json` names. Images listed twice (two tags) merge their names. */
@@ -46,7 +44,7 @@ export async function loadOciLayout(index: TarIndex): Promise<ArchiveImage[]> {
   }
   const byDigest = new Map<string, ArchiveImage>();
   for (const descriptor of descriptors) {
-    const names = NAME_ANNOTATIONS.map((a) => descriptor.annotations[a]).filter(
+    const names = NAME_ANNOTATIONS.map((a) => descriptor.annotations?.[a]).filter(
       (n): n is string => n !== undefined && n !== "",
     );
     const existing = byDigest.get(descriptor.digest);
@@ -103,8 +101,10 @@ async function loadNode(
   const check = (v: unknown) => {
     const obj = asObject(v, "manifest");
     return {
-      config: asDescriptor(obj["config"], "config"),
-      layers: asArray(obj["layers"], "layers").map((l, i) => asDescriptor(l, `layers[${i}]`)),
+      config: asDescriptor(obj["config"], "config", { defaultMediaType: MEDIA_TYPES.ociConfig }),
+      layers: asArray(obj["layers"], "layers").map((l, i) =>
+        asDescriptor(l, `layers[${i}]`, { defaultMediaType: MEDIA_TYPES.ociLayer })
+      ),
     };
   };
   const manifest = parseJsonBytes(index, entry.name, bytes, check);

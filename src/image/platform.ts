@@ -4,6 +4,8 @@
  * against an image index's entries.
  */
 
+import { asArray, asObject, type JsonObject, JsonShapeError } from "./json_guards.ts";
+
 /** An OCI platform. `variant` is absent when the index does not give one. */
 export interface Platform {
   /** The operating system: `linux`, `windows`. */
@@ -12,6 +14,10 @@ export interface Platform {
   architecture: string;
   /** The CPU variant: `v7`, `v8`. */
   variant?: string;
+  /** The OS version, set for Windows images (`10.0.20348.2113`). */
+  "os.version"?: string;
+  /** Required OS features (`win32k`). */
+  "os.features"?: string[];
 }
 
 /** Which manifests of an index to keep: one platform, or every one. */
@@ -89,4 +95,51 @@ export function platformMatches(wanted: Platform, entry: Platform): boolean {
     return true;
   }
   return want === have;
+}
+
+/**
+ * Validates the platform of an index entry (or the platform fields of an image config):
+ * undefined when `os` or `architecture` is absent, a `JsonShapeError` naming `where` when a
+ * field has the wrong type. Absent, null and "" are all "not given" (Go writes them with
+ * omitempty).
+ *
+ * @example
+ * ```ts
+ * import { asPlatform } from "./platform.ts";
+ *
+ * asPlatform({ os: "linux", architecture: "arm", variant: "v7" }, "platform");
+ * // { os: "linux", architecture: "arm", variant: "v7" }
+ * ```
+ */
+export function asPlatform(value: unknown, where: string): Platform | undefined {
+  const obj = asObject(value, where);
+  const os = optionalText(obj, "os", where);
+  const architecture = optionalText(obj, "architecture", where);
+  const variant = optionalText(obj, "variant", where);
+  const osVersion = optionalText(obj, "os.version", where);
+  const features = obj["os.features"];
+  let osFeatures: string[] | undefined;
+  if (features !== undefined && features !== null) {
+    osFeatures = asArray(features, `${where}["os.features"]`).map((f, i) => {
+      if (typeof f !== "string") {
+        throw new JsonShapeError(`${where}["os.features"][${i}] must be a string`);
+      }
+      return f;
+    });
+  }
+  if (os === undefined || architecture === undefined) return undefined;
+  return {
+    os,
+    architecture,
+    ...(variant !== undefined ? { variant } : {}),
+    ...(osVersion !== undefined ? { "os.version": osVersion } : {}),
+    ...(osFeatures !== undefined && osFeatures.length > 0 ? { "os.features": osFeatures } : {}),
+  };
+}
+
+function optionalText(obj: JsonObject, key: string, where: string): string | undefined {
+  const value = obj[key];
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value !== "string") throw new JsonShapeError(`${where}.${key} must be a string`);
+  return value;
 }

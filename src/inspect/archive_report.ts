@@ -5,15 +5,15 @@
  * field, and `INSPECT_SCHEMA_VERSION` changes when one is removed or changes meaning.
  */
 import type { ArchiveBlob, ImageArchive, ManifestNode } from "../archive/image.ts";
-import { declaredCompression, isIndexMediaType } from "../archive/image.ts";
+import { asDescriptor } from "../image/descriptor.ts";
+import { declaredCompression, isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
 import {
   asArray,
-  asDescriptor,
   asObject,
   type JsonObject,
   JsonShapeError,
   parseJson,
-} from "../archive/json_guards.ts";
+} from "../image/json_guards.ts";
 import { isSkippableFrameMagic } from "../archive/stream_format.ts";
 import type { TarIndex } from "../archive/tar_index.ts";
 import { ArchiveError } from "../errors.ts";
@@ -242,9 +242,10 @@ function parseManifestBytes(
   node: ManifestNode,
 ): { configDigest: string; layerDigests: string[] } {
   return parseOrFail(index, `manifest ${node.digest}`, node.bytes, (json) => ({
-    configDigest: asDescriptor(json["config"], "config").digest,
+    configDigest:
+      asDescriptor(json["config"], "config", { defaultMediaType: MEDIA_TYPES.ociConfig }).digest,
     layerDigests: asArray(json["layers"], "layers").map((l, i) =>
-      asDescriptor(l, `layers[${i}]`).digest
+      asDescriptor(l, `layers[${i}]`, { defaultMediaType: MEDIA_TYPES.ociLayer }).digest
     ),
   }));
 }

@@ -5,16 +5,15 @@
  * (digest, size, media type) and downloaded later.
  */
 import { sha256Digest } from "../digest.ts";
-import { isIndexMediaType, MEDIA_TYPES } from "../archive/image.ts";
+import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
+import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
 import {
   asArray,
-  asDescriptor,
   asObject,
   asOptionalString,
-  type Descriptor,
   JsonShapeError,
   parseJson,
-} from "../archive/json_guards.ts";
+} from "../image/json_guards.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { RegistryError } from "../registry/registry_error.ts";
 import { type Platform, type PlatformChoice, platformMatches } from "../image/platform.ts";

@@ -4,7 +4,7 @@
  * reaches a layer first sends it everywhere; the others find it sent.
  */
 import type { RegistryClient } from "../registry/client.ts";
-import type { Descriptor } from "./manifest_rewrite.ts";
+import type { Descriptor } from "../image/descriptor.ts";
 
 export class CompressedFanOut {
   /** Layer digest → one client per registry that wants it, in the order they were named. */

@@ -26,7 +26,8 @@ import { uploadInSegments } from "../registry/segmented_upload.ts";
 import { attemptBlob } from "./blob_attempts.ts";
 import type { BlobInfoCache, CompressedInfo } from "./blob_info_cache.ts";
 import type { ResumeStore, UploadRecord } from "./resume_store.ts";
-import { compressedLayerType, type Descriptor } from "./manifest_rewrite.ts";
+import { compressedLayerType } from "./manifest_rewrite.ts";
+import type { Descriptor } from "../image/descriptor.ts";
 
 export interface LayerCompressorOptions {
   codec: Codec;

@@ -4,14 +4,10 @@
  * gets the manifest's new digest. zstd layers exist only in OCI, so an image with any goes out
  * as an OCI manifest (and its index as an OCI index).
  */
-import { isIndexMediaType, type ManifestNode, MEDIA_TYPES } from "../archive/image.ts";
+import type { ManifestNode } from "../archive/image.ts";
+import type { Descriptor } from "../image/descriptor.ts";
+import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
 import { sha256Digest } from "../digest.ts";
-
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-}
 
 /** Docker media types and their OCI equivalents. */
 const TO_OCI: Record<string, string> = {

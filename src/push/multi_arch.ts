@@ -21,32 +21,19 @@
  * ```
  */
 import { MAX_CONFIG_BYTES } from "../archive/archive_reader.ts";
-import {
-  type ArchiveBlob,
-  isIndexMediaType,
-  type ManifestNode,
-  MEDIA_TYPES,
-} from "../archive/image.ts";
+import type { ArchiveBlob, ManifestNode } from "../archive/image.ts";
+import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
+import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
 import {
   asArray,
-  asDescriptor,
   asObject,
-  type Descriptor,
   type JsonObject,
   JsonShapeError,
   parseJson,
-} from "../archive/json_guards.ts";
+} from "../image/json_guards.ts";
 import { sha256Digest } from "../digest.ts";
 import { ArchiveError, InvalidOptionError } from "../errors.ts";
-import { formatPlatform, type Platform as BasePlatform } from "../image/platform.ts";
-
-/** The platform an image serves, as an OCI index entry gives it. */
-export interface Platform extends BasePlatform {
-  /** The OS version, set for Windows images (`10.0.20348.2113`). */
-  "os.version"?: string;
-  /** Required OS features (`win32k`). */
-  "os.features"?: string[];
-}
+import { formatPlatform, type Platform } from "../image/platform.ts";
 
 /** One manifest an input contributes to the index. */
 export interface PlatformEntry {
@@ -187,9 +174,7 @@ export async function platformEntries(
       entries.push(...await platformEntries(child, label, options));
       continue;
     }
-    const annotations = Object.keys(descriptor.annotations).length > 0
-      ? descriptor.annotations
-      : undefined;
+    const annotations = descriptor.annotations;
     entries.push({
       node: child,
       platform: platform ?? await readPlatform(child, label, options),

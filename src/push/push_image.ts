@@ -6,10 +6,10 @@
 import {
   type ArchiveBlob,
   type ArchiveImage,
-  declaredCompression,
   type ManifestNode,
   uniqueBlobs,
 } from "../archive/image.ts";
+import { declaredCompression } from "../image/media_types.ts";
 import { InvalidOptionError } from "../errors.ts";
 import type { BlobOutcome, ProgressSink } from "../progress/events.ts";
 import { blobExists } from "../registry/blobs.ts";
@@ -28,7 +28,8 @@ import type { Compression } from "../compress/codec.ts";
 import type { BlobInfoCache } from "./blob_info_cache.ts";
 import { LayerCompressor } from "./layer_compressor.ts";
 import type { PassedBlob } from "./stream_blobs.ts";
-import { type Descriptor, isUncompressedLayer, rewriteTree } from "./manifest_rewrite.ts";
+import { isUncompressedLayer, rewriteTree } from "./manifest_rewrite.ts";
+import type { Descriptor } from "../image/descriptor.ts";
 import { describePlatform, findListed } from "./multi_arch.ts";
 
 export interface PushOptions {

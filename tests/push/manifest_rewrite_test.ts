@@ -1,8 +1,9 @@
-import { type ManifestNode, MEDIA_TYPES } from "../../src/archive/image.ts";
+import type { ManifestNode } from "../../src/archive/image.ts";
+import { MEDIA_TYPES } from "../../src/image/media_types.ts";
 import { sha256Digest } from "../../src/digest.ts";
+import type { Descriptor } from "../../src/image/descriptor.ts";
 import {
   compressedLayerType,
-  type Descriptor,
   isUncompressedLayer,
   rewriteTree,
 } from "../../src/push/manifest_rewrite.ts";

@@ -1,4 +1,5 @@
-import { type ManifestNode, MEDIA_TYPES } from "../../src/archive/image.ts";
+import type { ManifestNode } from "../../src/archive/image.ts";
+import { MEDIA_TYPES } from "../../src/image/media_types.ts";
 import { sha256Digest } from "../../src/digest.ts";
 import { ArchiveError, InvalidOptionError } from "../../src/errors.ts";
 import {

@@ -1,6 +1,6 @@
 /**
- * Validation of the JSON an archive carries, done once at the edge so the rest of the code
- * can trust the shapes. Each guard throws a message saying what is wrong and where.
+ * Validation of the JSON that archives and registries carry, done once at the edge so the rest
+ * of the code can trust the shapes. Each guard throws a message saying what is wrong and where.
  */
 import { isSha256Digest } from "../digest.ts";
 
@@ -63,28 +63,4 @@ export function asDigest(value: unknown, where: string): string {
     );
   }
   return text;
-}
-
-/** An OCI descriptor: `{mediaType, digest, size, annotations?}`. */
-export interface Descriptor {
-  mediaType: string | undefined;
-  digest: string;
-  size: number;
-  annotations: Record<string, string>;
-}
-
-export function asDescriptor(value: unknown, where: string): Descriptor {
-  const obj = asObject(value, where);
-  const annotations: Record<string, string> = {};
-  if (obj["annotations"] !== undefined && obj["annotations"] !== null) {
-    for (const [k, v] of Object.entries(asObject(obj["annotations"], `${where}.annotations`))) {
-      if (typeof v === "string") annotations[k] = v;
-    }
-  }
-  return {
-    mediaType: asOptionalString(obj["mediaType"], `${where}.mediaType`),
-    digest: asDigest(obj["digest"], `${where}.digest`),
-    size: asSize(obj["size"], `${where}.size`),
-    annotations,
-  };
 }
