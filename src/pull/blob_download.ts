@@ -13,8 +13,9 @@
  * | cut, reset, timeout mid-body             | retry from the bytes in place, with backoff    |
  * | all bytes in, digest differs             | fail; once start over if the prefix was saved  |
  */
+import { answerOf } from "../registry/answer_class.ts";
+import { fetchBlob } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { isRetryable } from "../registry/retry.ts";
 import { NetworkError } from "../registry/registry_error.ts";
 import { BlobDigestError, PullError } from "./pull_errors.ts";
 import { localHash, type RunningHash } from "./running_hash.ts";
@@ -99,30 +100,20 @@ export async function downloadBlob(
       throw new BlobDigestError(digest, actual, `${client.registryName}/${client.repository}`);
     }
     const from = tally.done;
-    const response = await client.request({
-      method: "GET",
-      url: client.url(`blobs/${digest}`),
-      headers: from > 0 ? { Range: `bytes=${from}-` } : {},
-      expect: [200, 206],
-      action: `download blob ${digest}`,
-      followRedirects: true,
-    });
+    const { response, start, whole } = await fetchBlob(client, digest, from);
     let skip = 0;
-    if (from > 0 && response.status === 200) {
+    if (from > 0 && whole) {
       if (writer.rewritable) restart("the registry ignored the Range request");
       else skip = from; // a pipe keeps what it sent: read past those bytes
-    } else if (response.status === 206) {
-      const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
-      if (start === undefined || Number(start) !== from) {
-        await response.discard();
-        if (!writer.rewritable) {
-          throw new PullError(
-            `The registry answered a Range request for ${digest} from the wrong offset`,
-          );
-        }
-        restart(`the registry answered the Range request from byte ${start ?? "?"}`);
-        continue;
+    } else if (!whole && start !== from) {
+      await response.discard();
+      if (!writer.rewritable) {
+        throw new PullError(
+          `The registry answered a Range request for ${digest} from the wrong offset`,
+        );
       }
+      restart(`the registry answered the Range request from byte ${start ?? "?"}`);
+      continue;
     }
     const before = tally.done;
     const batches = new Batches(tally, writer, options.onProgress, size - tally.done);
@@ -151,7 +142,7 @@ export async function downloadBlob(
         });
       }
     } catch (error) {
-      if (client.signal?.aborted || !isRetryable(error)) throw error;
+      if (client.signal?.aborted || answerOf(error).kind !== "retry") throw error;
       // A long download over a flaky link goes on as long as each attempt moves bytes.
       failures = tally.done > before ? 1 : failures + 1;
       if (failures > client.retries) throw error;

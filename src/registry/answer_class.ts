@@ -17,6 +17,7 @@
  * | `resume`         | 416                                           | chunk                   |
  * | `retry`          | 408, 425, 429, 5xx but 501, TOOMANYREQUESTS, UNAVAILABLE | any          |
  * | `too-large`      | 413                                           | any                     |
+ * | `not-found`      | 404, 403, 401                                 | probe                   |
  * | `auth-refused`   | 401, 403                                      | token                   |
  * | `refresh-auth`   | 401                                           | any but token           |
  * | `not-found`      | 404, MANIFEST_UNKNOWN, NAME_UNKNOWN, BLOB_UNKNOWN | request             |
@@ -90,6 +91,8 @@ export type RequestPhase =
   | "stream"
   /** `GET <location>`: where an upload session stands. */
   | "session-status"
+  /** `HEAD` of a blob: does the repository have it? */
+  | "probe"
   /** A request to the token service named by a Bearer challenge. */
   | "token";
 
@@ -197,6 +200,13 @@ export const ANSWER_TABLE: readonly AnswerRow[] = [
     matches: (status) => status === 413,
     because: "registries accept manifests of at least 4 MB and answer 413 over their limit; a " +
       "proxy's body-size cap answers 413 to a monolithic PUT",
+  },
+  {
+    kind: "not-found",
+    phases: ["probe"],
+    matches: (status) => status === 404 || status === 403 || status === 401,
+    because: "GCR and Artifactory answer 403 rather than 404 for a blob the account can't see " +
+      'yet, and Artifactory and some GAR setups 401 even with a fresh token: never "exists"',
   },
   {
     kind: "auth-refused",

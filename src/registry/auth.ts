@@ -9,6 +9,7 @@
  * has refused us, every other request fails at once instead of asking again.
  */
 import type { ProgressSink } from "../progress/events.ts";
+import { classifyAnswer } from "./answer_class.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import { redactUrl } from "./redact.ts";
 import { parseErrorCodes, RegistryError } from "./registry_error.ts";
@@ -281,7 +282,9 @@ export class Authenticator {
     }
     // The URL holds service and scopes only; a refresh token travels in the body, never logged.
     this.#logHttp(request.method, request.url, response.status, started);
-    if (response.status === 401 || response.status === 403) {
+    // 401 and 403 refuse the credentials; any other failure is not retried here (the answer
+    // table's token rows).
+    if (classifyAnswer(response, "token").kind === "auth-refused") {
       const text = await response.text(64 * 1024).catch(() => "");
       throw this.#refuse(
         undefined,

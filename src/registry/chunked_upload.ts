@@ -2,27 +2,22 @@
  * Chunked uploads: `PATCH` chunks with `Content-Range`, each response's `Location` replacing
  * the last, then `PUT ?digest=`. A failed chunk asks the registry where the session stands
  * (`GET`, `Range`) and continues from there, not from zero; a saved session from an earlier
- * run continues the same way.
+ * run continues the same way (`upload_session.ts`). What a failed chunk's answer means is the
+ * answer table's (`answer_class.ts`): refused chunks, a body-size cap, a lost session.
  */
 import { Sha256 } from "../digest.ts";
+import { answerOf } from "./answer_class.ts";
 import type { BlobSource } from "./blobs.ts";
 import type { RegistryClient } from "./client.ts";
-import { nextOffsetFromRange, resolveLocation } from "./location.ts";
-import { isRetryable } from "./retry.ts";
-import { RegistryError } from "./registry_error.ts";
 import type { BodySource } from "./transport.ts";
 import {
   ChunkedUploadRefusedError,
   type ChunkSettings,
   commitUpload,
   digestMismatch,
-  SavedSessionGoneError,
   type UploadOptions,
-  UploadSessionLostError,
 } from "./upload_common.ts";
-
-/** Statuses with which registries turn chunked uploads away (ECR-like setups, old proxies). */
-const CHUNKS_REFUSED = new Set([400, 405, 415, 501]);
+import { patchAccepted, recoverSession, resumeStatus } from "./upload_session.ts";
 
 /** Uploads `blob` in chunks into the session at `start`, which already holds `startOffset`. */
 export async function patchChunks(
@@ -78,30 +73,20 @@ export async function patchChunks(
           : {}),
       });
       await response.discard();
-      location = resolveLocation(
-        response.headers.get("location") ?? location.href,
-        location,
-        "upload chunk",
-      );
-      offset = nextOffsetFromRange(response.headers.get("range")) ?? from + length;
+      ({ location, offset } = patchAccepted(response, location, from + length, "upload chunk"));
       if (offset < from + length) offset = Math.max(offset, from); // registry kept less: resend
       failures = 0;
       await options.onCommitted?.(location, offset);
     } catch (error) {
-      if (isSessionGone(error)) throw sessionGone(error);
-      if (
-        from === 0 && error instanceof RegistryError &&
-        (CHUNKS_REFUSED.has(error.status) || error.hasCode("UNSUPPORTED")) &&
-        !error.hasCode("DIGEST_INVALID")
-      ) {
+      const answer = answerOf(error, from === 0 ? "first-chunk" : "chunk");
+      if (answer.kind === "method-refused") {
         throw new ChunkedUploadRefusedError(
-          `${client.registryName} refused a chunked upload (${error.status})`,
+          `${client.registryName} refused a chunked upload (${answer.httpStatus})`,
           { cause: error },
         );
       }
-      if (error instanceof RegistryError && error.status === 413) {
+      if (answer.kind === "too-large" && chunks.size > chunks.minSize) {
         // A body-size cap (Cloudflare ~100 MB, GHCR 4 MiB chunks): smaller chunks, same spot.
-        if (chunks.size <= chunks.minSize) throw error;
         chunks.size = Math.max(chunks.minSize, Math.floor(Math.min(chunks.size, length) / 2));
         client.sink({
           type: "notice",
@@ -110,97 +95,19 @@ export async function patchChunks(
           message: `${client.registryName} refused a ${length}-byte chunk (413); ` +
             `sending ${chunks.size}-byte chunks`,
         });
-        const status = await resumeStatus(client, location);
-        location = status.location;
-        offset = status.offset;
+        ({ location, offset } = await resumeStatus(client, location));
         continue;
       }
       failures++;
-      const rangeError = error instanceof RegistryError && error.status === 416;
-      if ((!isRetryable(error) && !rangeError) || failures > client.retries) throw error;
-      await client.waitBeforeRetry(
-        { kind: "chunk", digest: blob.digest, offset: from },
-        failures + 1,
-        error,
-      );
-      // Ask the registry what it holds and continue from there, not from zero.
-      const status = await resumeStatus(client, location);
-      location = status.location;
-      offset = status.offset;
+      ({ location, offset } = await recoverSession(client, error, answer, {
+        failures,
+        subject: { kind: "chunk", digest: blob.digest, offset: from },
+        location,
+      }));
       await options.onCommitted?.(location, offset);
     }
     options.onProgress?.(offset);
   }
   if (hashedUpTo === blob.size && hash.digest() !== blob.digest) throw digestMismatch(blob);
   await commitUpload(client, location, blob, `complete upload of ${blob.digest}`);
-}
-
-/** `GET <location>`: where an upload session stands. */
-export async function uploadStatus(
-  client: RegistryClient,
-  location: URL,
-): Promise<{ location: URL; offset: number }> {
-  const response = await client.request({
-    method: "GET",
-    url: location,
-    expect: [204, 200],
-    action: "query upload status",
-  });
-  await response.discard();
-  return {
-    location: response.headers.get("location")
-      ? resolveLocation(response.headers.get("location"), location, "query upload status")
-      : location,
-    offset: nextOffsetFromRange(response.headers.get("range")) ?? 0,
-  };
-}
-
-/**
- * Where a session stands. A registry that no longer knows it (404, or distribution's
- * BLOB_UPLOAD_UNKNOWN / BLOB_UPLOAD_INVALID) raises {@linkcode UploadSessionLostError}, or
- * {@linkcode SavedSessionGoneError} when `saved` says we are coming back to a saved session.
- */
-export async function resumeStatus(
-  client: RegistryClient,
-  location: URL,
-  { saved = false } = {},
-): Promise<{ location: URL; offset: number }> {
-  try {
-    return await uploadStatus(client, location);
-  } catch (error) {
-    throw isSessionGone(error) ? sessionGone(error, { saved }) : error;
-  }
-}
-
-/**
- * Whether the registry no longer has the session. distribution answers BLOB_UPLOAD_INVALID
- * (and deletes the session) when it holds more bytes than the `_state` we present says, which
- * is what a chunk cut off mid-body leaves behind; others answer 404 or BLOB_UPLOAD_UNKNOWN.
- */
-export function isSessionGone(error: unknown): error is RegistryError {
-  return error instanceof RegistryError &&
-    (error.status === 404 || error.status === 410 || error.hasCode("BLOB_UPLOAD_UNKNOWN") ||
-      error.hasCode("BLOB_UPLOAD_INVALID"));
-}
-
-/** The error for a session the registry no longer has (see {@linkcode isSessionGone}). */
-export function sessionGone(
-  error: RegistryError,
-  { saved = false } = {},
-): UploadSessionLostError {
-  const code = error.codes[0]?.code;
-  const status = `(${error.status}${code ? ` ${code}` : ""})`;
-  if (!saved) {
-    return new UploadSessionLostError(`the registry discarded the upload session ${status}`, {
-      cause: error,
-    });
-  }
-  const why = error.hasCode("BLOB_UPLOAD_INVALID")
-    ? "it holds other bytes than were confirmed to us: the last request before the " +
-      "interruption was cut off mid-body, or its answer was lost"
-    : "it expired or was cleaned up";
-  return new SavedSessionGoneError(
-    `the registry discarded the saved upload session ${status}: ${why}`,
-    { cause: error },
-  );
 }

@@ -5,6 +5,7 @@
  */
 import type { ProgressSink, RetrySubject } from "../progress/events.ts";
 import { Authenticator, AuthError, type CredentialLookup, type Credentials } from "./auth.ts";
+import { classifyAnswer } from "./answer_class.ts";
 import { LoopbackSchemeTransport, mayUsePlainHttp } from "./loopback_scheme.ts";
 import { redactUrl } from "./redact.ts";
 import {
@@ -60,8 +61,9 @@ export interface RequestSpec {
   /** Follow redirects (blob GET/HEAD/PUT land on storage backends on some registries). */
   followRedirects?: boolean;
   /**
-   * A 401 that persists after one auth retry is returned (with status 401) rather than failing
-   * the push: some registries answer 401 on HEAD for a blob they don't have.
+   * A 401 that persists after one auth retry is thrown as the registry's answer (a
+   * `RegistryError`, which the caller's answer table phase decides on) rather than as an
+   * `AuthError`: some registries answer 401 on HEAD for a blob they don't have.
    */
   unauthorizedIsAnswer?: boolean;
   onBodyProgress?: (sent: number) => void;
@@ -239,11 +241,11 @@ export class RegistryClient {
       }
       this.#logHttp(method, this.#sentUrl(url), response.status, started);
 
-      if (response.status === 401 && url.host === this.baseUrl.host) {
+      if (url.host === this.baseUrl.host && classifyAnswer(response).kind === "refresh-auth") {
         const tentative = spec.unauthorizedIsAnswer === true;
-        if (tentative && authRetried) return response;
         // Read (and drained): a refusal quotes the registry's status and error codes.
         const answer = await this.#errorFrom(response, method, url, spec.action);
+        if (tentative && authRetried) throw answer;
         try {
           await this.#auth.handleUnauthorized(
             response.headers.get("www-authenticate"),
@@ -257,7 +259,7 @@ export class RegistryClient {
             },
           );
         } catch (error) {
-          if (tentative && error instanceof AuthError) return response;
+          if (tentative && error instanceof AuthError) throw answer;
           throw error;
         }
         if (authRetried) {

@@ -1,6 +1,7 @@
 /** Manifest uploads: exact `Content-Type`, and the registry's digest checked against ours. */
 import { sha256Digest } from "../digest.ts";
 import type { RegistryClient } from "./client.ts";
+import { answerOf } from "./answer_class.ts";
 import { RegistryError } from "./registry_error.ts";
 import { writesRefused } from "./upload_common.ts";
 
@@ -49,7 +50,9 @@ export async function putManifestAnswer(
     });
   } catch (error) {
     // A read-only registry that has every blob already gets as far as the manifest.
-    if (error instanceof RegistryError && error.status === 405) throw writesRefused(client, error);
+    if (error instanceof RegistryError && answerOf(error, "write").kind === "writes-refused") {
+      throw writesRefused(client, error);
+    }
     throw error;
   }
   await response.discard();

@@ -5,13 +5,12 @@
  * registry where the session stands and continues from there; the stream can be produced
  * again from any offset (`CompressedStream.open`), so nothing is sent twice.
  */
+import { answerOf } from "./answer_class.ts";
 import type { RegistryClient } from "./client.ts";
-import { isSessionGone, resumeStatus, sessionGone } from "./chunked_upload.ts";
-import { nextOffsetFromRange, resolveLocation } from "./location.ts";
-import { isRetryable } from "./retry.ts";
 import type { BodySource } from "./transport.ts";
 import { startStreamSession } from "./streamed_upload.ts";
 import { commitUpload } from "./upload_common.ts";
+import { patchAccepted, recoverSession, resumeStatus } from "./upload_session.ts";
 
 export interface SegmentedBlob {
   /** Human name for errors: `app.tar:…/layer.tar (gzip)`. */
@@ -112,12 +111,7 @@ export async function uploadInSegments(
           ...(blob.onProgress ? { onBodyProgress: (n: number) => blob.onProgress!(from + n) } : {}),
         });
         await response.discard();
-        location = resolveLocation(
-          response.headers.get("location") ?? location.href,
-          location,
-          "upload segment",
-        );
-        offset = nextOffsetFromRange(response.headers.get("range")) ?? from + sent;
+        ({ location, offset } = patchAccepted(response, location, from + sent, "upload segment"));
         failures = 0;
         await blob.onCommitted?.(location, offset);
         if (offset !== from + sent) {
@@ -131,16 +125,14 @@ export async function uploadInSegments(
         // times the request out too): what the stream does next decides.
         await pendingRead?.catch(() => {});
         throwIfSourceFailed();
-        if (isSessionGone(error)) throw sessionGone(error);
+        // A refused stream or a body-size cap is the caller's to decide (answerOf(error,
+        // "stream")): the blob can go as stored.
         failures++;
-        if (!isRetryable(error) || failures > client.retries) throw error;
-        await client.waitBeforeRetry(
-          { kind: "segment", blob: blob.describe, offset: from },
-          failures + 1,
-          error,
-        );
-        // Ask the registry what it holds and continue from there, not from zero.
-        ({ location, offset } = await resumeStatus(client, location));
+        ({ location, offset } = await recoverSession(client, error, answerOf(error, "stream"), {
+          failures,
+          subject: { kind: "segment", blob: blob.describe, offset: from },
+          location,
+        }));
         await blob.onCommitted?.(location, offset);
         // Waits for a read of the stream still under way; one that failed ends the upload.
         await stream.return?.();

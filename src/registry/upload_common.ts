@@ -42,8 +42,9 @@ export class WritesRefusedError extends Error {
 }
 
 /**
- * A write (an upload session's `POST`, a manifest's `PUT`) the registry answered with 405, as
- * one line naming the registry and repository; the 405 is its `cause`.
+ * A write (an upload session's `POST`, a manifest's `PUT`) the registry answered with 405 (the
+ * answer table's `writes-refused`), as one line naming the registry and repository; the 405 is
+ * its `cause`.
  */
 export function writesRefused(client: RegistryClient, error: RegistryError): WritesRefusedError {
   const codes = error.codes.map((c) => c.message ? `${c.code}: ${c.message}` : c.code).join("; ");

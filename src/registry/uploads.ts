@@ -7,7 +7,9 @@
 import { Sha256 } from "../digest.ts";
 import type { BlobSource } from "./blobs.ts";
 import type { RegistryClient } from "./client.ts";
-import { patchChunks, resumeStatus } from "./chunked_upload.ts";
+import { answerOf } from "./answer_class.ts";
+import { RegistryError } from "./registry_error.ts";
+import { patchChunks } from "./chunked_upload.ts";
 import {
   BlobDigestMismatchError,
   checkCommittedDigest,
@@ -17,7 +19,7 @@ import {
   type UploadOutcome,
   writesRefused,
 } from "./upload_common.ts";
-import { RegistryError } from "./registry_error.ts";
+import { resumeStatus } from "./upload_session.ts";
 
 export {
   BlobDigestMismatchError,
@@ -101,7 +103,9 @@ export async function startSession(
   } catch (error) {
     // A 405 here is about the repository, not this blob or how it is sent: the streamed-PATCH
     // fallbacks read 405 on their PATCHes as "send it as stored", which would only ask again.
-    if (error instanceof RegistryError && error.status === 405) throw writesRefused(client, error);
+    if (error instanceof RegistryError && answerOf(error, "write").kind === "writes-refused") {
+      throw writesRefused(client, error);
+    }
     throw error;
   }
   await response.discard();
