@@ -150,6 +150,12 @@ export interface PullOptions extends RegistryOptions {
   platform?: string;
   /** Continue from a partial archive an earlier run left at the output path. Default: `true`. */
   resume?: boolean;
+  /**
+   * Bring what refers to each image (signatures, SBOMs, attestations, and what refers to
+   * those) into the archive, found through the referrers API, the fallback tag and cosign's
+   * tags. Default: `true`.
+   */
+  referrers?: boolean;
 }
 
 /** Options of `inspect`. */

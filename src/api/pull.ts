@@ -17,7 +17,9 @@ import { abortable, defaultEnv, progressSink } from "./run_context.ts";
 /**
  * Pulls `sources` into one archive at `output`. Layers are verified against their digests as
  * they arrive; a pull to a path that fails keeps `<path>.partial` and resumes from it when run
- * again.
+ * again. What refers to each image (signatures, SBOMs, attestations) comes along unless
+ * `referrers` is false: stored byte for byte, and named in `index.json` by the fallback tag or
+ * the cosign tag they were found under, as a registry without the referrers API holds them.
  *
  * Rejects with an `InvalidOptionError` for options it cannot act on, an `AuthError` or a
  * `RegistryError` for a registry's refusal, an `ImageNotFoundError` or
@@ -69,6 +71,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
           ? { kind: "file", path: output, resume: options.resume ?? true }
           : { kind: "stream", stream: output },
         platform,
+        referrers: options.referrers ?? true,
         maxConcurrent,
         retryAttempts,
         timeoutSeconds,
@@ -79,7 +82,11 @@ export async function pull(options: PullOptions): Promise<PullResult> {
         signal,
       });
       return {
-        images: result.images.map((image) => ({ ...image, platforms: [...image.platforms] })),
+        images: result.images.map((image) => ({
+          ...image,
+          platforms: [...image.platforms],
+          referrers: image.referrers.map((referrer) => ({ ...referrer })),
+        })),
         downloaded: result.downloaded,
         reused: result.reused,
         archiveSize: result.archiveSize,

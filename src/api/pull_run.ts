@@ -13,6 +13,7 @@ import {
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { createFetchTransport } from "../registry/fetch_transport.ts";
+import { registryReferrerLookup } from "../pull/registry_referrers.ts";
 import { type ImageReference, registryEndpoint } from "../image/reference.ts";
 import { type RunSettings, transportOptions } from "./run_context.ts";
 
@@ -24,6 +25,8 @@ export interface PullRunSettings extends RunSettings {
   output: PullOptions["output"];
   /** Absent: this machine's platform. */
   platform: PlatformChoice | undefined;
+  /** Store what refers to each image with it (signatures, SBOMs, attestations). */
+  referrers: boolean;
 }
 
 /** Pulls every source into the output; the transport is closed before it returns. */
@@ -57,6 +60,7 @@ export async function runPullSettings(settings: PullRunSettings): Promise<PullRe
       platform: settings.platform ?? { kind: "one", platform: host },
       defaultPlatform: host,
       maxConcurrent: settings.maxConcurrent,
+      ...(settings.referrers ? { referrers: registryReferrerLookup() } : {}),
       sink: settings.sink,
       ...(signal ? { signal } : {}),
     });

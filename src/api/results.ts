@@ -68,6 +68,26 @@ export interface PulledImage {
   digest: string;
   /** `os/arch[/variant]` of each platform stored. */
   platforms: string[];
+  /** What refers to its manifests and came along (empty with `referrers: false`). */
+  referrers: PulledReferrer[];
+}
+
+/** A signature, SBOM or attestation `pull` stored with its image. */
+export interface PulledReferrer {
+  /** Digest of the referrer's manifest. */
+  digest: string;
+  /** Its manifest's media type. */
+  mediaType: string;
+  /** Bytes of its manifest. */
+  size: number;
+  /** What it is, as its artifact type (or cosign tag) says. */
+  kind: "signature" | "sbom" | "attestation" | "artifact";
+  /** Its `artifactType`, else its config's media type. */
+  artifactType: string;
+  /** Digest of the manifest it refers to: the image's, a platform's, or another referrer's. */
+  subject: string;
+  /** The cosign-style tag it was found under (`sha256-<hex>.sig`); absent for OCI 1.1. */
+  tag?: string;
 }
 
 /** What `pull` did. */

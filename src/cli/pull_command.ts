@@ -14,6 +14,7 @@ import { runPullSettings } from "../api/pull_run.ts";
 import { readStdinPassword } from "./password_input.ts";
 import { type PullFlags, type PullSettings, resolvePullSettings } from "./pull_options.ts";
 import { openPullOutput, type PullOutput, type PullOutputContext } from "./pull_output.ts";
+import { referrerCounts } from "./referrer_counts.ts";
 import { reporterFor } from "./reporter.ts";
 import { usageErrorOf } from "./usage_error.ts";
 import type { CommandContext } from "./push_command.ts";
@@ -113,9 +114,10 @@ async function pullInto(
       const kept = result.reused > 0
         ? `, ${formatBytes(result.reused)} kept from the earlier run`
         : "";
+      const along = referrerCounts(result.images.flatMap((image) => image.referrers));
       // After the bars have stopped: straight to stderr.
       context.writeErr(
-        `Pulled ${result.images.length} image(s) into ${where} (${
+        `Pulled ${result.images.length} image(s)${along ? ` with ${along}` : ""} into ${where} (${
           formatBytes(result.archiveSize)
         }): ${formatBytes(result.downloaded)} downloaded${kept}\n`,
       );
@@ -158,6 +160,13 @@ function reword(error: unknown, defaultPlatform: boolean, output: PullOutput): u
   }
   return error;
 }
+
+const KIND_WORDS = {
+  signature: "signature",
+  sbom: "SBOM",
+  attestation: "attestation",
+  artifact: "artifact",
+} as const;
 
 /**
  * Progress as plain lines on stderr (not a terminal): start and end of each blob, a total every
@@ -214,6 +223,11 @@ function pullLines(writeLine: (line: string) => void): ProgressSink {
           event.reason;
       case "notice":
         return `${event.level === "warning" ? "Warning" : "Notice"}: ${event.message}`;
+      case "referrer-pulled":
+        return `Found ${KIND_WORDS[event.kind]} ${
+          shortDigest(event.digest)
+        } (${event.artifactType}) ` +
+          `of ${shortDigest(event.subject)}`;
       default:
         return undefined;
     }

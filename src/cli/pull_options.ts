@@ -25,6 +25,8 @@ export interface PullFlags extends SharedFlags {
   platform?: string;
   /** false with `--no-resume`. */
   resume?: boolean;
+  /** false with `--no-referrers`. */
+  referrers?: boolean;
 }
 
 export interface PullSettings extends SharedSettings {
@@ -37,6 +39,8 @@ export interface PullSettings extends SharedSettings {
   password: string | undefined;
   passwordSource: PasswordSource;
   resume: boolean;
+  /** Bring signatures, SBOMs and attestations along (off with `--no-referrers`). */
+  referrers: boolean;
 }
 
 const EXAMPLE = "Example: docker-image-pusher pull registry.example.com/team/app:1.0 -o app.tar";
@@ -75,10 +79,17 @@ export function definePullCommand(
     ...connectionFlags(),
     ...transferFlags("downloaded"),
     new Option("--no-resume", "ignore a partial archive left by an earlier run; start again"),
+    new Option(
+      "--no-referrers",
+      "leave out what refers to the images (signatures, SBOMs, attestations)",
+    ),
     ...outputFlags(),
   ]);
   return addHelpNotes(command, [
     "Several sources make one archive holding every image, each named as given.",
+    "Signatures, SBOMs and attestations of each image (the referrers API or the fallback tag, " +
+    "and cosign's .sig/.att/.sbom tags; referrers of referrers too) come along, stored byte " +
+    "for byte and named in index.json by their tags; --no-referrers leaves them out.",
     "A file output is written as OUTPUT.partial with its progress in OUTPUT.partial.json; " +
     "a killed or failed pull continues from there when run again. -o - cannot resume.",
     "A FIFO or a device (/dev/null, /dev/fd/N) is written into as -o - is; a symbolic link's " +
@@ -128,6 +139,7 @@ export function resolvePullSettings(
     password,
     passwordSource,
     resume: flags.resume !== false,
+    referrers: flags.referrers !== false,
     ...sharedSettings(flags, envOf),
   };
 }

@@ -33,6 +33,8 @@ export interface CompressedForm {
  * - `resume-mismatch`: a kept prefix of a layer did not match; it is downloaded again.
  * - `download-restarted`: a layer is downloaded again from its start (`digest`).
  * - `zstd-layers`: the archive holds zstd layers that older Docker cannot load (a warning).
+ * - `referrers-left-behind`: a pull leaves out something that refers to an image (`digest`):
+ *   gone from the registry, an index, too deep, or an attestation the archive cannot carry.
  */
 export type NoticeKind =
   | "verifying"
@@ -50,7 +52,8 @@ export type NoticeKind =
   | "partial-replaced"
   | "resume-mismatch"
   | "download-restarted"
-  | "zstd-layers";
+  | "zstd-layers"
+  | "referrers-left-behind";
 
 /** What a `retry` event tries again: a kind, and what it concerns. Renderers word it. */
 export type RetrySubject =
@@ -121,6 +124,17 @@ export type ProgressEvent =
   }
   /** A manifest was pushed. */
   | { type: "manifest-done"; reference: string; digest: string }
+  /**
+   * A pull found a referrer of `subject` (a signature, SBOM or attestation) and fetched its
+   * manifest; it goes into the archive, its blobs downloaded as the layers are.
+   */
+  | {
+    type: "referrer-pulled";
+    digest: string;
+    subject: string;
+    kind: "signature" | "sbom" | "attestation" | "artifact";
+    artifactType: string;
+  }
   /** An HTTP exchange finished (reported for --verbose; URL already redacted). */
   | { type: "http"; method: string; url: string; status: number | "error"; ms: number }
   /**

@@ -4,11 +4,20 @@
  * `manifest.json` and `repositories`, so old and new `docker load`, `podman load`, skopeo
  * (`docker-archive:` and `oci-archive:`) and our own push all read it.
  *
+ * Referrers (signatures, SBOMs, attestations) are stored byte for byte in `blobs/sha256/`, and
+ * `index.json` names them as a registry without the referrers API does: for each subject with
+ * OCI 1.1 referrers, the index listing them under the fallback tag's name (`sha256-<hex>`),
+ * and each cosign-style tag's manifest under that tag (`sha256-<hex>.sig`). `manifest.json`
+ * never lists them.
+ *
  * Order: directories, then layers, then configs and manifests, then the small JSON files last,
  * so a reader of a pipe (`push -f -`) sees every blob before the files that name them.
  */
 import { familiarName } from "../image/reference.ts";
 import { formatPlatform, type Platform } from "../image/platform.ts";
+import { fallbackTag } from "../image/referrer.ts";
+import { MEDIA_TYPES } from "../image/media_types.ts";
+import type { FoundReferrers } from "./find_referrers.ts";
 import type { ResolvedImage } from "./resolve.ts";
 import type { LayoutInput } from "./tar_layout.ts";
 
@@ -19,7 +28,12 @@ export interface BundleImage {
   /** The tag, when the source named one (an image pulled by digest alone has none). */
   tag: string | undefined;
   resolved: ResolvedImage;
+  /** What refers to its manifests, stored with it; absent when referrers are left out. */
+  referrers?: FoundReferrers;
 }
+
+/** The OCI layout's name annotation: a tag for one of `index.json`'s entries. */
+const REF_NAME = "org.opencontainers.image.ref.name";
 
 const encoder = new TextEncoder();
 const json = (value: unknown) => encoder.encode(JSON.stringify(value));
@@ -37,7 +51,7 @@ export function bundleEntries(images: readonly BundleImage[]): LayoutInput[] {
   const small: LayoutInput[] = [];
   for (const { resolved } of images) {
     for (const manifest of resolved.manifests) {
-      for (const layer of manifest.layers) {
+      for (const layer of manifest.manifest.layers) {
         if (seen.has(layer.digest)) continue;
         seen.add(layer.digest);
         layers.push({
@@ -45,6 +59,21 @@ export function bundleEntries(images: readonly BundleImage[]): LayoutInput[] {
           name: blobPath(layer.digest),
           digest: layer.digest,
           size: layer.size,
+        });
+      }
+    }
+  }
+  // A referrer's blobs (a signature's payload, an SBOM) download as layers do.
+  for (const { referrers } of images) {
+    for (const referrer of referrers?.referrers ?? []) {
+      for (const blob of referrer.blobs) {
+        if (seen.has(blob.digest)) continue;
+        seen.add(blob.digest);
+        layers.push({
+          kind: "blob",
+          name: blobPath(blob.digest),
+          digest: blob.digest,
+          size: blob.size,
         });
       }
     }
@@ -60,6 +89,10 @@ export function bundleEntries(images: readonly BundleImage[]): LayoutInput[] {
       addBytes(manifest.digest, manifest.bytes);
     }
     addBytes(resolved.root.digest, resolved.root.bytes);
+  }
+  for (const { referrers } of images) {
+    for (const referrer of referrers?.referrers ?? []) addBytes(referrer.digest, referrer.bytes);
+    for (const list of referrers?.lists ?? []) addBytes(list.digest, list.bytes);
   }
   return [
     { kind: "dir", name: "blobs/" },
@@ -80,18 +113,52 @@ export function bundleEntries(images: readonly BundleImage[]): LayoutInput[] {
 export function indexJson(images: readonly BundleImage[]): Uint8Array {
   return json({
     schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.index.v1+json",
-    manifests: images.map(({ name, tag, resolved: { root } }) => ({
-      mediaType: root.mediaType,
-      digest: root.digest,
-      size: root.bytes.length,
-      annotations: {
-        "io.containerd.image.name": name,
-        ...(tag !== undefined ? { "org.opencontainers.image.ref.name": tag } : {}),
-      },
-      ...(root.platform ? { platform: ociPlatform(root.platform) } : {}),
-    })),
+    mediaType: MEDIA_TYPES.ociIndex,
+    manifests: [
+      ...images.map(({ name, tag, resolved: { root } }) => ({
+        mediaType: root.mediaType,
+        digest: root.digest,
+        size: root.bytes.length,
+        annotations: {
+          "io.containerd.image.name": name,
+          ...(tag !== undefined ? { [REF_NAME]: tag } : {}),
+        },
+        ...(root.platform ? { platform: ociPlatform(root.platform) } : {}),
+      })),
+      ...referrerEntries(images),
+    ],
   });
+}
+
+/**
+ * `index.json`'s entries for referrers, named by their tags: each subject's referrer list at
+ * its fallback tag, each cosign-style manifest at its own tag. A tag two images share (the same
+ * image pulled under two names) is one entry.
+ */
+function referrerEntries(images: readonly BundleImage[]): Record<string, unknown>[] {
+  const entries = new Map<string, Record<string, unknown>>();
+  for (const { referrers } of images) {
+    for (const list of referrers?.lists ?? []) {
+      const tag = fallbackTag(list.subject);
+      if (entries.has(tag)) continue;
+      entries.set(tag, {
+        mediaType: MEDIA_TYPES.ociIndex,
+        digest: list.digest,
+        size: list.bytes.length,
+        annotations: { [REF_NAME]: tag },
+      });
+    }
+    for (const referrer of referrers?.referrers ?? []) {
+      if (referrer.attached.by !== "tag" || entries.has(referrer.attached.tag)) continue;
+      entries.set(referrer.attached.tag, {
+        mediaType: referrer.mediaType,
+        digest: referrer.digest,
+        size: referrer.bytes.length,
+        annotations: { [REF_NAME]: referrer.attached.tag },
+      });
+    }
+  }
+  return [...entries.values()];
 }
 
 function ociPlatform(platform: Platform): Record<string, string> {
@@ -115,7 +182,7 @@ export function manifestJson(images: readonly BundleImage[]): Uint8Array {
       entry = {
         Config: blobPath(primary.config.digest),
         RepoTags: [],
-        Layers: primary.layers.map((l) => blobPath(l.digest)),
+        Layers: primary.manifest.layers.map((l) => blobPath(l.digest)),
       };
       entries.set(primary.digest, entry);
     }
@@ -130,7 +197,7 @@ export function manifestJson(images: readonly BundleImage[]): Uint8Array {
 function repositoriesJson(images: readonly BundleImage[]): Uint8Array {
   const repositories: Record<string, Record<string, string>> = {};
   for (const { name, tag, resolved: { primary } } of images) {
-    const top = primary.layers.at(-1);
+    const top = primary.manifest.layers.at(-1);
     if (tag === undefined || top === undefined) continue;
     const repository = familiarName(name).slice(0, -(tag.length + 1));
     (repositories[repository] ??= {})[tag] = top.digest.split(":")[1]!;
@@ -140,5 +207,7 @@ function repositoriesJson(images: readonly BundleImage[]): Uint8Array {
 
 /** `linux/amd64` for each platform stored, for the summary. */
 export function storedPlatforms(image: BundleImage): string[] {
-  return image.resolved.manifests.flatMap((m) => m.platform ? [formatPlatform(m.platform)] : []);
+  return image.resolved.manifests.flatMap((m) =>
+    m.platform && !m.attestation ? [formatPlatform(m.platform)] : []
+  );
 }

@@ -1,7 +1,8 @@
 /**
- * A pull: resolve every source to its manifests and configs, lay the whole archive out, then
- * download the layers into it, to a file (resumable, parallel) or a stream (in order, the next
- * layers downloading ahead into bounded memory).
+ * A pull: resolve every source to its manifests and configs, find what refers to them
+ * (signatures, SBOMs, attestations), lay the whole archive out, then download the layers (and
+ * the referrers' blobs) into it, to a file (resumable, parallel) or a stream (in order, the
+ * next layers downloading ahead into bounded memory).
  *
  * @example
  * ```ts ignore
@@ -19,7 +20,9 @@ import type { RegistryClient } from "../registry/client.ts";
 import type { ImageReference } from "../image/reference.ts";
 import { bundleEntries, type BundleImage, storedPlatforms } from "./archive_files.ts";
 import type { Platform, PlatformChoice } from "../image/platform.ts";
-import { resolveImage } from "./resolve.ts";
+import { findReferrers, type FoundReferrers, type ReferrerLookup } from "./find_referrers.ts";
+import type { ReferrerKind } from "../image/referrer.ts";
+import { type ResolvedImage, resolveImage } from "./resolve.ts";
 import { HashWorker } from "./running_hash.ts";
 import { openOutputStream, resolveOutputTarget } from "./output_target.ts";
 import { layOut } from "./tar_layout.ts";
@@ -46,13 +49,38 @@ export interface PullOptions {
   /** The platform `manifest.json` describes when a whole index is kept (the host's). */
   defaultPlatform: Platform;
   maxConcurrent: number;
+  /**
+   * How to find what refers to each manifest kept (signatures, SBOMs, attestations), which is
+   * then stored with it; absent: referrers are left out.
+   */
+  referrers?: ReferrerLookup;
   sink: ProgressSink;
   signal?: AbortSignal;
 }
 
+/** A referrer stored in the archive. */
+export interface PulledReferrerInfo {
+  digest: string;
+  mediaType: string;
+  /** Bytes of its manifest. */
+  size: number;
+  kind: ReferrerKind;
+  artifactType: string;
+  /** The manifest it refers to. */
+  subject: string;
+  /** The cosign-style tag it was found under; absent for an OCI 1.1 referrer. */
+  tag?: string;
+}
+
 /** What was pulled. */
 export interface PullResult {
-  images: { name: string; digest: string; platforms: string[] }[];
+  images: {
+    name: string;
+    digest: string;
+    platforms: string[];
+    /** What refers to its manifests and came along, referrers of referrers included. */
+    referrers: PulledReferrerInfo[];
+  }[];
   /** Layer bytes downloaded by this run. */
   downloaded: number;
   /** Layer bytes kept from an earlier run. */
@@ -98,6 +126,7 @@ async function pull(
 ): Promise<PullResult> {
   const images: BundleImage[] = [];
   const clients = new Map<string, RegistryClient>();
+  const owners = new Map<BundleImage, RegistryClient>();
   for (const { reference, client } of sources) {
     options.signal?.throwIfAborted();
     const name = imageName(reference);
@@ -112,12 +141,33 @@ async function pull(
     const same = (i: BundleImage) =>
       i.name === name && i.resolved.root.digest === resolved.root.digest;
     if (images.some(same)) continue;
-    images.push({ name, tag: reference.tag, resolved });
+    const image: BundleImage = { name, tag: reference.tag, resolved };
+    images.push(image);
+    owners.set(image, client);
     for (const manifest of resolved.manifests) {
-      for (const layer of manifest.layers) {
+      for (const layer of manifest.manifest.layers) {
         if (!clients.has(layer.digest)) clients.set(layer.digest, client);
       }
     }
+  }
+  const lookup = options.referrers;
+  if (lookup !== undefined) {
+    await Promise.all(images.map(async (image) => {
+      const client = owners.get(image)!;
+      image.referrers = await findReferrers(client, subjectsOf(image.resolved), {
+        lookup,
+        name: image.name,
+        known: new Map([[image.resolved.root.digest, image.resolved.attestations]]),
+        concurrency: Math.max(PROBES_AT_ONCE, options.maxConcurrent),
+        sink: options.sink,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      for (const referrer of image.referrers.referrers) {
+        for (const blob of referrer.blobs) {
+          if (!clients.has(blob.digest)) clients.set(blob.digest, client);
+        }
+      }
+    }));
   }
   const warning = zstdLayerWarning(images);
   if (warning !== undefined) options.sink(warning);
@@ -152,9 +202,39 @@ async function pull(
       name: image.name,
       digest: image.resolved.root.digest,
       platforms: storedPlatforms(image),
+      referrers: referrerInfo(image.referrers),
     })),
     downloaded,
     reused,
     archiveSize: layout.totalSize,
   };
+}
+
+/**
+ * Lookups for referrers at once, per image: each manifest costs up to five (the API or the
+ * fallback tag, and three cosign tags), all small.
+ */
+const PROBES_AT_ONCE = 8;
+
+/** The manifests whose referrers come along: the root, and each platform's manifest. */
+function subjectsOf(resolved: ResolvedImage): string[] {
+  const subjects = [resolved.root.digest];
+  for (const manifest of resolved.manifests) {
+    if (!manifest.attestation && !subjects.includes(manifest.digest)) {
+      subjects.push(manifest.digest);
+    }
+  }
+  return subjects;
+}
+
+function referrerInfo(found: FoundReferrers | undefined): PulledReferrerInfo[] {
+  return (found?.referrers ?? []).map((r) => ({
+    digest: r.digest,
+    mediaType: r.mediaType,
+    size: r.bytes.length,
+    kind: r.kind,
+    artifactType: r.artifactType,
+    subject: r.subject,
+    ...(r.attached.by === "tag" ? { tag: r.attached.tag } : {}),
+  }));
 }

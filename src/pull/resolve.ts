@@ -1,22 +1,19 @@
 /**
  * What a pull fetches before any layer: the manifest a reference names (an image manifest, or
  * an index whose platform is chosen here), and each image's config. Everything is checked
- * against its digest and validated into typed values once; layers are only described here
- * (digest, size, media type) and downloaded later.
+ * against its digest and parsed into the one image model (`src/image/manifest.ts`) once;
+ * layers are only described here (their descriptors) and downloaded later.
  */
 import { sha256Digest } from "../digest.ts";
+import type { Descriptor } from "../image/descriptor.ts";
+import { asObject, asOptionalString, JsonShapeError, parseJson } from "../image/json_guards.ts";
+import { type ImageManifest, type Manifest, parseManifest } from "../image/manifest.ts";
 import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
-import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
-import {
-  asArray,
-  asObject,
-  asOptionalString,
-  JsonShapeError,
-  parseJson,
-} from "../image/json_guards.ts";
-import type { RegistryClient } from "../registry/client.ts";
-import { RegistryError } from "../registry/registry_error.ts";
 import { type Platform, type PlatformChoice, platformMatches } from "../image/platform.ts";
+import { ATTESTATION_DIGEST_ANNOTATION, isAttestationEntry } from "../image/referrer.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { answerOf } from "../registry/answer_class.ts";
+import { RegistryError } from "../registry/registry_error.ts";
 import { BlobTally, downloadBlob } from "./blob_download.ts";
 import { ImageNotFoundError, PlatformNotFoundError, PullError } from "./pull_errors.ts";
 
@@ -31,36 +28,39 @@ export const MANIFEST_ACCEPT = [
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 
-/** A blob a manifest names: stored in the archive byte for byte. */
-export interface BlobRef {
+/** A manifest (or index) as the registry served it: its bytes, their digest, what they say. */
+export interface FetchedManifest {
   mediaType: string;
   digest: string;
-  size: number;
-}
-
-/** Raw manifest (or index) bytes as the registry served them, with their digest. */
-export interface RawManifest {
-  mediaType: string;
-  digest: string;
+  /** Stored in the archive byte for byte. */
   bytes: Uint8Array;
+  manifest: Manifest;
 }
 
-/** One platform's image: its manifest, its config (fetched), its layers (described). */
-export interface ResolvedManifest extends RawManifest {
-  config: BlobRef & { bytes: Uint8Array };
-  layers: BlobRef[];
+/** One platform's image: its manifest (naming its layers), and its config, fetched. */
+export interface ResolvedManifest extends FetchedManifest {
+  manifest: ImageManifest;
+  config: Descriptor & { bytes: Uint8Array };
   /** From the index entry, else the config's `os`/`architecture`/`variant`. */
   platform: Platform | undefined;
+  /** A buildx attestation manifest kept as a child of its index: never a platform. */
+  attestation?: true;
 }
 
 /** What one source reference resolved to. */
 export interface ResolvedImage {
   /** What `index.json` points at: the image manifest, or the whole index with `all`. */
-  root: RawManifest & { platform?: Platform };
+  root: FetchedManifest & { platform?: Platform };
   /** The image manifests to store: one, or every one the index names. */
   manifests: ResolvedManifest[];
   /** The image `manifest.json` describes (docker load reads one image per name). */
   primary: ResolvedManifest;
+  /**
+   * With one platform picked from an index: the index's buildx attestation entries for that
+   * platform's manifest (`vnd.docker.reference.digest`), left out of `manifests`. A pull with
+   * referrers stores them as referrers of the platform manifest.
+   */
+  attestations: Descriptor[];
 }
 
 /** What {@linkcode resolveImage} needs besides the client. */
@@ -83,32 +83,30 @@ export async function resolveImage(
   options: ResolveOptions,
 ): Promise<ResolvedImage> {
   const top = await fetchManifest(client, options.reference, options.name);
-  const json = parseManifestJson(top, options.name);
-  if (!isIndexMediaType(top.mediaType)) {
-    const image = await resolveManifest(client, top, json, undefined, options.name);
+  if (top.manifest.kind === "manifest") {
+    const image = await resolveManifest(client, { ...top, manifest: top.manifest }, undefined);
     if (options.platform.kind === "one" && image.platform !== undefined) {
       const wanted = options.platform.platform;
       if (!platformMatches(wanted, image.platform)) {
         throw new PlatformNotFoundError(options.name, wanted, [image.platform]);
       }
     }
-    return {
-      root: rootOf(image),
-      manifests: [image],
-      primary: image,
-    };
+    return { root: rootOf(image), manifests: [image], primary: image, attestations: [] };
   }
-  const children = indexEntries(json, options.name);
-  const manifests = children.filter((c) => !isIndexMediaType(c.mediaType ?? ""));
-  const platformOf = (d: Descriptor & { platform?: Platform }) => d.platform;
+  const children = top.manifest.manifests;
+  const manifests = children.filter((c) => !isIndexMediaType(c.mediaType));
+  // buildx's attestation manifests (platform unknown/unknown) are never a platform to pick.
+  const platforms = manifests.filter((c) => !isAttestationEntry(c));
   if (options.platform.kind === "one") {
     const wanted = options.platform.platform;
-    const match = manifests.find((c) => c.platform && platformMatches(wanted, c.platform));
+    const match = platforms.find((c) => c.platform && platformMatches(wanted, c.platform));
     if (match === undefined) {
       throw new PlatformNotFoundError(
         options.name,
         wanted,
-        manifests.map(platformOf).filter((p): p is Platform => p !== undefined && !isUnknown(p)),
+        platforms.map((c) => c.platform).filter((p): p is Platform =>
+          p !== undefined && !isUnknown(p)
+        ),
       );
     }
     const image = await fetchChild(client, match, options.name);
@@ -116,24 +114,31 @@ export async function resolveImage(
       root: rootOf(image),
       manifests: [image],
       primary: image,
+      attestations: manifests.filter((c) =>
+        isAttestationEntry(c) && c.annotations?.[ATTESTATION_DIGEST_ANNOTATION] === match.digest
+      ),
     };
   }
   if (manifests.length !== children.length) {
     throw new PullError(`${options.name}: an index inside an index is not supported`);
   }
   const images: ResolvedManifest[] = [];
-  for (const child of manifests) images.push(await fetchChild(client, child, options.name));
+  for (const child of manifests) {
+    const image = await fetchChild(client, child, options.name);
+    images.push(isAttestationEntry(child) ? { ...image, attestation: true } : image);
+  }
+  const runnable = images.filter((m) => !m.attestation);
   const primary =
-    images.find((m) => m.platform && platformMatches(options.defaultPlatform, m.platform)) ??
-      images.find((m) => m.platform && !isUnknown(m.platform)) ?? images[0];
+    runnable.find((m) => m.platform && platformMatches(options.defaultPlatform, m.platform)) ??
+      runnable.find((m) => m.platform && !isUnknown(m.platform)) ?? runnable[0] ?? images[0];
   if (primary === undefined) throw new PullError(`${options.name}: the index lists no manifests`);
-  return { root: top, manifests: images, primary };
+  return { root: top, manifests: images, primary, attestations: [] };
 }
 
 /** An image manifest as what `index.json` points at. */
 function rootOf(image: ResolvedManifest): ResolvedImage["root"] {
-  const { mediaType, digest, bytes, platform } = image;
-  return { mediaType, digest, bytes, ...(platform ? { platform } : {}) };
+  const { mediaType, digest, bytes, manifest, platform } = image;
+  return { mediaType, digest, bytes, manifest, ...(platform ? { platform } : {}) };
 }
 
 /** `unknown/unknown`: buildx's attestation manifests, never an image to run. */
@@ -143,39 +148,27 @@ function isUnknown(platform: Platform): boolean {
 
 async function fetchChild(
   client: RegistryClient,
-  child: Descriptor & { platform?: Platform },
+  child: Descriptor,
   name: string,
 ): Promise<ResolvedManifest> {
-  const raw = await fetchManifest(client, child.digest, name);
-  if (raw.bytes.length !== child.size) {
+  const fetched = await fetchManifest(client, child.digest, name, child.mediaType);
+  if (fetched.bytes.length !== child.size) {
     throw new PullError(
-      `${name}: manifest ${child.digest} is ${raw.bytes.length} bytes, its index says ${child.size}`,
+      `${name}: manifest ${child.digest} is ${fetched.bytes.length} bytes, its index says ${child.size}`,
     );
   }
-  return await resolveManifest(client, raw, parseManifestJson(raw, name), child.platform, name);
+  if (fetched.manifest.kind !== "manifest") {
+    throw new PullError(`${name}: an index inside an index is not supported`);
+  }
+  return await resolveManifest(client, { ...fetched, manifest: fetched.manifest }, child.platform);
 }
 
 async function resolveManifest(
   client: RegistryClient,
-  raw: RawManifest,
-  json: Record<string, unknown>,
+  fetched: FetchedManifest & { manifest: ImageManifest },
   platform: Platform | undefined,
-  name: string,
 ): Promise<ResolvedManifest> {
-  let config: BlobRef;
-  let layers: BlobRef[];
-  try {
-    const c = asDescriptor(json["config"], "config");
-    config = blobRef(
-      c,
-      raw.mediaType === MEDIA_TYPES.ociManifest ? MEDIA_TYPES.ociConfig : MEDIA_TYPES.dockerConfig,
-    );
-    layers = asArray(json["layers"], "layers").map((l, i) =>
-      blobRef(asDescriptor(l, `layers[${i}]`), MEDIA_TYPES.ociLayerGzip)
-    );
-  } catch (error) {
-    throw shapeError(name, raw.digest, error);
-  }
+  const { config } = fetched.manifest;
   const bytes = await fetchSmallBlob(client, config, MAX_CONFIG_BYTES);
   let fromConfig: Platform | undefined;
   try {
@@ -190,67 +183,23 @@ async function resolveManifest(
     // Not an image config (an artifact): stored as it is, with no platform.
   }
   return {
-    ...raw,
+    ...fetched,
     config: { ...config, bytes },
-    layers,
     platform: platform ?? fromConfig,
   };
 }
 
-function blobRef(d: Descriptor, fallbackType: string): BlobRef {
-  return { mediaType: d.mediaType ?? fallbackType, digest: d.digest, size: d.size };
-}
-
-function indexEntries(
-  json: Record<string, unknown>,
-  name: string,
-): (Descriptor & { platform?: Platform })[] {
-  try {
-    return asArray(json["manifests"], "manifests").map((value, i) => {
-      const descriptor = asDescriptor(value, `manifests[${i}]`);
-      const p = (value as Record<string, unknown>)["platform"];
-      if (p === undefined || p === null) return descriptor;
-      const obj = asObject(p, `manifests[${i}].platform`);
-      const os = asOptionalString(obj["os"], `manifests[${i}].platform.os`);
-      const architecture = asOptionalString(
-        obj["architecture"],
-        `manifests[${i}].platform.architecture`,
-      );
-      const variant = asOptionalString(obj["variant"], `manifests[${i}].platform.variant`);
-      if (os === undefined || architecture === undefined) return descriptor;
-      return { ...descriptor, platform: { os, architecture, ...(variant ? { variant } : {}) } };
-    });
-  } catch (error) {
-    throw shapeError(name, "index", error);
-  }
-}
-
-function parseManifestJson(raw: RawManifest, name: string): Record<string, unknown> {
-  try {
-    return asObject(parseJson(raw.bytes), "manifest");
-  } catch (error) {
-    throw shapeError(name, raw.digest, error);
-  }
-}
-
-function shapeError(name: string, what: string, error: unknown): Error {
-  if (error instanceof JsonShapeError) {
-    return new PullError(`${name}: manifest ${what} is malformed: ${error.message}`, {
-      cause: error,
-    });
-  }
-  return error as Error;
-}
-
 /**
  * `GET /v2/<name>/manifests/<reference>` accepting every manifest type; the bytes are checked
- * against the digest asked for, and against `Docker-Content-Digest` when the registry sends it.
+ * against the digest asked for, and against `Docker-Content-Digest` when the registry sends it,
+ * then parsed. `mediaTypeHint` is what the descriptor naming it says.
  */
 export async function fetchManifest(
   client: RegistryClient,
   reference: string,
   name: string,
-): Promise<RawManifest> {
+  mediaTypeHint?: string,
+): Promise<FetchedManifest> {
   let response;
   try {
     response = await client.request({
@@ -261,10 +210,8 @@ export async function fetchManifest(
       action: `fetch manifest ${client.repository}:${reference}`,
     });
   } catch (error) {
-    if (
-      error instanceof RegistryError &&
-      (error.status === 404 || error.hasCode("MANIFEST_UNKNOWN") || error.hasCode("NAME_UNKNOWN"))
-    ) {
+    // 404, MANIFEST_UNKNOWN or NAME_UNKNOWN (answer_class.ts's table decides).
+    if (error instanceof RegistryError && answerOf(error).kind === "not-found") {
       throw new ImageNotFoundError(name, reference, error);
     }
     throw error;
@@ -281,25 +228,16 @@ export async function fetchManifest(
     );
   }
   const served = (response.headers.get("content-type") ?? "").split(";")[0]!.trim();
-  let mediaType = served;
+  let manifest: Manifest;
   try {
-    const declared = (parseJson(bytes) as { mediaType?: unknown }).mediaType;
-    if (typeof declared === "string" && declared !== "") mediaType = declared;
-  } catch {
-    // Reported as malformed by the caller.
+    manifest = parseManifest(bytes, served || mediaTypeHint, `manifest ${digest}`);
+  } catch (error) {
+    if (error instanceof JsonShapeError) {
+      throw new PullError(`${name}: ${error.message}`, { cause: error });
+    }
+    throw error;
   }
-  if (mediaType.startsWith("application/vnd.docker.distribution.manifest.v1")) {
-    throw new PullError(
-      `${name}: the registry serves a Docker schema 1 manifest, which cannot be stored in an ` +
-        "OCI archive",
-    );
-  }
-  if (mediaType === "" || mediaType === "application/json") {
-    mediaType = (parseJson(bytes) as { manifests?: unknown }).manifests !== undefined
-      ? MEDIA_TYPES.ociIndex
-      : MEDIA_TYPES.ociManifest;
-  }
-  return { mediaType, digest, bytes };
+  return { mediaType: manifest.mediaType, digest, bytes, manifest };
 }
 
 /**
@@ -309,7 +247,7 @@ export async function fetchManifest(
  */
 async function fetchSmallBlob(
   client: RegistryClient,
-  blob: BlobRef,
+  blob: Descriptor,
   limit: number,
 ): Promise<Uint8Array> {
   if (blob.size > limit) {

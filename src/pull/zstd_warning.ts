@@ -33,7 +33,7 @@ export function zstdLayerWarning(images: readonly BundleImage[]): ProgressEvent 
   for (const image of images) {
     let found = false;
     for (const manifest of image.resolved.manifests) {
-      for (const layer of manifest.layers) {
+      for (const layer of manifest.manifest.layers) {
         if (!isZstdLayer(layer.mediaType)) continue;
         layers.add(layer.digest);
         found = true;

@@ -16,7 +16,16 @@ const USER = { username: "alice", password: "pw-Zq8#pull" };
 const LAYERS = [120_000, 250_000, 400_000, 30_000];
 /** Covered elsewhere: -o everywhere; --platform in pull_roundtrip_test.ts; --no-resume in
  * pull_resume_test.ts. */
-const covered = new Set<string>(["-o", "--output", "--platform", "--no-resume", "-h", "--help"]);
+const covered = new Set<string>([
+  "-o",
+  "--output",
+  "--platform",
+  "--no-resume",
+  // tests/cli/referrers_pull_test.ts
+  "--no-referrers",
+  "-h",
+  "--help",
+]);
 
 function flagTest(
   flags: string[],

@@ -18,12 +18,21 @@ function image(name: string, ...manifests: string[][]): BundleImage {
       size: 2,
       bytes: new Uint8Array(),
     },
-    // Digests from the media type and position: the same type at the same place is one blob.
-    layers: types.map((mediaType, i) => ({
-      mediaType,
-      digest: `sha256:${(mediaType === ZSTD ? "a" : "b").repeat(63)}${i}`,
-      size: 10,
-    })),
+    manifest: {
+      kind: "manifest" as const,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: {
+        mediaType: "application/vnd.oci.image.config.v1+json",
+        digest: "sha256:" + "c".repeat(64),
+        size: 2,
+      },
+      // Digests from the media type and position: the same type at the same place is one blob.
+      layers: types.map((mediaType, i) => ({
+        mediaType,
+        digest: `sha256:${(mediaType === ZSTD ? "a" : "b").repeat(63)}${i}`,
+        size: 10,
+      })),
+    },
     platform: undefined,
   }));
   return {
@@ -33,6 +42,7 @@ function image(name: string, ...manifests: string[][]): BundleImage {
       root: { ...resolved[0]!, platform: { os: "linux", architecture: "amd64" } },
       manifests: resolved,
       primary: resolved[0]!,
+      attestations: [],
     },
   };
 }
