@@ -4,6 +4,9 @@
  * each {@linkcode ReferrerNode} hangs off the manifest it refers to and is pushed after it.
  */
 import type { ManifestNode } from "../archive/image.ts";
+import { asDescriptor, type Descriptor } from "./descriptor.ts";
+import { JsonShapeError } from "./json_guards.ts";
+import { MEDIA_TYPES } from "./media_types.ts";
 
 /** What a referrer is, as far as its artifact type (or cosign tag suffix) tells. */
 export type ReferrerKind = "signature" | "sbom" | "attestation" | "artifact";
@@ -102,27 +105,16 @@ export function referrerKind(artifactType: string, suffix?: CosignSuffix): Refer
 }
 
 /** The media type of the index the referrers API and the fallback tag hold. */
-export const REFERRERS_INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json";
+export const REFERRERS_INDEX_MEDIA_TYPE: string = MEDIA_TYPES.ociIndex;
 
 /**
  * One entry of a referrers list: the descriptor of a manifest that refers to the subject, as
  * the referrers API or the fallback tag lists it.
  */
-export interface ReferrerDescriptor {
-  /** The referrer manifest's media type (an OCI image manifest, usually). */
-  mediaType: string;
-  /** The referrer manifest's digest. */
-  digest: string;
-  /** The referrer manifest's size in bytes. */
-  size: number;
-  /**
-   * The referrer's `artifactType`, else its config's media type. Absent in entries written by
-   * tools that leave it out (it is optional in an index).
-   */
-  artifactType?: string;
-  /** The referrer manifest's annotations (creation time, signature format…). */
-  annotations?: Record<string, string>;
-}
+export type ReferrerDescriptor = Pick<
+  Descriptor,
+  "mediaType" | "digest" | "size" | "artifactType" | "annotations"
+>;
 
 /** A referrers index that is not one: not JSON, not an object, or a malformed entry. */
 export class ReferrersIndexError extends SyntaxError {
@@ -164,37 +156,32 @@ export function parseReferrersIndex(bytes: Uint8Array): ReferrerDescriptor[] {
   return manifests.map((entry, i) => referrerDescriptor(entry, `manifests[${i}]`));
 }
 
-/** Checks one index entry into a {@linkcode ReferrerDescriptor}. */
+/**
+ * Checks one index entry into a {@linkcode ReferrerDescriptor} (with the one descriptor guard,
+ * `asDescriptor`): a media type, a sha256 digest and a size are required; an empty
+ * `artifactType` counts as none, and annotations that are not strings are dropped.
+ *
+ * @throws {ReferrersIndexError} naming `where` and what is wrong.
+ */
 export function referrerDescriptor(value: unknown, where = "descriptor"): ReferrerDescriptor {
-  const bad = (what: string) =>
-    new ReferrersIndexError(`Malformed referrers index: ${where} ${what}`);
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw bad("is not an object");
+  let checked: Descriptor;
+  try {
+    const entry = typeof value === "object" && value !== null && !Array.isArray(value) &&
+        (value as { artifactType?: unknown }).artifactType === ""
+      ? { ...value, artifactType: undefined }
+      : value;
+    checked = asDescriptor(entry, where);
+  } catch (error) {
+    if (!(error instanceof JsonShapeError)) throw error;
+    throw new ReferrersIndexError(`Malformed referrers index: ${error.message}`, { cause: error });
   }
-  const entry = value as Record<string, unknown>;
-  const { mediaType, digest, size, artifactType, annotations } = entry;
-  if (typeof mediaType !== "string" || mediaType === "") throw bad("has no mediaType");
-  if (typeof digest !== "string" || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
-    throw bad(`has no sha256 digest (${JSON.stringify(digest)})`);
-  }
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    throw bad("has no valid size");
-  }
-  const descriptor: ReferrerDescriptor = { mediaType, digest, size };
-  if (typeof artifactType === "string" && artifactType !== "") {
-    descriptor.artifactType = artifactType;
-  }
-  if (annotations !== undefined && annotations !== null) {
-    if (typeof annotations !== "object" || Array.isArray(annotations)) {
-      throw bad("has annotations that are not an object");
-    }
-    const checked: Record<string, string> = {};
-    for (const [key, text] of Object.entries(annotations)) {
-      if (typeof text !== "string") throw bad(`has a non-string annotation ${key}`);
-      checked[key] = text;
-    }
-    descriptor.annotations = checked;
-  }
+  const descriptor: ReferrerDescriptor = {
+    mediaType: checked.mediaType,
+    digest: checked.digest,
+    size: checked.size,
+  };
+  if (checked.artifactType !== undefined) descriptor.artifactType = checked.artifactType;
+  if (checked.annotations !== undefined) descriptor.annotations = checked.annotations;
   return descriptor;
 }
 
