@@ -42,6 +42,7 @@ export {
   type FallbackIndex,
   type FallbackIndexUpdate,
   MAX_INDEX_BYTES,
+  MAX_ROUNDS,
   readFallbackIndex,
   type ServedIndex,
 } from "./referrers_fallback.ts";

@@ -35,6 +35,12 @@ const MANIFEST_PATH = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
 const REFERRERS_PATH = /^\/v2\/(.+)\/referrers\/([^/]+)$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+const ANY_MANIFEST = [
+  INDEX,
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+].join(", ");
 
 /** A referrer the double recorded from a manifest PUT. */
 export interface RecordedReferrer {
@@ -74,6 +80,18 @@ export interface ReferrersRegistryOptions {
   route?: "api" | "absent" | "html";
   /** Answer the API in pages of this many entries, linked with `Link: <…>; rel="next"`. */
   pageSize?: number;
+  /**
+   * Honour `If-Match` on manifest PUTs by tag, as a registry with conditional requests does:
+   * 412 (`PRECONDITION_FAILED`) unless the tag's current `ETag` (`"<digest>"`) is the one
+   * named. PUTs are then handled one at a time, so the check and the write are one step.
+   * Default false: distribution ignores `If-Match`.
+   */
+  honourIfMatch?: boolean;
+  /**
+   * Called before each request is handled (awaited), to interleave another writer: the
+   * `n`th request (1-based) with its method and path.
+   */
+  beforeRequest?: (request: { n: number; method: string; path: string }) => Promise<void>;
 }
 
 /** A running double; see {@linkcode startReferrersRegistry}. */
@@ -109,9 +127,22 @@ export async function startReferrersRegistry(
   const requests: DoubleRequest[] = [];
   const referrers: RecordedReferrer[] = [];
 
+  let seen = 0;
+  let putQueue: Promise<unknown> = Promise.resolve();
   const handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const method = request.method;
+    await options.beforeRequest?.({ n: ++seen, method, path: url.pathname });
+    if (options.honourIfMatch && method === "PUT" && MANIFEST_PATH.test(url.pathname)) {
+      // One conditional PUT at a time: the check and the write must not interleave.
+      const turn = putQueue.then(() => handle(request, url, method));
+      putQueue = turn.catch(() => {});
+      return await turn;
+    }
+    return await handle(request, url, method);
+  };
+
+  const handle = async (request: Request, url: URL, method: string): Promise<Response> => {
     const respond = (status: number, headers: Headers, body: BodyInit | null) => {
       requests.push({
         method,
@@ -138,6 +169,23 @@ export async function startReferrersRegistry(
       return respond(...await answerReferrers(request, url, repository, subject));
     }
 
+    const ifMatch = request.headers.get("if-match");
+    if (options.honourIfMatch && method === "PUT" && ifMatch !== null) {
+      const current = await fetch(new URL(url.pathname, upstream), {
+        method: "HEAD",
+        headers: { Accept: ANY_MANIFEST, ...authorizationOf(request) },
+      });
+      await current.body?.cancel();
+      const etag = current.headers.get("etag");
+      if (current.status !== 200 || etag === null || etag !== ifMatch) {
+        const error = { errors: [{ code: "PRECONDITION_FAILED", message: "the tag changed" }] };
+        return respond(
+          412,
+          new Headers({ "Content-Type": "application/json" }),
+          JSON.stringify(error),
+        );
+      }
+    }
     const forwarded = await forward(request, url, upstream, body);
     const headers = new Headers(forwarded.headers);
     const manifest = MANIFEST_PATH.exec(url.pathname);
@@ -187,9 +235,7 @@ export async function startReferrersRegistry(
     }
     // The registry decides who may read the repository: ask it the cheapest question.
     const probe = new Request(new URL(`/v2/${repository}/tags/list`, upstream), {
-      headers: request.headers.has("authorization")
-        ? { authorization: request.headers.get("authorization")! }
-        : {},
+      headers: authorizationOf(request),
     });
     const auth = await fetch(probe);
     const authBody = new Uint8Array(await auth.arrayBuffer());
@@ -267,6 +313,12 @@ async function forward(
   const bytes = request.method === "HEAD" ? null : new Uint8Array(await response.arrayBuffer());
   if (request.method === "HEAD") await response.body?.cancel();
   return { status: response.status, headers: out, body: bytes };
+}
+
+/** The request's `Authorization`, to ask the registry with the client's credentials. */
+function authorizationOf(request: Request): Record<string, string> {
+  const authorization = request.headers.get("authorization");
+  return authorization === null ? {} : { authorization };
 }
 
 /** The digest a manifest's `subject` names, if it is JSON with one. */
