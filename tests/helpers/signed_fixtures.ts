@@ -77,14 +77,22 @@ export interface OpenedClient extends Disposable {
   client: RegistryClient;
 }
 
+/** Options of {@linkcode openClient}. */
+export interface OpenClientOptions {
+  /** Credentials for the registry. Default: none (anonymous). */
+  credentials?: { username: string; password: string };
+  /** Scope of the token asked for. Default: `push` (push and pull). */
+  access?: "push" | "pull";
+}
+
 /**
  * A {@linkcode RegistryClient} for `repository` of the registry at `url` (a test registry or
- * the double), with no retries and no credentials unless given.
+ * the double), with no retries, an auth session of its own, and no credentials unless given.
  */
 export function openClient(
   url: string,
   repository: string,
-  credentials?: { username: string; password: string },
+  options: OpenClientOptions = {},
 ): OpenedClient {
   const transport = createTransport({ inactivityTimeoutMs: 10_000 });
   const client = new RegistryClient({
@@ -94,7 +102,8 @@ export function openClient(
     transport,
     retries: 0,
     sink: silentSink,
-    ...(credentials !== undefined ? { credentials } : {}),
+    ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
+    ...(options.access !== undefined ? { access: options.access } : {}),
   });
   return { client, [Symbol.dispose]: () => transport.close() };
 }
