@@ -76,6 +76,12 @@ export interface FallbackIndexUpdate {
   added: ReferrerDescriptor[];
   /** The digest of the index the tag holds now (undefined: no tag, and nothing to add). */
   digest: string | undefined;
+  /**
+   * Entries dropped because the registry no longer has their manifest (deleted since): it
+   * refuses to store an index naming one (distribution: 400 `MANIFEST_BLOB_UNKNOWN`), so an
+   * entry it confirms gone (404) is the one thing ever left out.
+   */
+  dropped: string[];
 }
 
 /**
@@ -142,6 +148,10 @@ export async function readFallbackIndex(
  * already there (another tool's), and puts it back only if that changed anything. See the
  * module's doc for what is done about concurrent writers.
  *
+ * The registry must have every referrer named already: distribution refuses an index naming
+ * a manifest it lacks. Push each referrer manifest first, then list it here. An entry of
+ * someone else's whose manifest was deleted since is dropped (see `dropped`).
+ *
  * @throws {ReferrersError} when the tag holds something else than an index, or kept changing
  * for {@linkcode MAX_ROUNDS} rounds.
  * @throws {RegistryError} when the registry refuses a request.
@@ -155,16 +165,23 @@ export async function addToFallbackIndex(
   const wanted = unique(descriptors);
   if (wanted.length === 0) {
     const current = await readFallbackIndex(client, subjectDigest);
-    return { tag, changed: false, added: [], digest: current?.index.digest };
+    return { tag, changed: false, added: [], digest: current?.index.digest, dropped: [] };
   }
   let added: ReferrerDescriptor[] = [];
+  const dead = new Set<string>();
   for (let puts = 0;; puts++) {
     // After a PUT, this read also checks that our entries survived a concurrent one.
     const current = await readFallbackIndex(client, subjectDigest);
     const listed = new Set(current?.descriptors.map((d) => d.digest));
     const missing = wanted.filter((d) => !listed.has(d.digest));
     if (current !== undefined && missing.length === 0) {
-      return { tag, changed: added.length > 0, added, digest: current.index.digest };
+      return {
+        tag,
+        changed: added.length > 0,
+        added,
+        digest: current.index.digest,
+        dropped: [...dead],
+      };
     }
     if (puts === MAX_ROUNDS) {
       throw new ReferrersError(
@@ -176,7 +193,10 @@ export async function addToFallbackIndex(
       ? { schemaVersion: 2, mediaType: REFERRERS_INDEX_MEDIA_TYPE, manifests: [] }
       : { ...current.json };
     json["mediaType"] ??= REFERRERS_INDEX_MEDIA_TYPE;
-    json["manifests"] = [...(json["manifests"] as unknown[]), ...missing.map(descriptorJson)];
+    const kept = (json["manifests"] as unknown[]).filter((entry) =>
+      !dead.has((entry as { digest?: unknown }).digest as string)
+    );
+    json["manifests"] = [...kept, ...missing.map(descriptorJson)];
     const bytes = new TextEncoder().encode(JSON.stringify(json));
     try {
       await putManifestAnswer(
@@ -189,10 +209,50 @@ export async function addToFallbackIndex(
     } catch (error) {
       // 412: the tag moved since we read it (a registry that honours If-Match): merge again.
       if (error instanceof RegistryError && error.status === 412) continue;
+      if (error instanceof RegistryError && error.hasCode("MANIFEST_BLOB_UNKNOWN")) {
+        const context = referrersContext(client, subjectDigest, `update fallback tag ${tag}`);
+        const gone = await absentManifests(client, [
+          ...(current?.descriptors ?? []).filter((d) => !dead.has(d.digest)),
+          ...missing,
+        ]);
+        const ours = new Set(missing.map((d) => d.digest));
+        const oursGone = gone.filter((digest) => ours.has(digest));
+        if (oursGone.length > 0) {
+          throw new ReferrersError(
+            context,
+            `the registry lacks referrer ${oursGone.join(", ")}: push it before listing it`,
+            { cause: error },
+          );
+        }
+        if (gone.length === 0) throw error;
+        // Someone else's entries whose manifests were deleted: the registry confirms them gone.
+        for (const digest of gone) dead.add(digest);
+        continue;
+      }
       throw error;
     }
     added = unique([...added, ...missing]);
   }
+}
+
+/** The digests among `descriptors` whose manifest the registry does not have (HEAD 404). */
+async function absentManifests(
+  client: RegistryClient,
+  descriptors: readonly ReferrerDescriptor[],
+): Promise<string[]> {
+  const absent: string[] = [];
+  for (const { digest } of descriptors) {
+    const response = await client.request({
+      method: "HEAD",
+      url: client.url(`manifests/${digest}`),
+      headers: { Accept: ACCEPT },
+      expect: [200, 404],
+      action: `look for referrer ${client.repository}@${digest}`,
+    });
+    await response.discard();
+    if (response.status === 404) absent.push(digest);
+  }
+  return absent;
 }
 
 /** Each digest once, the first descriptor given for it. */

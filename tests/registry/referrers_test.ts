@@ -419,3 +419,63 @@ integrationTest(
   },
   { tools: TOOLS },
 );
+
+integrationTest(
+  "addToFallbackIndex drops only another tool's entry whose manifest was deleted, which the registry refuses to keep",
+  async () => {
+    await using registry = await startRegistry();
+    using opened = openClient(registry.url, "app");
+    const image = await pushSmallImage(opened.client, "1");
+    const deleted = await pushSmallImage(opened.client, "deleted");
+    const kept = await pushSmallImage(opened.client, "kept");
+    const ourManifest = await pushSmallImage(opened.client, "ours");
+    const theirs = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [otherToolEntry(deleted), otherToolEntry(kept)],
+    };
+    await putManifestAnswer(
+      opened.client,
+      fallbackTag(image.digest),
+      "application/vnd.oci.image.index.v1+json",
+      new TextEncoder().encode(JSON.stringify(theirs)),
+    );
+    const removal = await registry.fetch(`${registry.url}/v2/app/manifests/${deleted.digest}`, {
+      method: "DELETE",
+    });
+    await removal.body?.cancel();
+    assertEquals(removal.status, 202);
+
+    const ours = {
+      mediaType: ourManifest.mediaType,
+      digest: ourManifest.digest,
+      size: ourManifest.size,
+    };
+    const update = await addToFallbackIndex(opened.client, image.digest, [ours]);
+    assertEquals(update.dropped, [deleted.digest]);
+    const after = await registry.fetchManifest("app", fallbackTag(image.digest));
+    assertEquals(after.json["manifests"], [otherToolEntry(kept), ours]);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "addToFallbackIndex: a referrer not pushed yet is a ReferrersError saying so",
+  async () => {
+    await using registry = await startRegistry();
+    using opened = openClient(registry.url, "app");
+    const image = await pushSmallImage(opened.client, "1");
+    const missing = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: `sha256:${"9".repeat(64)}`,
+      size: 10,
+    };
+    await assertRejects(
+      () => addToFallbackIndex(opened.client, image.digest, [missing]),
+      ReferrersError,
+      `lacks referrer ${missing.digest}: push it before listing it`,
+    );
+    assertEquals(await registry.listTags("app"), ["1"]);
+  },
+  { tools: TOOLS },
+);
