@@ -58,6 +58,11 @@ export interface ImageArchive {
   path: string;
   format: ArchiveFormat;
   images: ArchiveImage[];
+  /**
+   * What the archive holds that no image took: signatures, SBOMs or attestations whose subject
+   * is not among the images. Absent when there is nothing to say.
+   */
+  notes?: string[];
 }
 
 /** Every blob of a manifest tree, each digest once. */
@@ -69,4 +74,27 @@ export function uniqueBlobs(root: ManifestNode): ArchiveBlob[] {
   };
   visit(root);
   return [...seen.values()];
+}
+
+/** A referrer, with the digest of the manifest it hangs off. */
+export interface PlacedReferrer {
+  subject: string;
+  referrer: ReferrerNode;
+}
+
+/**
+ * Every referrer in a manifest tree, depth first: those of the root, of each manifest an index
+ * names, and of each referrer (a signature of an SBOM), each subject before its referrers.
+ */
+export function referrersOf(root: ManifestNode): PlacedReferrer[] {
+  const found: PlacedReferrer[] = [];
+  const visit = (node: ManifestNode) => {
+    for (const referrer of node.referrers ?? []) {
+      found.push({ subject: node.digest, referrer });
+      visit(referrer.node);
+    }
+    node.children.forEach(visit);
+  };
+  visit(root);
+  return found;
 }

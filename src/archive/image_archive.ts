@@ -59,9 +59,9 @@ export async function indexArchive(
 export async function loadImages(index: TarIndex): Promise<ImageArchive> {
   const path = index.label;
   if (index.get("index.json")) {
-    const images = await loadOciLayout(index);
+    const { images, notes } = await loadOciLayout(index);
     if (index.get("manifest.json")) await addLegacyNames(index, images);
-    return { path, format: "oci-layout", images };
+    return { path, format: "oci-layout", images, ...(notes.length > 0 ? { notes } : {}) };
   }
   if (index.get("manifest.json")) {
     // docker save's manifest.json is a list; a dir: layout's is the image's manifest itself.

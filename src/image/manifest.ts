@@ -81,6 +81,14 @@ export function parseManifest(
   }
 }
 
+/**
+ * {@linkcode parseManifest} of a value already parsed from JSON, for a caller that names the
+ * document in its own errors: the `JsonShapeError` says only what is wrong.
+ */
+export function parseManifestValue(value: unknown, mediaTypeHint: string | undefined): Manifest {
+  return parseValue(value, mediaTypeHint);
+}
+
 function parseValue(value: unknown, hint: string | undefined): Manifest {
   const json = asObject(value, "the top level");
   const schemaVersion = json["schemaVersion"];
@@ -122,7 +130,7 @@ function parseValue(value: unknown, hint: string | undefined): Manifest {
 
 /**
  * The document's own media type, else the hint, else its shape's. A hint that contradicts the
- * shape (an index type for a document with layers) loses to the shape.
+ * shape (an index type for a document with layers or a config) loses to the shape.
  */
 function mediaTypeOf(json: JsonObject, hint: string | undefined): string {
   const declared = json["mediaType"];
@@ -130,9 +138,11 @@ function mediaTypeOf(json: JsonObject, hint: string | undefined): string {
     return asString(declared, "mediaType");
   }
   const looksLikeIndex = json["manifests"] !== undefined && json["layers"] === undefined;
-  const usable = hint !== undefined && hint !== "" && hint !== "application/json" &&
-    isIndexMediaType(hint) === looksLikeIndex;
-  if (usable) return hint;
+  const looksLikeManifest = json["layers"] !== undefined || json["config"] !== undefined;
+  if (hint !== undefined && hint !== "" && hint !== "application/json") {
+    const contradicts = isIndexMediaType(hint) ? looksLikeManifest : looksLikeIndex;
+    if (!contradicts) return hint;
+  }
   return looksLikeIndex ? MEDIA_TYPES.ociIndex : MEDIA_TYPES.ociManifest;
 }
 

@@ -1,0 +1,188 @@
+/**
+ * Signatures, SBOMs and attestations stored in an OCI layout beside their images, in the three
+ * shapes an archive carries them (our pull writes the first two; oras and Docker ≥ 29.1 the
+ * third):
+ * - an `index.json` entry named by the fallback tag `sha256-<hex>`: an index listing the OCI 1.1
+ *   referrers of the manifest `sha256:<hex>`;
+ * - an entry named by a cosign tag `sha256-<hex>.sig` (`.att`, `.sbom`): that tag's manifest;
+ * - an entry whose manifest carries a `subject`: a referrer listed by itself.
+ *
+ * Each becomes a {@linkcode ReferrerNode} hanging off the manifest with the subject's digest,
+ * wherever it sits in the archive's trees (an image, a platform of an index, another referrer:
+ * a signature of an SBOM). None is an image of its own: no tag, no `all`, no `images` choice.
+ */
+import { ArchiveError } from "../errors.ts";
+import type { Descriptor } from "../image/descriptor.ts";
+import { artifactTypeOf } from "../image/manifest.ts";
+import {
+  type Attachment,
+  type CosignSuffix,
+  parseReferrerTag,
+  referrerKind,
+  type ReferrerNode,
+} from "../image/referrer.ts";
+import type { ArchiveImage, ManifestNode } from "./image.ts";
+import { hasBlob, loadNode, readManifest, type StoredManifest } from "./oci_layout.ts";
+import type { TarIndex } from "./tar_index.ts";
+
+/** The annotation that carries an entry's tag in an OCI layout's `index.json`. */
+const REF_NAME = "org.opencontainers.image.ref.name";
+
+/** A referrer found in `index.json`, before it is attached to its subject. */
+export interface ReferrerEntry {
+  /** The referrer manifest's descriptor (from `index.json`, or from the fallback tag's list). */
+  descriptor: Descriptor;
+  /** The digest of the manifest it refers to. */
+  subject: string;
+  attached: Attachment;
+  /** The cosign tag's suffix, which says the kind when the artifact type does not. */
+  suffix?: CosignSuffix;
+  /** The manifest, when it was read to find its `subject`. */
+  stored?: StoredManifest;
+}
+
+/** What one `index.json` entry is: referrers, or an image (with its manifest, if read). */
+export type IndexEntry =
+  | { kind: "referrers"; entries: ReferrerEntry[] }
+  | { kind: "image"; stored?: StoredManifest };
+
+/**
+ * Tells whether an `index.json` entry is referrers (named by a fallback or cosign tag, or a
+ * manifest carrying `subject`) or an image. An entry whose manifest is missing is left to the
+ * image loader, which says so.
+ */
+export async function classifyEntry(
+  index: TarIndex,
+  descriptor: Descriptor,
+): Promise<IndexEntry> {
+  const name = descriptor.annotations?.[REF_NAME];
+  const tag = name === undefined ? undefined : parseReferrerTag(name);
+  if (name !== undefined && tag?.suffix !== undefined) {
+    const attached: Attachment = { by: "tag", tag: name };
+    return {
+      kind: "referrers",
+      entries: [{ descriptor, subject: tag.subject, attached, suffix: tag.suffix }],
+    };
+  }
+  if (!hasBlob(index, descriptor.digest)) return { kind: "image" };
+  const stored = await readManifest(index, descriptor);
+  if (tag !== undefined) {
+    // The fallback tag's index: each entry a referrer of the tag's digest.
+    if (stored.manifest.kind !== "index") {
+      throw new ArchiveError(
+        index.label,
+        `index.json entry ${name} is named as the referrers list of ${tag.subject} ` +
+          `(the fallback tag) but ${descriptor.digest} is not an index`,
+      );
+    }
+    return {
+      kind: "referrers",
+      entries: stored.manifest.manifests.map((listed) => ({
+        descriptor: listed,
+        subject: tag.subject,
+        attached: { by: "subject" },
+      })),
+    };
+  }
+  const subject = stored.manifest.subject;
+  if (subject === undefined) return { kind: "image", stored };
+  return {
+    kind: "referrers",
+    entries: [{ descriptor, subject: subject.digest, attached: { by: "subject" }, stored }],
+  };
+}
+
+/**
+ * Hangs each referrer off the manifest its subject names, anywhere in `images` (and in
+ * referrers already attached, so a signature of an SBOM finds the SBOM). Returns notes on
+ * the referrers left out: their subject is in no image, or their manifest or blobs are
+ * missing or broken.
+ */
+export async function attachReferrers(
+  index: TarIndex,
+  images: readonly ArchiveImage[],
+  entries: readonly ReferrerEntry[],
+): Promise<string[]> {
+  const nodes = new Map<string, ManifestNode>();
+  const register = (node: ManifestNode): void => {
+    if (!nodes.has(node.digest)) nodes.set(node.digest, node);
+    node.children.forEach(register);
+    node.referrers?.forEach((r) => register(r.node));
+  };
+  images.forEach((image) => register(image.root));
+  const notes: string[] = [];
+  let pending = unique(entries);
+  for (let attached = true; attached && pending.length > 0;) {
+    attached = false;
+    const waiting: ReferrerEntry[] = [];
+    for (const entry of pending) {
+      const subject = nodes.get(entry.subject);
+      if (subject === undefined) {
+        waiting.push(entry);
+        continue;
+      }
+      attached = true;
+      const referrer = await loadReferrer(index, entry, notes);
+      if (referrer === undefined) continue;
+      subject.referrers = [...(subject.referrers ?? []), referrer];
+      register(referrer.node);
+    }
+    pending = waiting;
+  }
+  for (const entry of pending) {
+    notes.push(
+      `${describeEntry(entry)} refers to ${entry.subject}, which no image of the archive ` +
+        "holds as it is: left out",
+    );
+  }
+  return notes;
+}
+
+/** The referrer's node with its blobs; undefined (and a note) when the archive lacks them. */
+async function loadReferrer(
+  index: TarIndex,
+  entry: ReferrerEntry,
+  notes: string[],
+): Promise<ReferrerNode | undefined> {
+  try {
+    const stored = entry.stored ?? await readManifest(index, entry.descriptor);
+    const node = await loadNode(index, entry.descriptor, 0, [], { exact: true, stored });
+    const artifactType = artifactTypeOf(stored.manifest) ?? entry.descriptor.artifactType ??
+      node.mediaType;
+    return {
+      node,
+      attached: entry.attached,
+      kind: referrerKind(artifactType, entry.suffix),
+      artifactType,
+    };
+  } catch (error) {
+    if (!(error instanceof ArchiveError)) throw error;
+    const problem = error.message.startsWith(`${index.label}: `)
+      ? error.message.slice(index.label.length + 2)
+      : error.message;
+    notes.push(`${describeEntry(entry)} of ${entry.subject} is left out: ${problem}`);
+    return undefined;
+  }
+}
+
+/** `signature sha256:ab… (tag sha256-….sig)`, for notes. */
+function describeEntry(entry: ReferrerEntry): string {
+  const type = entry.descriptor.artifactType ?? "";
+  const kind = type === "" && entry.suffix === undefined
+    ? "referrer"
+    : referrerKind(type, entry.suffix);
+  const via = entry.attached.by === "tag" ? ` (tag ${entry.attached.tag})` : "";
+  return `${kind} ${entry.descriptor.digest}${via}`;
+}
+
+/** Each referrer once per subject and attachment, in the order found. */
+function unique(entries: readonly ReferrerEntry[]): ReferrerEntry[] {
+  const seen = new Set<string>();
+  return entries.filter((entry) => {
+    const how = entry.attached.by === "tag" ? entry.attached.tag : "subject";
+    const key = `${entry.subject} ${entry.descriptor.digest} ${how}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
