@@ -45,6 +45,7 @@ export {
 export type {
   BlobCount,
   PulledImage,
+  PulledReferrer,
   PullResult,
   PushedImage,
   PushResult,
@@ -66,7 +67,7 @@ export {
   type LayerReport,
   type PlatformReport,
 } from "./src/inspect/archive_report.ts";
-export type { Platform } from "./src/pull/platform.ts";
+export type { Platform } from "./src/image/platform.ts";
 export type { ArchiveKind } from "./src/inspect/archive_kind.ts";
 export { ArchiveError, InvalidOptionError } from "./src/errors.ts";
 export {
