@@ -1,6 +1,7 @@
 /**
- * Signed images for tests, put into a real registry (or the referrers double in front of
- * one) through our own {@linkcode RegistryClient}:
+ * Signed images for tests: built in memory, then put into a real registry (or the referrers
+ * double in front of one) through our own {@linkcode RegistryClient}, or laid into an OCI
+ * layout directory as our pull writes one ({@linkcode writeOciLayout}):
  *
  * - {@linkcode pushSmallImage}: an OCI image of one or two tiny layers;
  * - {@linkcode pushCosignSignature}: a cosign-style signature under `sha256-<hex>.sig`, its
@@ -13,8 +14,9 @@
  * - {@linkcode pushBuildxIndex}: a buildx-style index, two platforms with uncompressed layers
  *   and an attestation manifest for each.
  *
- * Every builder also returns the bytes it pushed ({@linkcode FixtureContent}), so the same
- * objects can be laid into an archive.
+ * Each `pushX` has a `buildX` that only builds (no registry), and
+ * {@linkcode writeSignedLayout} lays a whole signed set (image, `.sig`, SBOM, the SBOM's
+ * signature) into a directory the way the shared contract says an archive carries them.
  *
  * @example
  * ```ts
@@ -28,11 +30,17 @@
  *
  * @module
  */
-import { EMPTY_DESCRIPTOR, type ReferrerDescriptor } from "../../src/image/referrer.ts";
+import {
+  cosignTag,
+  EMPTY_DESCRIPTOR,
+  fallbackTag,
+  type ReferrerDescriptor,
+  referrersIndexBytes,
+} from "../../src/image/referrer.ts";
 import { silentSink } from "../../src/progress/events.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { resolveLocation, withDigest } from "../../src/registry/location.ts";
-import { putManifestAnswer } from "../../src/registry/manifests.ts";
+import { type ManifestPutAnswer, putManifestAnswer } from "../../src/registry/manifests.ts";
 import { recordReferrer, type ReferrersSupport } from "../../src/registry/referrers.ts";
 import { createTransport } from "../../src/registry/transport.ts";
 import { run } from "./command.ts";
@@ -62,15 +70,20 @@ export interface FixtureContent {
   bytes: Uint8Array;
 }
 
-/** A manifest pushed, with every blob and manifest it brought along. */
-export interface PushedManifest {
+/** A manifest built (and perhaps pushed), with every blob and manifest it brings along. */
+export interface BuiltManifest {
   digest: string;
   mediaType: string;
   size: number;
   bytes: Uint8Array;
   /** Its blobs (config, layers), each once. */
   blobs: FixtureContent[];
+  /** The manifests an index names (pushed by digest before it). */
+  children?: BuiltManifest[];
 }
+
+/** A manifest as pushed: the same as built. */
+export type PushedManifest = BuiltManifest;
 
 /** A client for a test registry, closed with `using`. */
 export interface OpenedClient extends Disposable {
@@ -135,22 +148,40 @@ export async function pushBlob(client: RegistryClient, bytes: Uint8Array): Promi
   return digest;
 }
 
-/** Pushes a manifest's blobs, then the manifest under `reference` (its digest by default). */
-async function pushManifest(
-  client: RegistryClient,
+/** A manifest built from its JSON, with the blobs (and children) it needs. */
+function built(
   manifest: Record<string, unknown>,
   blobs: FixtureContent[],
-  reference?: string,
-): Promise<{ pushed: PushedManifest; ociSubject: string | undefined }> {
-  for (const blob of blobs) await pushBlob(client, blob.bytes);
+  children?: BuiltManifest[],
+): BuiltManifest {
   const bytes = json(manifest);
-  const digest = sha256Digest(bytes);
-  const mediaType = String(manifest["mediaType"]);
-  const answer = await putManifestAnswer(client, reference ?? digest, mediaType, bytes);
   return {
-    pushed: { digest, mediaType, size: bytes.length, bytes, blobs },
-    ociSubject: answer.ociSubject,
+    digest: sha256Digest(bytes),
+    mediaType: String(manifest["mediaType"]),
+    size: bytes.length,
+    bytes,
+    blobs,
+    ...(children !== undefined ? { children } : {}),
   };
+}
+
+/**
+ * Pushes a built manifest: its blobs, its children (by digest), then itself under
+ * `reference` (its digest by default).
+ */
+export async function pushBuilt(
+  client: RegistryClient,
+  manifest: BuiltManifest,
+  reference?: string,
+): Promise<ManifestPutAnswer> {
+  for (const blob of manifest.blobs) await pushBlob(client, blob.bytes);
+  for (const child of manifest.children ?? []) await pushBuilt(client, child);
+  return await putManifestAnswer(
+    client,
+    reference ?? manifest.digest,
+    manifest.mediaType,
+    manifest.bytes,
+  );
 }
 
 /** Options of {@linkcode pushSmallImage}. */
@@ -161,13 +192,11 @@ export interface SmallImageOptions {
   seed?: string;
 }
 
-/** An OCI image of one or two tiny uncompressed layers, pushed under `tag`. */
-export async function pushSmallImage(
-  client: RegistryClient,
-  tag: string,
-  options: SmallImageOptions = {},
-): Promise<PushedManifest> {
-  const seed = options.seed ?? tag;
+/** An OCI image of one or two tiny uncompressed layers whose content follows `seed`. */
+export async function buildSmallImage(
+  seed: string,
+  options: Omit<SmallImageOptions, "seed"> = {},
+): Promise<BuiltManifest> {
   const layers: FixtureContent[] = [];
   for (const [i, size] of (options.layerSizes ?? [64]).entries()) {
     const bytes = await buildLayerTar(`${seed}-layer-${i}`, size);
@@ -179,13 +208,23 @@ export async function pushSmallImage(
     config: {},
     rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
   });
-  const manifest = {
+  return built({
     schemaVersion: 2,
     mediaType: FixtureType.ociManifest,
     config: descriptorOf(config),
     layers: layers.map(descriptorOf),
-  };
-  return (await pushManifest(client, manifest, [config, ...layers], tag)).pushed;
+  }, [config, ...layers]);
+}
+
+/** {@linkcode buildSmallImage}, pushed under `tag`. */
+export async function pushSmallImage(
+  client: RegistryClient,
+  tag: string,
+  options: SmallImageOptions = {},
+): Promise<PushedManifest> {
+  const image = await buildSmallImage(options.seed ?? tag, options);
+  await pushBuilt(client, image, tag);
+  return image;
 }
 
 /** An EC (P-256) key pair made with `openssl`, as PEM files. */
@@ -321,26 +360,39 @@ function signatureManifest(
 }
 
 /**
- * Signs `subject` cosign's older way: a manifest under `sha256-<hex>.sig` whose one layer is
- * the simplesigning payload naming the subject's digest, the signature in the layer's
- * `dev.cosignproject.cosign/signature` annotation.
+ * Signs `subject` cosign's older way: a manifest for the tag `sha256-<hex>.sig` whose one
+ * layer is the simplesigning payload naming the subject's digest (and `repository`), the
+ * signature in the layer's `dev.cosignproject.cosign/signature` annotation.
  */
+export async function buildCosignSignature(
+  repository: string,
+  subject: { digest: string },
+  key: SigningKey,
+): Promise<CosignSignature> {
+  const payload = content(
+    FixtureType.simpleSigning,
+    undefined,
+    simpleSigningPayload(repository, subject.digest),
+  );
+  const signature = await signPayload(key, payload.bytes);
+  const { manifest, blobs } = signatureManifest(payload, signature);
+  return {
+    tag: cosignTag(subject.digest, "sig"),
+    manifest: built(manifest, blobs),
+    payload: payload.bytes,
+    signature,
+  };
+}
+
+/** {@linkcode buildCosignSignature}, pushed under its tag. */
 export async function pushCosignSignature(
   client: RegistryClient,
   subject: { digest: string },
   key: SigningKey,
 ): Promise<CosignSignature> {
-  const payloadBytes = simpleSigningPayload(client.repository, subject.digest);
-  const payload = {
-    digest: sha256Digest(payloadBytes),
-    mediaType: FixtureType.simpleSigning,
-    bytes: payloadBytes,
-  };
-  const signature = await signPayload(key, payloadBytes);
-  const tag = `${subject.digest.replace(":", "-")}.sig`;
-  const { manifest, blobs } = signatureManifest(payload, signature);
-  const { pushed } = await pushManifest(client, manifest, blobs, tag);
-  return { tag, manifest: pushed, payload: payloadBytes, signature };
+  const signature = await buildCosignSignature(client.repository, subject, key);
+  await pushBuilt(client, signature.manifest, signature.tag);
+  return signature;
 }
 
 /**
@@ -374,11 +426,17 @@ export async function verifyCosignSignature(
   return await verifyPayload(publicKeyPath, payload, signature);
 }
 
-/** A referrer as pushed, and how its registry lists it. */
-export interface PushedReferrer {
-  manifest: PushedManifest;
+/** A referrer as built: its manifest, and its entry in its subject's referrers list. */
+export interface BuiltReferrer {
+  manifest: BuiltManifest;
   /** Its entry in the subject's referrers list. */
   descriptor: ReferrerDescriptor;
+  /** The digest its `subject` names. */
+  subject: string;
+}
+
+/** A referrer as pushed, and how its registry lists it. */
+export interface PushedReferrer extends BuiltReferrer {
   /** `api`: the registry answered `OCI-Subject`; `fallback-tag`: we added it to the tag. */
   recordedBy: "api" | "fallback-tag";
 }
@@ -414,21 +472,15 @@ export function spdxDocument(name: string): Uint8Array {
 
 /**
  * An SPDX SBOM as an OCI 1.1 referrer of `subject`: artifactType `application/spdx+json`,
- * the empty config, one SPDX JSON layer, pushed by digest. On a registry with the referrers
- * API (it answers `OCI-Subject`) that lists it; otherwise it is added to the fallback index.
+ * the empty config, one SPDX JSON layer describing `name`.
  */
-export async function pushSbomReferrer(
-  client: RegistryClient,
-  subject: PushedManifest,
-  options: ReferrerOptions = {},
-): Promise<PushedReferrer> {
-  const spdx = {
-    digest: "",
-    mediaType: FixtureType.spdx,
-    bytes: spdxDocument(`${client.repository}@${subject.digest}`),
-  };
-  spdx.digest = sha256Digest(spdx.bytes);
-  const manifest = {
+export function buildSbomReferrer(
+  name: string,
+  subject: BuiltManifest,
+  options: Pick<ReferrerOptions, "annotations"> = {},
+): BuiltReferrer {
+  const spdx = content(FixtureType.spdx, undefined, spdxDocument(name));
+  return referrer({
     schemaVersion: 2,
     mediaType: FixtureType.ociManifest,
     artifactType: FixtureType.spdx,
@@ -437,8 +489,20 @@ export async function pushSbomReferrer(
     subject: subjectDescriptor(subject),
     annotations: options.annotations ??
       { "org.opencontainers.image.created": "2026-01-01T00:00:00Z" },
-  };
-  return await pushReferrer(client, subject, manifest, [emptyConfig(), spdx], options);
+  }, [emptyConfig(), spdx]);
+}
+
+/**
+ * {@linkcode buildSbomReferrer}, pushed by digest. On a registry with the referrers API (it
+ * answers `OCI-Subject`) that lists it; otherwise it is added to the fallback index.
+ */
+export async function pushSbomReferrer(
+  client: RegistryClient,
+  subject: PushedManifest,
+  options: ReferrerOptions = {},
+): Promise<PushedReferrer> {
+  const sbom = buildSbomReferrer(`${client.repository}@${subject.digest}`, subject, options);
+  return await pushReferrer(client, sbom, options);
 }
 
 /**
@@ -446,111 +510,119 @@ export async function pushSbomReferrer(
  * artifact type, the empty config, the simplesigning payload naming the subject as its layer
  * with the signature annotation. Verify it with {@linkcode verifyCosignSignature}.
  */
-export async function pushSignatureReferrer(
-  client: RegistryClient,
-  subject: PushedManifest,
+export async function buildSignatureReferrer(
+  repository: string,
+  subject: BuiltManifest,
   key: SigningKey,
-  options: ReferrerOptions = {},
-): Promise<PushedReferrer & { payload: Uint8Array; signature: string }> {
-  const payloadBytes = simpleSigningPayload(client.repository, subject.digest);
-  const payload = {
-    digest: sha256Digest(payloadBytes),
-    mediaType: FixtureType.simpleSigning,
-    bytes: payloadBytes,
-  };
-  const signature = await signPayload(key, payloadBytes);
+  options: Pick<ReferrerOptions, "annotations"> = {},
+): Promise<BuiltReferrer & { payload: Uint8Array; signature: string }> {
+  const payload = content(
+    FixtureType.simpleSigning,
+    undefined,
+    simpleSigningPayload(repository, subject.digest),
+  );
+  const signature = await signPayload(key, payload.bytes);
   const { manifest, blobs } = signatureManifest(payload, signature, {
     artifactType: FixtureType.cosignArtifactSignature,
   });
   manifest["subject"] = subjectDescriptor(subject);
   manifest["annotations"] = options.annotations ??
     { "org.opencontainers.image.created": "2026-01-01T00:00:01Z" };
-  const pushed = await pushReferrer(client, subject, manifest, blobs, options);
-  return { ...pushed, payload: payloadBytes, signature };
+  return { ...referrer(manifest, blobs), payload: payload.bytes, signature };
 }
 
-async function pushReferrer(
+/** {@linkcode buildSignatureReferrer}, pushed by digest and recorded as the SBOM's is. */
+export async function pushSignatureReferrer(
   client: RegistryClient,
   subject: PushedManifest,
-  manifest: Record<string, unknown>,
-  blobs: FixtureContent[],
-  options: ReferrerOptions,
-): Promise<PushedReferrer> {
-  for (const blob of blobs) await pushBlob(client, blob.bytes);
-  const bytes = json(manifest);
-  const digest = sha256Digest(bytes);
-  const answer = await putManifestAnswer(client, digest, FixtureType.ociManifest, bytes);
+  key: SigningKey,
+  options: ReferrerOptions = {},
+): Promise<PushedReferrer & { payload: Uint8Array; signature: string }> {
+  const signature = await buildSignatureReferrer(client.repository, subject, key, options);
+  return { ...signature, ...await pushReferrer(client, signature, options) };
+}
+
+/** A referrer manifest built, with its descriptor as a referrers list gives it. */
+function referrer(manifest: Record<string, unknown>, blobs: FixtureContent[]): BuiltReferrer {
+  const made = built(manifest, blobs);
   const descriptor: ReferrerDescriptor = {
-    mediaType: FixtureType.ociManifest,
-    digest,
-    size: bytes.length,
+    mediaType: made.mediaType,
+    digest: made.digest,
+    size: made.size,
     artifactType: String(manifest["artifactType"]),
     ...(manifest["annotations"] !== undefined
       ? { annotations: manifest["annotations"] as Record<string, string> }
       : {}),
   };
-  const recordedBy = await recordReferrer(
-    client,
-    subject.digest,
-    descriptor,
-    answer,
-    options.support,
-  );
   return {
-    manifest: { digest, mediaType: FixtureType.ociManifest, size: bytes.length, bytes, blobs },
+    manifest: made,
     descriptor,
-    recordedBy,
+    subject: (manifest["subject"] as { digest: string }).digest,
   };
 }
 
-/** A buildx-style multi-platform index as pushed. */
+/** Pushes a referrer by digest, then lists it the way the registry wants (API or tag). */
+async function pushReferrer(
+  client: RegistryClient,
+  built: BuiltReferrer,
+  options: ReferrerOptions,
+): Promise<PushedReferrer> {
+  const answer = await pushBuilt(client, built.manifest);
+  const recordedBy = await recordReferrer(
+    client,
+    built.subject,
+    built.descriptor,
+    answer,
+    options.support,
+  );
+  return { ...built, recordedBy };
+}
+
+/** A buildx-style multi-platform index. */
 export interface BuildxIndex {
-  index: PushedManifest;
+  /** The index; its `children` are the platforms and attestations. */
+  index: BuiltManifest;
   /** linux/amd64 and linux/arm64, in the index's order. */
-  platforms: PushedManifest[];
+  platforms: BuiltManifest[];
   /** One attestation manifest per platform, in the same order. */
-  attestations: PushedManifest[];
+  attestations: BuiltManifest[];
 }
 
 /**
- * A buildx-style image index under `tag`: linux/amd64 and linux/arm64 images whose layers are
+ * A buildx-style image index for `name`: linux/amd64 and linux/arm64 images whose layers are
  * uncompressed tars, and for each an attestation manifest (platform `unknown/unknown`,
  * `vnd.docker.reference.type: attestation-manifest`, `vnd.docker.reference.digest: <the
  * platform's manifest>`) holding an in-toto statement layer.
  */
-export async function pushBuildxIndex(client: RegistryClient, tag: string): Promise<BuildxIndex> {
-  const platforms: PushedManifest[] = [];
-  const attestations: PushedManifest[] = [];
+export async function buildBuildxIndex(name: string): Promise<BuildxIndex> {
+  const platforms: BuiltManifest[] = [];
+  const attestations: BuiltManifest[] = [];
   const entries: Record<string, unknown>[] = [];
   const attestationEntries: Record<string, unknown>[] = [];
   for (const architecture of ["amd64", "arm64"]) {
-    const layer = await buildLayerTar(`${tag}-${architecture}`, 48);
-    const layerContent = {
-      digest: sha256Digest(layer),
-      mediaType: FixtureType.ociLayer,
-      bytes: layer,
-    };
+    const layer = await buildLayerTar(`${name}-${architecture}`, 48);
+    const layerContent = content(FixtureType.ociLayer, undefined, layer);
     const config = content(FixtureType.ociConfig, {
       architecture,
       os: "linux",
       config: {},
       rootfs: { type: "layers", diff_ids: [layerContent.digest] },
     });
-    const image = await pushManifest(client, {
+    const image = built({
       schemaVersion: 2,
       mediaType: FixtureType.ociManifest,
       config: descriptorOf(config),
       layers: [descriptorOf(layerContent)],
     }, [config, layerContent]);
-    platforms.push(image.pushed);
-    entries.push({ ...subjectDescriptor(image.pushed), platform: { architecture, os: "linux" } });
+    platforms.push(image);
+    entries.push({ ...subjectDescriptor(image), platform: { architecture, os: "linux" } });
 
     const statement = content(FixtureType.inToto, {
       _type: "https://in-toto.io/Statement/v0.1",
       predicateType: "https://slsa.dev/provenance/v0.2",
       subject: [{
-        name: `pkg:docker/${client.repository}@${tag}?platform=linux%2F${architecture}`,
-        digest: { sha256: image.pushed.digest.slice(7) },
+        name: `pkg:docker/${name}?platform=linux%2F${architecture}`,
+        digest: { sha256: image.digest.slice("sha256:".length) },
       }],
       predicate: { builder: { id: "https://example.invalid/buildx" } },
     });
@@ -560,7 +632,7 @@ export async function pushBuildxIndex(client: RegistryClient, tag: string): Prom
       config: {},
       rootfs: { type: "layers", diff_ids: [statement.digest] },
     });
-    const attestation = await pushManifest(client, {
+    const attestation = built({
       schemaVersion: 2,
       mediaType: FixtureType.ociManifest,
       config: descriptorOf(attestationConfig),
@@ -569,27 +641,152 @@ export async function pushBuildxIndex(client: RegistryClient, tag: string): Prom
         annotations: { "in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2" },
       }],
     }, [attestationConfig, statement]);
-    attestations.push(attestation.pushed);
+    attestations.push(attestation);
     attestationEntries.push({
-      ...subjectDescriptor(attestation.pushed),
+      ...subjectDescriptor(attestation),
       annotations: {
-        "vnd.docker.reference.digest": image.pushed.digest,
+        "vnd.docker.reference.digest": image.digest,
         "vnd.docker.reference.type": "attestation-manifest",
       },
       platform: { architecture: "unknown", os: "unknown" },
     });
   }
-  const index = await pushManifest(
-    client,
+  const index = built(
     {
       schemaVersion: 2,
       mediaType: FixtureType.ociIndex,
       manifests: [...entries, ...attestationEntries],
     },
     [],
-    tag,
+    [...platforms, ...attestations],
   );
-  return { index: index.pushed, platforms, attestations };
+  return { index, platforms, attestations };
+}
+
+/** {@linkcode buildBuildxIndex}, pushed under `tag` (children first, by digest). */
+export async function pushBuildxIndex(client: RegistryClient, tag: string): Promise<BuildxIndex> {
+  const index = await buildBuildxIndex(`${client.repository}:${tag}`);
+  await pushBuilt(client, index.index, tag);
+  return index;
+}
+
+/** A manifest named in a layout's `index.json`. */
+export interface LayoutEntry {
+  manifest: BuiltManifest;
+  /** Its `org.opencontainers.image.ref.name`, if any. */
+  refName?: string;
+  /** More annotations of the entry (`io.containerd.image.name`, …). */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * The index of `descriptors` (a subject's referrers) as our pull stores it from a fallback
+ * tag or the API: an OCI image index, each entry with artifactType and annotations.
+ */
+export function referrersIndex(descriptors: readonly ReferrerDescriptor[]): BuiltManifest {
+  const bytes = referrersIndexBytes(descriptors);
+  return {
+    digest: sha256Digest(bytes),
+    mediaType: FixtureType.ociIndex,
+    size: bytes.length,
+    bytes,
+    blobs: [],
+  };
+}
+
+/**
+ * Writes an OCI image layout into `dir` (made if absent): `oci-layout`, `index.json` listing
+ * `entries`, and under `blobs/sha256/` every blob and manifest of the entries, of their
+ * children and of `stored` (manifests that only live in blobs, such as referrers).
+ */
+export async function writeOciLayout(
+  dir: string,
+  entries: readonly LayoutEntry[],
+  stored: readonly BuiltManifest[] = [],
+): Promise<void> {
+  await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
+  const written = new Set<string>();
+  const write = async (digest: string, bytes: Uint8Array) => {
+    if (written.has(digest)) return;
+    written.add(digest);
+    await Deno.writeFile(`${dir}/blobs/sha256/${digest.slice("sha256:".length)}`, bytes);
+  };
+  const writeManifest = async (manifest: BuiltManifest): Promise<void> => {
+    await write(manifest.digest, manifest.bytes);
+    for (const blob of manifest.blobs) await write(blob.digest, blob.bytes);
+    for (const child of manifest.children ?? []) await writeManifest(child);
+  };
+  for (const entry of entries) await writeManifest(entry.manifest);
+  for (const manifest of stored) await writeManifest(manifest);
+  await Deno.writeTextFile(`${dir}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const index = {
+    schemaVersion: 2,
+    mediaType: FixtureType.ociIndex,
+    manifests: entries.map((entry) => {
+      const annotations = {
+        ...entry.annotations,
+        ...(entry.refName !== undefined
+          ? { "org.opencontainers.image.ref.name": entry.refName }
+          : {}),
+      };
+      return {
+        ...subjectDescriptor(entry.manifest),
+        ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+      };
+    }),
+  };
+  await Deno.writeTextFile(`${dir}/index.json`, JSON.stringify(index));
+}
+
+/** An image with a cosign `.sig`, an SBOM referrer and a signature of the SBOM. */
+export interface SignedSet {
+  image: BuiltManifest;
+  /** cosign's older scheme: under `sha256-<hex of image>.sig`. */
+  cosignSignature: CosignSignature;
+  /** An OCI 1.1 referrer of the image. */
+  sbom: BuiltReferrer;
+  /** An OCI 1.1 referrer of the SBOM. */
+  sbomSignature: BuiltReferrer & { payload: Uint8Array; signature: string };
+}
+
+/** Builds a {@linkcode SignedSet} for `repository`, signed with `key`. */
+export async function buildSignedSet(
+  repository: string,
+  key: SigningKey,
+  options: SmallImageOptions = {},
+): Promise<SignedSet> {
+  const image = await buildSmallImage(options.seed ?? repository, options);
+  const cosignSignature = await buildCosignSignature(repository, image, key);
+  const sbom = buildSbomReferrer(`${repository}@${image.digest}`, image);
+  const sbomSignature = await buildSignatureReferrer(repository, sbom.manifest, key);
+  return { image, cosignSignature, sbom, sbomSignature };
+}
+
+/**
+ * Lays `set` into `dir` the way the shared contract says an archive carries referrers:
+ * `index.json` names the image (`io.containerd.image.name` `name`, ref name its tag), the
+ * `.sig` manifest (ref name `sha256-<hex>.sig`), and for the image and the SBOM each an index
+ * of its referrers (ref name `sha256-<hex>` of the subject); every referrer manifest and
+ * blob is in `blobs/sha256/`.
+ */
+export async function writeSignedLayout(
+  dir: string,
+  set: SignedSet,
+  name = "docker.io/library/app:1",
+): Promise<void> {
+  await writeOciLayout(dir, [
+    {
+      manifest: set.image,
+      refName: name.slice(name.lastIndexOf(":") + 1),
+      annotations: { "io.containerd.image.name": name },
+    },
+    { manifest: set.cosignSignature.manifest, refName: set.cosignSignature.tag },
+    { manifest: referrersIndex([set.sbom.descriptor]), refName: fallbackTag(set.image.digest) },
+    {
+      manifest: referrersIndex([set.sbomSignature.descriptor]),
+      refName: fallbackTag(set.sbom.manifest.digest),
+    },
+  ], [set.sbom.manifest, set.sbomSignature.manifest]);
 }
 
 /** `{mediaType, digest, size}` of a manifest, as a `subject` or an index entry names it. */
@@ -605,8 +802,9 @@ function descriptorOf(blob: FixtureContent): { mediaType: string; digest: string
   return { mediaType: blob.mediaType, digest: blob.digest, size: blob.bytes.length };
 }
 
-function content(mediaType: string, value: unknown): FixtureContent {
-  const bytes = json(value);
+/** A blob of `mediaType`: `value` as JSON, or `raw` bytes as they are. */
+function content(mediaType: string, value: unknown, raw?: Uint8Array): FixtureContent {
+  const bytes = raw ?? json(value);
   return { digest: sha256Digest(bytes), mediaType, bytes };
 }
 

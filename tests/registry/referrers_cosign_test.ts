@@ -3,11 +3,14 @@
  * GETs against its rate limit), and the fixture's cosign-style signature, fetched back, is
  * one `openssl dgst -verify` accepts, and refuses once a byte changes.
  */
-import { cosignTag } from "../../src/image/referrer.ts";
+import { cosignTag, fallbackTag } from "../../src/image/referrer.ts";
 import { findCosignTags } from "../../src/registry/referrers.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
+import { sha256Digest } from "../helpers/random.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
+import { skopeo } from "../helpers/skopeo.ts";
 import {
+  buildSignedSet,
   FixtureType,
   makeSigningKey,
   openClient,
@@ -15,6 +18,7 @@ import {
   pushSmallImage,
   verifyCosignSignature,
   verifyPayload,
+  writeSignedLayout,
 } from "../helpers/signed_fixtures.ts";
 
 const TOOLS = ["docker-registry", "openssl"];
@@ -112,4 +116,64 @@ integrationTest(
     }
   },
   { tools: TOOLS },
+);
+
+integrationTest(
+  "the signed layout fixture: skopeo reads each named manifest, and the .sig copied to a registry verifies",
+  async () => {
+    await using registry = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "dip-cosign-" });
+    try {
+      const key = await makeSigningKey(dir);
+      const set = await buildSignedSet("app", key);
+      const layout = `${dir}/layout`;
+      await writeSignedLayout(layout, set, "docker.io/library/app:1");
+
+      const raw = (ref: string) => skopeo(["inspect", "--raw", `oci:${layout}:${ref}`]);
+      assertEquals(await raw("1"), new TextDecoder().decode(set.image.bytes));
+      const fallback = JSON.parse(await raw(fallbackTag(set.image.digest)));
+      assertEquals(fallback.manifests, [set.sbom.descriptor]);
+      const ofSbom = JSON.parse(await raw(fallbackTag(set.sbom.manifest.digest)));
+      assertEquals(ofSbom.manifests, [set.sbomSignature.descriptor]);
+
+      // The image and its .sig make the trip through a registry by skopeo, byte for byte.
+      const tag = set.cosignSignature.tag;
+      await skopeo([
+        "copy",
+        "--preserve-digests",
+        `oci:${layout}:1`,
+        `docker://${registry.host}/app:1`,
+        "--dest-tls-verify=false",
+      ]);
+      await skopeo([
+        "copy",
+        "--preserve-digests",
+        `oci:${layout}:${tag}`,
+        `docker://${registry.host}/app:${tag}`,
+        "--dest-tls-verify=false",
+      ]);
+      using opened = openClient(registry.url, "app");
+      const found = await findCosignTags(opened.client, set.image.digest);
+      assertEquals(found.map((f) => f.digest), [set.cosignSignature.manifest.digest]);
+      const manifest = await registry.fetchManifest("app", tag);
+      const layer = (manifest.json["layers"] as { digest: string }[])[0]!;
+      const payload = await registry.fetchBlob("app", layer.digest);
+      assert(
+        await verifyCosignSignature(manifest.bytes, payload, set.image.digest, key.publicKeyPath),
+      );
+      // And the SBOM's signature, from the layout's blobs.
+      const blob = (digest: string) => Deno.readFile(`${layout}/blobs/sha256/${digest.slice(7)}`);
+      assert(
+        await verifyCosignSignature(
+          await blob(set.sbomSignature.manifest.digest),
+          await blob(sha256Digest(set.sbomSignature.payload)),
+          set.sbom.manifest.digest,
+          key.publicKeyPath,
+        ),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { tools: [...TOOLS, "skopeo"] },
 );
