@@ -13,9 +13,11 @@ import type { Descriptor } from "../image/descriptor.ts";
 import { asObject, parseJson } from "../image/json_guards.ts";
 import { artifactTypeOf } from "../image/manifest.ts";
 import { MEDIA_TYPES } from "../image/media_types.ts";
-import { Limiter } from "../pool.ts";
+import type { Limiter } from "../pool.ts";
 import type { ProgressSink } from "../progress/events.ts";
 import type { RegistryClient } from "../registry/client.ts";
+import { RegistryError } from "../registry/registry_error.ts";
+import { ReferrersError } from "../registry/referrers_error.ts";
 import {
   type Attachment,
   type CosignSuffix,
@@ -92,8 +94,8 @@ export interface FindReferrersOptions {
    * picked from its index. They are listed in the subject's referrer list.
    */
   known?: ReadonlyMap<string, readonly Descriptor[]>;
-  /** Lookups at once. */
-  concurrency: number;
+  /** Bounds the lookups and manifest fetches at once (shared by every image of a run). */
+  limiter: Limiter;
   sink: ProgressSink;
   signal?: AbortSignal;
 }
@@ -127,13 +129,29 @@ export async function findReferrers(
   subjects: readonly string[],
   options: FindReferrersOptions,
 ): Promise<FoundReferrers> {
-  const limiter = new Limiter(Math.max(1, options.concurrency));
+  const { limiter } = options;
+  const warn = (subject: string) => (message: string) =>
+    options.sink({
+      type: "notice",
+      kind: "referrers-left-behind",
+      level: "warning",
+      digest: subject,
+      message: `Referrers of ${subject} in ${options.name} are left out: ${message}`,
+    });
   const probed = new Set<string>();
   const probe = async (subject: string, depth: number): Promise<Probe> => {
     options.signal?.throwIfAborted();
     const [listing, tags] = await Promise.all([
-      limiter.run(() => options.lookup.list(client, subject)),
-      limiter.run(() => options.lookup.cosignTags(client, subject)),
+      limiter.run(() =>
+        orWarn(
+          () => options.lookup.list(client, subject),
+          { descriptors: [], bytes: undefined },
+          warn(subject),
+        )
+      ),
+      limiter.run(() =>
+        orWarn(() => options.lookup.cosignTags(client, subject), [], warn(subject))
+      ),
     ]);
     const known = (options.known?.get(subject) ?? []).filter((d) =>
       !listing.descriptors.some((l) => l.digest === d.digest)
@@ -183,6 +201,25 @@ export async function findReferrers(
   for (const subject of subjects) probed.add(subject);
   const probes = await Promise.all(subjects.map((subject) => probe(subject, 0)));
   return flatten(probes);
+}
+
+/**
+ * A registry that refuses to say what refers to a manifest (a route it answers with 400, a
+ * malformed fallback index) costs the pull that manifest's referrers, with a warning, not the
+ * image: the user sees what was left behind in the notice and in the result's count.
+ */
+async function orWarn<T>(
+  lookup: () => Promise<T>,
+  none: T,
+  warn: (message: string) => void,
+): Promise<T> {
+  try {
+    return await lookup();
+  } catch (error) {
+    if (!(error instanceof RegistryError || error instanceof ReferrersError)) throw error;
+    warn(error.message);
+    return none;
+  }
 }
 
 /** The tree of probes, depth first in listing order, each referrer and list once. */

@@ -15,6 +15,7 @@
  * });
  * ```
  */
+import { Limiter } from "../pool.ts";
 import type { ProgressSink } from "../progress/events.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { ImageReference } from "../image/reference.ts";
@@ -152,13 +153,14 @@ async function pull(
   }
   const lookup = options.referrers;
   if (lookup !== undefined) {
+    const limiter = new Limiter(Math.max(PROBES_AT_ONCE, options.maxConcurrent));
     await Promise.all(images.map(async (image) => {
       const client = owners.get(image)!;
       image.referrers = await findReferrers(client, subjectsOf(image.resolved), {
         lookup,
         name: image.name,
         known: new Map([[image.resolved.root.digest, image.resolved.attestations]]),
-        concurrency: Math.max(PROBES_AT_ONCE, options.maxConcurrent),
+        limiter,
         sink: options.sink,
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -211,7 +213,7 @@ async function pull(
 }
 
 /**
- * Lookups for referrers at once, per image: each manifest costs up to five (the API or the
+ * Lookups for referrers at once, in a run: each manifest costs up to five (the API or the
  * fallback tag, and three cosign tags), all small.
  */
 const PROBES_AT_ONCE = 8;
