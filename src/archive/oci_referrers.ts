@@ -167,7 +167,8 @@ async function loadReferrer(
 
 /** `signature sha256:ab… (tag sha256-….sig)`, for notes. */
 function describeEntry(entry: ReferrerEntry): string {
-  const type = entry.descriptor.artifactType ?? "";
+  const type = (entry.stored ? artifactTypeOf(entry.stored.manifest) : undefined) ??
+    entry.descriptor.artifactType ?? "";
   const kind = type === "" && entry.suffix === undefined
     ? "referrer"
     : referrerKind(type, entry.suffix);
