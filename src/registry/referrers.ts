@@ -25,7 +25,7 @@ import {
 } from "../image/referrer.ts";
 import type { RegistryClient } from "./client.ts";
 import type { ManifestPutAnswer } from "./manifests.ts";
-import { referrersContext, ReferrersError } from "./referrers_error.ts";
+import { referrersContext, ReferrersError, type ReferrersErrorContext } from "./referrers_error.ts";
 import {
   addToFallbackIndex,
   MAX_INDEX_BYTES,
@@ -239,7 +239,7 @@ async function queryReferrersApi(
     const applied = (response.headers.get("oci-filters-applied") ?? "").split(",")
       .map((f) => f.trim());
     if (artifactType !== undefined && !applied.includes("artifactType")) filteredBy = "client";
-    url = nextPage(response, url);
+    url = nextPage(response, url, context);
   }
   const listed = filteredBy === "client"
     ? descriptors.filter((d) => d.artifactType === artifactType)
@@ -279,17 +279,26 @@ function looksLikeIndex(response: TransportResponse, bytes: Uint8Array): boolean
 
 /**
  * The next page a `Link: <url>; rel="next"` header names, resolved against the request URL;
- * undefined when there is none, or it points to another host (credentials stay on the
- * registry's host, and a referrers list has no business elsewhere).
+ * undefined when there is none.
+ *
+ * @throws {ReferrersError} when it points to another host: credentials stay on the
+ * registry's host, and a listing cut short there would silently lose referrers.
  */
-function nextPage(response: TransportResponse, url: URL): URL | undefined {
+function nextPage(
+  response: TransportResponse,
+  url: URL,
+  context: ReferrersErrorContext,
+): URL | undefined {
   const link = response.headers.get("link");
   if (link === null) return undefined;
   for (const part of link.split(",")) {
     const match = /<([^>]*)>\s*;(.*)$/.exec(part.trim());
     if (match === null || !/\brel="?next"?/i.test(match[2] ?? "")) continue;
     const next = new URL(match[1] ?? "", url);
-    return next.host === url.host ? next : undefined;
+    if (next.host !== url.host) {
+      throw new ReferrersError(context, `the next page is on another host (${next.host})`);
+    }
+    return next;
   }
   return undefined;
 }

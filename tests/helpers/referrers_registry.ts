@@ -81,6 +81,11 @@ export interface ReferrersRegistryOptions {
   /** Answer the API in pages of this many entries, linked with `Link: <…>; rel="next"`. */
   pageSize?: number;
   /**
+   * Apply `?artifactType=` (default true). False stands for a registry that lists every
+   * referrer whatever the query, and says so by leaving out `OCI-Filters-Applied`.
+   */
+  applyFilter?: boolean;
+  /**
    * Honour `If-Match` on manifest PUTs by tag, as a registry with conditional requests does:
    * 412 (`PRECONDITION_FAILED`) unless the tag's current `ETag` (`"<digest>"`) is the one
    * named. PUTs are then handled one at a time, so the check and the write are one step.
@@ -242,7 +247,7 @@ export async function startReferrersRegistry(
     if (auth.status === 401 || auth.status === 403) {
       return [auth.status, new Headers(auth.headers), authBody];
     }
-    const filter = url.searchParams.get("artifactType");
+    const filter = options.applyFilter === false ? null : url.searchParams.get("artifactType");
     let listed = referrers
       .filter((r) => r.repository === repository && r.subject === subject)
       .map((r) => r.descriptor)
