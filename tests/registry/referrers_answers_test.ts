@@ -4,8 +4,14 @@
  * served as plain `application/json`, JSON that is no index, pages that point elsewhere or
  * loop, and a registry that ignores `?artifactType=`.
  */
-import { listReferrers, ReferrersError, ReferrersSupport } from "../../src/registry/referrers.ts";
+import {
+  findCosignTags,
+  listReferrers,
+  ReferrersError,
+  ReferrersSupport,
+} from "../../src/registry/referrers.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { sha256Digest } from "../helpers/random.ts";
 import { startReferrersRegistry } from "../helpers/referrers_registry.ts";
 import { integrationTest } from "../helpers/registry.ts";
 import {
@@ -144,3 +150,34 @@ integrationTest(
   },
   { tools: ["docker-registry", "openssl"] },
 );
+
+Deno.test("findCosignTags: a HEAD answer without Docker-Content-Digest is completed by one GET of that tag", async () => {
+  const manifest = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: ENTRY,
+    layers: [],
+  }));
+  const asked: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    const url = new URL(request.url);
+    asked.push(`${request.method} ${url.pathname.slice(url.pathname.lastIndexOf("."))}`);
+    if (!url.pathname.endsWith(".sig")) return new Response(null, { status: 404 });
+    // Some registries leave the digest out of HEAD answers, and Content-Type with it.
+    return new Response(request.method === "HEAD" ? null : manifest, { status: 200 });
+  });
+  try {
+    using opened = openClient(`http://127.0.0.1:${server.addr.port}`, "app");
+    const found = await findCosignTags(opened.client, SUBJECT);
+    assertEquals(found, [{
+      tag: `sha256-${"5".repeat(64)}.sig`,
+      suffix: "sig",
+      digest: sha256Digest(manifest),
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      size: manifest.length,
+    }]);
+    assertEquals(asked.sort(), ["GET .sig", "HEAD .att", "HEAD .sbom", "HEAD .sig"]);
+  } finally {
+    await server.shutdown();
+  }
+});
