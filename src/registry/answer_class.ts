@@ -5,23 +5,24 @@
  *
  * A row is picked by the answer's status and distribution error codes, and by the phase of the
  * protocol the request belonged to: the same 404 means "no such manifest" on a GET and "the
- * upload session is gone" on a PATCH. The first row that matches decides.
+ * upload session is gone" on a PATCH. The first row that matches decides. `*-chunk` below is
+ * both `first-chunk` and `chunk`.
  *
- * | kind             | answer                                        | phases                  |
- * |------------------|-----------------------------------------------|-------------------------|
- * | `session-gone`   | 404, 410, BLOB_UPLOAD_UNKNOWN/INVALID         | chunk, stream, status   |
- * | `method-refused` | 400, 405, 415, 501 or UNSUPPORTED, not DIGEST_INVALID | first-chunk     |
- * | `method-refused` | 400, 405, 411, 415, 501, not DIGEST_INVALID   | stream                  |
- * | `writes-refused` | 405                                           | write                   |
- * | `too-large`      | 413                                           | chunk, stream           |
- * | `resume`         | 416                                           | chunk                   |
- * | `retry`          | 408, 425, 429, 5xx but 501, TOOMANYREQUESTS, UNAVAILABLE | any          |
- * | `too-large`      | 413                                           | any                     |
- * | `not-found`      | 404, 403, 401                                 | probe                   |
- * | `auth-refused`   | 401, 403                                      | token                   |
- * | `refresh-auth`   | 401                                           | any but token           |
- * | `not-found`      | 404, MANIFEST_UNKNOWN, NAME_UNKNOWN, BLOB_UNKNOWN | request             |
- * | `fatal`          | anything else                                 | any                     |
+ * | kind             | answer                                                    | phases                          |
+ * |------------------|-----------------------------------------------------------|---------------------------------|
+ * | `session-gone`   | 404, 410, BLOB_UPLOAD_UNKNOWN, BLOB_UPLOAD_INVALID        | *-chunk, stream, session-status |
+ * | `method-refused` | 400, 405, 415, 501 or UNSUPPORTED, not DIGEST_INVALID     | first-chunk                     |
+ * | `method-refused` | 400, 405, 411, 415, 501, not DIGEST_INVALID               | stream                          |
+ * | `writes-refused` | 405                                                       | write                           |
+ * | `too-large`      | 413                                                       | *-chunk, stream                 |
+ * | `resume`         | 416                                                       | *-chunk                         |
+ * | `retry`          | 408, 425, 429, 500, 502-504, TOOMANYREQUESTS, UNAVAILABLE | any                             |
+ * | `too-large`      | 413                                                       | any                             |
+ * | `not-found`      | 404, 403, 401                                             | probe                           |
+ * | `auth-refused`   | 401, 403                                                  | token                           |
+ * | `refresh-auth`   | 401                                                       | any but token                   |
+ * | `not-found`      | 404, MANIFEST_UNKNOWN, NAME_UNKNOWN, BLOB_UNKNOWN         | request                         |
+ * | `fatal`          | anything else                                             | any                             |
  *
  * Network errors (reset, refused, timed out) are `retry`; a TLS verification failure is
  * `fatal`. Errors the upload code raised from a decided answer keep that decision:
@@ -34,15 +35,15 @@
  * classes: nothing here runs at import time but building the table, so they may import each
  * other.
  *
- * @example Asking about a failed upload without reading its status
- * ```ts ignore
- * try {
- *   await uploadBlob(client, blob);
- * } catch (error) {
- *   if (answerOf(error).kind === "too-large") {
- *     // send it in chunks instead
- *   }
- *   throw error;
+ * @example Asking about a failed request without reading its status
+ * ```ts
+ * import { answerOf } from "./answer_class.ts";
+ * import { RegistryError } from "./registry_error.ts";
+ *
+ * const url = "https://registry.example/v2/app/blobs/uploads/1";
+ * const error = new RegistryError({ method: "PATCH", url, status: 411 });
+ * if (answerOf(error, "stream").kind === "method-refused") {
+ *   // A proxy wants a Content-Length: send the layer as stored instead.
  * }
  * ```
  */

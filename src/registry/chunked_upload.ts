@@ -17,7 +17,7 @@ import {
   digestMismatch,
   type UploadOptions,
 } from "./upload_common.ts";
-import { patchAccepted, recoverSession, resumeStatus } from "./upload_session.ts";
+import { patchSession, recoverSession, resumeStatus } from "./upload_session.ts";
 
 /** Uploads `blob` in chunks into the session at `start`, which already holds `startOffset`. */
 export async function patchChunks(
@@ -56,24 +56,16 @@ export async function patchChunks(
       },
     };
     try {
-      const response = await client.request({
-        method: "PATCH",
-        url: location,
-        headers: {
-          "Content-Type": "application/octet-stream",
-          // No `bytes ` prefix: the spec's form; ACR rejects the prefixed one.
-          "Content-Range": `${from}-${from + length - 1}`,
-        },
+      ({ location, offset } = await patchSession(client, location, {
+        // No `bytes ` prefix: the spec's form; ACR rejects the prefixed one.
+        headers: { "Content-Range": `${from}-${from + length - 1}` },
         body,
-        expect: [202],
         action: `upload chunk ${from}-${from + length - 1} of ${blob.digest}`,
-        retry: false,
+        end: () => from + length,
         ...(options.onProgress
-          ? { onBodyProgress: (sent) => options.onProgress!(from + sent) }
+          ? { onBodyProgress: (sent: number) => options.onProgress!(from + sent) }
           : {}),
-      });
-      await response.discard();
-      ({ location, offset } = patchAccepted(response, location, from + length, "upload chunk"));
+      }));
       if (offset < from + length) offset = Math.max(offset, from); // registry kept less: resend
       failures = 0;
       await options.onCommitted?.(location, offset);
@@ -103,8 +95,8 @@ export async function patchChunks(
         failures,
         subject: { kind: "chunk", digest: blob.digest, offset: from },
         location,
+        ...(options.onCommitted ? { onCommitted: options.onCommitted } : {}),
       }));
-      await options.onCommitted?.(location, offset);
     }
     options.onProgress?.(offset);
   }

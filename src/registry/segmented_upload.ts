@@ -8,9 +8,9 @@
 import { answerOf } from "./answer_class.ts";
 import type { RegistryClient } from "./client.ts";
 import type { BodySource } from "./transport.ts";
-import { startStreamSession } from "./streamed_upload.ts";
 import { commitUpload } from "./upload_common.ts";
-import { patchAccepted, recoverSession, resumeStatus } from "./upload_session.ts";
+import { openSession } from "./uploads.ts";
+import { patchSession, recoverSession, resumeStatus } from "./upload_session.ts";
 
 export interface SegmentedBlob {
   /** Human name for errors: `app.tar:…/layer.tar (gzip)`. */
@@ -50,7 +50,7 @@ export async function uploadInSegments(
   if (blob.resume !== undefined) {
     ({ location, offset } = await resumeStatus(client, blob.resume, { saved: true }));
   } else {
-    location = (await startStreamSession(client, blob.describe)).url;
+    location = (await openSession(client, `start upload of ${blob.describe}`)).url;
   }
   let stream = blob.open(offset)[Symbol.asyncIterator]();
   /**
@@ -100,18 +100,12 @@ export async function uploadInSegments(
         },
       };
       try {
-        const response = await client.request({
-          method: "PATCH",
-          url: location,
-          headers: { "Content-Type": "application/octet-stream" },
+        ({ location, offset } = await patchSession(client, location, {
           body,
-          expect: [202],
           action: `upload ${blob.describe} from byte ${from}`,
-          retry: false,
+          end: () => from + sent,
           ...(blob.onProgress ? { onBodyProgress: (n: number) => blob.onProgress!(from + n) } : {}),
-        });
-        await response.discard();
-        ({ location, offset } = patchAccepted(response, location, from + sent, "upload segment"));
+        }));
         failures = 0;
         await blob.onCommitted?.(location, offset);
         if (offset !== from + sent) {
@@ -132,8 +126,8 @@ export async function uploadInSegments(
           failures,
           subject: { kind: "segment", blob: blob.describe, offset: from },
           location,
+          ...(blob.onCommitted ? { onCommitted: blob.onCommitted } : {}),
         }));
-        await blob.onCommitted?.(location, offset);
         // Waits for a read of the stream still under way; one that failed ends the upload.
         await stream.return?.();
         throwIfSourceFailed();

@@ -6,7 +6,7 @@
 import type { RegistryClient } from "./client.ts";
 import { resolveLocation } from "./location.ts";
 import type { BodySource } from "./transport.ts";
-import { cancelSession, type Session, startSession } from "./uploads.ts";
+import { cancelSession, openSession } from "./uploads.ts";
 import { commitUpload } from "./upload_common.ts";
 
 export interface StreamedBlob {
@@ -27,7 +27,7 @@ export interface StreamedBlob {
 
 /** Uploads `blob` into a new session; returns the digest it was stored under. */
 export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob): Promise<string> {
-  const session = await startStreamSession(client, blob.describe);
+  const session = await openSession(client, `start upload of ${blob.describe}`);
   try {
     let used = false;
     const body: BodySource = {
@@ -68,15 +68,4 @@ export async function uploadStreamed(client: RegistryClient, blob: StreamedBlob)
     await cancelSession(client, session.url);
     throw error;
   }
-}
-
-/** `POST …/blobs/uploads/` for a stream whose digest is not known yet. */
-export async function startStreamSession(
-  client: RegistryClient,
-  describe: string,
-): Promise<Session> {
-  // No digest to name it by, and nothing to mount: the session is named by what is sent.
-  const session = await startSession(client, { digest: describe, describe }, undefined);
-  if (session === "mounted") throw new Error("unreachable: no mount was asked for");
-  return session;
 }

@@ -33,7 +33,7 @@ export {
 } from "./upload_common.ts";
 export type { ChunkSettings } from "./upload_common.ts";
 import { resolveLocation, withDigest } from "./location.ts";
-import type { BodySource } from "./transport.ts";
+import type { BodySource, TransportResponse } from "./transport.ts";
 
 /** Uploads one blob into the client's repository. Throws on failure after cleaning up. */
 export async function uploadBlob(
@@ -85,21 +85,37 @@ export async function startSession(
   blob: Pick<BlobSource, "digest" | "describe">,
   mountFrom: string | undefined,
 ): Promise<Session | "mounted"> {
+  if (mountFrom === undefined) return await openSession(client, `start upload of ${blob.digest}`);
   const url = client.url("blobs/uploads/");
-  if (mountFrom !== undefined) {
-    url.search = `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}`;
+  url.search = `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}`;
+  const action = `mount ${blob.digest} from ${mountFrom}`;
+  const response = await postUploads(client, url, [201, 202], action);
+  if (response.status === 201) {
+    checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
+    return "mounted";
   }
-  const action = mountFrom === undefined
-    ? `start upload of ${blob.digest}`
-    : `mount ${blob.digest} from ${mountFrom}`;
+  return sessionFrom(response, url, action);
+}
+
+/**
+ * `POST …/blobs/uploads/`: a new, empty session. `action` names the blob, whose digest may be
+ * known only once it is all sent (a layer compressed on the fly).
+ */
+export async function openSession(client: RegistryClient, action: string): Promise<Session> {
+  const url = client.url("blobs/uploads/");
+  return sessionFrom(await postUploads(client, url, [202], action), url, action);
+}
+
+/** The `POST`, its answer drained (what matters is in its headers). */
+async function postUploads(
+  client: RegistryClient,
+  url: URL,
+  expect: number[],
+  action: string,
+): Promise<TransportResponse> {
   let response;
   try {
-    response = await client.request({
-      method: "POST",
-      url,
-      expect: mountFrom === undefined ? [202] : [201, 202],
-      action,
-    });
+    response = await client.request({ method: "POST", url, expect, action });
   } catch (error) {
     // A 405 here is about the repository, not this blob or how it is sent: the streamed-PATCH
     // fallbacks read 405 on their PATCHes as "send it as stored", which would only ask again.
@@ -109,10 +125,11 @@ export async function startSession(
     throw error;
   }
   await response.discard();
-  if (response.status === 201) {
-    checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
-    return "mounted";
-  }
+  return response;
+}
+
+/** The session a `POST` opened: its `Location`, and `OCI-Chunk-Min-Length` when it says. */
+function sessionFrom(response: TransportResponse, url: URL, action: string): Session {
   const min = Number(response.headers.get("oci-chunk-min-length") ?? "");
   return {
     url: resolveLocation(response.headers.get("location"), url, action),

@@ -4,6 +4,7 @@
  */
 import { assertEquals } from "../helpers/assert.ts";
 import {
+  ANSWER_TABLE,
   type AnswerKind,
   answerOf,
   classifyAnswer,
@@ -26,6 +27,7 @@ const ALL_PHASES: RequestPhase[] = [
   "chunk",
   "stream",
   "session-status",
+  "probe",
   "token",
 ];
 
@@ -87,6 +89,12 @@ const CASES: Case[] = [
   [403, ["TOOMANYREQUESTS"], "request", "retry"],
   [400, ["UNAVAILABLE"], "session-status", "retry"],
   [403, ["TOOMANYREQUESTS"], "token", "retry"],
+  // A blob HEAD: 403 and 401 are "absent" on some registries, never "exists".
+  [404, [], "probe", "not-found"],
+  [403, [], "probe", "not-found"],
+  [401, [], "probe", "not-found"],
+  [400, [], "probe", "fatal"],
+  [405, [], "probe", "fatal"],
   // Credentials.
   [401, [], "token", "auth-refused"],
   [403, [], "token", "auth-refused"],
@@ -117,6 +125,18 @@ Deno.test("the answer table decides each status, code and phase as its rows say"
       kind,
       `${status} ${names.join(",")} in ${phase}`,
     );
+  }
+});
+
+Deno.test("every row of the table decides at least one of the cases above", () => {
+  const deciding = new Set(
+    CASES.map(([status, names, phase]) =>
+      classifyAnswer({ status, codes: names.map((code) => ({ code, message: "" })) }, phase)
+        .because
+    ),
+  );
+  for (const [i, row] of ANSWER_TABLE.entries()) {
+    assertEquals(deciding.has(row.because), true, `row ${i} (${row.kind}) has no case`);
   }
 });
 
