@@ -32,6 +32,7 @@ import {
   readFallbackIndex,
   type ServedIndex,
 } from "./referrers_fallback.ts";
+import { parseErrorCodes } from "./registry_error.ts";
 import type { TransportResponse } from "./transport.ts";
 
 export type { ReferrerDescriptor } from "../image/referrer.ts";
@@ -133,8 +134,8 @@ export async function listReferrers(
   const support = options.support ?? referrersSupport;
   if (support.get(client) !== false) {
     const listing = await queryReferrersApi(client, subjectDigest, options.artifactType);
-    support.set(client, listing !== undefined);
-    if (listing !== undefined) return listing;
+    if (listing !== "unsure") support.set(client, listing !== "absent");
+    if (typeof listing === "object") return listing;
   }
   const served = await readFallbackIndex(client, subjectDigest);
   const all = served === undefined ? [] : served.descriptors;
@@ -166,9 +167,10 @@ export async function referrersApiAvailable(
   const support = options.support ?? referrersSupport;
   const known = support.get(client);
   if (known !== undefined) return known;
-  const available = (await queryReferrersApi(client, digest, undefined)) !== undefined;
-  support.set(client, available);
-  return available;
+  const answer = await queryReferrersApi(client, digest, undefined);
+  if (answer === "unsure") return false;
+  support.set(client, answer !== "absent");
+  return answer !== "absent";
 }
 
 /**
@@ -189,15 +191,21 @@ export function noteSubjectAnswer(
 
 /** Statuses of a registry whose router has no referrers route. */
 const NO_ROUTE = [404, 405, 501];
+/** Codes of a 404 from an API handler rather than from a router with no such route. */
+const UNKNOWN_CODES = ["NAME_UNKNOWN", "MANIFEST_UNKNOWN"];
 
 /**
- * The referrers API's answer, every page of it; undefined when the registry lacks the API.
+ * The referrers API's answer, every page of it; `absent` when the registry lacks the API;
+ * `unsure` for a 404 that quotes a distribution error code (`NAME_UNKNOWN`,
+ * `MANIFEST_UNKNOWN`): an API handler saying the repository or subject is unknown, which the
+ * spec forbids but some registries do, or a registry without the API that words its 404s so.
+ * Either way nothing is listed there; the caller reads the fallback tag and remembers nothing.
  */
 async function queryReferrersApi(
   client: RegistryClient,
   subject: string,
   artifactType: string | undefined,
-): Promise<ReferrersListing | undefined> {
+): Promise<ReferrersListing | "absent" | "unsure"> {
   const context = referrersContext(client, subject, "list referrers");
   let url: URL | undefined = client.url(`referrers/${subject}`);
   if (artifactType !== undefined) url.searchParams.set("artifactType", artifactType);
@@ -218,15 +226,17 @@ async function queryReferrersApi(
       action: `list referrers of ${client.repository}@${subject}`,
     });
     if (NO_ROUTE.includes(response.status)) {
-      await response.discard();
       // A registry with the API never answers 404 (an unknown subject has an empty list).
-      if (pages.length === 0) return undefined;
+      const codes = parseErrorCodes(await response.text(64 * 1024).catch(() => ""));
+      if (pages.length === 0) {
+        return codes.some((c) => UNKNOWN_CODES.includes(c.code)) ? "unsure" : "absent";
+      }
       throw new ReferrersError(context, `page ${pages.length + 1} answered ${response.status}`);
     }
     const bytes = await response.bytes(MAX_INDEX_BYTES);
     if (!looksLikeIndex(response, bytes)) {
       // An HTML error page or a catch-all route that happens to answer 200.
-      if (pages.length === 0) return undefined;
+      if (pages.length === 0) return "absent";
       throw new ReferrersError(context, `page ${pages.length + 1} is not an image index`);
     }
     try {

@@ -181,3 +181,30 @@ Deno.test("findCosignTags: a HEAD answer without Docker-Content-Digest is comple
     await server.shutdown();
   }
 });
+
+Deno.test("a 404 quoting NAME_UNKNOWN: the fallback tag is read, and the registry is not marked as lacking the API", async () => {
+  await using server = fake(() =>
+    new Response(JSON.stringify({ errors: [{ code: "NAME_UNKNOWN", message: "no such repo" }] }), {
+      status: 404,
+      headers: { "Content-Type": "application/json" },
+    })
+  );
+  using opened = openClient(server.url, "app");
+  const support = new ReferrersSupport();
+  const listing = await listReferrers(opened.client, SUBJECT, { support });
+  assertEquals(listing.found, "fallback-tag");
+  assertEquals(listing.descriptors, []);
+  assertEquals(support.get(opened.client), undefined);
+  await listReferrers(opened.client, SUBJECT, { support });
+  assertEquals(server.asked.filter((p) => p.includes("/referrers/")).length, 2);
+});
+
+Deno.test("a bare 404 (a router without the route) marks the registry as lacking the API", async () => {
+  await using server = fake(() => new Response("404 page not found\n", { status: 404 }));
+  using opened = openClient(server.url, "app");
+  const support = new ReferrersSupport();
+  await listReferrers(opened.client, SUBJECT, { support });
+  assertEquals(support.get(opened.client), false);
+  await listReferrers(opened.client, SUBJECT, { support });
+  assertEquals(server.asked.filter((p) => p.includes("/referrers/")).length, 1);
+});
