@@ -155,7 +155,8 @@ export async function listReferrers(
  * Whether the client's registry has the referrers API: `GET /v2/<name>/referrers/<digest>`
  * answers 200 with an index (an empty one for a digest nothing refers to). A 404, or an
  * answer that is not an index, means it lacks it. The answer is remembered like
- * {@linkcode listReferrers}'s.
+ * {@linkcode listReferrers}'s, except a 404 quoting `NAME_UNKNOWN`/`MANIFEST_UNKNOWN`: false,
+ * and nothing remembered (see `queryReferrersApi`).
  *
  * @throws {RegistryError} when the registry refuses the request (auth, 5xx after retries).
  */
