@@ -25,7 +25,9 @@ export type Attachment =
 export interface ReferrerNode {
   /** The referrer's own manifest, its blobs, and its own referrers (a signature of an SBOM). */
   node: ManifestNode;
+  /** By `subject`, or by cosign's tag. */
   attached: Attachment;
+  /** Signature, SBOM, attestation or other artifact. */
   kind: ReferrerKind;
   /** The manifest's `artifactType`, else its config's media type. */
   artifactType: string;
@@ -40,7 +42,9 @@ export const EMPTY_DESCRIPTOR = {
 
 /** The annotations buildx puts on an attestation manifest's entry in an image index. */
 export const ATTESTATION_TYPE_ANNOTATION = "vnd.docker.reference.type";
+/** The platform manifest an attestation entry is about. */
 export const ATTESTATION_DIGEST_ANNOTATION = "vnd.docker.reference.digest";
+/** The value of {@linkcode ATTESTATION_TYPE_ANNOTATION} on an attestation entry. */
 export const ATTESTATION_MANIFEST = "attestation-manifest";
 
 /** Whether an index entry is a buildx attestation manifest rather than a platform's image. */

@@ -24,6 +24,7 @@ const ACCEPT = [
 export interface CosignTagFound {
   /** `sha256-<hex>.sig`. */
   tag: string;
+  /** `sig`, `att` or `sbom`. */
   suffix: CosignSuffix;
   /** The digest of the manifest under the tag. */
   digest: string;

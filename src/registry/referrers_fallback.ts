@@ -57,6 +57,7 @@ export interface ServedIndex {
 export interface FallbackIndex {
   /** `sha256-<hex>`. */
   tag: string;
+  /** The index as served. */
   index: ServedIndex;
   /** Its entries. */
   descriptors: ReferrerDescriptor[];
