@@ -14,6 +14,9 @@
  *   for the repository's tag list with the client's credentials and relays a 401;
  * - a manifest DELETE by digest drops the referrer it recorded.
  *
+ * The list lives in the double's memory: a referrer pushed to the registry behind it directly
+ * (not through the double) is not listed, and a new double starts with none.
+ *
  * Other modes stand for registries without the API: `route: "absent"` relays the referrers
  * route to distribution (404) and sends no `OCI-Subject`; `route: "html"` answers it with an
  * HTML page and status 200, as some front ends answer unknown paths.
