@@ -339,3 +339,23 @@ function suffixRank(tag: string): number {
   const suffix = parseReferrerTag(tag)?.suffix;
   return suffix === undefined ? SUFFIX_ORDER.length : SUFFIX_ORDER.indexOf(suffix);
 }
+
+/**
+ * How many referrers `subject` has, without fetching them: for an index a platform was picked
+ * from, whose own signatures cannot come along without it. Failures count as none.
+ */
+export async function countReferrers(
+  client: RegistryClient,
+  subject: string,
+  lookup: ReferrerLookup,
+  limiter: Limiter,
+): Promise<number> {
+  const none = () => {};
+  const [listing, tags] = await Promise.all([
+    limiter.run(() =>
+      orWarn(() => lookup.list(client, subject), { descriptors: [], bytes: undefined }, none)
+    ),
+    limiter.run(() => orWarn(() => lookup.cosignTags(client, subject), [], none)),
+  ]);
+  return listing.descriptors.length + tags.length;
+}

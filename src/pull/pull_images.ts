@@ -21,7 +21,12 @@ import type { RegistryClient } from "../registry/client.ts";
 import type { ImageReference } from "../image/reference.ts";
 import { bundleEntries, type BundleImage, storedPlatforms } from "./archive_files.ts";
 import type { Platform, PlatformChoice } from "../image/platform.ts";
-import { findReferrers, type FoundReferrers, type ReferrerLookup } from "./find_referrers.ts";
+import {
+  countReferrers,
+  findReferrers,
+  type FoundReferrers,
+  type ReferrerLookup,
+} from "./find_referrers.ts";
 import type { ReferrerKind } from "../image/referrer.ts";
 import { type ResolvedImage, resolveImage } from "./resolve.ts";
 import { HashWorker } from "./running_hash.ts";
@@ -169,6 +174,19 @@ async function pull(
           if (!clients.has(blob.digest)) clients.set(blob.digest, client);
         }
       }
+      const index = image.resolved.pickedFrom;
+      if (index === undefined) return;
+      // cosign signs the digest a tag names: for a multi-platform tag, the index's.
+      const left = await countReferrers(client, index, lookup, limiter);
+      if (left === 0) return;
+      options.sink({
+        type: "notice",
+        kind: "referrers-left-behind",
+        level: "warning",
+        digest: index,
+        message: `${left} referrer(s) of the index ${index} (${image.name}) stay behind with ` +
+          "it: only one platform's manifest is stored; keep the whole index to bring them",
+      });
     }));
   }
   const warning = zstdLayerWarning(images);

@@ -61,6 +61,8 @@ export interface ResolvedImage {
    * referrers stores them as referrers of the platform manifest.
    */
   attestations: Descriptor[];
+  /** The digest of the index one platform was picked from (not stored); absent otherwise. */
+  pickedFrom?: string;
 }
 
 /** What {@linkcode resolveImage} needs besides the client. */
@@ -114,6 +116,7 @@ export async function resolveImage(
       root: rootOf(image),
       manifests: [image],
       primary: image,
+      pickedFrom: top.digest,
       attestations: manifests.filter((c) =>
         isAttestationEntry(c) && c.annotations?.[ATTESTATION_DIGEST_ANNOTATION] === match.digest
       ),

@@ -166,11 +166,19 @@ integrationTest(
     await using dir = await tempDir();
     using opened = openClient(registry.url, "team/multi");
     const buildx = await pushBuildxIndex(opened.client, "1");
+    // cosign signs the digest the tag names: the index's, which one platform leaves behind.
+    await pushCosignSignature(opened.client, buildx.index, await makeSigningKey(dir.path));
     const archive = `${dir.path}/arm.tar`;
     const source = `${registry.url}/team/multi:1`;
     const pulled = await pull([source, "--platform", "linux/arm64", "-o", archive]);
     assertEquals(pulled.code, 0, pulled.stderr);
-    assert(pulled.stderr.includes("with 1 attestation"), pulled.stderr);
+    assert(pulled.stderr.includes("with 1 attestation into"), pulled.stderr);
+    assert(
+      pulled.stderr.includes(
+        `Warning: 1 referrer(s) of the index ${buildx.index.digest} (${registry.host}/team/multi:1) stay behind`,
+      ),
+      pulled.stderr,
+    );
     const { index, names } = await readArchive(archive);
     const [arm, armAttestation] = [buildx.platforms[1]!, buildx.attestations[1]!];
     assertEquals(index.manifests[0]!.digest, arm.digest);
@@ -192,9 +200,14 @@ integrationTest(
     const all = `${dir.path}/all.tar`;
     const whole = await pull([source, "--platform", "all", "-o", all]);
     assertEquals(whole.code, 0, whole.stderr);
+    assert(whole.stderr.includes("with 1 signature into"), whole.stderr);
     assert(!whole.stderr.includes("unknown/unknown"), whole.stderr);
     const stored = await readArchive(all);
-    assertEquals(stored.index.manifests.map((m) => m.digest), [buildx.index.digest]);
+    assertEquals(
+      stored.index.manifests.map((m) => m.annotations?.[REF_NAME]),
+      ["1", `${fallbackTag(buildx.index.digest)}.sig`],
+    );
+    assertEquals(stored.index.manifests[0]!.digest, buildx.index.digest);
     for (const attestation of buildx.attestations) {
       assert(stored.names.includes(blobName(attestation.digest)));
     }
@@ -203,5 +216,5 @@ integrationTest(
     assertEquals(unknown.code, 1, unknown.stderr);
     assert(unknown.stderr.includes("it has linux/amd64, linux/arm64"), unknown.stderr);
   },
-  { tools: ["docker-registry"] },
+  { tools: ["docker-registry", "openssl"] },
 );
