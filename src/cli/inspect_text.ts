@@ -8,6 +8,7 @@ import type {
   ImageReport,
   LayerReport,
   PlatformReport,
+  ReferrerReport,
 } from "../inspect/archive_report.ts";
 import { formatBytes } from "../byte_size.ts";
 
@@ -25,7 +26,11 @@ export function renderInspectText(report: ArchiveReport): string {
     `Archive:  ${archive.path} (${how.join(", ")})`,
     `Format:   ${ARCHIVE_KIND_NAMES[report.format]} [${report.format}]`,
     `Totals:   ${count(totals.images, "image")}, ${count(totals.platforms, "platform")}, ` +
+    (totals.referrers > 0
+      ? `${count(totals.referrers, "referrer")} (signatures, SBOMs, attestations), `
+      : "") +
     `${count(totals.blobs, "blob")} (configs and layers, each once), ${formatBytes(totals.bytes)}`,
+    ...report.notes.map((note) => `Note: ${note}`),
   ];
   report.images.forEach((image, i) => out.push("", ...imageLines(image, i + 1)));
   return out.map((line) => `${line}\n`).join("");
@@ -45,8 +50,32 @@ function imageLines(image: ImageReport, n: number): string[] {
     out.push(`  Platform:  ${platformName(platform)}`);
     out.push(...manifestLines(platform, "  "));
   }
+  if (image.referrers.length > 0) {
+    out.push(`  Referrers: ${image.referrers.length}`);
+    for (const referrer of image.referrers) out.push(...referrerLines(referrer, "    "));
+  }
   for (const note of image.notes) out.push(`  Note: ${note}`);
   return out;
+}
+
+/**
+ * A signature, SBOM or attestation: what it is, its digest, its bytes and type, then what it
+ * refers to and how it is attached.
+ */
+function referrerLines(referrer: ReferrerReport, indent: string): string[] {
+  const via = referrer.attachedBy === "tag"
+    ? `, tag ${referrer.tag}`
+    : referrer.attachedBy === "index"
+    ? ", an attestation manifest in the index"
+    : "";
+  const predicates = referrer.predicateTypes.length > 0
+    ? ` (${referrer.predicateTypes.join(", ")})`
+    : "";
+  return [
+    `${indent}${referrer.kind.padEnd(11)}  ${referrer.digest}  ` +
+    `${formatBytes(referrer.totalBytes).padStart(10)}  ${referrer.artifactType}${predicates}`,
+    `${indent}${" ".repeat(13)}of ${referrer.subject}${via}`,
+  ];
 }
 
 function manifestLines(platform: PlatformReport, indent: string): string[] {

@@ -4,7 +4,19 @@
  * the document `inspect --output json` prints; the README's "inspect" section documents every
  * field, and `INSPECT_SCHEMA_VERSION` changes when one is removed or changes meaning.
  */
-import type { ArchiveBlob, ImageArchive, ManifestNode } from "../archive/image.ts";
+import {
+  type ArchiveBlob,
+  type ImageArchive,
+  type ManifestNode,
+  referrersOf,
+} from "../archive/image.ts";
+import { artifactTypeOf, type Manifest, parseManifestValue } from "../image/manifest.ts";
+import {
+  ATTESTATION_DIGEST_ANNOTATION,
+  isAttestationEntry,
+  type ReferrerKind,
+  type ReferrerNode,
+} from "../image/referrer.ts";
 import { asDescriptor } from "../image/descriptor.ts";
 import { declaredCompression, isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
 import {
@@ -58,6 +70,39 @@ export interface PlatformReport {
   layers: LayerReport[];
 }
 
+/**
+ * A signature, SBOM or attestation stored with an image: never a platform, never an image of
+ * its own. `push` sends it after the manifest it refers to.
+ */
+export interface ReferrerReport {
+  /** What it is, from its artifact type (or cosign tag suffix); `artifact` when unknown. */
+  kind: ReferrerKind;
+  /**
+   * Its `artifactType`, else its config's media type; for a buildx attestation manifest, its
+   * statements' media type (`application/vnd.in-toto+json`).
+   */
+  artifactType: string;
+  /** Its manifest's digest. */
+  digest: string;
+  /** Its manifest's media type. */
+  mediaType: string;
+  /** The digest of the manifest it refers to (the image, a platform, or another referrer). */
+  subject: string;
+  /**
+   * How it is attached: `subject` (an OCI 1.1 referrer), `tag` (cosign's `sha256-<hex>.sig`,
+   * `.att`, `.sbom`), or `index` (a buildx attestation manifest inside the image's index).
+   */
+  attachedBy: "subject" | "tag" | "index";
+  /** The cosign tag it sits under; null unless `attachedBy` is `tag`. */
+  tag: string | null;
+  /** Its manifest's size in bytes. */
+  size: number;
+  /** Its manifest and blobs added up, as stored. */
+  totalBytes: number;
+  /** The in-toto predicate types of an attestation's statements, as their layers name them. */
+  predicateTypes: string[];
+}
+
 /** One image of the archive. */
 export interface ImageReport {
   /** Names the archive gives the image; may be empty. */
@@ -71,7 +116,10 @@ export interface ImageReport {
   manifestDigest: string;
   /** The top manifest's media type. */
   mediaType: string;
-  /** One per image manifest: one for a single-platform image, every child of an index. */
+  /**
+   * One per image manifest: one for a single-platform image, every child of an index (buildx
+   * attestation manifests excepted: they are in `referrers`).
+   */
   platforms: PlatformReport[];
   /** The config of a single-platform image; null for an index (see `platforms`). */
   configDigest: string | null;
@@ -79,6 +127,8 @@ export interface ImageReport {
   layers: LayerReport[];
   /** How the image was read, and anything odd about it. */
   notes: string[];
+  /** Its signatures, SBOMs and attestations, each subject before what refers to it. */
+  referrers: ReferrerReport[];
 }
 
 /** What an image archive holds: the document `inspect` returns. */
@@ -101,11 +151,15 @@ export interface ArchiveReport {
   format: ArchiveKind;
   /** Every image, in the order the archive lists them. */
   images: ImageReport[];
+  /** What the archive holds that no image took (a referrer of a manifest it lacks). */
+  notes: string[];
   /** Counts and bytes over every image. */
   totals: {
     images: number;
     platforms: number;
-    /** Configs and layers, each digest once across all images. */
+    /** Signatures, SBOMs and attestations over every image. */
+    referrers: number;
+    /** Configs and layers (referrers' too), each digest once across all images. */
     blobs: number;
     /** Their sizes added up, as stored. */
     bytes: number;
@@ -133,9 +187,12 @@ export async function reportArchive(
   /** Sizes of configs and layers, by digest, across all images. */
   const blobs = new Map<string, number>();
   for (const image of archive.images) {
-    const walk: Walk = { index, platforms: [], notes: [...image.notes], blobs };
+    const walk: Walk = { index, platforms: [], notes: [...image.notes], blobs, referrers: [] };
     await collectPlatforms(walk, image.root, undefined);
-    const { platforms, notes } = walk;
+    for (const { subject, referrer } of referrersOf(image.root)) {
+      walk.referrers.push(referrerReport(walk, subject, referrer));
+    }
+    const { platforms, notes, referrers } = walk;
     const isIndex = isIndexNode(image.root);
     images.push({
       names: [...image.names],
@@ -146,6 +203,7 @@ export async function reportArchive(
       configDigest: isIndex ? null : platforms[0]!.configDigest,
       layers: uniqueLayers(platforms),
       notes,
+      referrers,
     });
   }
   return {
@@ -159,9 +217,11 @@ export async function reportArchive(
     },
     format: archiveKind(index, archive.format),
     images,
+    notes: [...(archive.notes ?? [])],
     totals: {
       images: images.length,
       platforms: images.reduce((n, image) => n + image.platforms.length, 0),
+      referrers: images.reduce((n, image) => n + image.referrers.length, 0),
       blobs: blobs.size,
       bytes: [...blobs.values()].reduce((a, b) => a + b, 0),
     },
@@ -177,6 +237,7 @@ interface Walk {
   notes: string[];
   /** Shared by every image: the totals count each digest once. */
   blobs: Map<string, number>;
+  referrers: ReferrerReport[];
 }
 
 function isIndexNode(node: ManifestNode): boolean {
@@ -192,7 +253,14 @@ async function collectPlatforms(
   const { index, notes } = walk;
   if (isIndexNode(node)) {
     const hints = descriptorPlatforms(index, node);
+    const attestations = attestationSubjects(index, node);
     for (const child of node.children) {
+      const subject = attestations.get(child.digest);
+      if (subject !== undefined) {
+        // buildx's attestation manifest: what it attests, never a platform.
+        walk.referrers.push(attestationReport(walk, subject, child));
+        continue;
+      }
       await collectPlatforms(walk, child, hints.get(child.digest));
     }
     return;
@@ -263,6 +331,80 @@ function descriptorPlatforms(index: TarIndex, node: ManifestNode): Map<string, P
     }
   });
   return hints;
+}
+
+/**
+ * The index's buildx attestation entries: the digest of each attestation manifest, to the
+ * digest of the platform manifest it attests.
+ */
+function attestationSubjects(index: TarIndex, node: ManifestNode): Map<string, string> {
+  const subjects = new Map<string, string>();
+  const parsed = parseNode(index, `index ${node.digest}`, node);
+  if (parsed.kind !== "index") return subjects;
+  for (const entry of parsed.manifests) {
+    if (isAttestationEntry(entry)) {
+      subjects.set(entry.digest, entry.annotations?.[ATTESTATION_DIGEST_ANNOTATION] ?? "");
+    }
+  }
+  return subjects;
+}
+
+/** A referrer hanging off `subject`, as the report lists it. */
+function referrerReport(walk: Walk, subject: string, referrer: ReferrerNode): ReferrerReport {
+  const { node, attached } = referrer;
+  const manifest = parseNode(walk.index, `referrer ${node.digest}`, node);
+  return {
+    kind: referrer.kind,
+    artifactType: referrer.artifactType,
+    digest: node.digest,
+    mediaType: node.mediaType,
+    subject,
+    attachedBy: attached.by,
+    tag: attached.by === "tag" ? attached.tag : null,
+    size: node.bytes.length,
+    totalBytes: countBlobs(walk, node),
+    predicateTypes: predicateTypes(manifest),
+  };
+}
+
+/** A buildx attestation manifest of the platform manifest `subject`. */
+function attestationReport(walk: Walk, subject: string, node: ManifestNode): ReferrerReport {
+  const manifest = parseNode(walk.index, `attestation ${node.digest}`, node);
+  const statements = manifest.kind === "manifest" ? manifest.layers[0]?.mediaType : undefined;
+  return {
+    kind: "attestation",
+    artifactType: manifest.artifactType ?? statements ?? artifactTypeOf(manifest) ??
+      node.mediaType,
+    digest: node.digest,
+    mediaType: node.mediaType,
+    subject,
+    attachedBy: "index",
+    tag: null,
+    size: node.bytes.length,
+    totalBytes: countBlobs(walk, node),
+    predicateTypes: predicateTypes(manifest),
+  };
+}
+
+/** Adds a manifest tree's blobs to the totals; its bytes and theirs, added up. */
+function countBlobs(walk: Walk, node: ManifestNode): number {
+  let total = node.bytes.length;
+  for (const blob of node.blobs) {
+    walk.blobs.set(blob.digest, blob.size);
+    total += blob.size;
+  }
+  for (const child of node.children) total += countBlobs(walk, child);
+  return total;
+}
+
+function predicateTypes(manifest: Manifest): string[] {
+  if (manifest.kind !== "manifest") return [];
+  const types = manifest.layers.map((l) => l.annotations?.["in-toto.io/predicate-type"]);
+  return [...new Set(types.filter((t): t is string => t !== undefined))];
+}
+
+function parseNode(index: TarIndex, what: string, node: ManifestNode): Manifest {
+  return parseOrFail(index, what, node.bytes, (json) => parseManifestValue(json, node.mediaType));
 }
 
 /** os, architecture and variant from an image config; fields it lacks are absent. */

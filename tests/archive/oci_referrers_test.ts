@@ -5,7 +5,6 @@
  * an image of their own. One whose subject the archive lacks is left out with a note, and so is
  * one whose blobs are missing. Read from a directory, a tar of it, and a gzip stream of the tar.
  */
-import { createHash } from "node:crypto";
 import { indexArchive, loadImages, openImageArchive } from "../../src/archive/image_archive.ts";
 import { type ArchiveBlob, type ImageArchive, referrersOf } from "../../src/archive/image.ts";
 import { readArchiveStream } from "../../src/archive/stream_archive.ts";
@@ -15,57 +14,13 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "../he
 import { run } from "../helpers/command.ts";
 import {
   buildBuildxIndex,
-  buildCosignSignature,
   buildSbomReferrer,
-  buildSignatureReferrer,
   buildSmallImage,
-  type BuiltManifest,
   FixtureType,
-  makeSigningKey,
 } from "../helpers/signed_fixtures.ts";
 import { integrationTest } from "../helpers/tools.ts";
 import { tempDir } from "./_tar_fixtures.ts";
-
-const REF_NAME = "org.opencontainers.image.ref.name";
-
-interface LayoutEntry {
-  manifest: { mediaType: string; digest: string; size: number };
-  refName?: string;
-}
-
-/** Writes an OCI layout: `index.json` listing `entries`, every manifest and blob in `blobs/`. */
-async function writeLayout(
-  dir: string,
-  entries: LayoutEntry[],
-  stored: BuiltManifest[],
-  extra: { bytes: Uint8Array }[] = [],
-): Promise<void> {
-  await Deno.mkdir(`${dir}/blobs/sha256`, { recursive: true });
-  await Deno.writeTextFile(`${dir}/oci-layout`, '{"imageLayoutVersion":"1.0.0"}');
-  const write = (bytes: Uint8Array) =>
-    Deno.writeFile(`${dir}/blobs/sha256/${sha256Hex(bytes)}`, bytes);
-  const visit = async (m: BuiltManifest): Promise<void> => {
-    await write(m.bytes);
-    for (const blob of m.blobs) await write(blob.bytes);
-    for (const child of m.children ?? []) await visit(child);
-  };
-  for (const m of stored) await visit(m);
-  for (const blob of extra) await write(blob.bytes);
-  const manifests = entries.map(({ manifest, refName }) => ({
-    mediaType: manifest.mediaType,
-    digest: manifest.digest,
-    size: manifest.size,
-    ...(refName !== undefined ? { annotations: { [REF_NAME]: refName } } : {}),
-  }));
-  await Deno.writeTextFile(
-    `${dir}/index.json`,
-    JSON.stringify({ schemaVersion: 2, mediaType: FixtureType.ociIndex, manifests }),
-  );
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
+import { listEntry, type SignedSet, signedSet, writeLayout } from "./_referrer_layouts.ts";
 
 async function blobText(blob: ArchiveBlob): Promise<string> {
   let text = "";
@@ -76,31 +31,8 @@ async function blobText(blob: ArchiveBlob): Promise<string> {
   return text + decoder.decode();
 }
 
-/** An image signed the three ways an archive carries it, with a signature of its SBOM. */
-async function signedSet(dir: string) {
-  const image = await buildSmallImage("signed");
-  const key = await makeSigningKey(dir);
-  const sig = await buildCosignSignature("app", image, key);
-  const sbom = buildSbomReferrer("app", image);
-  const sbomSig = await buildSignatureReferrer("app", sbom.manifest, key);
-  const imageList = referrersIndexBytes([sbom.descriptor]);
-  const sbomList = referrersIndexBytes([sbomSig.descriptor]);
-  return { image, sig, sbom, sbomSig, imageList, sbomList };
-}
-
-function listEntry(bytes: Uint8Array, subject: string): LayoutEntry {
-  return {
-    manifest: {
-      mediaType: FixtureType.ociIndex,
-      digest: `sha256:${sha256Hex(bytes)}`,
-      size: bytes.length,
-    },
-    refName: fallbackTag(subject),
-  };
-}
-
 /** Checks the graph `signedSet` gives: one image, its signature and SBOM, the SBOM's signature. */
-async function checkSignedGraph(archive: ImageArchive, set: Awaited<ReturnType<typeof signedSet>>) {
+async function checkSignedGraph(archive: ImageArchive, set: SignedSet) {
   assertEquals(archive.images.length, 1, "referrers are never images of their own");
   const root = archive.images[0]!.root;
   assertEquals(root.digest, set.image.digest);

@@ -34,6 +34,14 @@ export const DOCUMENTED_FIELDS = [
   "digest",
   "size",
   "notes",
+  "referrers",
+  "kind",
+  "artifactType",
+  "subject",
+  "attachedBy",
+  "tag",
+  "totalBytes",
+  "predicateTypes",
   "totals",
   "blobs",
   "bytes",
@@ -56,6 +64,7 @@ export function assertReport(value: unknown): ArchiveReport {
     "archive",
     "format",
     "images",
+    "notes",
     "totals",
     "errors",
   ]);
@@ -79,11 +88,23 @@ export function assertReport(value: unknown): ArchiveReport {
   const images = array(top.images, "$.images");
   check(images.length > 0, "$.images must not be empty");
   images.forEach((item, i) => image(item, `$.images[${i}]`));
-  const totals = object(top.totals, "$.totals", ["images", "platforms", "blobs", "bytes"]);
-  for (const key of ["images", "platforms", "blobs", "bytes"]) {
+  array(top.notes, "$.notes").forEach((n, i) => string(n, `$.notes[${i}]`));
+  const totals = object(top.totals, "$.totals", [
+    "images",
+    "platforms",
+    "referrers",
+    "blobs",
+    "bytes",
+  ]);
+  for (const key of ["images", "platforms", "referrers", "blobs", "bytes"]) {
     count(totals[key], `$.totals.${key}`);
   }
   check(totals.images === images.length, "$.totals.images must count $.images");
+  const referrers = images.reduce(
+    (n: number, item) => n + ((item as { referrers: unknown[] }).referrers.length),
+    0,
+  );
+  check(totals.referrers === referrers, "$.totals.referrers must count every image's referrers");
   return value as ArchiveReport;
 }
 
@@ -97,6 +118,7 @@ function image(value: unknown, where: string): void {
     "configDigest",
     "layers",
     "notes",
+    "referrers",
   ]);
   array(obj.names, `${where}.names`).forEach((n, i) => string(n, `${where}.names[${i}]`));
   array(obj.manifestJsonNames, `${where}.manifestJsonNames`).forEach((n, i) =>
@@ -113,6 +135,37 @@ function image(value: unknown, where: string): void {
   }
   array(obj.layers, `${where}.layers`).forEach((l, i) => layer(l, `${where}.layers[${i}]`));
   array(obj.notes, `${where}.notes`).forEach((n, i) => string(n, `${where}.notes[${i}]`));
+  array(obj.referrers, `${where}.referrers`).forEach((r, i) =>
+    referrer(r, `${where}.referrers[${i}]`)
+  );
+}
+
+function referrer(value: unknown, where: string): void {
+  const obj = object(value, where, [
+    "kind",
+    "artifactType",
+    "digest",
+    "mediaType",
+    "subject",
+    "attachedBy",
+    "tag",
+    "size",
+    "totalBytes",
+    "predicateTypes",
+  ]);
+  oneOf(obj.kind, ["signature", "sbom", "attestation", "artifact"], `${where}.kind`);
+  string(obj.artifactType, `${where}.artifactType`);
+  digest(obj.digest, `${where}.digest`);
+  string(obj.mediaType, `${where}.mediaType`);
+  digest(obj.subject, `${where}.subject`);
+  oneOf(obj.attachedBy, ["subject", "tag", "index"], `${where}.attachedBy`);
+  if (obj.attachedBy === "tag") string(obj.tag, `${where}.tag`);
+  else check(obj.tag === null, `${where}.tag must be null unless attachedBy is tag`);
+  count(obj.size, `${where}.size`);
+  count(obj.totalBytes, `${where}.totalBytes`);
+  array(obj.predicateTypes, `${where}.predicateTypes`).forEach((p, i) =>
+    string(p, `${where}.predicateTypes[${i}]`)
+  );
 }
 
 function platform(value: unknown, where: string): void {
