@@ -13,7 +13,8 @@
  * tag back: if our entries are gone (someone else's PUT landed after ours), we merge and put
  * once more, up to {@linkcode MAX_ROUNDS} times. What stays open is the other side: a writer
  * whose PUT we overwrote loses its entry unless it checks as we do (distribution ignores
- * `If-Match`).
+ * `If-Match`). Within this process there is no race: updates of one tag of one repository
+ * take turns (a push sending an image's SBOM and signature at once).
  */
 import { sha256Digest } from "../digest.ts";
 import {
@@ -157,7 +158,27 @@ export async function readFallbackIndex(
  * for {@linkcode MAX_ROUNDS} rounds.
  * @throws {RegistryError} when the registry refuses a request.
  */
-export async function addToFallbackIndex(
+export function addToFallbackIndex(
+  client: RegistryClient,
+  subjectDigest: string,
+  descriptors: readonly ReferrerDescriptor[],
+): Promise<FallbackIndexUpdate> {
+  const key = `${client.baseUrl.origin}/${client.repository}:${fallbackTag(subjectDigest)}`;
+  const previous = turns.get(key) ?? Promise.resolve();
+  const update = previous.then(() => mergeIntoTag(client, subjectDigest, descriptors));
+  const settled = update.then(() => {}, () => {});
+  turns.set(key, settled);
+  // The last in line clears the entry, so the map holds only tags being written.
+  void settled.then(() => {
+    if (turns.get(key) === settled) turns.delete(key);
+  });
+  return update;
+}
+
+/** Updates of one fallback tag in progress in this process, by registry, repository and tag. */
+const turns = new Map<string, Promise<void>>();
+
+async function mergeIntoTag(
   client: RegistryClient,
   subjectDigest: string,
   descriptors: readonly ReferrerDescriptor[],

@@ -9,7 +9,7 @@ import { fallbackTag, type ReferrerDescriptor } from "../../src/image/referrer.t
 import { addToFallbackIndex, MAX_ROUNDS, ReferrersError } from "../../src/registry/referrers.ts";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { type ReferrersRegistry, startReferrersRegistry } from "../helpers/referrers_registry.ts";
-import { integrationTest } from "../helpers/registry.ts";
+import { integrationTest, startRegistry } from "../helpers/registry.ts";
 import { openClient, type PushedManifest, pushSmallImage } from "../helpers/signed_fixtures.ts";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
@@ -164,6 +164,30 @@ integrationTest(
     );
     assertEquals(error.subject, image.digest);
     assertEquals(round, MAX_ROUNDS);
+  },
+  { tools: ["docker-registry"] },
+);
+
+integrationTest(
+  "updates of one tag from this process take turns: five at once, all five listed",
+  async () => {
+    await using registry = await startRegistry();
+    using opened = openClient(registry.url, "app");
+    const image = await pushSmallImage(opened.client, "1");
+    const entries: ReferrerDescriptor[] = [];
+    for (let i = 0; i < 5; i++) {
+      entries.push(entry(await pushSmallImage(opened.client, `r${i}`), `application/x-${i}`));
+    }
+    const updates = await Promise.all(
+      entries.map((e) => addToFallbackIndex(opened.client, image.digest, [e])),
+    );
+    assertEquals(updates.map((u) => u.added), entries.map((e) => [e]));
+    const index = (await registry.fetchManifest("app", fallbackTag(image.digest))).json;
+    assertEquals(index["manifests"], entries);
+    const puts = (await registry.requests()).filter((r) =>
+      r.method === "PUT" && r.path.endsWith(fallbackTag(image.digest))
+    );
+    assertEquals(puts.length, 5, "one PUT each: no lost update to repair");
   },
   { tools: ["docker-registry"] },
 );
