@@ -66,8 +66,10 @@ export {
   INSPECT_SCHEMA_VERSION,
   type LayerReport,
   type PlatformReport,
+  type ReferrerReport,
 } from "./src/inspect/archive_report.ts";
 export type { Platform } from "./src/image/platform.ts";
+export type { ReferrerKind } from "./src/image/referrer.ts";
 export type { ArchiveKind } from "./src/inspect/archive_kind.ts";
 export { ArchiveError, InvalidOptionError } from "./src/errors.ts";
 export {
