@@ -48,6 +48,7 @@ export type {
   PulledReferrer,
   PullResult,
   PushedImage,
+  PushedReferrer,
   PushResult,
   SkippedImage,
 } from "./src/api/results.ts";

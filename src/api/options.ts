@@ -111,7 +111,12 @@ export interface PushOptions extends RegistryOptions {
   dryRun?: boolean;
   /** Upload blobs even when the registry has them. Default: `false`. */
   forceUpload?: boolean;
-  /** Compression of layers stored uncompressed. Default: `"gzip"` at level `auto`. */
+  /**
+   * Compression of layers stored uncompressed. Default: `"gzip"` at level `auto`, except for
+   * an image that something refers to (a signature, SBOM or attestation names its manifest's
+   * digest, which compressing would change): its layers then go as stored, with a notice. Given
+   * explicitly, such a push is refused (`InvalidOptionError`) before anything is sent.
+   */
   compression?: CompressionOption;
   /** Layers at least this large (bytes) go up in chunks. Default: 1 GiB. */
   largeLayerThreshold?: number;
@@ -128,6 +133,14 @@ export interface PushOptions extends RegistryOptions {
   resume?: boolean;
   /** Hash every blob against its digest before uploading anything. Default: `false`. */
   verify?: boolean;
+  /**
+   * Push what refers to each image the archive carries (signatures, SBOMs, attestations, and
+   * what refers to those) after it, byte for byte: listed for its subject by the registry's
+   * referrers API, else through the fallback tag (merged, never dropping other tools'
+   * entries); cosign-style ones under their tags. `false` pushes the images alone. Default:
+   * `true`.
+   */
+  referrers?: boolean;
 }
 
 /** Options of `pull`. */

@@ -7,7 +7,7 @@ import { openArchiveStream } from "../archive/stream_archive.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
-import type { BlobTally } from "../push/push_image.ts";
+import type { BlobTally } from "../push/push_result.ts";
 import { parseReference, parseRegistryPrefix } from "../image/reference.ts";
 import { compressionOption, exclusive, integerOption, nonEmptyList, tagsOption } from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
@@ -140,6 +140,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
         mountFrom,
         resume: options.resume ?? true,
         verify: options.verify ?? false,
+        referrers: options.referrers ?? true,
+        compressionExplicit: options.compression !== undefined,
         insecureHosts: options.skipTls
           ? [...new Set(targets.filter((t) => t.scheme === "https").map((t) => t.apiHost))]
           : [],
@@ -202,6 +204,14 @@ function pushedImage(report: JobReport): PushedImage {
     existing: count(report.skipped),
     mounted: count(report.mounted),
     durationMs: Math.round(report.durationMs),
+    referrers: report.referrers.map((r) => ({
+      digest: r.digest,
+      kind: r.kind,
+      artifactType: r.artifactType,
+      subject: r.subject,
+      ...(r.tag !== undefined ? { tag: r.tag } : {}),
+    })),
+    ...(report.keptAsStoredFor.length > 0 ? { keptAsStoredFor: [...report.keptAsStoredFor] } : {}),
   };
 }
 

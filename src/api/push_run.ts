@@ -17,13 +17,13 @@ import {
   type StreamSource,
 } from "../push/push_stream.ts";
 import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
-import { planRun, type SkippedImage } from "../push/run_plan.ts";
+import { planRun, type PushJob, type RunPlan, type SkippedImage } from "../push/run_plan.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
 import { uniqueBlobs } from "../archive/image.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { type ImageReference, registryBaseUrl, registryEndpoint } from "../image/reference.ts";
-import { createTransport } from "../registry/transport.ts";
+import { createTransport, type Transport } from "../registry/transport.ts";
 import { type RunSettings, transportOptions } from "./run_context.ts";
 
 /** An archive to push: a tar file or image directory read in place, or a stream read once. */
@@ -59,6 +59,10 @@ export interface PushRunSettings extends RunSettings {
   mountFrom: string | undefined;
   resume: boolean;
   verify: boolean;
+  /** Push what refers to the images after them (see the library's `referrers` option). */
+  referrers: boolean;
+  /** The caller asked for `compression` (a referrer it would break refuses the push). */
+  compressionExplicit: boolean;
   note: (note: RunNote) => void;
 }
 
@@ -76,155 +80,223 @@ const STREAM_SEGMENT_BYTES = 16 * 1024 * 1024;
  * its report). Everything it opens is closed before it returns.
  */
 export async function runPushSettings(settings: PushRunSettings): Promise<RunOutcome> {
-  const { targets, sources, signal } = settings;
-  const stream = sources.find((s) => s.kind === "stream");
-  if (stream !== undefined && (sources.length > 1 || targets.length > 1)) {
-    throw new InvalidOptionError(
-      `${stream.label} is read as a stream (a pipe or a compressed archive), once: it must be ` +
-        `the only archive, pushed to one target`,
-      { option: "archive", reason: "stream-not-alone", value: stream.label },
-    );
-  }
-  if (stream !== undefined && settings.all && targets[0]!.repository === "") {
-    throw new InvalidOptionError(
-      `Pushing every image of a stream needs a prefix in the target: the layers go into it as ` +
-        `they pass, and each image's repository mounts them from there`,
-      { option: "targets", reason: "stream-all-no-prefix", value: targets[0]!.registry },
-    );
-  }
-  const fileArchives: ImageArchive[] = [];
-  for (const source of sources) {
-    if (source.kind === "file") {
-      fileArchives.push(await openImageArchive(source.path, signal ? { signal } : {}));
-    }
-  }
-
-  const clients = new Map<number, RegistryClient>();
-  const views = new Map<string, RegistryClient>();
-  const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(settings.env) : undefined;
-  const resume = stateDir === undefined ? undefined : new ResumeStore(stateDir);
-  const cacheDir = defaultCacheDir(settings.env);
-  const cache = cacheDir === undefined
-    ? BlobInfoCache.inMemory()
-    : await BlobInfoCache.open(cacheDir);
+  const stream = checkSources(settings);
+  const fileArchives = await openFiles(settings);
+  const stores = await openStores(settings);
   const transport = createTransport(transportOptions(settings));
-  /** What this run learnt holds even if it failed part-way. */
-  const saveCache = async () => {
-    if (settings.dryRun) return;
-    await cache.save().catch((error) =>
-      settings.note({ kind: "cache-not-saved", path: cache.path, error })
-    );
-  };
   const compressor = settings.compression.codec === "none" ? undefined : new LayerCompressor({
     ...settings.compression,
-    cache,
+    cache: stores.cache,
     ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
-    ...(resume ? { resume } : {}),
+    ...(stores.resume ? { resume: stores.resume } : {}),
   });
   try {
-    const registries = new Set(targets.map((t) => registryBaseUrl(t).href));
-    for (let index = 0; index < targets.length; index++) {
-      const target = targets[index]!;
-      const credentials = await settings.credentialsFor(index);
-      clients.set(
-        index,
-        new RegistryClient({
-          ...registryEndpoint(target),
-          registryName: target.registry,
-          // Every image under its own name with no prefix: only views of it send requests.
-          repository: target.repository === "" ? "_" : target.repository,
-          transport,
-          retries: settings.retryAttempts,
-          // Pushing to several registries, each transfer of a blob says where it goes.
-          sink: registries.size > 1 ? forTarget(settings.sink, target.registry) : settings.sink,
-          ...(signal ? { signal } : {}),
-          ...(credentials !== undefined ? { credentials } : {}),
-          ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
-        }),
-      );
-    }
-
-    let streamed: StreamedArchive | undefined;
-    if (stream !== undefined) {
-      const client = clients.get(0)!;
-      await client.ping();
-      streamed = await readStreamedArchive(client, stream, {
-        ...(compressor ? { compressor } : {}),
-        cache,
-        forceUpload: settings.forceUpload,
-        dryRun: settings.dryRun,
-        // What the registry has not confirmed is held in memory: at most this much.
-        segmentSize: Math.min(settings.chunkSize, STREAM_SEGMENT_BYTES),
-        sink: settings.sink,
-      });
-    }
+    const clients = await targetClients(settings, transport);
+    const streamed = stream === undefined
+      ? undefined
+      : await readStream(stream, clients[0]!, settings, stores.cache, compressor);
     const archives = streamed === undefined ? fileArchives : [streamed.archive];
-    const plan = planRun(archives, {
-      targets: [...targets],
-      tags: [...settings.tags],
-      all: settings.all,
-      multiArch: settings.multiArch,
-      images: [...settings.images],
+    const plan = planJobs(archives, settings, streamed);
+    const prepared = await prepareRun(plan.jobs, settings.compression, settings.signal, {
+      compressionExplicit: settings.compressionExplicit,
+      referrers: settings.referrers,
     });
-    const noted = new Set<ArchiveImage>();
-    for (const job of plan.jobs) {
-      for (const { image } of job.sources) {
-        if (noted.has(image)) continue;
-        noted.add(image);
-        for (const text of image.notes) settings.note({ kind: "archive-note", text });
-      }
-    }
-    if (streamed !== undefined && plan.jobs.length === 1 && plan.jobs[0]!.kind === "image") {
-      const unused = unusedBlobs(streamed, plan.jobs[0]!.sources[0]!.image);
-      if (unused.count > 0) settings.note({ kind: "unused-stream-blobs", ...unused });
-    }
-    if (plan.jobs.length === 0) {
-      const names = archives.map((a) => a.path).join(", ");
-      throw new InvalidOptionError(`Nothing to push: every image of ${names} is untagged`, {
-        option: "images",
-        reason: "nothing-to-push",
-        value: names,
-      });
-    }
-    const prepared = await prepareRun(plan.jobs, settings.compression, signal);
     const reports = await runJobs(plan.jobs, prepared, {
-      clientFor: (job) => {
-        const base = clients.get(job.targetIndex)!;
-        if (base.repository === job.target.repository) return base;
-        const key = `${job.targetIndex} ${job.target.repository}`;
-        let view = views.get(key);
-        if (view === undefined) {
-          view = base.forRepository(job.target.repository);
-          views.set(key, view);
-        }
-        return view;
-      },
+      clientFor: jobClients(clients),
       push: {
         forceUpload: settings.forceUpload,
         largeLayerThreshold: settings.largeLayerThreshold,
         chunkSize: settings.chunkSize,
         chunked: settings.chunked,
         ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
-        ...(resume ? { resume } : {}),
+        ...(stores.resume ? { resume: stores.resume } : {}),
         verify: settings.verify,
         maxConcurrent: settings.maxConcurrent,
         dryRun: settings.dryRun,
         compression: settings.compression,
-        cache,
-        ...(streamed
-          ? { streamed: streamed.passed, streamedInto: clients.get(0)!.repository }
-          : {}),
+        compressionExplicit: settings.compressionExplicit,
+        referrers: settings.referrers,
+        cache: stores.cache,
+        ...(streamed ? { streamed: streamed.passed, streamedInto: clients[0]!.repository } : {}),
         ...(compressor ? { compressor } : {}),
       },
       sink: settings.sink,
-      ...(signal ? { signal } : {}),
+      ...(settings.signal ? { signal: settings.signal } : {}),
     });
     return { reports, skipped: plan.skipped };
   } finally {
     compressor?.close();
-    await saveCache();
+    await stores.save();
     transport.close();
   }
+}
+
+/**
+ * The stream among the sources, if any, once it is known to be pushable: read once, it must
+ * be the only archive, pushed to one target (with a prefix, for every image of it).
+ */
+function checkSources(settings: PushRunSettings): StreamSource | undefined {
+  const { sources, targets } = settings;
+  const stream = sources.find((s) => s.kind === "stream");
+  if (stream === undefined) return undefined;
+  if (sources.length > 1 || targets.length > 1) {
+    throw new InvalidOptionError(
+      `${stream.label} is read as a stream (a pipe or a compressed archive), once: it must be ` +
+        `the only archive, pushed to one target`,
+      { option: "archive", reason: "stream-not-alone", value: stream.label },
+    );
+  }
+  if (settings.all && targets[0]!.repository === "") {
+    throw new InvalidOptionError(
+      `Pushing every image of a stream needs a prefix in the target: the layers go into it as ` +
+        `they pass, and each image's repository mounts them from there`,
+      { option: "targets", reason: "stream-all-no-prefix", value: targets[0]!.registry },
+    );
+  }
+  return stream;
+}
+
+/** The archives read in place (files and directories), opened. */
+async function openFiles(settings: PushRunSettings): Promise<ImageArchive[]> {
+  const { signal } = settings;
+  const archives: ImageArchive[] = [];
+  for (const source of settings.sources) {
+    if (source.kind === "file") {
+      archives.push(await openImageArchive(source.path, signal ? { signal } : {}));
+    }
+  }
+  return archives;
+}
+
+/** What the run remembers across runs: upload sessions to resume, and the blob-info cache. */
+interface Stores {
+  resume: ResumeStore | undefined;
+  cache: BlobInfoCache;
+  /** Saves what this run learnt (it holds even if the run failed part-way). */
+  save(): Promise<void>;
+}
+
+async function openStores(settings: PushRunSettings): Promise<Stores> {
+  const stateDir = settings.resume && !settings.dryRun ? defaultStateDir(settings.env) : undefined;
+  const cacheDir = defaultCacheDir(settings.env);
+  const cache = cacheDir === undefined
+    ? BlobInfoCache.inMemory()
+    : await BlobInfoCache.open(cacheDir);
+  return {
+    resume: stateDir === undefined ? undefined : new ResumeStore(stateDir),
+    cache,
+    save: async () => {
+      if (settings.dryRun) return;
+      await cache.save().catch((error) =>
+        settings.note({ kind: "cache-not-saved", path: cache.path, error })
+      );
+    },
+  };
+}
+
+/** One client per target (one auth session each), in the targets' order. */
+async function targetClients(
+  settings: PushRunSettings,
+  transport: Transport,
+): Promise<RegistryClient[]> {
+  const { targets, signal } = settings;
+  const registries = new Set(targets.map((t) => registryBaseUrl(t).href));
+  const clients: RegistryClient[] = [];
+  for (let index = 0; index < targets.length; index++) {
+    const target = targets[index]!;
+    const credentials = await settings.credentialsFor(index);
+    clients.push(
+      new RegistryClient({
+        ...registryEndpoint(target),
+        registryName: target.registry,
+        // Every image under its own name with no prefix: only views of it send requests.
+        repository: target.repository === "" ? "_" : target.repository,
+        transport,
+        retries: settings.retryAttempts,
+        // Pushing to several registries, each transfer of a blob says where it goes.
+        sink: registries.size > 1 ? forTarget(settings.sink, target.registry) : settings.sink,
+        ...(signal ? { signal } : {}),
+        ...(credentials !== undefined ? { credentials } : {}),
+        ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
+      }),
+    );
+  }
+  return clients;
+}
+
+/** A job's client: its target's, or a view of it for the job's repository (one per repository). */
+function jobClients(clients: readonly RegistryClient[]): (job: PushJob) => RegistryClient {
+  const views = new Map<string, RegistryClient>();
+  return (job) => {
+    const base = clients[job.targetIndex]!;
+    if (base.repository === job.target.repository) return base;
+    const key = `${job.targetIndex} ${job.target.repository}`;
+    let view = views.get(key);
+    if (view === undefined) {
+      view = base.forRepository(job.target.repository);
+      views.set(key, view);
+    }
+    return view;
+  };
+}
+
+/** Reads a stream to its end, its large entries going up into `client`'s repository. */
+async function readStream(
+  stream: StreamSource,
+  client: RegistryClient,
+  settings: PushRunSettings,
+  cache: BlobInfoCache,
+  compressor: LayerCompressor | undefined,
+): Promise<StreamedArchive> {
+  await client.ping();
+  return await readStreamedArchive(client, stream, {
+    ...(compressor ? { compressor } : {}),
+    cache,
+    forceUpload: settings.forceUpload,
+    dryRun: settings.dryRun,
+    // What the registry has not confirmed is held in memory: at most this much.
+    segmentSize: Math.min(settings.chunkSize, STREAM_SEGMENT_BYTES),
+    sink: settings.sink,
+  });
+}
+
+/**
+ * The run's jobs, with the archive readers' notes and the stream's unused blobs said once;
+ * nothing to push is an error.
+ */
+function planJobs(
+  archives: ImageArchive[],
+  settings: PushRunSettings,
+  streamed: StreamedArchive | undefined,
+): RunPlan {
+  const plan = planRun(archives, {
+    targets: [...settings.targets],
+    tags: [...settings.tags],
+    all: settings.all,
+    multiArch: settings.multiArch,
+    images: [...settings.images],
+  });
+  const noted = new Set<ArchiveImage>();
+  for (const job of plan.jobs) {
+    for (const { image } of job.sources) {
+      if (noted.has(image)) continue;
+      noted.add(image);
+      for (const text of image.notes) settings.note({ kind: "archive-note", text });
+    }
+  }
+  if (streamed !== undefined && plan.jobs.length === 1 && plan.jobs[0]!.kind === "image") {
+    const unused = unusedBlobs(streamed, plan.jobs[0]!.sources[0]!.image);
+    if (unused.count > 0) settings.note({ kind: "unused-stream-blobs", ...unused });
+  }
+  if (plan.jobs.length === 0) {
+    const names = archives.map((a) => a.path).join(", ");
+    throw new InvalidOptionError(`Nothing to push: every image of ${names} is untagged`, {
+      option: "images",
+      reason: "nothing-to-push",
+      value: names,
+    });
+  }
+  return plan;
 }
 
 /** Blobs of the stream that the pushed image does not name (they went up all the same). */

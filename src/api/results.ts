@@ -38,6 +38,30 @@ export interface PushedImage {
   mounted: BlobCount;
   /** Milliseconds this image took. */
   durationMs: number;
+  /**
+   * What refers to the image and went with it (in a dry run: would), in the order pushed;
+   * empty with `referrers: false`.
+   */
+  referrers: PushedReferrer[];
+  /**
+   * Manifests whose referrers kept the image's layers as stored, not compressed: compressing
+   * would have changed the digests they name. Absent when layers went as asked.
+   */
+  keptAsStoredFor?: string[];
+}
+
+/** A signature, SBOM or attestation `push` restored with its image. */
+export interface PushedReferrer {
+  /** Digest of the referrer's manifest (pushed byte for byte: the archive's). */
+  digest: string;
+  /** What it is, as its artifact type (or cosign tag) says. */
+  kind: "signature" | "sbom" | "attestation" | "artifact";
+  /** Its `artifactType`, else its config's media type. */
+  artifactType: string;
+  /** Digest of the manifest it refers to: the image's, a platform's, or another referrer's. */
+  subject: string;
+  /** The cosign-style tag it went under (`sha256-<hex>.sig`); absent for OCI 1.1. */
+  tag?: string;
 }
 
 /** An image of the archives that `all` left out, and why. */

@@ -41,6 +41,8 @@ export interface RawFlags extends SharedFlags {
   chunked?: boolean;
   compression?: string;
   compressionLevel?: string;
+  /** false with `--no-referrers`. */
+  referrers?: boolean;
 }
 
 /** Where the password came from, to warn about `-p`. */
@@ -102,6 +104,10 @@ export interface PushSettings extends SharedSettings {
   verify: boolean;
   /** How uncompressed layers go up (`--compression`, `--compression-level`). */
   compression: Compression;
+  /** `--compression` or `--compression-level` was on the command line. */
+  compressionExplicit: boolean;
+  /** Push signatures, SBOMs and attestations with their images (off with `--no-referrers`). */
+  referrers: boolean;
 }
 
 /** The flags' defaults are the library's (see `src/api/options.ts`). */
@@ -272,6 +278,8 @@ export function resolveSettings(
     resume: flags.resume !== false,
     verify: flags.verify ?? false,
     compression: compressionSetting(flags, env),
+    compressionExplicit: flags.compression !== undefined || flags.compressionLevel !== undefined,
+    referrers: flags.referrers !== false,
   };
 }
 

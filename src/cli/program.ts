@@ -193,6 +193,12 @@ export function buildProgram(
     .addOption(new Option("--verify", "hash every blob locally before uploading any"))
     .addOption(
       new Option(
+        "--no-referrers",
+        "push the images without the signatures, SBOMs and attestations the archive carries",
+      ),
+    )
+    .addOption(
+      new Option(
         "--skip-existing",
         `skip blobs the registry already has [default]` +
           env(ENV.skipExisting),

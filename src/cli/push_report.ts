@@ -8,9 +8,10 @@ import { inCliTerms } from "./core_advice.ts";
 import { registryErrorIn } from "../registry/registry_error.ts";
 import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
-import type { BlobTally } from "../push/push_image.ts";
+import type { BlobTally } from "../push/push_result.ts";
 import type { PushJob, SkippedImage } from "../push/run_plan.ts";
 import type { Compression } from "../compress/codec.ts";
+import { referrerCounts } from "./referrer_counts.ts";
 
 /** Version of the JSON document's layout; bumped only when a field changes meaning or goes. */
 export const REPORT_SCHEMA_VERSION = 1;
@@ -109,6 +110,8 @@ export function textSummary(
   const failed = reports.filter((r) => r.status === "failed");
   const compression = compressionSummary(reports, options.codec);
   if (compression !== undefined && !options.quiet) out.push(compression);
+  const along = referrersLine(reports, options.dryRun);
+  if (along !== undefined && !options.quiet) out.push(along);
   if (options.dryRun && reports.length === 1 && skipped.length === 0) {
     if (failed.length === 0) out.push(dryRunLine(reports[0]!, options.codec));
     return out;
@@ -123,6 +126,18 @@ export function textSummary(
   );
   for (const line of shown) out.push(`  ${line.text}`);
   return out;
+}
+
+/**
+ * What came along with the images: `Pushed with the image: 2 signatures, 1 SBOM, 2
+ * attestations` (a dry run: `Would push …`); undefined when nothing did.
+ */
+function referrersLine(reports: readonly JobReport[], dryRun: boolean): string | undefined {
+  const done = reports.filter((r) => r.status !== "failed");
+  const along = referrerCounts(done.flatMap((r) => r.referrers));
+  if (along === undefined) return undefined;
+  const images = done.length === 1 ? "the image" : "the images";
+  return `${dryRun ? "Would push" : "Pushed"} with ${images}: ${along}`;
 }
 
 /**
@@ -292,6 +307,14 @@ function jobJson(
       bytes: report.compressed.bytes,
       compressedBytes: report.compressed.size,
     },
+    referrers: report.referrers.map((r) => ({
+      digest: r.digest,
+      kind: r.kind,
+      artifactType: r.artifactType,
+      subject: r.subject,
+      tag: r.tag ?? null,
+    })),
+    keptAsStoredFor: report.keptAsStoredFor,
     durationMs: report.durationMs,
     error: report.status === "failed" ? errorJson(report.error) : null,
   };

@@ -60,6 +60,10 @@ const WORDINGS: Record<string, Wording> = {
   "digest-in-index": (e) => ({ hint: e.hint?.replace(...COMPRESSION_NONE) }),
   "digest-mismatch": (e) => ({ hint: e.hint?.replace(...COMPRESSION_NONE) }),
   "digest-compressed": () => ({ hint: "Add --compression none to push the layers as stored" }),
+  "referrers-pin-layers": () => ({
+    hint: "Add --no-referrers to push the image without them, or --compression none to push " +
+      "its layers as stored (its digests stay the ones they name)",
+  }),
   "no-password": () => ({
     hint: "Pass --password-stdin, set DOCKER_PUSHER_PASSWORD, or run docker login for it",
   }),

@@ -33,6 +33,8 @@ export interface CompressedForm {
  * - `resume-mismatch`: a kept prefix of a layer did not match; it is downloaded again.
  * - `download-restarted`: a layer is downloaded again from its start (`digest`).
  * - `zstd-layers`: the archive holds zstd layers that older Docker cannot load (a warning).
+ * - `kept-as-stored-for-referrers`: an image's layers go as stored, not compressed, because a
+ *   signature or attestation names a manifest that compressing would change (`digest`).
  * - `referrers-left-behind`: a pull leaves out something that refers to an image (`digest`):
  *   gone from the registry, an index, too deep, or an attestation the archive cannot carry.
  */
@@ -53,7 +55,8 @@ export type NoticeKind =
   | "resume-mismatch"
   | "download-restarted"
   | "zstd-layers"
-  | "referrers-left-behind";
+  | "referrers-left-behind"
+  | "kept-as-stored-for-referrers";
 
 /** What a `retry` event tries again: a kind, and what it concerns. Renderers word it. */
 export type RetrySubject =
@@ -134,6 +137,21 @@ export type ProgressEvent =
     subject: string;
     kind: "signature" | "sbom" | "attestation" | "artifact";
     artifactType: string;
+  }
+  /**
+   * A push restored a referrer of `subject` (a signature, SBOM or attestation), byte for byte:
+   * its blobs, then its manifest, in `target` (`registry/repository`; by its cosign tag when it
+   * has one, `tag`). `dryRun`: a dry run says it would.
+   */
+  | {
+    type: "referrer-done";
+    digest: string;
+    subject: string;
+    kind: "signature" | "sbom" | "attestation" | "artifact";
+    artifactType: string;
+    target: string;
+    tag?: string;
+    dryRun?: boolean;
   }
   /** An HTTP exchange finished (reported for --verbose; URL already redacted). */
   | { type: "http"; method: string; url: string; status: number | "error"; ms: number }

@@ -1,13 +1,17 @@
 /**
- * Rewriting manifests after layers were compressed on the way up: each compressed layer's
- * descriptor gets its new media type, digest and size, and every index above a changed manifest
- * gets the manifest's new digest. zstd layers exist only in OCI, so an image with any goes out
- * as an OCI manifest (and its index as an OCI index).
+ * The one place digests move: after layers were compressed on the way up, each compressed
+ * layer's descriptor gets its new media type, digest and size; every index above a changed
+ * manifest gets the manifest's new digest; and every buildx attestation entry that names a
+ * changed manifest (`vnd.docker.reference.digest`) follows it, so an attestation never names a
+ * manifest the registry lacks. zstd layers exist only in OCI, so an image with any goes out as
+ * an OCI manifest (and its index as an OCI index). A multi-platform index built from several
+ * archives re-points its attestations through {@linkcode followAttestation} too.
  */
 import type { ManifestNode } from "../archive/image.ts";
 import type { Descriptor } from "../image/descriptor.ts";
 import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
 import { sha256Digest } from "../digest.ts";
+import { ATTESTATION_DIGEST_ANNOTATION, isAttestationEntry } from "../image/referrer.ts";
 
 /** Docker media types and their OCI equivalents. */
 const TO_OCI: Record<string, string> = {
@@ -34,6 +38,23 @@ export function compressedLayerType(mediaType: string, codec: "gzip" | "zstd"): 
 }
 
 type Json = Record<string, unknown>;
+
+/**
+ * An index entry's annotations with a buildx attestation's `vnd.docker.reference.digest` moved
+ * to the digest its manifest now has (`moved` maps an original digest to the new one, undefined
+ * when it did not move). The same object when nothing moves: entries of other kinds, and
+ * attestations of manifests that kept their digest, keep their exact annotations.
+ */
+export function followAttestation<T extends Readonly<Record<string, string>> | undefined>(
+  annotations: T,
+  moved: (digest: string) => string | undefined,
+): T {
+  if (annotations === undefined || !isAttestationEntry({ annotations })) return annotations;
+  const subject = annotations[ATTESTATION_DIGEST_ANNOTATION];
+  const now = subject === undefined ? undefined : moved(subject);
+  if (now === undefined || now === subject) return annotations;
+  return { ...annotations, [ATTESTATION_DIGEST_ANNOTATION]: now };
+}
 
 /**
  * The tree with `replaced` layers (by original digest) swapped in. Nodes with nothing to change
@@ -67,6 +88,16 @@ export function rewriteTree(
         entry.mediaType = child.mediaType;
         changed = true;
       }
+      const annotations = stringRecord(entry.annotations);
+      const followed = followAttestation(
+        annotations,
+        (digest) => changedChildren.get(digest)?.digest,
+      );
+      if (followed !== annotations) {
+        // In place: the other annotations keep their order, and so their bytes.
+        Object.assign(entry.annotations as Json, followed);
+        changed = true;
+      }
     }
   } else {
     for (const layer of asDescriptors(manifest.layers)) {
@@ -98,4 +129,11 @@ function asDescriptors(value: unknown): Json[] {
   return Array.isArray(value)
     ? value.filter((v): v is Json => typeof v === "object" && v !== null)
     : [];
+}
+
+/** Annotations as JSON gives them: only string values count (anything else is left alone). */
+function stringRecord(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value).filter(([, v]) => typeof v === "string");
+  return Object.fromEntries(entries) as Record<string, string>;
 }

@@ -34,6 +34,8 @@ import {
 import { sha256Digest } from "../digest.ts";
 import { ArchiveError, InvalidOptionError } from "../errors.ts";
 import { formatPlatform, type Platform } from "../image/platform.ts";
+import { isAttestationEntry } from "../image/referrer.ts";
+import { followAttestation } from "./manifest_rewrite.ts";
 
 /** One manifest an input contributes to the index. */
 export interface PlatformEntry {
@@ -73,11 +75,6 @@ export interface ReadPlatformOptions {
   /** Cancels reading config blobs. */
   signal?: AbortSignal;
 }
-
-/** buildx marks attestation manifests with this annotation… */
-const REFERENCE_TYPE = "vnd.docker.reference.type";
-/** …and names the manifest they attest with this one. */
-const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 
 /**
  * The platform of an image manifest, read from its config blob (OCI's image config requires
@@ -180,7 +177,7 @@ export async function platformEntries(
       platform: platform ?? await readPlatform(child, label, options),
       label,
       ...(annotations ? { annotations } : {}),
-      attestation: annotations?.[REFERENCE_TYPE] === "attestation-manifest",
+      attestation: isAttestationEntry({ annotations }),
     });
   }
   return entries;
@@ -221,7 +218,8 @@ export function checkDistinctPlatforms(entries: readonly PlatformEntry[]): void 
 /**
  * The index entries for `entries`, each with the descriptor its manifest was pushed as
  * (`pushed`, keyed by original digest). An attestation's `vnd.docker.reference.digest` is
- * moved to its subject's pushed digest, so it still names the image it attests.
+ * moved to its subject's pushed digest (see `followAttestation`), so it still names the image
+ * it attests.
  */
 export function indexChildren(
   entries: readonly PlatformEntry[],
@@ -234,12 +232,7 @@ export function indexChildren(
         `No pushed descriptor for manifest ${entry.node.digest} of ${entry.label}`,
       );
     }
-    let annotations = entry.annotations;
-    const subject = annotations?.[REFERENCE_DIGEST];
-    const moved = subject === undefined ? undefined : pushed.get(subject);
-    if (annotations !== undefined && moved !== undefined && moved.digest !== subject) {
-      annotations = { ...annotations, [REFERENCE_DIGEST]: moved.digest };
-    }
+    const annotations = followAttestation(entry.annotations, (d) => pushed.get(d)?.digest);
     const { mediaType, digest, size } = final;
     return {
       mediaType,

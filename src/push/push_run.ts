@@ -10,7 +10,6 @@ import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
 import { isIndexMediaType } from "../image/media_types.ts";
 import type { ProgressSink } from "../progress/events.ts";
 import type { RegistryClient } from "../registry/client.ts";
-import { putManifest } from "../registry/manifests.ts";
 import { formatReference } from "../image/reference.ts";
 import {
   buildIndex,
@@ -25,14 +24,11 @@ import {
 import { KeyedLocks, Limiter } from "../pool.ts";
 import { CompressedFanOut } from "./fan_out.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
-import {
-  type BlobTally,
-  checkTarget,
-  pushImage,
-  type PushOptions,
-  type PushResult,
-  tagged,
-} from "./push_image.ts";
+import { pushImage, type PushOptions } from "./push_image.ts";
+import type { BlobTally, PushResult } from "./push_result.ts";
+import { checkTarget } from "./target_check.ts";
+import { type PushedReferrer, referrerBlobs } from "./graph_referrers.ts";
+import { keepLayersFor, type ReferrerPolicy } from "./referrer_guard.ts";
 import type { Compression } from "../compress/codec.ts";
 import type { PushJob } from "./run_plan.ts";
 
@@ -52,6 +48,10 @@ export interface JobReport {
   mounted: BlobTally;
   compressed: PushResult["compressed"];
   compressedLayers: Map<string, { bytes: number; size: number }>;
+  /** What refers to the images and went with them (or would, in a dry run). */
+  referrers: PushedReferrer[];
+  /** Manifests whose referrers kept their image's layers as stored (not compressed). */
+  keptAsStoredFor: string[];
   durationMs: number;
   error?: unknown;
 }
@@ -67,23 +67,29 @@ export interface RunOptions {
 
 /**
  * Checks what can be checked before a byte is sent: a digest target must be the manifest's,
- * and the platforms `--multi-arch` joins must be distinct (usage errors otherwise). Returns
- * each `multi-arch` job's platform entries.
+ * compression asked for explicitly must not break a referrer (see `referrer_guard.ts`), and
+ * the platforms `--multi-arch` joins must be distinct (usage errors otherwise). Returns each
+ * `multi-arch` job's platform entries.
  */
 export async function prepareRun(
   jobs: readonly PushJob[],
   compression: Compression,
   signal?: AbortSignal,
+  referrers: Omit<ReferrerPolicy, "compression"> = { compressionExplicit: false, referrers: true },
 ): Promise<Map<PushJob, PlatformEntry[]>> {
   const entries = new Map<PushJob, PlatformEntry[]>();
   /** Every target joins the same sources: read them once. */
   const bySources = new Map<string, PlatformEntry[]>();
+  const policy = { ...referrers, compression };
   for (const job of jobs) {
     if (job.kind === "image") {
-      checkTarget(job.sources[0]!.image, {
+      const { image, label } = job.sources[0]!;
+      // Layers kept as stored for the referrers' sake leave the digest as the archive has it.
+      const kept = keepLayersFor(image, policy, label) !== undefined;
+      checkTarget(image, {
         tags: job.tags,
         ...(job.digest !== undefined ? { digest: job.digest } : {}),
-      }, compression);
+      }, kept ? { codec: "none" } : compression);
       continue;
     }
     const key = job.sources.map((s) => `${s.archive} ${s.image.root.digest}`).join("\n");
@@ -97,6 +103,9 @@ export async function prepareRun(
         );
       }
       checkDistinctPlatforms(found);
+      for (const entry of found) {
+        keepLayersFor({ names: [], root: entry.node, notes: [] }, policy, entry.label);
+      }
       bySources.set(key, found);
     }
     entries.set(job, found);
@@ -145,7 +154,7 @@ export async function runJobs(
     }
     return found;
   };
-  if (going.length > 0) announce(going, options.sink);
+  if (going.length > 0) announce(going, options.sink, options.push.referrers !== false);
   return await Promise.all(jobs.map(async (job): Promise<JobReport> => {
     const started = performance.now();
     const refused = await reachable.get(job) as { error: unknown } | undefined;
@@ -159,6 +168,8 @@ export async function runJobs(
       mounted: { count: 0, bytes: 0, archiveBytes: 0 },
       compressed: { count: 0, bytes: 0, size: 0 },
       compressedLayers: new Map(),
+      referrers: [],
+      keptAsStoredFor: [],
       durationMs: 0,
     };
     try {
@@ -195,16 +206,10 @@ export async function runJobs(
           digest: index.digest,
           size: index.bytes.length,
         };
-        if (!options.push.dryRun) {
-          for (const tag of job.tags) {
-            await putManifest(client, tag, index.mediaType, index.bytes);
-            options.sink({
-              type: "manifest-done",
-              reference: tagged(client, tag),
-              digest: index.digest,
-            });
-          }
-        }
+        // The index, its platforms in place: a graph of one manifest, under the tags.
+        await push({ names: [], root: { ...index, blobs: [], children: [] }, notes: [] }, [
+          ...job.tags,
+        ]);
       } else {
         const source = job.sources[0]!;
         const result = await push(source.image, job.tags, job.digest);
@@ -231,6 +236,12 @@ function fanOutOf(
 ): CompressedFanOut | undefined {
   if (options.push.compression.codec === "none" || options.push.dryRun) return undefined;
   const fanOut = new CompressedFanOut();
+  const policy = {
+    compression: options.push.compression,
+    // Explicit compression that breaks a referrer was refused before the run (prepareRun).
+    compressionExplicit: false,
+    referrers: options.push.referrers !== false,
+  };
   const registries = new Set<string>();
   for (const job of jobs) {
     const client = options.clientFor(job);
@@ -239,6 +250,8 @@ function fanOutOf(
       ? (prepared.get(job) ?? []).map((e) => e.node)
       : job.sources.map((s) => s.image.root);
     for (const root of roots) {
+      // An image whose referrers keep its layers as stored wants none compressed.
+      if (keepLayersFor({ names: [], root, notes: [] }, policy, root.digest)) continue;
       for (const blob of uniqueBlobs(root)) {
         if (isUncompressedLayer(blob.mediaType)) fanOut.want(blob.digest, client);
       }
@@ -248,11 +261,14 @@ function fanOutOf(
 }
 
 /** One `plan` event for the run: every blob it may send, each digest once. */
-function announce(jobs: readonly PushJob[], sink: ProgressSink): void {
+function announce(jobs: readonly PushJob[], sink: ProgressSink, withReferrers: boolean): void {
   const blobs = new Map<string, number>();
   for (const job of jobs) {
     for (const source of job.sources) {
-      for (const blob of uniqueBlobs(source.image.root)) blobs.set(blob.digest, blob.size);
+      const root = source.image.root;
+      const held = uniqueBlobs(root);
+      const theirs = withReferrers ? referrerBlobs(root, held) : [];
+      for (const blob of [...held, ...theirs]) blobs.set(blob.digest, blob.size);
     }
   }
   const first = jobs[0];
@@ -287,6 +303,8 @@ function add(report: JobReport, result: PushResult): void {
   report.compressed.size += result.compressed.size;
   for (const [digest, layer] of result.compressedLayers) report.compressedLayers.set(digest, layer);
   report.manifestFinal &&= result.manifestFinal;
+  report.referrers.push(...result.referrers);
+  if (result.keptAsStoredFor !== undefined) report.keptAsStoredFor.push(result.keptAsStoredFor);
 }
 
 /** The platforms of an image, for the report: nothing when the archive does not say. */

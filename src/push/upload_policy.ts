@@ -11,7 +11,7 @@ import type { ArchiveBlob } from "../archive/image.ts";
  */
 export const ONE_REQUEST_ADVICE = "set chunked to false to upload in one request";
 import type { RegistryClient } from "../registry/client.ts";
-import { RegistryError } from "../registry/registry_error.ts";
+import { answerOf } from "../registry/answer_class.ts";
 import type { ResumeStore } from "./resume_store.ts";
 import { attemptBlob } from "./blob_attempts.ts";
 import {
@@ -248,7 +248,7 @@ export class UploadPolicy {
       }
       return await uploadBlob(client, blob, this.#uploadOptions(blob, false, mountFrom));
     }
-    const tooLarge = error instanceof RegistryError && error.status === 413;
+    const tooLarge = answerOf(error).kind === "too-large";
     if (tooLarge) this.#refusedTooLarge = true;
     if (tooLarge && !chunked && mode === "auto" && blob.size > this.#chunks.minSize) {
       // The registry took less than the whole blob: start chunks at half of what it refused.

@@ -40,6 +40,8 @@ function report(registry: string, layers: [string, number, number][]): JobReport
       size: layers.reduce((n, l) => n + l[2], 0),
     },
     compressedLayers,
+    referrers: [],
+    keptAsStoredFor: [],
     durationMs: 1,
   };
 }
@@ -332,4 +334,19 @@ Deno.test("textSummary: --quiet keeps the images --all left out, as it keeps fai
     "Summary: 1 push(es), 1 image(s) skipped",
     `  - skipped ${skipped.digest} (b.tar): untagged; name it with --image to push it by digest`,
   ]);
+});
+
+Deno.test("textSummary says what came along with the images, and a dry run what would", () => {
+  const a = report("one.example", []);
+  const subject = `sha256:${"e".repeat(64)}`;
+  a.referrers.push(
+    { digest: `sha256:${"1".repeat(64)}`, kind: "signature", artifactType: "x", subject },
+    { digest: `sha256:${"2".repeat(64)}`, kind: "sbom", artifactType: "spdx", subject },
+    { digest: `sha256:${"3".repeat(64)}`, kind: "signature", artifactType: "x", subject },
+  );
+  const text = textSummary([a], [], { dryRun: false, quiet: false, codec: "none" });
+  assertEquals(text, ["Pushed with the image: 2 signatures, 1 SBOM"]);
+  const dry = textSummary([a], [], { dryRun: true, quiet: false, codec: "none" });
+  assertEquals(dry[0], "Would push with the image: 2 signatures, 1 SBOM");
+  assertEquals(textSummary([a], [], { dryRun: false, quiet: true, codec: "none" }), []);
 });

@@ -4,7 +4,7 @@
  */
 import { InvalidOptionError } from "../../src/errors.ts";
 import { readPlatform } from "../../src/push/multi_arch.ts";
-import { checkTarget } from "../../src/push/push_image.ts";
+import { checkTarget } from "../../src/push/target_check.ts";
 import { parseRegistryPrefix } from "../../src/image/reference.ts";
 import { asUsage, UsageError, usageErrorOf } from "../../src/cli/usage_error.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";

@@ -21,7 +21,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../helpers/assert.ts";
-import { checkTarget } from "../../src/push/push_image.ts";
+import { checkTarget } from "../../src/push/target_check.ts";
 import { attestationItem, imageNode, indexNode } from "./_multi_arch_fixtures.ts";
 
 type Json = Record<string, unknown>;

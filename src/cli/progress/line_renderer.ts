@@ -111,6 +111,10 @@ function eventLine(event: ProgressEvent, state: ProgressState): string | undefin
       return `${event.level === "warning" ? "Warning" : "Notice"}: ${event.message}`;
     case "manifest-done":
       return `Pushed manifest ${formatManifest(event.reference, event.digest)}`;
+    case "referrer-done":
+      return `${event.dryRun ? "Would push" : "Pushed"} ${event.kind} ${
+        shortDigest(event.digest)
+      } of ${shortDigest(event.subject)}${event.tag === undefined ? "" : ` as ${event.tag}`}`;
     case "blob-progress":
     case "http":
       return undefined;

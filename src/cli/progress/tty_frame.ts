@@ -175,6 +175,10 @@ export function permanentLine(
       return `${c.yellow("!")} ${event.message}`;
     case "manifest-done":
       return `${c.green("✓")} pushed manifest ${formatManifest(event.reference, event.digest)}`;
+    case "referrer-done":
+      return `${c.green("✓")} ${event.dryRun ? "would push" : "pushed"} ${event.kind} ${
+        shortDigest(event.digest)
+      } of ${shortDigest(event.subject)}`;
     case "plan":
     case "blob-start":
     case "blob-progress":

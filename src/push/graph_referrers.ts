@@ -1,0 +1,68 @@
+/**
+ * The referrers an image's graph carries (signatures, SBOMs, attestations hanging off its
+ * manifests, see `src/image/referrer.ts`), as a push sees them: their blobs, which go up with
+ * the image's (as stored, never recompressed), whether there are any, the graph without them
+ * (`referrers: false`), and what a push reports of each it restored. Their manifests are
+ * committed after their subjects in `commit_graph.ts`.
+ */
+import type { ArchiveBlob, ManifestNode } from "../archive/image.ts";
+import type { ReferrerKind, ReferrerNode } from "../image/referrer.ts";
+
+/** A referrer a push restored (or a dry run would). */
+export interface PushedReferrer {
+  /** Digest of the referrer's manifest (unchanged: it is pushed byte for byte). */
+  digest: string;
+  kind: ReferrerKind;
+  artifactType: string;
+  /** Digest of the manifest it refers to. */
+  subject: string;
+  /** The cosign-style tag it went under; absent for an OCI 1.1 referrer. */
+  tag?: string;
+  /**
+   * How its subject lists it: the registry's referrers API, the fallback tag, or (a dry run)
+   * `planned`; absent for a cosign-style tag.
+   */
+  listed?: "api" | "fallback-tag" | "planned";
+}
+
+/** Every node of `root`'s graph that something refers to, with those referrers' own graphs. */
+function* referrersBelow(root: ManifestNode): Generator<ReferrerNode> {
+  for (const referrer of root.referrers ?? []) {
+    yield referrer;
+    yield* referrersBelow(referrer.node);
+  }
+  for (const child of root.children) yield* referrersBelow(child);
+}
+
+/**
+ * The blobs of every referrer in `root`'s graph that the image itself does not hold (`held`),
+ * each digest once.
+ */
+export function referrerBlobs(
+  root: ManifestNode,
+  held: readonly ArchiveBlob[],
+): ArchiveBlob[] {
+  const seen = new Set(held.map((b) => b.digest));
+  const blobs: ArchiveBlob[] = [];
+  const visit = (node: ManifestNode) => {
+    for (const blob of node.blobs) {
+      if (seen.has(blob.digest)) continue;
+      seen.add(blob.digest);
+      blobs.push(blob);
+    }
+    node.children.forEach(visit);
+  };
+  for (const referrer of referrersBelow(root)) visit(referrer.node);
+  return blobs;
+}
+
+/** Whether anything in `root`'s graph refers to one of its manifests. */
+export function hasReferrers(root: ManifestNode): boolean {
+  return !referrersBelow(root).next().done;
+}
+
+/** `root`'s graph without its referrers (`referrers: false`): the image alone. */
+export function withoutReferrers(root: ManifestNode): ManifestNode {
+  const { referrers: _, ...node } = root;
+  return { ...node, children: root.children.map(withoutReferrers) };
+}

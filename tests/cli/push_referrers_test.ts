@@ -1,0 +1,148 @@
+/**
+ * `push` restores what an archive carries with its image (issue 18): an OCI layout holding an
+ * image, its cosign `.sig`, an SPDX SBOM referrer and a signature of that SBOM, pushed as a
+ * user would (a subprocess) into a real registry (distribution: the fallback tag). Everything
+ * arrives with the archive's digests, the `.sig` verifies with openssl, the result line and
+ * `--output json` say what came along, and compression that would break a signature is
+ * refused (or left out with `--no-referrers`).
+ */
+import { fallbackTag } from "../../src/image/referrer.ts";
+import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
+import { runCli } from "../helpers/cli.ts";
+import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import {
+  buildSignedSet,
+  makeSigningKey,
+  type SignedSet,
+  verifyCosignSignature,
+  writeSignedLayout,
+} from "../helpers/signed_fixtures.ts";
+
+interface Layout extends AsyncDisposable {
+  dir: string;
+  set: SignedSet;
+  publicKeyPath: string;
+}
+
+/** A signed set laid into an OCI layout directory (its layers stored uncompressed). */
+async function signedLayout(): Promise<Layout> {
+  const dir = await Deno.makeTempDir({ prefix: "dip-push-referrers-" });
+  const key = await makeSigningKey(dir);
+  const set = await buildSignedSet("app", key);
+  await writeSignedLayout(`${dir}/layout`, set);
+  return {
+    dir: `${dir}/layout`,
+    set,
+    publicKeyPath: key.publicKeyPath,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+async function listed(registry: TestRegistry, subject: string): Promise<string[]> {
+  const index = await registry.fetchManifest("app", fallbackTag(subject));
+  return (index.json.manifests as { digest: string }[]).map((d) => d.digest);
+}
+
+const TOOLS = ["docker-registry", "openssl"];
+/** The library's default compression (the test harness sets none for older tests). */
+const DEFAULT_COMPRESSION = { env: { DOCKER_PUSHER_COMPRESSION: "" } };
+
+integrationTest("a signed image crosses with its signatures and SBOM, same digests", async () => {
+  await using registry = await startRegistry();
+  await using layout = await signedLayout();
+  const { set } = layout;
+  const result = await runCli(
+    ["-r", `${registry.url}/app:1`, "-f", layout.dir],
+    DEFAULT_COMPRESSION,
+  );
+  assertEquals(result.code, 0, result.stderr);
+  // Layers stored uncompressed stay so: the signatures name this digest.
+  assertEquals((await registry.fetchManifest("app", "1")).digest, set.image.digest);
+  assertStringIncludes(result.stderr, "as stored, not compressed");
+  assertStringIncludes(result.stderr, "Pushed with the image: 2 signatures, 1 SBOM");
+  const sig = await registry.fetchManifest("app", set.cosignSignature.tag);
+  assertEquals(sig.digest, set.cosignSignature.manifest.digest);
+  assert(
+    await verifyCosignSignature(
+      sig.bytes,
+      set.cosignSignature.payload,
+      set.image.digest,
+      layout.publicKeyPath,
+    ),
+    "the .sig verifies after the trip",
+  );
+  assertEquals(await listed(registry, set.image.digest), [set.sbom.manifest.digest]);
+  assertEquals(await listed(registry, set.sbom.manifest.digest), [
+    set.sbomSignature.manifest.digest,
+  ]);
+}, { tools: TOOLS });
+
+integrationTest("--output json lists the referrers pushed; --dry-run writes none", async () => {
+  await using registry = await startRegistry();
+  await using layout = await signedLayout();
+  const { set } = layout;
+  const dry = await runCli(
+    ["-r", `${registry.url}/app:1`, "-f", layout.dir, "--dry-run"],
+    DEFAULT_COMPRESSION,
+  );
+  assertEquals(dry.code, 0, dry.stderr);
+  assertStringIncludes(dry.stderr, "Would push with the image: 2 signatures, 1 SBOM");
+  const writes = (await registry.requests()).filter((r) => !["GET", "HEAD"].includes(r.method));
+  assertEquals(writes.map((r) => `${r.method} ${r.path}`), []);
+
+  const json = await runCli(
+    ["-r", `${registry.url}/app:1`, "-f", layout.dir, "--output", "json"],
+    DEFAULT_COMPRESSION,
+  );
+  assertEquals(json.code, 0, json.stderr);
+  const report = JSON.parse(json.stdout);
+  const referrers = report.images[0].referrers as Record<string, unknown>[];
+  assertEquals(
+    referrers.map((r) => [r.digest, r.kind, r.subject, r.tag]).sort(),
+    [
+      [set.cosignSignature.manifest.digest, "signature", set.image.digest, set.cosignSignature.tag],
+      [set.sbom.manifest.digest, "sbom", set.image.digest, null],
+      [set.sbomSignature.manifest.digest, "signature", set.sbom.manifest.digest, null],
+    ].sort(),
+  );
+  assert(referrers.every((r) => typeof r.artifactType === "string" && r.artifactType !== ""));
+  assertEquals(report.images[0].keptAsStoredFor, [set.image.digest]);
+}, { tools: TOOLS });
+
+integrationTest(
+  "--compression with referrers: exit 2 before anything is sent; --no-referrers pushes the image alone",
+  async () => {
+    await using registry = await startRegistry();
+    await using layout = await signedLayout();
+    const { set } = layout;
+    const refused = await runCli([
+      "-r",
+      `${registry.url}/app:1`,
+      "-f",
+      layout.dir,
+      "--compression",
+      "gzip",
+    ]);
+    assertEquals(refused.code, 2, refused.stderr);
+    assertStringIncludes(refused.stderr, "--no-referrers");
+    assertStringIncludes(refused.stderr, "--compression none");
+    const sent = (await registry.requests()).filter((r) => r.path.startsWith("/v2/app/"));
+    assertEquals(sent.map((r) => `${r.method} ${r.path}`), []);
+
+    const alone = await runCli([
+      "-r",
+      `${registry.url}/app:1`,
+      "-f",
+      layout.dir,
+      "--compression",
+      "gzip",
+      "--no-referrers",
+    ]);
+    assertEquals(alone.code, 0, alone.stderr);
+    const pushed = await registry.fetchManifest("app", "1");
+    assert(pushed.digest !== set.image.digest, "its layers went compressed");
+    assertEquals(await registry.manifestExists("app", set.cosignSignature.tag), false);
+    assertEquals(await registry.manifestExists("app", fallbackTag(set.image.digest)), false);
+  },
+  { tools: TOOLS },
+);
