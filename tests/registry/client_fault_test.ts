@@ -339,3 +339,18 @@ Deno.test("blobExists reads a HEAD that stays 401 as absent, never as present", 
   assertEquals(await blobExists(harness.client, BLOB_DIGEST), false);
   assert(fake.requestsTo("blob-head").length <= 2, "no loop");
 });
+
+Deno.test("blobExists reads 403 as absent and a HEAD that stays 500 as a failure", async () => {
+  // GCR and Artifactory answer 403 rather than 404 for a blob the account can't see yet.
+  await using fake = await FakeRegistry.start({
+    faults: [
+      { route: "blob-head", nth: [1], action: respond(403) },
+      { route: "blob-head", nth: [2, 3, 4, 5, 6, 7, 8, 9], action: respond(500) },
+    ],
+  });
+  using harness = connectClient(fake);
+
+  assertEquals(await blobExists(harness.client, BLOB_DIGEST), false);
+  const error = await assertRejects(() => blobExists(harness.client, BLOB_DIGEST), RegistryError);
+  assertEquals(error.status, 500);
+});
