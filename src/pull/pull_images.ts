@@ -156,38 +156,8 @@ async function pull(
       }
     }
   }
-  const lookup = options.referrers;
-  if (lookup !== undefined) {
-    const limiter = new Limiter(Math.max(PROBES_AT_ONCE, options.maxConcurrent));
-    await Promise.all(images.map(async (image) => {
-      const client = owners.get(image)!;
-      image.referrers = await findReferrers(client, subjectsOf(image.resolved), {
-        lookup,
-        name: image.name,
-        known: new Map([[image.resolved.root.digest, image.resolved.attestations]]),
-        limiter,
-        sink: options.sink,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      for (const referrer of image.referrers.referrers) {
-        for (const blob of referrer.blobs) {
-          if (!clients.has(blob.digest)) clients.set(blob.digest, client);
-        }
-      }
-      const index = image.resolved.pickedFrom;
-      if (index === undefined) return;
-      // cosign signs the digest a tag names: for a multi-platform tag, the index's.
-      const left = await countReferrers(client, index, lookup, limiter);
-      if (left === 0) return;
-      options.sink({
-        type: "notice",
-        kind: "referrers-left-behind",
-        level: "warning",
-        digest: index,
-        message: `${left} referrer(s) of the index ${index} (${image.name}) stay behind with ` +
-          "it: only one platform's manifest is stored; keep the whole index to bring them",
-      });
-    }));
+  if (options.referrers !== undefined) {
+    await addReferrers(images, owners, clients, { ...options, referrers: options.referrers });
   }
   const warning = zstdLayerWarning(images);
   if (warning !== undefined) options.sink(warning);
@@ -235,6 +205,52 @@ async function pull(
  * fallback tag, and three cosign tags), all small.
  */
 const PROBES_AT_ONCE = 8;
+
+/**
+ * Finds what refers to each image's manifests (`image.referrers`), and notes each referrer
+ * blob's client. With one platform picked from an index, the index's own referrers cannot
+ * come along: a warning says how many stay behind.
+ */
+async function addReferrers(
+  images: readonly BundleImage[],
+  owners: ReadonlyMap<BundleImage, RegistryClient>,
+  clients: Map<string, RegistryClient>,
+  options: PullOptions & { referrers: ReferrerLookup },
+): Promise<void> {
+  const lookup = options.referrers;
+  const limiter = new Limiter(Math.max(PROBES_AT_ONCE, options.maxConcurrent));
+  await Promise.all(images.map(async (image) => {
+    const client = owners.get(image)!;
+    const index = image.resolved.pickedFrom;
+    const [found, left] = await Promise.all([
+      findReferrers(client, subjectsOf(image.resolved), {
+        lookup,
+        name: image.name,
+        known: new Map([[image.resolved.root.digest, image.resolved.attestations]]),
+        limiter,
+        sink: options.sink,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+      // cosign signs the digest a tag names: for a multi-platform tag, the index's.
+      index === undefined ? 0 : countReferrers(client, index, lookup, limiter),
+    ]);
+    image.referrers = found;
+    for (const referrer of found.referrers) {
+      for (const blob of referrer.blobs) {
+        if (!clients.has(blob.digest)) clients.set(blob.digest, client);
+      }
+    }
+    if (index === undefined || left === 0) return;
+    options.sink({
+      type: "notice",
+      kind: "referrers-left-behind",
+      level: "warning",
+      digest: index,
+      message: `${left} referrer(s) of the index ${index} (${image.name}) stay behind with ` +
+        "it: only one platform's manifest is stored; keep the whole index to bring them",
+    });
+  }));
+}
 
 /** The manifests whose referrers come along: the root, and each platform's manifest. */
 function subjectsOf(resolved: ResolvedImage): string[] {
