@@ -1,5 +1,6 @@
 import { NetworkError, RegistryError } from "../../src/registry/registry_error.ts";
-import { backoffDelay, withRetries } from "../../src/registry/retry.ts";
+import { backoffDelay, isRetryable, withRetries } from "../../src/registry/retry.ts";
+import { UploadSessionLostError } from "../../src/registry/upload_common.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 
 const unavailable = (retryAfterMs?: number) =>
@@ -179,4 +180,25 @@ Deno.test("withRetries does not retry once the signal has aborted", async () => 
   assert(error === failure, error.message);
   assertEquals(calls, 1);
   assertEquals(delays, []);
+});
+
+Deno.test("isRetryable is the answer table's retry row, for the error itself only", () => {
+  const url = "https://r.example/v2/a/manifests/1";
+  const answer = (status: number, code?: string) =>
+    new RegistryError({
+      method: "GET",
+      url,
+      status,
+      ...(code ? { codes: [{ code, message: "" }] } : {}),
+    });
+  assertEquals(isRetryable(answer(503)), true);
+  assertEquals(isRetryable(answer(403, "TOOMANYREQUESTS")), true);
+  assertEquals(isRetryable(answer(413)), false);
+  assertEquals(isRetryable(answer(401)), false);
+  assertEquals(isRetryable(answer(501)), false);
+  assertEquals(isRetryable(new NetworkError("GET", url, "reset", { temporary: true })), true);
+  assertEquals(isRetryable(new NetworkError("GET", url, "TLS", { temporary: false })), false);
+  // A lost session is the blob's to start again (push's blob attempts), not a request's retry.
+  assertEquals(isRetryable(new UploadSessionLostError("lost", { cause: answer(503) })), false);
+  assertEquals(isRetryable(new Error("wrapped", { cause: answer(503) })), false);
 });
