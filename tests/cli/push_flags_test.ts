@@ -65,7 +65,9 @@ async function uploads(registry: TestRegistry, repo: string) {
 
 // --image: push_roundtrip_test.ts. Help (-h) and version: the first tests below.
 // --all, --multi-arch, --tag and --output: push_many_test.ts.
+// --no-referrers: push_referrers_test.ts (it needs an archive that carries referrers).
 const covered = new Set<string>([
+  "--no-referrers",
   "--image",
   "-h",
   "--help",
