@@ -121,8 +121,10 @@ interface Probe {
 
 /**
  * Finds everything that refers to `subjects` (recursively) in the client's repository. A
- * referrer listed but gone from the registry is left out with a notice; any other failure
- * fails the pull, since an image that arrives unsigned is worse than a pull that says why.
+ * referrer listed but gone from the registry is left out with a notice, and a registry that
+ * refuses a lookup costs that subject's referrers with a warning ({@linkcode orWarn}); a
+ * failure to fetch a referrer that is there fails the pull, since an image that arrives
+ * silently unsigned is worse than a pull that says why.
  */
 export async function findReferrers(
   client: RegistryClient,
