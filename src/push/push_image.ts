@@ -132,28 +132,13 @@ export async function pushImage(
   if (pinned !== undefined) keptAsStored(image, pinned, options.sink);
   if (options.verify) await verifyAll(client, [...blobs, ...extra], options);
   const writer = writerFor(client, options);
-  const compressor = pinned !== undefined
-    ? undefined
-    : options.compressor ?? ownCompressor(blobs, options);
-  const sources: BlobSources = {
+  const { tally, compressible } = await placeAll(
     writer,
-    forceUpload: options.forceUpload,
-    ...(compressor ? { compressor } : {}),
-    mountSource: (digest) => mountSource(client, digest, options),
-    ...(options.streamed ? { streamed: options.streamed } : {}),
-    ...(options.streamedInto !== undefined ? { streamedInto: options.streamedInto } : {}),
-    ...(options.shared?.claimed ? { claimed: options.shared.claimed } : {}),
-  };
-  const tally = new PushTally(
-    options.sink,
-    (digest) => options.streamed?.has(digest) ?? false,
-    (digest) => writer.learn(digest),
+    blobs,
+    extra,
+    pinned === undefined,
+    options,
   );
-  try {
-    await placeBlobs([...blobs, ...extra], sourcesFor(sources, extra), tally, options);
-  } finally {
-    if (compressor !== options.compressor) compressor?.close();
-  }
   const tree = tally.replaced.size > 0
     ? rewriteTree(root, tally.replaced, compression.codec === "zstd")
     : root;
@@ -173,10 +158,46 @@ export async function pushImage(
     compressedLayers: tally.compressedLayers,
     dryRun: writer.dryRun,
     // A dry run cannot know the digest of a layer it has never compressed.
-    manifestFinal: !blobs.some((b) => compressible(b, sources) && !tally.replaced.has(b.digest)),
+    manifestFinal: !blobs.some((b) => compressible(b) && !tally.replaced.has(b.digest)),
     referrers,
     ...(pinned !== undefined ? { keptAsStoredFor: pinned.digest } : {}),
   };
+}
+
+/**
+ * Every blob of the image (`blobs`) and of its referrers (`extra`, always as stored) placed
+ * through `writer`; layers stored uncompressed go compressed when `compress` and the options
+ * say so. Returns the tally, and which blobs went (or would go) compressed.
+ */
+async function placeAll(
+  writer: Writer,
+  blobs: readonly ArchiveBlob[],
+  extra: readonly ArchiveBlob[],
+  compress: boolean,
+  options: PushOptions,
+): Promise<{ tally: PushTally; compressible: (blob: ArchiveBlob) => boolean }> {
+  const client = writer.client;
+  const compressor = compress ? options.compressor ?? ownCompressor(blobs, options) : undefined;
+  const sources: BlobSources = {
+    writer,
+    forceUpload: options.forceUpload,
+    ...(compressor ? { compressor } : {}),
+    mountSource: (digest) => mountSource(client, digest, options),
+    ...(options.streamed ? { streamed: options.streamed } : {}),
+    ...(options.streamedInto !== undefined ? { streamedInto: options.streamedInto } : {}),
+    ...(options.shared?.claimed ? { claimed: options.shared.claimed } : {}),
+  };
+  const tally = new PushTally(
+    options.sink,
+    (digest) => options.streamed?.has(digest) ?? false,
+    (digest) => writer.learn(digest),
+  );
+  try {
+    await placeBlobs([...blobs, ...extra], sourcesFor(sources, extra), tally, options);
+  } finally {
+    if (compressor !== options.compressor) compressor?.close();
+  }
+  return { tally, compressible: (blob) => compressible(blob, sources) };
 }
 
 /** Layers as stored: what an image whose referrers name its digests gets. */
