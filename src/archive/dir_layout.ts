@@ -18,7 +18,8 @@ import {
   readEntry,
 } from "./archive_reader.ts";
 import type { ArchiveBlob, ArchiveImage, ManifestNode } from "./image.ts";
-import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
+import type { Descriptor } from "../image/descriptor.ts";
+import { parseManifestValue } from "../image/manifest.ts";
 import { declaredCompression, layerTypeFor, MEDIA_TYPES } from "../image/media_types.ts";
 import { asArray, asObject, type JsonObject, JsonShapeError } from "../image/json_guards.ts";
 import type { TarEntry, TarIndex } from "./tar_index.ts";
@@ -26,7 +27,10 @@ import type { TarEntry, TarIndex } from "./tar_index.ts";
 /** The `version` file's text, up to the minor version (1.1 is what containers/image writes). */
 const VERSION_PREFIX = "Directory Transport Version: 1.";
 
-/** A `dir:` layout's manifest: an image's, or an index of per-platform manifests. */
+/**
+ * A `dir:` layout's manifest: an image's, or an index of per-platform manifests, parsed by the
+ * one manifest parser, with its JSON kept to rewrite media types that lie.
+ */
 export type DirManifest =
   | { kind: "image"; json: JsonObject; config: Descriptor; layers: Descriptor[] }
   | { kind: "index"; json: JsonObject; manifests: Descriptor[] };
@@ -37,12 +41,6 @@ export type DirManifest =
  */
 export function parseDirManifest(value: unknown): DirManifest {
   const json = asObject(value, "the top level");
-  if (json["schemaVersion"] === 1) {
-    throw new JsonShapeError(
-      "is a Docker schema 1 manifest, which registries no longer accept " +
-        "(convert it: skopeo copy --format v2s2)",
-    );
-  }
   if (json["schemaVersion"] === undefined) {
     // Most likely one entry of docker save's list, written without the list around it.
     throw new JsonShapeError(
@@ -50,25 +48,10 @@ export function parseDirManifest(value: unknown): DirManifest {
         "(a dir: layout)",
     );
   }
-  if (json["schemaVersion"] !== 2) throw new JsonShapeError("schemaVersion must be 2");
-  if (json["manifests"] !== undefined) {
-    const manifests = asArray(json["manifests"], "manifests").map((d, i) =>
-      asDescriptor(d, `manifests[${i}]`, { defaultMediaType: MEDIA_TYPES.ociManifest })
-    );
-    return { kind: "index", json, manifests };
-  }
-  return {
-    kind: "image",
-    json,
-    config: asDescriptor(json["config"], "config", {
-      defaultMediaType: json["mediaType"] === MEDIA_TYPES.dockerManifest
-        ? MEDIA_TYPES.dockerConfig
-        : MEDIA_TYPES.ociConfig,
-    }),
-    layers: asArray(json["layers"], "layers").map((l, i) =>
-      asDescriptor(l, `layers[${i}]`, { defaultMediaType: MEDIA_TYPES.ociLayer })
-    ),
-  };
+  const manifest = parseManifestValue(json, undefined);
+  return manifest.kind === "index"
+    ? { kind: "index", json, manifests: manifest.manifests }
+    : { kind: "image", json, config: manifest.config, layers: manifest.layers };
 }
 
 /** Reads the one image a `dir:` layout holds. */
