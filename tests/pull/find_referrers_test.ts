@@ -3,6 +3,7 @@ import { Limiter } from "../../src/pool.ts";
 import type { ProgressEvent } from "../../src/progress/events.ts";
 import type { RegistryClient } from "../../src/registry/client.ts";
 import { ReferrersError } from "../../src/registry/referrers_error.ts";
+import { RegistryError } from "../../src/registry/registry_error.ts";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 
 const SUBJECT = `sha256:${"a".repeat(64)}`;
@@ -69,4 +70,49 @@ Deno.test("findReferrers: a failure that is not the registry's fails the pull", 
     TypeError,
     "a bug",
   );
+});
+
+Deno.test("findReferrers: a listed referrer the registry no longer has is left out with a notice", async () => {
+  const gone = `sha256:${"0".repeat(64)}`;
+  const asked: string[] = [];
+  // The registry answers every manifest GET with 404 MANIFEST_UNKNOWN.
+  const registry = {
+    repository: "app",
+    url: (path: string) => new URL(`http://127.0.0.1:5000/v2/app/${path}`),
+    request: (spec: { method: string; url: URL }) => {
+      asked.push(`${spec.method} ${spec.url.pathname}`);
+      return Promise.reject(
+        new RegistryError({
+          method: spec.method,
+          url: spec.url.href,
+          status: 404,
+          codes: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }],
+        }),
+      );
+    },
+  } as unknown as RegistryClient;
+  const events: ProgressEvent[] = [];
+  const found = await findReferrers(registry, [SUBJECT], {
+    lookup: {
+      list: () =>
+        Promise.resolve({
+          descriptors: [{
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            digest: gone,
+            size: 100,
+            artifactType: "application/spdx+json",
+          }],
+          bytes: undefined,
+        }),
+      cosignTags: () => Promise.resolve([]),
+    },
+    name: "127.0.0.1:5000/app:1",
+    limiter: new Limiter(4),
+    sink: (event) => events.push(event),
+  });
+  assertEquals(asked, [`GET /v2/app/manifests/${gone}`]);
+  assertEquals(found.referrers, []);
+  assertEquals(events.map((e) => e.type === "notice" && [e.kind, e.digest]), [
+    ["referrers-left-behind", gone],
+  ]);
 });
