@@ -25,7 +25,7 @@ import { KeyedLocks, Limiter } from "../pool.ts";
 import { CompressedFanOut } from "./fan_out.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
 import { pushImage, type PushOptions } from "./push_image.ts";
-import type { BlobTally, PushResult } from "./push_result.ts";
+import { type BlobTally, noBlobs, type PushResult } from "./push_result.ts";
 import { checkTarget } from "./target_check.ts";
 import { type PushedReferrer, referrerBlobs } from "./graph_referrers.ts";
 import { keepLayersFor, type ReferrerPolicy } from "./referrer_guard.ts";
@@ -119,19 +119,7 @@ export async function runJobs(
   prepared: ReadonlyMap<PushJob, PlatformEntry[]>,
   options: RunOptions,
 ): Promise<JobReport[]> {
-  // Each registry is asked once whether it speaks v2 and takes our credentials, before the
-  // run is announced: a registry that refuses us fails its jobs, and only those.
-  const pings = new Map<RegistryClient, Promise<unknown>>();
-  const reachable = new Map<PushJob, Promise<unknown>>();
-  for (const job of jobs) {
-    const client = options.clientFor(job);
-    let ping = pings.get(client);
-    if (ping === undefined) {
-      ping = client.ping().then(() => undefined, (error) => ({ error }));
-      pings.set(client, ping);
-    }
-    reachable.set(job, ping);
-  }
+  const reachable = pingEach(jobs, options);
   const refusals = await Promise.all(jobs.map((job) => reachable.get(job)));
   const going = jobs.filter((_, i) => refusals[i] === undefined);
   // Only registries that answered get layers compressed for them: a fan-out that counted a
@@ -158,20 +146,7 @@ export async function runJobs(
   return await Promise.all(jobs.map(async (job): Promise<JobReport> => {
     const started = performance.now();
     const refused = await reachable.get(job) as { error: unknown } | undefined;
-    const report: JobReport = {
-      job,
-      status: "failed",
-      manifestFinal: true,
-      platforms: [],
-      uploaded: { count: 0, bytes: 0, archiveBytes: 0 },
-      skipped: { count: 0, bytes: 0, archiveBytes: 0 },
-      mounted: { count: 0, bytes: 0, archiveBytes: 0 },
-      compressed: { count: 0, bytes: 0, size: 0 },
-      compressedLayers: new Map(),
-      referrers: [],
-      keptAsStoredFor: [],
-      durationMs: 0,
-    };
+    const report = emptyReport(job);
     try {
       // What the job was meant to push, said even when its registry refused it.
       report.platforms = job.kind === "multi-arch"
@@ -181,7 +156,7 @@ export async function runJobs(
         : await platforms(job.sources[0]!.image, job.sources[0]!.archive);
       if (refused !== undefined) throw refused.error;
       const client = options.clientFor(job);
-      const push = (image: ArchiveImage, tags: string[], digest?: string) =>
+      const push: PushOne = (image, tags, digest) =>
         pushImage(client, image, { tags, ...(digest !== undefined ? { digest } : {}) }, {
           ...options.push,
           shared,
@@ -190,26 +165,7 @@ export async function runJobs(
           sink: client.sink,
         });
       if (job.kind === "multi-arch") {
-        const entries = prepared.get(job) ?? [];
-        const pushed = new Map<string, PushedManifest>();
-        // Every child settles before the job does: none is left running when one fails.
-        const settled = await Promise.allSettled(entries.map(async (entry) => {
-          const result = await push({ names: [], root: entry.node, notes: [] }, []);
-          add(report, result);
-          pushed.set(entry.node.digest, result.manifest);
-        }));
-        const failure = settled.find((s) => s.status === "rejected");
-        if (failure !== undefined) throw failure.reason;
-        const index = buildIndex(indexChildren(entries, pushed));
-        report.manifest = {
-          mediaType: index.mediaType,
-          digest: index.digest,
-          size: index.bytes.length,
-        };
-        // The index, its platforms in place: a graph of one manifest, under the tags.
-        await push({ names: [], root: { ...index, blobs: [], children: [] }, notes: [] }, [
-          ...job.tags,
-        ]);
+        await pushJoined(push, prepared.get(job) ?? [], job.tags, report);
       } else {
         const source = job.sources[0]!;
         const result = await push(source.image, job.tags, job.digest);
@@ -223,6 +179,79 @@ export async function runJobs(
     report.durationMs = Math.round(performance.now() - started);
     return report;
   }));
+}
+
+/** One image of a job pushed to the job's repository, under `tags` (or by digest). */
+type PushOne = (
+  image: ArchiveImage,
+  tags: readonly string[],
+  digest?: string,
+) => Promise<PushResult>;
+
+/**
+ * Each registry is asked once whether it speaks v2 and takes our credentials, before the run
+ * is announced: a registry that refuses us fails its jobs, and only those. Resolves, per job,
+ * to undefined or to the refusal.
+ */
+function pingEach(
+  jobs: readonly PushJob[],
+  options: RunOptions,
+): Map<PushJob, Promise<{ error: unknown } | undefined>> {
+  const pings = new Map<RegistryClient, Promise<{ error: unknown } | undefined>>();
+  const reachable = new Map<PushJob, Promise<{ error: unknown } | undefined>>();
+  for (const job of jobs) {
+    const client = options.clientFor(job);
+    let ping = pings.get(client);
+    if (ping === undefined) {
+      ping = client.ping().then(() => undefined, (error) => ({ error }));
+      pings.set(client, ping);
+    }
+    reachable.set(job, ping);
+  }
+  return reachable;
+}
+
+/** A job's report before it has done anything (a failure, until it succeeds). */
+function emptyReport(job: PushJob): JobReport {
+  return {
+    job,
+    status: "failed",
+    manifestFinal: true,
+    platforms: [],
+    uploaded: noBlobs(),
+    skipped: noBlobs(),
+    mounted: noBlobs(),
+    compressed: { count: 0, bytes: 0, size: 0 },
+    compressedLayers: new Map(),
+    referrers: [],
+    keptAsStoredFor: [],
+    durationMs: 0,
+  };
+}
+
+/**
+ * A multi-platform index joined from `entries`: each image by digest (every one settles before
+ * the job does, so none is left running when one fails), then the index built from what they
+ * were pushed as, under `tags`.
+ */
+async function pushJoined(
+  push: PushOne,
+  entries: readonly PlatformEntry[],
+  tags: readonly string[],
+  report: JobReport,
+): Promise<void> {
+  const pushed = new Map<string, PushedManifest>();
+  const settled = await Promise.allSettled(entries.map(async (entry) => {
+    const result = await push({ names: [], root: entry.node, notes: [] }, []);
+    add(report, result);
+    pushed.set(entry.node.digest, result.manifest);
+  }));
+  const failure = settled.find((s) => s.status === "rejected");
+  if (failure !== undefined) throw failure.reason;
+  const index = buildIndex(indexChildren(entries, pushed));
+  report.manifest = { mediaType: index.mediaType, digest: index.digest, size: index.bytes.length };
+  // The index, its platforms in place: a graph of one manifest, under the tags.
+  await push({ names: [], root: { ...index, blobs: [], children: [] }, notes: [] }, tags);
 }
 
 /**
