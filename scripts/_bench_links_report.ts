@@ -115,7 +115,8 @@ export function linksSvg(all: LinkResult[], modes: Mode[]): string {
   const height = top + panelH + 60;
   const cap = 3;
   const x = (i: number) =>
-    left + (rates.length === 1 ? panelW / 2 : (i * panelW) / (rates.length - 1));
+    // 40 px in from each edge, so the labels of neighbouring panels don't run together.
+    left + (rates.length === 1 ? panelW / 2 : 40 + (i * (panelW - 80)) / (rates.length - 1));
   const y = (ratio: number) => top + panelH - ((Math.min(cap, ratio) - 1) / (cap - 1)) * panelH;
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
   const parts: string[] = [
@@ -171,9 +172,9 @@ export function linksSvg(all: LinkResult[], modes: Mode[]): string {
     const ly = top + m * 22;
     const color = COLORS[m % COLORS.length];
     parts.push(
-      `<line x1="${lx}" x2="${
-        lx + 24
-      }" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>` +
+      `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"${
+        mode.flags === undefined ? ` stroke-dasharray="6 3"` : ""
+      }/>` +
         `<text x="${lx + 30}" y="${ly + 4}">${esc(mode.name)} (${worst})</text>`,
     );
   });
