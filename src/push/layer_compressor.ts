@@ -1,15 +1,14 @@
 /**
- * Layers the archive holds uncompressed, pushed compressed: found through the blob-info cache
- * when an earlier push already compressed them (a `HEAD`, or a mount from a sibling repository,
- * and no compression at all), otherwise compressed on the worker pool in one pass while hashed
- * and uploaded, and remembered for next time.
+ * Where a layer is compressed: layers the archive holds uncompressed, compressed on the worker
+ * pool in one pass while hashed and uploaded, and remembered in the blob-info cache for next
+ * time (a later push finds the compressed form there, see `blob_sources.ts`, and compresses
+ * nothing).
  */
 import type { ArchiveBlob } from "../archive/image.ts";
 import type { Codec } from "../compress/codec.ts";
 import { BlockBudget, compressBlob, type CompressedStream } from "../compress/compress_blob.ts";
 import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
-import { blobExists } from "../registry/blobs.ts";
 import type { BlobSource } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
@@ -17,10 +16,8 @@ import { HeldStream } from "./held_stream.ts";
 import { broadcast } from "./broadcast.ts";
 import {
   BlobDigestMismatchError,
-  cancelSession,
   digestMismatch,
   SavedSessionGoneError,
-  startSession,
 } from "../registry/uploads.ts";
 import { uploadInSegments } from "../registry/segmented_upload.ts";
 import { attemptBlob } from "./blob_attempts.ts";
@@ -90,33 +87,6 @@ export class LayerCompressor {
   known(blob: ArchiveBlob): Descriptor | undefined {
     const info = this.#options.cache?.compressed(blob.digest, this.#setting);
     return info && { mediaType: this.#mediaType(blob), ...info };
-  }
-
-  /**
-   * Whether the compressed form of `blob` the cache knows is in the repository, or can be
-   * mounted into it from another repository of the registry that holds it.
-   */
-  async findExisting(
-    client: RegistryClient,
-    blob: ArchiveBlob,
-    mayMount: boolean,
-  ): Promise<{ outcome: "skipped" | "mounted"; descriptor: Descriptor } | undefined> {
-    const descriptor = this.known(blob);
-    if (descriptor === undefined) return undefined;
-    if (await blobExists(client, descriptor.digest)) return { outcome: "skipped", descriptor };
-    if (!mayMount) return undefined;
-    for (const from of this.mountSources(client, descriptor)) {
-      client.addPullScope(from);
-      const session = await startSession(
-        client,
-        { digest: descriptor.digest, describe: `${blob.describe} (${this.#options.codec})` },
-        from,
-      );
-      if (session === "mounted") return { outcome: "mounted", descriptor };
-      // Declined (the source lost it, or we may not read it): drop the session.
-      await cancelSession(client, session.url);
-    }
-    return undefined;
   }
 
   /**
