@@ -177,3 +177,23 @@ Deno.test("line renderer: a layer compressed on the way says what was sent, then
     "Skipped bbbbbbbbbbbb (1.0 MiB, 4.0 MiB before zstd): already exists",
   ]);
 });
+
+Deno.test("line renderer says each referrer a push restores, and what a dry run would", () => {
+  const { lines, renderer } = setup();
+  const base = { subject: A, artifactType: "application/spdx+json", target: "r.example/app" };
+  renderer.sink({ type: "referrer-done", digest: B, kind: "sbom", ...base });
+  renderer.sink({
+    type: "referrer-done",
+    digest: C,
+    kind: "signature",
+    ...base,
+    tag: `sha256-${"a".repeat(64)}.sig`,
+  });
+  renderer.sink({ type: "referrer-done", digest: B, kind: "sbom", ...base, dryRun: true });
+  renderer.stop();
+  assertEquals(lines, [
+    "Pushed sbom bbbbbbbbbbbb of aaaaaaaaaaaa",
+    `Pushed signature cccccccccccc of aaaaaaaaaaaa as sha256-${"a".repeat(64)}.sig`,
+    "Would push sbom bbbbbbbbbbbb of aaaaaaaaaaaa",
+  ]);
+});
