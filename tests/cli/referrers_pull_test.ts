@@ -71,6 +71,16 @@ integrationTest(
       pulled.stderr.includes("Pulled 1 image(s) with 2 signatures, 1 SBOM into"),
       pulled.stderr,
     );
+    // Not a terminal: a line for each referrer found.
+    const short = (digest: string) => digest.slice(7, 19);
+    assert(
+      pulled.stderr.includes(
+        `Found SBOM ${short(sbom.manifest.digest)} (application/spdx+json) of ${
+          short(image.digest)
+        }`,
+      ),
+      pulled.stderr,
+    );
     const { names, index, manifest } = await readArchive(archive);
     // index.json: the image, the two fallback-tag lists, the cosign tag.
     const byName = new Map(index.manifests.map((m) => [m.annotations?.[REF_NAME], m.digest]));
