@@ -1,36 +1,14 @@
 /**
- * What an image archive holds, format-independent: a tree of manifests, each naming the blobs
- * it needs, every blob a byte range of the archive file.
+ * What an image archive holds, format-independent: its images, each a tree of manifests (the
+ * image graph, `src/image/graph.ts`) whose blobs are byte ranges of the archive file.
  */
-import type { ReferrerNode } from "../image/referrer.ts";
+import type { ImageBlob, ManifestNode } from "../image/graph.ts";
 
 /** A blob stored in the archive, streamed from its byte range on demand. */
-export interface ArchiveBlob {
-  digest: string;
-  size: number;
-  mediaType: string;
-  /** Human name for errors: `app.tar:blobs/sha256/ab…`. */
-  describe: string;
-  /** Streams `length` bytes starting at `offset` within the blob. */
-  read(offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
-}
+export type ArchiveBlob = ImageBlob;
 
-/** A manifest (or index) to push, with what must be in the registry before it. */
-export interface ManifestNode {
-  mediaType: string;
-  digest: string;
-  /** Exact bytes to push, so the digest is what the archive (or our synthesis) says. */
-  bytes: Uint8Array;
-  /** Config and layers (an index has none). */
-  blobs: ArchiveBlob[];
-  /** Manifests an index points at, pushed by digest before it. */
-  children: ManifestNode[];
-  /**
-   * What refers to this manifest (signatures, SBOMs, attestations), pushed after it: see
-   * `src/image/referrer.ts`. Absent or empty when nothing does.
-   */
-  referrers?: ReferrerNode[];
-}
+// The graph's types, where the archive's importers have always found them.
+export { type ManifestNode, uniqueBlobs } from "../image/graph.ts";
 
 /** One image in an archive. */
 export interface ArchiveImage {
@@ -63,38 +41,4 @@ export interface ImageArchive {
    * is not among the images. Absent when there is nothing to say.
    */
   notes?: string[];
-}
-
-/** Every blob of a manifest tree, each digest once. */
-export function uniqueBlobs(root: ManifestNode): ArchiveBlob[] {
-  const seen = new Map<string, ArchiveBlob>();
-  const visit = (node: ManifestNode) => {
-    for (const blob of node.blobs) if (!seen.has(blob.digest)) seen.set(blob.digest, blob);
-    node.children.forEach(visit);
-  };
-  visit(root);
-  return [...seen.values()];
-}
-
-/** A referrer, with the digest of the manifest it hangs off. */
-export interface PlacedReferrer {
-  subject: string;
-  referrer: ReferrerNode;
-}
-
-/**
- * Every referrer in a manifest tree, depth first: those of the root, of each manifest an index
- * names, and of each referrer (a signature of an SBOM), each subject before its referrers.
- */
-export function referrersOf(root: ManifestNode): PlacedReferrer[] {
-  const found: PlacedReferrer[] = [];
-  const visit = (node: ManifestNode) => {
-    for (const referrer of node.referrers ?? []) {
-      found.push({ subject: node.digest, referrer });
-      visit(referrer.node);
-    }
-    node.children.forEach(visit);
-  };
-  visit(root);
-  return found;
 }

@@ -3,7 +3,7 @@
  * registry (the referrers API, the fallback tag, cosign's tags), and how a graph carries them:
  * each {@linkcode ReferrerNode} hangs off the manifest it refers to and is pushed after it.
  */
-import type { ManifestNode } from "../archive/image.ts";
+import type { ManifestNode } from "./graph.ts";
 import { asDescriptor, type Descriptor } from "./descriptor.ts";
 import { JsonShapeError } from "./json_guards.ts";
 import { MEDIA_TYPES } from "./media_types.ts";

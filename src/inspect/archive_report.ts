@@ -4,12 +4,8 @@
  * the document `inspect --output json` prints; the README's "inspect" section documents every
  * field, and `INSPECT_SCHEMA_VERSION` changes when one is removed or changes meaning.
  */
-import {
-  type ArchiveBlob,
-  type ImageArchive,
-  type ManifestNode,
-  referrersOf,
-} from "../archive/image.ts";
+import type { ArchiveBlob, ImageArchive, ManifestNode } from "../archive/image.ts";
+import { referrersOf } from "../image/graph.ts";
 import { artifactTypeOf, type Manifest, parseManifestValue } from "../image/manifest.ts";
 import {
   ATTESTATION_DIGEST_ANNOTATION,

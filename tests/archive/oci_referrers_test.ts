@@ -6,7 +6,8 @@
  * one whose blobs are missing. Read from a directory, a tar of it, and a gzip stream of the tar.
  */
 import { indexArchive, loadImages, openImageArchive } from "../../src/archive/image_archive.ts";
-import { type ArchiveBlob, type ImageArchive, referrersOf } from "../../src/archive/image.ts";
+import type { ArchiveBlob, ImageArchive } from "../../src/archive/image.ts";
+import { referrersOf } from "../../src/image/graph.ts";
 import { readArchiveStream } from "../../src/archive/stream_archive.ts";
 import { ArchiveError } from "../../src/errors.ts";
 import { fallbackTag, referrersIndexBytes } from "../../src/image/referrer.ts";
