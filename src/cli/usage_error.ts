@@ -60,6 +60,10 @@ const WORDINGS: Record<string, Wording> = {
   "digest-in-index": (e) => ({ hint: e.hint?.replace(...COMPRESSION_NONE) }),
   "digest-mismatch": (e) => ({ hint: e.hint?.replace(...COMPRESSION_NONE) }),
   "digest-compressed": () => ({ hint: "Add --compression none to push the layers as stored" }),
+  "stream-compressed-referrers": () => ({
+    hint: "Push the stream again with --compression none to keep its layers as stored, or " +
+      "with --no-referrers to push the image without them",
+  }),
   "referrers-pin-layers": () => ({
     hint: "Add --no-referrers to push the image without them, or --compression none to push " +
       "its layers as stored (its digests stay the ones they name)",

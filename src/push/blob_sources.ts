@@ -12,6 +12,7 @@
  * blobs through the same code.
  */
 import type { ArchiveBlob } from "../archive/image.ts";
+import { InvalidOptionError } from "../errors.ts";
 import type { LayerCompressor } from "./layer_compressor.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
 import type { PassedBlob } from "./stream_blobs.ts";
@@ -107,6 +108,9 @@ async function placeStreamed(
   }
   if (passed.compressed === undefined) return { outcome };
   const rewrites = compressible(blob, sources);
+  if (!rewrites && isUncompressedLayer(blob.mediaType)) {
+    return await keptFromStream(blob, passed, sources);
+  }
   return {
     outcome,
     stored: {
@@ -116,4 +120,30 @@ async function placeStreamed(
     replaces: rewrites,
     compressedHere: rewrites && outcome === "uploaded",
   };
+}
+
+/**
+ * A layer that went up compressed as the stream passed, in a push that keeps its layers as
+ * stored (signatures name its manifest as the archive has it): fine if the repository has
+ * the layer as stored already; otherwise those bytes are gone with the stream, and the push
+ * stops before any manifest names a blob the registry lacks.
+ */
+async function keptFromStream(
+  blob: ArchiveBlob,
+  passed: PassedBlob,
+  sources: BlobSources,
+): Promise<Placement> {
+  if (await sources.writer.has(blob.digest)) return { outcome: "skipped" };
+  throw new InvalidOptionError(
+    `${blob.describe} went up compressed as the stream passed, but what refers to the image ` +
+      `(signatures, SBOMs or attestations) names its manifest with the layer as stored, and a ` +
+      `stream cannot be read again`,
+    {
+      option: "compression",
+      reason: "stream-compressed-referrers",
+      value: passed.name,
+      hint: 'Push the stream again with compression: "none" to keep its layers as stored, or ' +
+        "with referrers set to false to push the image without them",
+    },
+  );
 }

@@ -24,11 +24,14 @@ interface Layout extends AsyncDisposable {
   publicKeyPath: string;
 }
 
-/** A signed set laid into an OCI layout directory (its layers stored uncompressed). */
-async function signedLayout(): Promise<Layout> {
+/**
+ * A signed set laid into an OCI layout directory (its layers stored uncompressed, of
+ * `layerSizes` bytes of payload).
+ */
+async function signedLayout(layerSizes?: number[]): Promise<Layout> {
   const dir = await Deno.makeTempDir({ prefix: "dip-push-referrers-" });
   const key = await makeSigningKey(dir);
-  const set = await buildSignedSet("app", key);
+  const set = await buildSignedSet("app", key, layerSizes ? { layerSizes } : {});
   await writeSignedLayout(`${dir}/layout`, set);
   return {
     dir: `${dir}/layout`,
@@ -143,6 +146,41 @@ integrationTest(
     assert(pushed.digest !== set.image.digest, "its layers went compressed");
     assertEquals(await registry.manifestExists("app", set.cosignSignature.tag), false);
     assertEquals(await registry.manifestExists("app", fallbackTag(set.image.digest)), false);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "from a stream: layers already compressed as they passed stop the push before any manifest; --compression none carries everything",
+  async () => {
+    await using registry = await startRegistry();
+    // A layer over the stream's hold size goes up as it passes (compressed, by default).
+    await using layout = await signedLayout([2 * 1024 * 1024]);
+    const { set } = layout;
+    const tar = `${layout.dir}.tar`;
+    const made = await new Deno.Command("tar", { args: ["-cf", tar, "-C", layout.dir, "."] })
+      .output();
+    assertEquals(made.code, 0);
+    const refused = await runCli(["-r", `${registry.url}/app:1`, "-f", "-"], {
+      ...DEFAULT_COMPRESSION,
+      stdinFile: tar,
+    });
+    assertEquals(refused.code, 2, refused.stderr);
+    assertStringIncludes(refused.stderr, "--compression none");
+    const manifests = (await registry.requests())
+      .filter((r) => r.method === "PUT" && r.path.includes("/manifests/"));
+    assertEquals(manifests.map((r) => r.path), []);
+
+    const kept = await runCli(["-r", `${registry.url}/app:1`, "-f", "-", "--compression", "none"], {
+      stdinFile: tar,
+    });
+    assertEquals(kept.code, 0, kept.stderr);
+    assertEquals((await registry.fetchManifest("app", "1")).digest, set.image.digest);
+    assertEquals(
+      (await registry.fetchManifest("app", set.cosignSignature.tag)).digest,
+      set.cosignSignature.manifest.digest,
+    );
+    assertEquals(await listed(registry, set.image.digest), [set.sbom.manifest.digest]);
   },
   { tools: TOOLS },
 );
