@@ -13,8 +13,7 @@ import {
   type ReferrerKind,
   type ReferrerNode,
 } from "../image/referrer.ts";
-import { asDescriptor } from "../image/descriptor.ts";
-import { declaredCompression, isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
+import { declaredCompression, isIndexMediaType } from "../image/media_types.ts";
 import {
   asArray,
   asObject,
@@ -305,13 +304,14 @@ function parseManifestBytes(
   index: TarIndex,
   node: ManifestNode,
 ): { configDigest: string; layerDigests: string[] } {
-  return parseOrFail(index, `manifest ${node.digest}`, node.bytes, (json) => ({
-    configDigest:
-      asDescriptor(json["config"], "config", { defaultMediaType: MEDIA_TYPES.ociConfig }).digest,
-    layerDigests: asArray(json["layers"], "layers").map((l, i) =>
-      asDescriptor(l, `layers[${i}]`, { defaultMediaType: MEDIA_TYPES.ociLayer }).digest
-    ),
-  }));
+  const manifest = parseNode(index, `manifest ${node.digest}`, node);
+  if (manifest.kind !== "manifest") {
+    throw new ArchiveError(index.label, `manifest ${node.digest}: config must be an object`);
+  }
+  return {
+    configDigest: manifest.config.digest,
+    layerDigests: manifest.layers.map((l) => l.digest),
+  };
 }
 
 /** The platform each child of an index is listed for, by the child's digest. */
