@@ -535,6 +535,14 @@ interface PushReport {
       bytes: number;
       compressedBytes: number;
     };
+    referrers: {
+      digest: string;
+      kind: string;
+      artifactType: string;
+      subject: string;
+      tag: string | null;
+    }[];
+    keptAsStoredFor: string[];
     durationMs: number;
     error: { message: string; status: number | null; codes: string[] } | null;
   }[];
@@ -564,13 +572,18 @@ function checkReport(report: PushReport): void {
       "digest",
       "durationMs",
       "error",
+      "keptAsStoredFor",
       "kind",
       "mediaType",
       "platforms",
+      "referrers",
       "sources",
       "status",
       "target",
     ]);
+    for (const referrer of image.referrers) {
+      assertEquals(keys(referrer), ["artifactType", "digest", "kind", "subject", "tag"]);
+    }
     for (const source of image.sources) {
       assertEquals(keys(source), ["archive", "digest", "name", "names"]);
       assert(new RegExp(`^${DIGEST}$`).test(source.digest));
@@ -634,6 +647,10 @@ Deno.test("the README documents every field of the JSON report", async () => {
     "layers",
     "bytes",
     "compressedBytes",
+    "images[].referrers[]",
+    "artifactType",
+    "subject",
+    "images[].keptAsStoredFor",
     "images[].durationMs",
     ".error",
     "skipped[]",
