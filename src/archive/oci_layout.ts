@@ -58,10 +58,12 @@ export async function loadOciLayout(index: TarIndex): Promise<OciLayoutContents>
   }
   const byDigest = new Map<string, ArchiveImage>();
   const referrers: ReferrerEntry[] = [];
+  const archiveNotes: string[] = [];
   for (const descriptor of descriptors) {
     const entry = await classifyEntry(index, descriptor);
     if (entry.kind === "referrers") {
       referrers.push(...entry.entries);
+      if (entry.note !== undefined) archiveNotes.push(entry.note);
       continue;
     }
     const names = NAME_ANNOTATIONS.map((a) => descriptor.annotations?.[a]).filter(
@@ -89,8 +91,8 @@ export async function loadOciLayout(index: TarIndex): Promise<OciLayoutContents>
       "index.json lists no images, only signatures, SBOMs or attestations of images it lacks",
     );
   }
-  const notes = await attachReferrers(index, images, referrers);
-  return { images, notes };
+  archiveNotes.push(...await attachReferrers(index, images, referrers));
+  return { images, notes: archiveNotes };
 }
 
 function blobEntry(index: TarIndex, digest: string): TarEntry | undefined {

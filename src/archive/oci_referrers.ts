@@ -43,7 +43,7 @@ export interface ReferrerEntry {
 
 /** What one `index.json` entry is: referrers, or an image (with its manifest, if read). */
 export type IndexEntry =
-  | { kind: "referrers"; entries: ReferrerEntry[] }
+  | { kind: "referrers"; entries: ReferrerEntry[]; note?: string }
   | { kind: "image"; stored?: StoredManifest };
 
 /**
@@ -64,7 +64,17 @@ export async function classifyEntry(
       entries: [{ descriptor, subject: tag.subject, attached, suffix: tag.suffix }],
     };
   }
-  if (!hasBlob(index, descriptor.digest)) return { kind: "image" };
+  if (!hasBlob(index, descriptor.digest)) {
+    if (tag === undefined) return { kind: "image" };
+    // The list of a referrer-tagged entry is gone: what it listed cannot be read, and no
+    // image is lost for it.
+    return {
+      kind: "referrers",
+      entries: [],
+      note: `the referrers list ${name} (${descriptor.digest}) is missing from the archive: ` +
+        `what refers to ${tag.subject} through it is left out`,
+    };
+  }
   const stored = await readManifest(index, descriptor);
   if (tag !== undefined) {
     // The fallback tag's index: each entry a referrer of the tag's digest.

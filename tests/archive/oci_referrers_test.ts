@@ -280,3 +280,22 @@ integrationTest(
     assert((await indexArchive(dir.path)).get("index.json") !== undefined);
   },
 );
+
+integrationTest(
+  "a fallback list missing from blobs/ is a note; the image still loads",
+  async () => {
+    await using dir = await tempDir();
+    const image = await buildSmallImage("kept");
+    const sbom = buildSbomReferrer("app", image);
+    const list = referrersIndexBytes([sbom.descriptor]);
+    await writeLayout(dir.path, [
+      { manifest: image, refName: "1" },
+      listEntry(list, image.digest),
+    ], [image, sbom.manifest]);
+    const archive = await openImageArchive(dir.path);
+    assertEquals(archive.images.map((i) => i.root.digest), [image.digest]);
+    assertEquals(archive.images[0]!.root.referrers, undefined);
+    assertStringIncludes(archive.notes![0]!, `the referrers list ${fallbackTag(image.digest)}`);
+    assertStringIncludes(archive.notes![0]!, "is missing from the archive");
+  },
+);
