@@ -5,7 +5,11 @@
  * - an `index.json` entry named by the fallback tag `sha256-<hex>`: an index listing the OCI 1.1
  *   referrers of the manifest `sha256:<hex>`;
  * - an entry named by a cosign tag `sha256-<hex>.sig` (`.att`, `.sbom`): that tag's manifest;
- * - an entry whose manifest carries a `subject`: a referrer listed by itself.
+ * - an entry whose manifest carries a `subject`: a referrer listed by itself;
+ * - an entry annotated `org.opencontainers.image.referrer.subject: <digest>`: how containerd's
+ *   archive export (Docker ≥ 29.1 with the containerd store, containerd#12311, after
+ *   image-spec#1171) adds referrers that are not in an image's tree, cosign's tag-scheme
+ *   signatures (which carry no `subject`) among them.
  *
  * Each becomes a {@linkcode ReferrerNode} hanging off the manifest with the subject's digest,
  * wherever it sits in the archive's trees (an image, a platform of an index, another referrer:
@@ -13,10 +17,12 @@
  */
 import { ArchiveError } from "../errors.ts";
 import type { Descriptor } from "../image/descriptor.ts";
-import { artifactTypeOf } from "../image/manifest.ts";
+import { isSha256Digest } from "../digest.ts";
+import { artifactTypeOf, type Manifest } from "../image/manifest.ts";
 import {
   type Attachment,
   type CosignSuffix,
+  cosignTag,
   parseReferrerTag,
   referrerKind,
   type ReferrerNode,
@@ -27,6 +33,8 @@ import type { TarIndex } from "./tar_index.ts";
 
 /** The annotation that carries an entry's tag in an OCI layout's `index.json`. */
 const REF_NAME = "org.opencontainers.image.ref.name";
+/** containerd's annotation on an exported referrer's `index.json` entry: its subject's digest. */
+export const REFERRER_SUBJECT_ANNOTATION = "org.opencontainers.image.referrer.subject";
 
 /** A referrer found in `index.json`, before it is attached to its subject. */
 export interface ReferrerEntry {
@@ -64,6 +72,10 @@ export async function classifyEntry(
       entries: [{ descriptor, subject: tag.subject, attached, suffix: tag.suffix }],
     };
   }
+  const annotated = descriptor.annotations?.[REFERRER_SUBJECT_ANNOTATION];
+  if (tag === undefined && annotated !== undefined && isSha256Digest(annotated)) {
+    return await annotatedReferrer(index, descriptor, annotated);
+  }
   if (!hasBlob(index, descriptor.digest)) {
     if (tag === undefined) return { kind: "image" };
     // The list of a referrer-tagged entry is gone: what it listed cannot be read, and no
@@ -100,6 +112,57 @@ export async function classifyEntry(
     kind: "referrers",
     entries: [{ descriptor, subject: subject.digest, attached: { by: "subject" }, stored }],
   };
+}
+
+/**
+ * An entry containerd exported as a referrer of `subject`. A manifest without a `subject` of its
+ * own (cosign's tag scheme) goes back under the cosign tag its layers say: a signature's
+ * `.sig`, an attestation's `.att`, an SBOM's `.sbom`; anything else joins the subject's
+ * referrers list.
+ */
+async function annotatedReferrer(
+  index: TarIndex,
+  descriptor: Descriptor,
+  subject: string,
+): Promise<IndexEntry> {
+  if (!hasBlob(index, descriptor.digest)) {
+    return {
+      kind: "referrers",
+      entries: [],
+      note: `referrer ${descriptor.digest} of ${subject} is missing from the archive: left out`,
+    };
+  }
+  const stored = await readManifest(index, descriptor);
+  const own = stored.manifest.subject?.digest;
+  if (own !== undefined) {
+    return {
+      kind: "referrers",
+      entries: [{ descriptor, subject: own, attached: { by: "subject" }, stored }],
+    };
+  }
+  const suffix = cosignSuffixOf(stored.manifest);
+  const entry: ReferrerEntry = suffix === undefined
+    ? { descriptor, subject, attached: { by: "subject" }, stored }
+    : {
+      descriptor,
+      subject,
+      attached: { by: "tag", tag: cosignTag(subject, suffix) },
+      suffix,
+      stored,
+    };
+  return { kind: "referrers", entries: [entry] };
+}
+
+/** The cosign tag suffix a manifest's layers call for; undefined for other artifacts. */
+function cosignSuffixOf(manifest: Manifest): CosignSuffix | undefined {
+  if (manifest.kind !== "manifest") return undefined;
+  const kinds = manifest.layers.map((layer) => referrerKind(layer.mediaType));
+  if (kinds.includes("signature")) return "sig";
+  if (kinds.includes("attestation") || manifest.layers.some((l) => l.mediaType.includes("dsse"))) {
+    return "att";
+  }
+  if (kinds.includes("sbom")) return "sbom";
+  return undefined;
 }
 
 /**

@@ -22,6 +22,8 @@ const REF_NAME = "org.opencontainers.image.ref.name";
 export interface LayoutEntry {
   manifest: { mediaType: string; digest: string; size: number };
   refName?: string;
+  /** More annotations of the entry (containerd's `org.opencontainers.image.referrer.subject`). */
+  annotations?: Record<string, string>;
 }
 
 /** Writes an OCI layout: `index.json` listing `entries`, every manifest and blob in `blobs/`. */
@@ -42,12 +44,15 @@ export async function writeLayout(
   };
   for (const m of stored) await visit(m);
   for (const blob of extra) await write(blob.bytes);
-  const manifests = entries.map(({ manifest, refName }) => ({
-    mediaType: manifest.mediaType,
-    digest: manifest.digest,
-    size: manifest.size,
-    ...(refName !== undefined ? { annotations: { [REF_NAME]: refName } } : {}),
-  }));
+  const manifests = entries.map(({ manifest, refName, annotations }) => {
+    const all = { ...annotations, ...(refName !== undefined ? { [REF_NAME]: refName } : {}) };
+    return {
+      mediaType: manifest.mediaType,
+      digest: manifest.digest,
+      size: manifest.size,
+      ...(Object.keys(all).length > 0 ? { annotations: all } : {}),
+    };
+  });
   await Deno.writeTextFile(
     `${dir}/index.json`,
     JSON.stringify({ schemaVersion: 2, mediaType: FixtureType.ociIndex, manifests }),

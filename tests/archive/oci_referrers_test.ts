@@ -33,11 +33,11 @@ async function blobText(blob: ArchiveBlob): Promise<string> {
 }
 
 /** Checks the graph `signedSet` gives: one image, its signature and SBOM, the SBOM's signature. */
-async function checkSignedGraph(archive: ImageArchive, set: SignedSet) {
+async function checkSignedGraph(archive: ImageArchive, set: SignedSet, names = ["1"]) {
   assertEquals(archive.images.length, 1, "referrers are never images of their own");
   const root = archive.images[0]!.root;
   assertEquals(root.digest, set.image.digest);
-  assertEquals(archive.images[0]!.names, ["1"]);
+  assertEquals(archive.images[0]!.names, names);
   const byDigest = new Map((root.referrers ?? []).map((r) => [r.node.digest, r]));
   assertEquals(byDigest.size, 2);
   const sig = byDigest.get(set.sig.manifest.digest)!;
@@ -297,5 +297,26 @@ integrationTest(
     assertEquals(archive.images[0]!.root.referrers, undefined);
     assertStringIncludes(archive.notes![0]!, `the referrers list ${fallbackTag(image.digest)}`);
     assertStringIncludes(archive.notes![0]!, "is missing from the archive");
+  },
+);
+
+integrationTest(
+  "containerd's export (Docker 29.1): referrers annotated with their subject, cosign's .sig among them",
+  async () => {
+    await using dir = await tempDir();
+    const set = await signedSet(dir.path);
+    const subject = (digest: string) => ({ "org.opencontainers.image.referrer.subject": digest });
+    await writeLayout(dir.path, [
+      {
+        manifest: set.image,
+        refName: "1",
+        annotations: { "io.containerd.image.name": "docker.io/library/app:1" },
+      },
+      { manifest: set.sig.manifest, annotations: subject(set.image.digest) },
+      { manifest: set.sbom.manifest, annotations: subject(set.image.digest) },
+      { manifest: set.sbomSig.manifest, annotations: subject(set.sbom.manifest.digest) },
+    ], [set.image, set.sig.manifest, set.sbom.manifest, set.sbomSig.manifest]);
+    const archive = await openImageArchive(dir.path);
+    await checkSignedGraph(archive, set, ["docker.io/library/app:1", "1"]);
   },
 );
