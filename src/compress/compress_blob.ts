@@ -99,6 +99,8 @@ export function compressBlob(
   const spare: ArrayBuffer[] = [];
   const blockCount = Math.max(1, Math.ceil(blob.size / BLOCK_SIZE));
 
+  /** The codec's floor: the lowest level `auto` picks, and the one that judges the data. */
+  const floor = LEVELS[control.codec].autoMin;
   /**
    * Whether the last block barely shrank (media, model weights, archives inside the tar): the
    * next ones are then stored (gzip level 0, zstd level 1, which stores such blocks itself)
@@ -109,8 +111,11 @@ export function compressBlob(
    * probes run at that level: zlib-ng's gzip level 1 codes with static Huffman tables only and
    * keeps 99.9 % of base64 text, which its level 2 brings down to 76 %. Judged at level 1, a
    * base64 layer would be stored whole.
+   *
+   * A block to store goes to the worker with the floor's level as its rescue: when a sample of
+   * it shrinks after all, it is compressed at that level (see worker_source.ts), so a store run
+   * never swallows the compressible files that follow a stretch of packed ones.
    */
-  const floor = LEVELS[control.codec].autoMin;
   let incompressible = false;
   /**
    * Blocks left to store before trying to compress again (the data may change); the run
@@ -175,8 +180,10 @@ export function compressBlob(
       if (block.input.byteLength === BLOCK_SIZE) spare.push(block.input);
       const output = block.output;
       sizes[head.index] = output.length;
+      // A stored block the worker found compressible after all was made at the rescue level.
+      const used = block.level ?? head.level;
       // Only a block compressed at the floor's level or above says whether the data compresses.
-      if (head.level >= floor) {
+      if (used >= floor) {
         const already = incompressible;
         incompressible = output.length > head.inputLength * 0.98;
         if (incompressible) {
@@ -196,7 +203,7 @@ export function compressBlob(
       // Back here once the consumer has sent the block and wants the next. A pass's first
       // block always keeps the upload waiting (the pipeline fills), and stored blocks say
       // nothing about the level: neither counts.
-      if (!first && head.level > 0 && !incompressible) {
+      if (!first && used > 0 && !incompressible) {
         control.observe(got - asked, performance.now() - got);
       }
       first = false;
@@ -223,7 +230,8 @@ export function compressBlob(
           inputEnd: read,
           index: index++,
           level,
-          result: pool.compress(block, control.codec, level),
+          // A block to store is compressed at the floor's level when a sample of it shrinks.
+          result: pool.compress(block, control.codec, level, level === 0 ? floor : 0),
         };
         // Failures surface when the block is taken; until then, don't report them as unhandled.
         entry.result.catch(() => {});

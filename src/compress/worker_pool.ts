@@ -10,6 +10,8 @@ import { WORKER_SOURCE } from "./worker_source.ts";
 export interface CompressedBlock {
   output: Uint8Array;
   input: ArrayBuffer;
+  /** The level used: the one asked for, or the `rescue` level for a block that compressed. */
+  level?: number;
 }
 
 interface Job {
@@ -17,6 +19,7 @@ interface Job {
   input: Uint8Array;
   codec: Codec;
   level: number;
+  rescue: number;
   resolve: (block: CompressedBlock) => void;
   reject: (error: Error) => void;
 }
@@ -42,12 +45,18 @@ export class CompressorPool {
   /**
    * Compresses one block into a complete gzip member or zstd frame. A block that is a whole
    * buffer is transferred to the worker (the caller must not use it meanwhile) and comes back
-   * with the result; a view into a larger buffer is copied.
+   * with the result; a view into a larger buffer is copied. `rescue`: for gzip level 0 (store),
+   * the level to compress at instead when a sample of the block shrinks (see worker_source.ts).
    */
-  compress(input: Uint8Array, codec: Codec, level: number): Promise<CompressedBlock> {
+  compress(
+    input: Uint8Array,
+    codec: Codec,
+    level: number,
+    rescue = 0,
+  ): Promise<CompressedBlock> {
     if (this.#closed) return Promise.reject(new Error("Compression pool is closed"));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, input, codec, level, resolve, reject });
+      this.#queue.push({ id: this.#nextId++, input, codec, level, rescue, resolve, reject });
       this.#dispatch();
     });
   }
@@ -80,7 +89,7 @@ export class CompressorPool {
         : job.input.slice().buffer;
       const length = job.input.byteLength;
       slot.worker.postMessage(
-        { id: job.id, input, length, codec: job.codec, level: job.level },
+        { id: job.id, input, length, codec: job.codec, level: job.level, rescue: job.rescue },
         [input],
       );
     }
@@ -95,7 +104,8 @@ export class CompressorPool {
       if (job === undefined || job.id !== event.data.id) return;
       slot.job = undefined;
       if ("output" in event.data) {
-        job.resolve({ output: new Uint8Array(event.data.output), input: event.data.input });
+        const { output, input, level } = event.data;
+        job.resolve({ output: new Uint8Array(output), input, level });
       } else job.reject(new Error(`Compression failed: ${event.data.error}`));
       this.#dispatch();
     };
@@ -114,5 +124,5 @@ export class CompressorPool {
 }
 
 type WorkerReply =
-  | { id: number; output: ArrayBuffer; input: ArrayBuffer }
+  | { id: number; output: ArrayBuffer; input: ArrayBuffer; level: number }
   | { id: number; error: string; input: ArrayBuffer };

@@ -224,10 +224,20 @@ Deno.test("compressBlob gzip auto: a consumer faster than the workers lowers the
 
 /** The real pool, noting the level each block was asked for. */
 class RecordingPool extends CompressorPool {
+  /** The level each block was asked for. */
   readonly levels: number[] = [];
-  override compress(input: Uint8Array, codec: Codec, level: number): Promise<CompressedBlock> {
-    this.levels.push(level);
-    return super.compress(input, codec, level);
+  /** The level each block was made at (a stored block's sample may compress after all). */
+  readonly used: number[] = [];
+  override async compress(
+    input: Uint8Array,
+    codec: Codec,
+    level: number,
+    rescue = 0,
+  ): Promise<CompressedBlock> {
+    const index = this.levels.push(level) - 1;
+    const block = await super.compress(input, codec, level, rescue);
+    this.used[index] = block.level ?? level;
+    return block;
   }
 }
 
@@ -459,7 +469,7 @@ Deno.test("compressBlob: a base64 layer is compressed, not judged incompressible
   }
 });
 
-Deno.test("compressBlob: the probe after incompressible data runs at the floor's level, and finds base64 compressible", async () => {
+Deno.test("compressBlob: a block to store after incompressible data is compressed at the floor's level when its sample shrinks", async () => {
   const pool = new RecordingPool(1);
   try {
     const input = concat(
@@ -474,11 +484,64 @@ Deno.test("compressBlob: the probe after incompressible data runs at the floor's
     const parts: Uint8Array[] = [];
     for await (const chunk of stream.chunks) parts.push(chunk);
     assertEquals(decompress("gzip", concat(...parts)), input);
-    // Block 0 (noise) is incompressible: 4 stored, then a probe at level 2 finds text again.
-    assertEquals(pool.levels, [6, 0, 0, 0, 0, LEVELS.gzip.autoMin, 6, 6, 6, 6, 6]);
+    // Block 0 (noise) is incompressible, so block 1 is to be stored; its sample compresses at
+    // the floor's level, so it is made at that level, and the text after it at level 6.
+    assertEquals(pool.levels, [6, 0, 6, 6, 6, 6, 6, 6, 6, 6, 6]);
+    assertEquals(pool.used, [6, LEVELS.gzip.autoMin, 6, 6, 6, 6, 6, 6, 6, 6, 6]);
     // Judged at level 1 the text stayed stored: 11 whole blocks.
     const size = stream.summary().size;
-    assert(size < (5 + 6 * 0.8) * BLOCK_SIZE, `${size}`);
+    assert(size < (1 + 10 * 0.8) * BLOCK_SIZE, `${size}`);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("compressBlob: the probe after incompressible data runs at the floor's level, and finds base64 compressible", async () => {
+  const pool = new RecordingPool(1);
+  try {
+    // Noise long enough to start a store run, then base64: each stored block's sample is noise
+    // until the text starts, and the probes along the way run at level 2.
+    const input = concat(
+      seededBytes("noise, then a probe", 6 * BLOCK_SIZE),
+      base64Text("text after the probe", 3 * BLOCK_SIZE),
+    );
+    const stream = compressBlob(memorySource(input, BLOCK_SIZE), {
+      pool,
+      control: new LevelControl("gzip", 6),
+      window: 1,
+    });
+    const parts: Uint8Array[] = [];
+    for await (const chunk of stream.chunks) parts.push(chunk);
+    assertEquals(decompress("gzip", concat(...parts)), input);
+    // Noise at 6, 4 stored, a probe at the floor's level (noise: 8 more to store), then the text.
+    assertEquals(pool.levels, [6, 0, 0, 0, 0, LEVELS.gzip.autoMin, 0, 6, 6]);
+    assertEquals(pool.used, [6, 0, 0, 0, 0, LEVELS.gzip.autoMin, LEVELS.gzip.autoMin, 6, 6]);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("compressBlob: mixed noise and text stays within GNU gzip -1's bytes + 3 %, fixed level 2", async () => {
+  // Stretches of already-compressed files between text, as in a /usr/lib layer.
+  const stretches: Uint8Array[] = [];
+  for (let i = 0; i < 4; i++) {
+    stretches.push(seededBytes(`packed ${i}`, BLOCK_SIZE + 4096 * i));
+    stretches.push(seqText(3 * BLOCK_SIZE).subarray(i * 1000));
+  }
+  const input = concat(...stretches);
+  const pool = new RecordingPool(2);
+  try {
+    const stream = compressBlob(memorySource(input), {
+      pool,
+      control: new LevelControl("gzip", 2),
+      window: 3,
+    });
+    const parts: Uint8Array[] = [];
+    for await (const chunk of stream.chunks) parts.push(chunk);
+    assertEquals(decompress("gzip", concat(...parts)), input);
+    const gzip1 = await gnuGzip1Size(input);
+    const size = stream.summary().size;
+    assert(size <= gzip1 * 1.03, `${size} bytes stored, gzip -1: ${gzip1}, levels ${pool.used}`);
   } finally {
     pool.close();
   }
