@@ -1,7 +1,7 @@
 /**
  * The referrers an image's graph carries (signatures, SBOMs, attestations hanging off its
  * manifests, see `src/image/referrer.ts`), as a push sees them: their blobs, which go up with
- * the image's (as stored, never recompressed), whether there are any, the graph without them
+ * the image's (as stored, never recompressed), the graph without them
  * (`referrers: false`), and what a push reports of each it restored. Their manifests are
  * committed after their subjects in `commit_graph.ts`.
  */
@@ -54,11 +54,6 @@ export function referrerBlobs(
   };
   for (const referrer of referrersBelow(root)) visit(referrer.node);
   return blobs;
-}
-
-/** Whether anything in `root`'s graph refers to one of its manifests. */
-export function hasReferrers(root: ManifestNode): boolean {
-  return !referrersBelow(root).next().done;
 }
 
 /** `root`'s graph without its referrers (`referrers: false`): the image alone. */

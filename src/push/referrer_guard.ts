@@ -31,7 +31,7 @@ function changedByCompression(node: ManifestNode): boolean {
  * The first manifest of `root`'s graph that something refers to and that compressing layers
  * would change; undefined when there is none.
  */
-export function pinnedManifest(root: ManifestNode): ManifestNode | undefined {
+function pinnedManifest(root: ManifestNode): ManifestNode | undefined {
   if ((root.referrers?.length ?? 0) > 0 && changedByCompression(root)) return root;
   for (const child of root.children) {
     const pinned = pinnedManifest(child);
