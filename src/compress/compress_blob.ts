@@ -99,46 +99,22 @@ export function compressBlob(
   const spare: ArrayBuffer[] = [];
   const blockCount = Math.max(1, Math.ceil(blob.size / BLOCK_SIZE));
 
-  /** The codec's floor: the lowest level `auto` picks, and the one that judges the data. */
-  const floor = LEVELS[control.codec].autoMin;
   /**
-   * Whether the last block barely shrank (media, model weights, archives inside the tar): the
-   * next ones are then stored (gzip level 0, zstd level 1, which stores such blocks itself)
-   * instead of burning CPU for nothing. It depends only on the data, so fixed levels stay
-   * reproducible.
-   *
-   * Only a block made at the floor's level or above judges (`LEVELS[codec].autoMin`), and the
-   * probes run at that level: zlib-ng's gzip level 1 codes with static Huffman tables only and
-   * keeps 99.9 % of base64 text, which its level 2 brings down to 76 %. Judged at level 1, a
-   * base64 layer would be stored whole.
-   *
-   * A block to store goes to the worker with the floor's level as its rescue: when a sample of
-   * it shrinks after all, it is compressed at that level (see worker_source.ts), so a store run
-   * never swallows the compressible files that follow a stretch of packed ones.
+   * Whether a block is worth compressing at all (media, model weights, archives inside the tar
+   * hardly shrink) the worker decides, block by block, from a sample deflated at the gzip floor's
+   * level (`LEVELS.gzip.autoMin`; see worker_source.ts). That depends on the block's bytes
+   * alone, so a fixed level gives the same stream however the blocks of several layers
+   * interleave. It was decided here from the blocks before, which made it depend on timing when
+   * layers shared the budget, and let a run of up to 64 stored blocks swallow the text after a
+   * stretch of packed files (a /usr/lib layer came out 1.043× GNU gzip -1's bytes). zstd stores
+   * such blocks by itself, cheaply.
    */
-  let incompressible = false;
-  /**
-   * Blocks left to store before trying to compress again (the data may change); the run
-   * doubles, up to 64 blocks, while the probes keep finding incompressible data.
-   */
-  let storeRun = 0;
-  let storeRunLength = 0;
-  const STORE_RUN = 4;
-  const MAX_STORE_RUN = 64;
+  const probe = control.codec === "gzip" ? LEVELS.gzip.autoMin : 0;
   const levelFor = (index: number) => {
     const replayed = levels[index];
     if (replayed !== undefined) return replayed;
-    let level = control.level;
-    if (incompressible) {
-      // Probe whether the data compresses now, at the cheapest level that can tell.
-      if (storeRun === 0) level = floor;
-      else {
-        storeRun--;
-        level = control.codec === "gzip" ? 0 : 1;
-      }
-    }
-    levels[index] = level;
-    return level;
+    levels[index] = control.level;
+    return control.level;
   };
 
   /** The first block a pass from `from` must make: the first not wholly sent and hashed. */
@@ -180,17 +156,8 @@ export function compressBlob(
       if (block.input.byteLength === BLOCK_SIZE) spare.push(block.input);
       const output = block.output;
       sizes[head.index] = output.length;
-      // A stored block the worker found compressible after all was made at the rescue level.
+      // 0 when the worker stored the block.
       const used = block.level ?? head.level;
-      // Only a block compressed at the floor's level or above says whether the data compresses.
-      if (used >= floor) {
-        const already = incompressible;
-        incompressible = output.length > head.inputLength * 0.98;
-        if (incompressible) {
-          storeRunLength = already ? Math.min(MAX_STORE_RUN, storeRunLength * 2) : STORE_RUN;
-          storeRun = storeRunLength;
-        }
-      }
       const outputEnd = outputAt + output.length;
       if (outputEnd > outputHashed) {
         outputHash.update(output.subarray(Math.max(0, outputHashed - outputAt)));
@@ -203,7 +170,7 @@ export function compressBlob(
       // Back here once the consumer has sent the block and wants the next. A pass's first
       // block always keeps the upload waiting (the pipeline fills), and stored blocks say
       // nothing about the level: neither counts.
-      if (!first && used > 0 && !incompressible) {
+      if (!first && used > 0) {
         control.observe(got - asked, performance.now() - got);
       }
       first = false;
@@ -230,8 +197,7 @@ export function compressBlob(
           inputEnd: read,
           index: index++,
           level,
-          // A block to store is compressed at the floor's level when a sample of it shrinks.
-          result: pool.compress(block, control.codec, level, level === 0 ? floor : 0),
+          result: pool.compress(block, control.codec, level, probe),
         };
         // Failures surface when the block is taken; until then, don't report them as unhandled.
         entry.result.catch(() => {});

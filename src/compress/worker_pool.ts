@@ -10,7 +10,7 @@ import { WORKER_SOURCE } from "./worker_source.ts";
 export interface CompressedBlock {
   output: Uint8Array;
   input: ArrayBuffer;
-  /** The level used: the one asked for, or the `rescue` level for a block that compressed. */
+  /** The level used: the one asked for, or 0 when the probe found the block incompressible. */
   level?: number;
 }
 
@@ -19,7 +19,7 @@ interface Job {
   input: Uint8Array;
   codec: Codec;
   level: number;
-  rescue: number;
+  probe: number;
   resolve: (block: CompressedBlock) => void;
   reject: (error: Error) => void;
 }
@@ -45,18 +45,18 @@ export class CompressorPool {
   /**
    * Compresses one block into a complete gzip member or zstd frame. A block that is a whole
    * buffer is transferred to the worker (the caller must not use it meanwhile) and comes back
-   * with the result; a view into a larger buffer is copied. `rescue`: for gzip level 0 (store),
-   * the level to compress at instead when a sample of the block shrinks (see worker_source.ts).
+   * with the result; a view into a larger buffer is copied. `probe` (gzip; 0: none): the level
+   * at which a sample decides whether the block is stored instead (see worker_source.ts).
    */
   compress(
     input: Uint8Array,
     codec: Codec,
     level: number,
-    rescue = 0,
+    probe = 0,
   ): Promise<CompressedBlock> {
     if (this.#closed) return Promise.reject(new Error("Compression pool is closed"));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, input, codec, level, rescue, resolve, reject });
+      this.#queue.push({ id: this.#nextId++, input, codec, level, probe, resolve, reject });
       this.#dispatch();
     });
   }
@@ -89,7 +89,7 @@ export class CompressorPool {
         : job.input.slice().buffer;
       const length = job.input.byteLength;
       slot.worker.postMessage(
-        { id: job.id, input, length, codec: job.codec, level: job.level, rescue: job.rescue },
+        { id: job.id, input, length, codec: job.codec, level: job.level, probe: job.probe },
         [input],
       );
     }
