@@ -223,11 +223,12 @@ function pullLines(writeLine: (line: string) => void): ProgressSink {
           event.reason;
       case "notice":
         return `${event.level === "warning" ? "Warning" : "Notice"}: ${event.message}`;
-      case "referrer-pulled":
-        return `Found ${KIND_WORDS[event.kind]} ${
-          shortDigest(event.digest)
-        } (${event.artifactType}) ` +
-          `of ${shortDigest(event.subject)}`;
+      case "referrer-pulled": {
+        // A cosign tag says more than the generic config type its manifests carry.
+        const what = event.tag ?? event.artifactType;
+        return `Found ${KIND_WORDS[event.kind]} ${shortDigest(event.digest)} (${what}) of ` +
+          shortDigest(event.subject);
+      }
       default:
         return undefined;
     }

@@ -137,6 +137,8 @@ export type ProgressEvent =
     subject: string;
     kind: "signature" | "sbom" | "attestation" | "artifact";
     artifactType: string;
+    /** The cosign-style tag it was found under (`sha256-<hex>.sig`); absent for OCI 1.1. */
+    tag?: string;
   }
   /**
    * A push restored a referrer of `subject` (a signature, SBOM or attestation), byte for byte:

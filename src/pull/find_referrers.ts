@@ -181,6 +181,7 @@ export async function findReferrers(
         subject,
         kind: referrer.kind,
         artifactType: referrer.artifactType,
+        ...(attached.by === "tag" ? { tag: attached.tag } : {}),
       });
       // A referrer reached twice (listed and tagged, or a cycle) is probed once.
       if (probed.has(referrer.digest)) return { referrer, below: { list: undefined, found: [] } };

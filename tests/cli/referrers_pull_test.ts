@@ -81,6 +81,14 @@ integrationTest(
       ),
       pulled.stderr,
     );
+    assert(
+      pulled.stderr.includes(
+        `Found signature ${short(signature.manifest.digest)} (${signature.tag}) of ${
+          short(image.digest)
+        }`,
+      ),
+      pulled.stderr,
+    );
     const { names, index, manifest } = await readArchive(archive);
     // index.json: the image, the two fallback-tag lists, the cosign tag.
     const byName = new Map(index.manifests.map((m) => [m.annotations?.[REF_NAME], m.digest]));
