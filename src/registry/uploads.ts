@@ -1,8 +1,9 @@
 /**
  * Blob uploads: a session (`POST`), then either one streamed `PUT` with an exact
  * `Content-Length` (monolithic) or a series of `PATCH` chunks with `Content-Range` and a closing
- * `PUT ?digest=` (chunked). Bytes are hashed as they are sent and checked against the digest
- * before the registry commits the blob.
+ * `PUT ?digest=` (chunked). Chunked bytes are hashed as they are sent and checked against the
+ * digest before the registry commits the blob; a monolithic PUT leaves the check to the registry
+ * and hashes the blob only when it answers DIGEST_INVALID.
  */
 import { Sha256 } from "../digest.ts";
 import type { BlobSource } from "./blobs.ts";
@@ -160,20 +161,10 @@ async function putMonolithic(
   location: URL,
   options: UploadOptions,
 ): Promise<void> {
-  let hash = new Sha256();
-  let hashed = 0;
   const body: BodySource = {
     length: blob.size,
     ownsChunks: true,
-    async *open(signal) {
-      hash = new Sha256();
-      hashed = 0;
-      for await (const chunk of blob.read(0, blob.size, signal)) {
-        hash.update(chunk);
-        hashed += chunk.length;
-        yield chunk;
-      }
-    },
+    open: (signal) => blob.read(0, blob.size, signal),
   };
   const url = withDigest(location, blob.digest);
   try {
@@ -192,8 +183,28 @@ async function putMonolithic(
     await response.discard();
     checkCommittedDigest(blob, response.headers.get("docker-content-digest"));
   } catch (error) {
-    // The registry says DIGEST_INVALID: find out whether the archive is to blame.
-    if (hashed === blob.size && hash.digest() !== blob.digest) throw digestMismatch(blob);
+    // The registry says DIGEST_INVALID: find out whether the archive is to blame. Hashed only
+    // now: the registry checks every digest it stores, so a corrupt layer never gets a manifest
+    // either way, and hashing each upload as it went cost more CPU than reading and sending it
+    // (issue 21: 1.3 of 2.9 CPU-s for a 1.5 GB push as stored).
+    const actual = isDigestInvalid(error) ? await digestOf(blob, client.signal) : undefined;
+    if (actual !== undefined && actual !== blob.digest) throw digestMismatch(blob);
     throw error;
   }
+}
+
+/** Whether the registry refused a blob because its bytes don't hash to the digest given. */
+function isDigestInvalid(error: unknown): boolean {
+  return error instanceof RegistryError && error.codes.some((c) => c.code === "DIGEST_INVALID");
+}
+
+/** The blob's digest as read now; undefined when it can't be read again (say, a pipe). */
+async function digestOf(blob: BlobSource, signal?: AbortSignal): Promise<string | undefined> {
+  const hash = new Sha256();
+  try {
+    for await (const chunk of blob.read(0, blob.size, signal)) hash.update(chunk);
+  } catch {
+    return undefined;
+  }
+  return hash.digest();
 }
