@@ -19,7 +19,7 @@ import {
 import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
 import { planRun, type PushJob, type RunPlan, type SkippedImage } from "../push/run_plan.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
-import { uniqueBlobs } from "../archive/image.ts";
+import { uniqueBlobs } from "../image/graph.ts";
 import type { CredentialLookup, Credentials } from "../registry/auth.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { type ImageReference, registryBaseUrl, registryEndpoint } from "../image/reference.ts";

@@ -3,7 +3,8 @@ import { ArchiveError } from "../errors.ts";
 import { Sha256 } from "../digest.ts";
 import type { ArchiveBlob } from "./image.ts";
 import { JsonShapeError, parseJson } from "../image/json_guards.ts";
-import type { TarEntry, TarIndex } from "./tar_index.ts";
+import type { TarEntry } from "./tar_names.ts";
+import type { TarIndex } from "./tar_index.ts";
 
 /** Manifests and index files over this are refused (registries cap manifests near 4 MiB). */
 export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;

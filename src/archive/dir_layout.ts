@@ -17,12 +17,14 @@ import {
   parseJsonBytes,
   readEntry,
 } from "./archive_reader.ts";
-import type { ArchiveBlob, ArchiveImage, ManifestNode } from "./image.ts";
+import type { ArchiveBlob, ArchiveImage } from "./image.ts";
+import type { ManifestNode } from "../image/graph.ts";
 import type { Descriptor } from "../image/descriptor.ts";
 import { parseManifestValue } from "../image/manifest.ts";
 import { declaredCompression, layerTypeFor, MEDIA_TYPES } from "../image/media_types.ts";
 import { asArray, asObject, type JsonObject, JsonShapeError } from "../image/json_guards.ts";
-import type { TarEntry, TarIndex } from "./tar_index.ts";
+import type { TarEntry } from "./tar_names.ts";
+import type { TarIndex } from "./tar_index.ts";
 
 /** The `version` file's text, up to the minor version (1.1 is what containers/image writes). */
 const VERSION_PREFIX = "Directory Transport Version: 1.";

@@ -7,9 +7,6 @@ import type { ImageBlob, ManifestNode } from "../image/graph.ts";
 /** A blob stored in the archive, streamed from its byte range on demand. */
 export type ArchiveBlob = ImageBlob;
 
-// The graph's types, where the archive's importers have always found them.
-export { type ManifestNode, uniqueBlobs } from "../image/graph.ts";
-
 /** One image in an archive. */
 export interface ArchiveImage {
   /** Names the archive gives it (`app:1`, `docker.io/library/app:1`); may be empty. */

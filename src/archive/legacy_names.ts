@@ -13,7 +13,8 @@ import {
   readJsonEntry,
 } from "./archive_reader.ts";
 import { parseSaveManifest } from "./docker_save.ts";
-import type { ArchiveImage, ManifestNode } from "./image.ts";
+import type { ArchiveImage } from "./image.ts";
+import type { ManifestNode } from "../image/graph.ts";
 import { canonicalName } from "./image_names.ts";
 import type { TarIndex } from "./tar_index.ts";
 

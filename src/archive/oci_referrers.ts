@@ -25,10 +25,10 @@ import {
   cosignTag,
   parseReferrerTag,
   referrerKind,
-  type ReferrerNode,
 } from "../image/referrer.ts";
-import type { ArchiveImage, ManifestNode } from "./image.ts";
-import { hasBlob, loadNode, readManifest, type StoredManifest } from "./oci_layout.ts";
+import type { ManifestNode, ReferrerNode } from "../image/graph.ts";
+import type { ArchiveImage } from "./image.ts";
+import { hasBlob, loadNode, readManifest, type StoredManifest } from "./oci_nodes.ts";
 import type { TarIndex } from "./tar_index.ts";
 
 /** The annotation that carries an entry's tag in an OCI layout's `index.json`. */

@@ -11,8 +11,6 @@ import { BLOCK_SIZE, hasValidChecksum, isZeroBlock, parseHeader } from "./tar_he
 import { IndexedNames, type TarEntry, TarNames } from "./tar_names.ts";
 import { describeMeta, ExtendedHeaders, isMetaKind, notTar, padded } from "./tar_sequence.ts";
 
-export type { TarEntry } from "./tar_names.ts";
-
 /** Options for {@linkcode indexTar}. */
 export interface IndexTarOptions {
   /** Stops indexing between headers. */

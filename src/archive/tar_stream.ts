@@ -25,8 +25,6 @@ import {
   padded,
 } from "./tar_sequence.ts";
 
-export type { TarStreamSource } from "./_chunk_cursor.ts";
-
 /** Options for {@linkcode readTarStream}. */
 export interface ReadTarStreamOptions {
   /**

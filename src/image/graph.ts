@@ -4,7 +4,7 @@
  * readers all walk this one shape; where a blob's bytes come from (an archive's byte range, a
  * download) is the blob's own business.
  */
-import type { ReferrerNode } from "./referrer.ts";
+import type { Attachment, ReferrerKind } from "./referrer.ts";
 
 /** A blob a manifest names, readable on demand from wherever it is stored. */
 export interface ImageBlob {
@@ -28,10 +28,21 @@ export interface ManifestNode {
   /** Manifests an index points at, pushed by digest before it. */
   children: ManifestNode[];
   /**
-   * What refers to this manifest (signatures, SBOMs, attestations), pushed after it: see
-   * `referrer.ts`. Absent or empty when nothing does.
+   * What refers to this manifest (signatures, SBOMs, attestations), pushed after it. Absent or empty when nothing does.
    */
   referrers?: ReferrerNode[];
+}
+
+/** A manifest that refers to another, with what refers to it in turn. */
+export interface ReferrerNode {
+  /** The referrer's own manifest, its blobs, and its own referrers (a signature of an SBOM). */
+  node: ManifestNode;
+  /** By `subject`, or by cosign's tag. */
+  attached: Attachment;
+  /** Signature, SBOM, attestation or other artifact. */
+  kind: ReferrerKind;
+  /** The manifest's `artifactType`, else its config's media type. */
+  artifactType: string;
 }
 
 /** Every blob of a manifest tree (not its referrers'), each digest once. */

@@ -1,9 +1,8 @@
 /**
  * Artifacts that refer to an image: signatures, SBOMs and attestations. Where they live in a
  * registry (the referrers API, the fallback tag, cosign's tags), and how a graph carries them:
- * each {@linkcode ReferrerNode} hangs off the manifest it refers to and is pushed after it.
+ * each `ReferrerNode` (`graph.ts`) hangs off the manifest it refers to and is pushed after it.
  */
-import type { ManifestNode } from "./graph.ts";
 import { asDescriptor, type Descriptor } from "./descriptor.ts";
 import { JsonShapeError } from "./json_guards.ts";
 import { MEDIA_TYPES } from "./media_types.ts";
@@ -20,18 +19,6 @@ export type Attachment =
   | { by: "subject" }
   /** cosign's older scheme: the manifest sits under the tag `sha256-<hex>.<suffix>`. */
   | { by: "tag"; tag: string };
-
-/** A manifest that refers to another, with what refers to it in turn. */
-export interface ReferrerNode {
-  /** The referrer's own manifest, its blobs, and its own referrers (a signature of an SBOM). */
-  node: ManifestNode;
-  /** By `subject`, or by cosign's tag. */
-  attached: Attachment;
-  /** Signature, SBOM, attestation or other artifact. */
-  kind: ReferrerKind;
-  /** The manifest's `artifactType`, else its config's media type. */
-  artifactType: string;
-}
 
 /** The config of an artifact with no config: the blob `{}`. */
 export const EMPTY_DESCRIPTOR = {

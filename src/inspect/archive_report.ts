@@ -4,14 +4,13 @@
  * the document `inspect --output json` prints; the README's "inspect" section documents every
  * field, and `INSPECT_SCHEMA_VERSION` changes when one is removed or changes meaning.
  */
-import type { ArchiveBlob, ImageArchive, ManifestNode } from "../archive/image.ts";
-import { referrersOf } from "../image/graph.ts";
+import type { ArchiveBlob, ImageArchive } from "../archive/image.ts";
+import { type ManifestNode, type ReferrerNode, referrersOf } from "../image/graph.ts";
 import { artifactTypeOf, type Manifest, parseManifestValue } from "../image/manifest.ts";
 import {
   ATTESTATION_DIGEST_ANNOTATION,
   isAttestationEntry,
   type ReferrerKind,
-  type ReferrerNode,
 } from "../image/referrer.ts";
 import { declaredCompression, isIndexMediaType } from "../image/media_types.ts";
 import {

@@ -5,7 +5,7 @@
  * its subject, see `Writer.listReferrer`) or under its cosign tag (`sha256-<hex>.sig`), then
  * what refers to them in turn (a signature of an SBOM).
  */
-import type { ManifestNode } from "../archive/image.ts";
+import type { ManifestNode } from "../image/graph.ts";
 import { describeReferrer } from "../image/referrer.ts";
 import type { ProgressSink } from "../progress/events.ts";
 import type { PushedReferrer } from "./graph_referrers.ts";

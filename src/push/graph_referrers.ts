@@ -5,8 +5,9 @@
  * (`referrers: false`), and what a push reports of each it restored. Their manifests are
  * committed after their subjects in `commit_graph.ts`.
  */
-import type { ArchiveBlob, ManifestNode } from "../archive/image.ts";
-import type { ReferrerKind, ReferrerNode } from "../image/referrer.ts";
+import type { ArchiveBlob } from "../archive/image.ts";
+import type { ManifestNode, ReferrerNode } from "../image/graph.ts";
+import type { ReferrerKind } from "../image/referrer.ts";
 
 /** A referrer a push restored (or a dry run would). */
 export interface PushedReferrer {

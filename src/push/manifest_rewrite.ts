@@ -7,7 +7,7 @@
  * an OCI manifest (and its index as an OCI index). A multi-platform index built from several
  * archives re-points its attestations through {@linkcode followAttestation} too.
  */
-import type { ManifestNode } from "../archive/image.ts";
+import type { ManifestNode } from "../image/graph.ts";
 import type { Descriptor } from "../image/descriptor.ts";
 import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
 import { sha256Digest } from "../digest.ts";

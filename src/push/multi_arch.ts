@@ -21,7 +21,8 @@
  * ```
  */
 import { MAX_CONFIG_BYTES } from "../archive/archive_reader.ts";
-import type { ArchiveBlob, ManifestNode } from "../archive/image.ts";
+import type { ArchiveBlob } from "../archive/image.ts";
+import type { ManifestNode } from "../image/graph.ts";
 import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
 import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
 import {

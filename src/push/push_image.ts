@@ -8,12 +8,8 @@
  * when layers stay as stored for their referrers' sake is `referrer_guard.ts`, and what a dry
  * run does instead is `dry_run_writer.ts`.
  */
-import {
-  type ArchiveBlob,
-  type ArchiveImage,
-  type ManifestNode,
-  uniqueBlobs,
-} from "../archive/image.ts";
+import type { ArchiveBlob, ArchiveImage } from "../archive/image.ts";
+import { type ManifestNode, uniqueBlobs } from "../image/graph.ts";
 import type { Compression } from "../compress/codec.ts";
 import { familiarName } from "../image/reference.ts";
 import { KeyedLocks, Limiter, runBounded, runShared } from "../pool.ts";

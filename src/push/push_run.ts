@@ -6,7 +6,8 @@
  * several images or archives goes up once per registry: later repositories find or mount it.
  * A job that fails does not stop the others; each reports on its own.
  */
-import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
+import type { ArchiveImage } from "../archive/image.ts";
+import { uniqueBlobs } from "../image/graph.ts";
 import { isIndexMediaType } from "../image/media_types.ts";
 import type { ProgressSink } from "../progress/events.ts";
 import type { RegistryClient } from "../registry/client.ts";

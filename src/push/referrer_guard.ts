@@ -6,7 +6,8 @@
  * referrers behind (`referrers: false`); where compression was asked for explicitly, the push
  * is refused before anything is sent, saying how to go on.
  */
-import type { ArchiveImage, ManifestNode } from "../archive/image.ts";
+import type { ArchiveImage } from "../archive/image.ts";
+import type { ManifestNode } from "../image/graph.ts";
 import type { Compression } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";

@@ -2,7 +2,8 @@
  * What a push to a digest must satisfy, checked before anything is sent: the digest is the
  * manifest's own, and stays so (compressing layers would change it).
  */
-import { type ArchiveImage, uniqueBlobs } from "../archive/image.ts";
+import type { ArchiveImage } from "../archive/image.ts";
+import { uniqueBlobs } from "../image/graph.ts";
 import type { Compression } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";

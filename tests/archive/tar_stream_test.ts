@@ -12,13 +12,14 @@ import fc from "fast-check";
 import { gzipSync } from "node:zlib";
 import { readRangeBytes } from "../../src/archive/byte_range.ts";
 import { BLOCK_SIZE } from "../../src/archive/tar_header.ts";
-import { indexTar, type TarEntry } from "../../src/archive/tar_index.ts";
+import { indexTar } from "../../src/archive/tar_index.ts";
+import type { TarEntry } from "../../src/archive/tar_names.ts";
 import {
   readTarStream,
   type StreamedTarEntry,
   type TarStream,
-  type TarStreamSource,
 } from "../../src/archive/tar_stream.ts";
+import type { TarStreamSource } from "../../src/archive/_chunk_cursor.ts";
 import { ArchiveError } from "../../src/errors.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { run } from "../helpers/command.ts";

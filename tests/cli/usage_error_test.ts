@@ -8,7 +8,8 @@ import { checkTarget } from "../../src/push/target_check.ts";
 import { parseRegistryPrefix } from "../../src/image/reference.ts";
 import { asUsage, UsageError, usageErrorOf } from "../../src/cli/usage_error.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
-import type { ArchiveImage, ManifestNode } from "../../src/archive/image.ts";
+import type { ArchiveImage } from "../../src/archive/image.ts";
+import type { ManifestNode } from "../../src/image/graph.ts";
 import { imageNode } from "../push/_multi_arch_fixtures.ts";
 
 /** What the CLI makes of `error`: a UsageError, with its message and hint. */

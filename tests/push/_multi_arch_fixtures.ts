@@ -2,7 +2,8 @@
  * In-memory manifest trees for multi-platform tests: image manifests whose config blob says a
  * platform, indexes over them, and buildx-style attestation manifests.
  */
-import type { ArchiveBlob, ManifestNode } from "../../src/archive/image.ts";
+import type { ArchiveBlob } from "../../src/archive/image.ts";
+import type { ManifestNode } from "../../src/image/graph.ts";
 import { MEDIA_TYPES } from "../../src/image/media_types.ts";
 import { sha256Digest } from "../../src/digest.ts";
 

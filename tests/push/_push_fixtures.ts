@@ -4,13 +4,9 @@
  * images whose layers are stored uncompressed (so a default push compresses them, and their
  * manifests' digests change).
  */
-import type { ArchiveBlob, ManifestNode } from "../../src/archive/image.ts";
-import {
-  cosignTag,
-  EMPTY_DESCRIPTOR,
-  referrerKind,
-  type ReferrerNode,
-} from "../../src/image/referrer.ts";
+import type { ArchiveBlob } from "../../src/archive/image.ts";
+import type { ManifestNode, ReferrerNode } from "../../src/image/graph.ts";
+import { cosignTag, EMPTY_DESCRIPTOR, referrerKind } from "../../src/image/referrer.ts";
 import { sha256Digest } from "../../src/digest.ts";
 import { MEDIA_TYPES } from "../../src/image/media_types.ts";
 import { type ProgressEvent, silentSink } from "../../src/progress/events.ts";

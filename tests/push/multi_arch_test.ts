@@ -1,4 +1,4 @@
-import type { ManifestNode } from "../../src/archive/image.ts";
+import type { ManifestNode } from "../../src/image/graph.ts";
 import { MEDIA_TYPES } from "../../src/image/media_types.ts";
 import { sha256Digest } from "../../src/digest.ts";
 import { ArchiveError, InvalidOptionError } from "../../src/errors.ts";

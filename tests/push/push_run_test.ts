@@ -3,7 +3,8 @@
  * compressed once for both (one stream, broadcast), and both registries end up with the same
  * bytes, so the same manifest digest.
  */
-import type { ArchiveBlob, ArchiveImage, ManifestNode } from "../../src/archive/image.ts";
+import type { ArchiveBlob, ArchiveImage } from "../../src/archive/image.ts";
+import type { ManifestNode } from "../../src/image/graph.ts";
 import { openImageArchive } from "../../src/archive/image_archive.ts";
 import { silentSink } from "../../src/progress/events.ts";
 import { BlobInfoCache } from "../../src/push/blob_info_cache.ts";

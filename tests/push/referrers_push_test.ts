@@ -4,7 +4,8 @@
  * byte for byte, listed for it without dropping another tool's entries, cosign-style ones
  * under their tags; a dry run writes nothing; and digests that signatures name stay true.
  */
-import type { ArchiveImage, ManifestNode } from "../../src/archive/image.ts";
+import type { ArchiveImage } from "../../src/archive/image.ts";
+import type { ManifestNode } from "../../src/image/graph.ts";
 import { InvalidOptionError } from "../../src/errors.ts";
 import { fallbackTag } from "../../src/image/referrer.ts";
 import { putManifest } from "../../src/registry/manifests.ts";
