@@ -3,7 +3,8 @@
  * listing (the API, else the fallback tag; a registry without the API is asked once per run)
  * and its HEAD probe of cosign's tags.
  */
-import { findCosignTags, listReferrers, ReferrersSupport } from "../registry/referrers.ts";
+import { findCosignTags } from "../registry/referrers_cosign.ts";
+import { listReferrers, ReferrersSupport } from "../registry/referrers.ts";
 import type { ReferrerLookup } from "./find_referrers.ts";
 
 /**

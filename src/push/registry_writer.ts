@@ -10,11 +10,8 @@ import { blobExists } from "../registry/blobs.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { ReferrerDescriptor } from "../image/referrer.ts";
 import { type ManifestPutAnswer, putManifestAnswer } from "../registry/manifests.ts";
-import {
-  addToFallbackIndex,
-  noteSubjectAnswer,
-  referrersApiAvailable,
-} from "../registry/referrers.ts";
+import { addToFallbackIndex } from "../registry/referrers_fallback.ts";
+import { noteSubjectAnswer, referrersApiAvailable } from "../registry/referrers.ts";
 import { answerOf } from "../registry/answer_class.ts";
 import { cancelSession, startSession } from "../registry/uploads.ts";
 import type { BlobInfoCache } from "./blob_info_cache.ts";

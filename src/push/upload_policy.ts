@@ -18,10 +18,10 @@ import {
   ChunkedUploadRefusedError,
   type ChunkSettings,
   SavedSessionGoneError,
-  uploadBlob,
   type UploadOptions,
   type UploadOutcome,
-} from "../registry/uploads.ts";
+} from "../registry/upload_common.ts";
+import { uploadBlob } from "../registry/uploads.ts";
 
 /**
  * `auto` chunks blobs at or above the threshold, but falls back to one PUT when the registry

@@ -4,8 +4,8 @@
  * (`sha256-<hex>`, an index kept up to date by the clients that push referrers).
  *
  * cosign's older tags (`.sig`, `.att`, `.sbom`) are probed in `referrers_cosign.ts`; the
- * fallback tag is written in `referrers_fallback.ts`. Both are re-exported here, so this one
- * module is the registry side of referrers.
+ * fallback tag is read and written in `referrers_fallback.ts`; `ReferrersError` lives in
+ * `referrers_error.ts`. Import each from where it lives.
  *
  * @example
  * ```ts ignore
@@ -34,19 +34,6 @@ import {
 } from "./referrers_fallback.ts";
 import { parseErrorCodes } from "./registry_error.ts";
 import type { TransportResponse } from "./transport.ts";
-
-export type { ReferrerDescriptor } from "../image/referrer.ts";
-export { ReferrersError } from "./referrers_error.ts";
-export { type CosignTagFound, findCosignTags } from "./referrers_cosign.ts";
-export {
-  addToFallbackIndex,
-  type FallbackIndex,
-  type FallbackIndexUpdate,
-  MAX_INDEX_BYTES,
-  MAX_ROUNDS,
-  readFallbackIndex,
-  type ServedIndex,
-} from "./referrers_fallback.ts";
 
 /** At most this many pages of a paginated referrers answer (a `Link` loop ends here). */
 const MAX_PAGES = 64;

@@ -21,18 +21,6 @@ import {
   writesRefused,
 } from "./upload_common.ts";
 import { resumeStatus } from "./upload_session.ts";
-
-export {
-  BlobDigestMismatchError,
-  ChunkedUploadRefusedError,
-  digestMismatch,
-  SavedSessionGoneError,
-  type UploadOptions,
-  type UploadOutcome,
-  UploadSessionLostError,
-  WritesRefusedError,
-} from "./upload_common.ts";
-export type { ChunkSettings } from "./upload_common.ts";
 import { resolveLocation, withDigest } from "./location.ts";
 import type { BodySource, TransportResponse } from "./transport.ts";
 

@@ -6,7 +6,7 @@
 import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
 import { EMPTY_DESCRIPTOR } from "../../src/image/referrer.ts";
 import { putManifestAnswer } from "../../src/registry/manifests.ts";
-import { addToFallbackIndex } from "../../src/registry/referrers.ts";
+import { addToFallbackIndex } from "../../src/registry/referrers_fallback.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { startCli } from "../helpers/cli.ts";
 import { seededBytes, sha256Digest } from "../helpers/random.ts";

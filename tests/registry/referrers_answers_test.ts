@@ -4,12 +4,9 @@
  * served as plain `application/json`, JSON that is no index, pages that point elsewhere or
  * loop, and a registry that ignores `?artifactType=`.
  */
-import {
-  findCosignTags,
-  listReferrers,
-  ReferrersError,
-  ReferrersSupport,
-} from "../../src/registry/referrers.ts";
+import { findCosignTags } from "../../src/registry/referrers_cosign.ts";
+import { listReferrers, ReferrersSupport } from "../../src/registry/referrers.ts";
+import { ReferrersError } from "../../src/registry/referrers_error.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { sha256Digest } from "../helpers/random.ts";
 import { startReferrersRegistry } from "../helpers/referrers_registry.ts";

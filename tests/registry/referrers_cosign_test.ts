@@ -4,7 +4,7 @@
  * one `openssl dgst -verify` accepts, and refuses once a byte changes.
  */
 import { cosignTag, fallbackTag } from "../../src/image/referrer.ts";
-import { findCosignTags } from "../../src/registry/referrers.ts";
+import { findCosignTags } from "../../src/registry/referrers_cosign.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { sha256Digest } from "../helpers/random.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";

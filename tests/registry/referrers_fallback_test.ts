@@ -6,7 +6,8 @@
  * distribution without the API), which writes the tag straight to the registry behind it.
  */
 import { fallbackTag, type ReferrerDescriptor } from "../../src/image/referrer.ts";
-import { addToFallbackIndex, MAX_ROUNDS, ReferrersError } from "../../src/registry/referrers.ts";
+import { addToFallbackIndex, MAX_ROUNDS } from "../../src/registry/referrers_fallback.ts";
+import { ReferrersError } from "../../src/registry/referrers_error.ts";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { type ReferrersRegistry, startReferrersRegistry } from "../helpers/referrers_registry.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";

@@ -10,14 +10,13 @@ import {
   type ReferrerDescriptor,
 } from "../../src/image/referrer.ts";
 import { putManifestAnswer } from "../../src/registry/manifests.ts";
+import { addToFallbackIndex, readFallbackIndex } from "../../src/registry/referrers_fallback.ts";
 import {
-  addToFallbackIndex,
   listReferrers,
-  readFallbackIndex,
   referrersApiAvailable,
-  ReferrersError,
   ReferrersSupport,
 } from "../../src/registry/referrers.ts";
+import { ReferrersError } from "../../src/registry/referrers_error.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { sha256Digest } from "../helpers/random.ts";
 import { startReferrersRegistry } from "../helpers/referrers_registry.ts";

@@ -4,11 +4,8 @@
  * PATCH, digest verification, and a registry that refuses writes.
  */
 import { RegistryError } from "../../src/registry/registry_error.ts";
-import {
-  BlobDigestMismatchError,
-  uploadBlob,
-  WritesRefusedError,
-} from "../../src/registry/uploads.ts";
+import { BlobDigestMismatchError, WritesRefusedError } from "../../src/registry/upload_common.ts";
+import { uploadBlob } from "../../src/registry/uploads.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
   connectClient,
