@@ -7,7 +7,7 @@
  */
 import { Sha256 } from "../digest.ts";
 import { release } from "../release.ts";
-import type { BlobSource } from "../registry/blobs.ts";
+import type { BlobSource } from "../image/graph.ts";
 import { LEVELS } from "./codec.ts";
 import type { LevelControl } from "./level_control.ts";
 import type { CompressedBlock, CompressorPool } from "./worker_pool.ts";

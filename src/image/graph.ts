@@ -6,15 +6,25 @@
  */
 import type { Attachment, ReferrerKind } from "./referrer.ts";
 
-/** A blob a manifest names, readable on demand from wherever it is stored. */
-export interface ImageBlob {
+/**
+ * Where a blob's bytes come from: a re-readable range, so every attempt (an upload's retry, a
+ * compression pass) starts fresh. Every blob of the graph is one; uploads read nothing else.
+ */
+export interface BlobSource {
   digest: string;
   size: number;
-  mediaType: string;
   /** Human name for errors: `app.tar:blobs/sha256/ab…`. */
   describe: string;
-  /** Streams `length` bytes starting at `offset` within the blob. */
+  /**
+   * Streams `length` bytes starting at `offset` within the blob, each chunk a buffer of its own
+   * that the consumer owns (it may free it once used).
+   */
   read(offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+/** A blob a manifest names, readable on demand from wherever it is stored. */
+export interface ImageBlob extends BlobSource {
+  mediaType: string;
 }
 
 /** A manifest (or index) to push, with what must be in the registry before it. */

@@ -9,7 +9,7 @@ import type { Codec } from "../compress/codec.ts";
 import { BlockBudget, compressBlob, type CompressedStream } from "../compress/compress_blob.ts";
 import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
-import type { BlobSource } from "../registry/blobs.ts";
+import type { BlobSource } from "../image/graph.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadStreamed } from "../registry/streamed_upload.ts";
 import { HeldStream } from "./held_stream.ts";

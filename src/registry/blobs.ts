@@ -1,20 +1,10 @@
-/** Blob existence checks, blob downloads, and the source a blob upload reads from. */
+/**
+ * Blob existence checks and blob downloads. What an upload reads from is a `BlobSource`
+ * (`src/image/graph.ts`).
+ */
 import { answerOf } from "./answer_class.ts";
 import type { RegistryClient } from "./client.ts";
 import type { TransportResponse } from "./transport.ts";
-
-/** Where a blob's bytes come from: a re-readable range, so every attempt starts fresh. */
-export interface BlobSource {
-  digest: string;
-  size: number;
-  /** Human name for errors: `app.tar:blobs/sha256/ab…`. */
-  describe: string;
-  /**
-   * Streams `length` bytes starting at `offset` within the blob, each chunk a buffer of its own
-   * that the consumer owns (it may free it once used).
-   */
-  read(offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
-}
 
 /**
  * Whether the repository already has the blob (`HEAD /v2/<name>/blobs/<digest>`): the client's

@@ -7,7 +7,7 @@
  */
 import { Sha256 } from "../digest.ts";
 import { answerOf } from "./answer_class.ts";
-import type { BlobSource } from "./blobs.ts";
+import type { BlobSource } from "../image/graph.ts";
 import type { RegistryClient } from "./client.ts";
 import type { BodySource } from "./transport.ts";
 import {

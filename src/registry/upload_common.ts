@@ -2,7 +2,7 @@
  * What uploads share: their options, the errors they raise, and the checks on what a registry
  * says it stored.
  */
-import type { BlobSource } from "./blobs.ts";
+import type { BlobSource } from "../image/graph.ts";
 import type { RegistryClient } from "./client.ts";
 import { withDigest } from "./location.ts";
 import type { RegistryError } from "./registry_error.ts";

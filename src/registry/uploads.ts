@@ -6,7 +6,7 @@
  * and hashes the blob only when it answers DIGEST_INVALID.
  */
 import { Sha256 } from "../digest.ts";
-import type { BlobSource } from "./blobs.ts";
+import type { BlobSource } from "../image/graph.ts";
 import type { RegistryClient } from "./client.ts";
 import { answerOf } from "./answer_class.ts";
 import { RegistryError } from "./registry_error.ts";

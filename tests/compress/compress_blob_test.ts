@@ -8,7 +8,7 @@ import {
 import { LevelControl } from "../../src/compress/level_control.ts";
 import { type CompressedBlock, CompressorPool } from "../../src/compress/worker_pool.ts";
 import { sha256Digest } from "../../src/digest.ts";
-import type { BlobSource } from "../../src/registry/blobs.ts";
+import type { BlobSource } from "../../src/image/graph.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import { seededBytes } from "../helpers/random.ts";
 import { concat, decompress, textBytes } from "../helpers/compression.ts";
