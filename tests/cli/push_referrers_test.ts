@@ -4,17 +4,20 @@
  * user would (a subprocess) into a real registry (distribution: the fallback tag). Everything
  * arrives with the archive's digests, the `.sig` verifies with openssl, the result line and
  * `--output json` say what came along, and compression that would break a signature is
- * refused (or left out with `--no-referrers`).
+ * refused (or left out with `--no-referrers`). A buildx index whose layers are compressed on
+ * the way keeps its attestations pointing at the platform manifests as pushed.
  */
 import { fallbackTag } from "../../src/image/referrer.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
 import { runCli } from "../helpers/cli.ts";
 import { integrationTest, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import {
+  buildBuildxIndex,
   buildSignedSet,
   makeSigningKey,
   type SignedSet,
   verifyCosignSignature,
+  writeOciLayout,
   writeSignedLayout,
 } from "../helpers/signed_fixtures.ts";
 
@@ -181,6 +184,43 @@ integrationTest(
       set.cosignSignature.manifest.digest,
     );
     assertEquals(await listed(registry, set.image.digest), [set.sbom.manifest.digest]);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "a buildx index with uncompressed layers, pushed by default: every attestation names a platform manifest the repository has",
+  async () => {
+    await using registry = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "dip-push-buildx-" });
+    try {
+      const buildx = await buildBuildxIndex("app");
+      await writeOciLayout(dir, [{
+        manifest: buildx.index,
+        refName: "1",
+        annotations: { "io.containerd.image.name": "docker.io/library/app:1" },
+      }]);
+      const result = await runCli(["-r", `${registry.url}/app:1`, "-f", dir], DEFAULT_COMPRESSION);
+      assertEquals(result.code, 0, result.stderr);
+      const index = await registry.fetchManifest("app", "1");
+      assert(index.digest !== buildx.index.digest, "its layers went compressed");
+      const entries = index.json.manifests as {
+        digest: string;
+        annotations?: Record<string, string>;
+      }[];
+      const attestations = entries.filter((e) =>
+        e.annotations?.["vnd.docker.reference.type"] === "attestation-manifest"
+      );
+      const platforms = entries.filter((e) => !attestations.includes(e)).map((e) => e.digest);
+      assertEquals(attestations.length, 2);
+      for (const attestation of attestations) {
+        const named = attestation.annotations!["vnd.docker.reference.digest"]!;
+        assert(platforms.includes(named), `${named} is a platform of the index`);
+        assertEquals((await registry.fetchManifest("app", named)).digest, named);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
   { tools: TOOLS },
 );
