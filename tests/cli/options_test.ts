@@ -51,6 +51,8 @@ Deno.test("resolveSettings uses the documented defaults", () => {
     resume: true,
     verify: false,
     compression: { codec: "gzip", level: "auto" },
+    compressionExplicit: false,
+    referrers: true,
   };
   const { targets, ...rest } = s;
   assertEquals(rest, expected);
@@ -129,6 +131,15 @@ Deno.test("resolveSettings: --compression and --compression-level, flags over en
   for (const [flags, vars, needle] of bad) {
     assertThrows(() => resolve(flags, vars), UsageError, needle);
   }
+});
+
+Deno.test("resolveSettings: compression is explicit only from the command line; --no-referrers", () => {
+  assertEquals(resolve({}).compressionExplicit, false);
+  assertEquals(resolve({}, { [ENV.compression]: "zstd" }).compressionExplicit, false);
+  assertEquals(resolve({ compression: "gzip" }).compressionExplicit, true);
+  assertEquals(resolve({ compressionLevel: "6" }).compressionExplicit, true);
+  assertEquals(resolve({}).referrers, true);
+  assertEquals(resolve({ referrers: false }).referrers, false);
 });
 
 Deno.test("resolveSettings reads the password from the flag, stdin, environment or URL", () => {
