@@ -376,3 +376,19 @@ Deno.test("TTY renderer: a layer compressed on the way says what was sent, then 
   );
   tty.stop();
 });
+
+Deno.test("TTY renderer prints each referrer a push restores above the block", () => {
+  const { output, tty } = setup();
+  const base = { subject: A, artifactType: "application/spdx+json", target: "r.example/app" };
+  tty.sink({ type: "referrer-done", digest: B, kind: "sbom", ...base });
+  tty.sink({ type: "referrer-done", digest: C, kind: "signature", ...base, dryRun: true });
+  tty.stop();
+  const printed = output.take().filter(([kind]) => kind === "persist").map(([, text]) => text);
+  assertEquals(
+    printed.join("\n"),
+    [
+      "✓ pushed sbom bbbbbbbbbbbb of aaaaaaaaaaaa",
+      "✓ would push signature cccccccccccc of aaaaaaaaaaaa",
+    ].join("\n"),
+  );
+});
