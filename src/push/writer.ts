@@ -3,7 +3,9 @@
  * a destination (is this blob there, mount it, upload it, commit this manifest). Two writers
  * answer: `registry_writer.ts` sends, `dry_run_writer.ts` only looks (`HEAD`s, and hashing
  * what it would upload, to prove the archive sound). The walk (`push_image.ts`) and the blob
- * sources (`blob_sources.ts`) are the same for both: this is the only place a dry run differs.
+ * sources (`blob_sources.ts`) are the same for both: for an image, this is where a dry run
+ * differs. Around it, a stream's pass hashes its large entries instead of sending them
+ * (`stream_blobs.ts`), and a dry run keeps no cache or resume state (`api/push_run.ts`).
  *
  * Modelled on go-containerregistry's `remote.writer` (`uploadOne`, `commitManifest`).
  */
