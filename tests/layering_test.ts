@@ -1,7 +1,7 @@
 /**
  * The layering of `src/`, read from the source: which folder may import which, no import
  * cycles, and no module that re-exports another's names. `docs/architecture.md` explains the
- * layers; {@linkcode MAY_IMPORT} is the one place that says them.
+ * layers, and its table is checked against {@linkcode MAY_IMPORT}, the one place that says them.
  *
  * Every relative import counts, `import type` included: a type pointing up ties the layers
  * together as surely as a value does.
@@ -256,4 +256,30 @@ Deno.test("layering: no module of src/ re-exports another's names", async () => 
     }
   }
   assertEquals(shims, [], "import each name from where it lives (only mod.ts re-exports)");
+});
+
+/** What the layers table of `docs/architecture.md` says each part may import. */
+function documentedTable(doc: string): Record<string, string[]> {
+  const table: Record<string, string[]> = {};
+  const parts = Object.keys(MAY_IMPORT).filter((part) => part !== ".");
+  for (const row of doc.matchAll(/^\| `src\/([\w*.]*)\/?` *\|.*\| *([^|]*?) *\|$/gm)) {
+    const part = row[1] === "*.ts" ? "." : row[1]!;
+    const cell = row[2]!;
+    const listed = cell === "nothing else"
+      ? []
+      : cell === "every folder"
+      ? parts.filter((p) => p !== part)
+      : cell === "every folder but `src/cli/`"
+      ? parts.filter((p) => p !== part && p !== "cli")
+      : cell.split(",").map((name) => name.trim());
+    table[part] = part === "." ? listed : [".", ...listed];
+  }
+  return table;
+}
+
+Deno.test("layering: docs/architecture.md's layers table says what MAY_IMPORT says", async () => {
+  const doc = await Deno.readTextFile(new URL("../docs/architecture.md", import.meta.url));
+  const sorted = (table: Readonly<Record<string, readonly string[]>>) =>
+    Object.fromEntries(Object.entries(table).map(([k, v]) => [k, [...v].sort()]).sort());
+  assertEquals(sorted(documentedTable(doc)), sorted(MAY_IMPORT));
 });
