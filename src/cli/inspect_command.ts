@@ -4,13 +4,13 @@
  */
 import { type Command, Option } from "commander";
 import { UsageError } from "./usage_error.ts";
-import { type ArchiveReport, INSPECT_SCHEMA_VERSION } from "../inspect/archive_report.ts";
+import type { ArchiveReport } from "../inspect/archive_report.ts";
 import { inspectArchive } from "../inspect/inspect_archive.ts";
 import { NAME } from "../version.ts";
 import { renderInspectText } from "./inspect_text.ts";
 import { inCliTerms } from "./core_advice.ts";
 import { addHelpNotes } from "./help_text.ts";
-import { reportedAsJson } from "./json_failure.ts";
+import { inspectFailure, reportedAsJson } from "./json_failure.ts";
 
 /** Flags as the command-line parser hands them over (absent when not given). */
 export interface InspectFlags {
@@ -115,19 +115,6 @@ function inCliNotes(report: ArchiveReport): ArchiveReport {
   return {
     ...report,
     images: report.images.map((image) => ({ ...image, notes: image.notes.map(inCliTerms) })),
-  };
-}
-
-/**
- * The document of an `inspect` that failed: the schema version, `success: false`, the archive
- * as given (`null` when none was), and the error, as push's document carries its own.
- */
-export function inspectFailure(path: string | null, error: unknown): Record<string, unknown> {
-  return {
-    schemaVersion: INSPECT_SCHEMA_VERSION,
-    success: false,
-    archive: { path },
-    errors: [{ message: error instanceof Error ? error.message : String(error) }],
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { CommanderError } from "commander";
 import { jsonReport } from "./push_report.ts";
-import { inspectFailure } from "./inspect_command.ts";
+import { INSPECT_SCHEMA_VERSION } from "../inspect/archive_report.ts";
 
 /** Errors a command has already reported in its own JSON document. */
 const reported = new WeakSet<object>();
@@ -14,6 +14,19 @@ const reported = new WeakSet<object>();
 /** Notes that `error` is in a document on stdout already (it is not reported twice). */
 export function reportedAsJson(error: unknown): void {
   if (typeof error === "object" && error !== null) reported.add(error);
+}
+
+/**
+ * The document of an `inspect` that failed: the schema version, `success: false`, the archive
+ * as given (`null` when none was), and the error, as push's document carries its own.
+ */
+export function inspectFailure(path: string | null, error: unknown): Record<string, unknown> {
+  return {
+    schemaVersion: INSPECT_SCHEMA_VERSION,
+    success: false,
+    archive: { path },
+    errors: [{ message: error instanceof Error ? error.message : String(error) }],
+  };
 }
 
 /** Commander's way of ending a run that is no failure (help and version were printed). */

@@ -25,7 +25,7 @@ import { type PushResult, PushTally } from "./push_result.ts";
 import { RegistryWriter } from "./registry_writer.ts";
 import type { ResumeStore } from "./resume_store.ts";
 import type { PassedBlob } from "./stream_blobs.ts";
-import { checkTarget } from "./target_check.ts";
+import { checkTarget, type PushTarget } from "./target_check.ts";
 import { type ChunkedMode, UploadPolicy } from "./upload_policy.ts";
 import { verifyBlob } from "./verify.ts";
 import type { Writer } from "./writer.ts";
@@ -96,15 +96,6 @@ export interface PushOptions {
   /** Announce the image with a `plan` event (default true; a run announces its own). */
   announce?: boolean;
   sink: ProgressSink;
-}
-
-/**
- * Where the image goes: under each of `tags`, or by digest when there are none (`digest`, when
- * given, is the one the root manifest must have).
- */
-export interface PushTarget {
-  tags: readonly string[];
-  digest?: string;
 }
 
 /** Pushes `image` into the client's repository (see the module's description). */

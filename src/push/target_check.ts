@@ -1,6 +1,7 @@
 /**
- * What a push to a digest must satisfy, checked before anything is sent: the digest is the
- * manifest's own, and stays so (compressing layers would change it).
+ * Where an image goes (tags, or a digest), and what a push to a digest must satisfy, checked
+ * before anything is sent: the digest is the manifest's own, and stays so (compressing layers
+ * would change it).
  */
 import type { ArchiveImage } from "../archive/image.ts";
 import { uniqueBlobs } from "../image/graph.ts";
@@ -8,7 +9,15 @@ import type { Compression } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
 import { describePlatform, findListed } from "./multi_arch.ts";
-import type { PushTarget } from "./push_image.ts";
+
+/**
+ * Where the image goes: under each of `tags`, or by digest when there are none (`digest`, when
+ * given, is the one the root manifest must have).
+ */
+export interface PushTarget {
+  tags: readonly string[];
+  digest?: string;
+}
 
 /**
  * Refuses a push the user cannot mean, before anything is sent: to a digest the manifest
