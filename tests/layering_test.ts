@@ -53,7 +53,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
 
 /**
  * Import cycles that are known and not yet broken, each the files of one cycle. A cycle found
- * must lie within one of these; a listed cycle that is gone must be removed from here.
+ * must lie within one of these; a file listed here that is in no cycle any more must leave.
  */
 const KNOWN_CYCLES: readonly (readonly string[])[] = [
   // The answer table reads the error classes (RegistryError, AuthError, the upload errors)
@@ -61,7 +61,6 @@ const KNOWN_CYCLES: readonly (readonly string[])[] = [
   [
     "registry/answer_class.ts",
     "registry/auth.ts",
-    "registry/blobs.ts",
     "registry/client.ts",
     "registry/loopback_scheme.ts",
     "registry/registry_error.ts",
@@ -232,16 +231,15 @@ Deno.test("layering: nothing the library's entry point reaches is of the CLI", a
   assert(modules.has(new URL("api/push.ts", SRC).href), "mod.ts reaches src/api/push.ts");
 });
 
-Deno.test("layering: no import cycles in src/ but the known ones, and those still exist", async () => {
+Deno.test("layering: no import cycles in src/ but the known ones, each file listed still in one", async () => {
   const found = cycles(await importGraph());
   const unknown = found.filter((cycle) =>
     !KNOWN_CYCLES.some((known) => cycle.every((file) => known.includes(file)))
   );
   assertEquals(unknown, [], "new import cycles: move the shared piece down");
-  const gone = KNOWN_CYCLES.filter((known) =>
-    !found.some((cycle) => cycle.some((file) => known.includes(file)))
-  );
-  assertEquals(gone, [], "cycles broken: remove them from KNOWN_CYCLES");
+  const inCycles = new Set(found.flat());
+  const gone = KNOWN_CYCLES.flat().filter((file) => !inCycles.has(file));
+  assertEquals(gone, [], "no longer in a cycle: remove them from KNOWN_CYCLES");
 });
 
 Deno.test("layering: no module of src/ re-exports another's names", async () => {
