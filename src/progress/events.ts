@@ -1,6 +1,6 @@
 /**
- * Progress events emitted by the push core. The core never touches the terminal: renderers in
- * `progress/` turn these events into bars, log lines or nothing at all.
+ * Progress events emitted by the core (push and pull). The core never touches the terminal: the
+ * CLI's renderers (`src/cli/progress/`) turn these events into bars, log lines or nothing at all.
  */
 
 /** Which way a blob went. */
