@@ -5,7 +5,7 @@
  */
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
-import type { CredentialLookup, Credentials } from "../registry/auth.ts";
+import type { CredentialLookup, Credentials } from "../registry/credentials.ts";
 import type { ImageReference } from "../image/reference.ts";
 import type { RegistryOptions } from "./options.ts";
 

@@ -10,7 +10,7 @@ import {
   type PullResult,
   type PullSource,
 } from "../pull/pull_images.ts";
-import type { CredentialLookup, Credentials } from "../registry/auth.ts";
+import type { CredentialLookup, Credentials } from "../registry/credentials.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { createFetchTransport } from "../registry/fetch_transport.ts";
 import { registryReferrerLookup } from "../pull/registry_referrers.ts";

@@ -20,7 +20,7 @@ import { defaultStateDir, ResumeStore } from "../push/resume_store.ts";
 import { planRun, type PushJob, type RunPlan, type SkippedImage } from "../push/run_plan.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
 import { uniqueBlobs } from "../image/graph.ts";
-import type { CredentialLookup, Credentials } from "../registry/auth.ts";
+import type { CredentialLookup, Credentials } from "../registry/credentials.ts";
 import { RegistryClient } from "../registry/client.ts";
 import { type ImageReference, registryBaseUrl, registryEndpoint } from "../image/reference.ts";
 import { createTransport, type Transport } from "../registry/transport.ts";

@@ -11,7 +11,7 @@ import { usageErrorOf } from "./usage_error.ts";
 import { inCliTerms } from "./core_advice.ts";
 import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
-import type { CredentialLookup, Credentials } from "../registry/auth.ts";
+import type { CredentialLookup, Credentials } from "../registry/credentials.ts";
 import {
   describePasswordSource,
   type PushSettings,

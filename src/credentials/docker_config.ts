@@ -4,7 +4,7 @@
  * or an OAuth2 `identitytoken`), `credHelpers` per registry and a default `credsStore`, both
  * run as `docker-credential-<name> get`.
  */
-import type { Credentials } from "../registry/auth.ts";
+import type { Credentials } from "../registry/credentials.ts";
 import { DOCKER_HUB, normalizeHubAlias } from "../image/reference.ts";
 
 /** Docker keys Docker Hub's credentials by its v1 index URL. */

@@ -8,7 +8,7 @@
  * `credsStore` copied from another machine whose helper is not installed here).
  */
 import { InvalidOptionError } from "../errors.ts";
-import type { Credentials } from "../registry/auth.ts";
+import type { Credentials } from "../registry/credentials.ts";
 import {
   CredentialStoreError,
   type CredentialSystem,

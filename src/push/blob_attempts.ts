@@ -6,7 +6,7 @@
  */
 import type { RegistryClient } from "../registry/client.ts";
 import { isRetryable, withRetries } from "../registry/retry.ts";
-import { UploadSessionLostError } from "../registry/upload_common.ts";
+import { UploadSessionLostError } from "../registry/upload_errors.ts";
 
 /** The blob as the progress events name it. */
 export interface AttemptedBlob {

@@ -18,7 +18,7 @@ import {
   BlobDigestMismatchError,
   digestMismatch,
   SavedSessionGoneError,
-} from "../registry/upload_common.ts";
+} from "../registry/upload_errors.ts";
 import { uploadInSegments } from "../registry/segmented_upload.ts";
 import { attemptBlob } from "./blob_attempts.ts";
 import type { BlobInfoCache, CompressedInfo } from "./blob_info_cache.ts";

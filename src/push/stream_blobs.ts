@@ -15,7 +15,7 @@ import type { BlobSource } from "../image/graph.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { uploadInSegments } from "../registry/segmented_upload.ts";
 import { HeldStream } from "./held_stream.ts";
-import { BlobDigestMismatchError, digestMismatch } from "../registry/upload_common.ts";
+import { BlobDigestMismatchError, digestMismatch } from "../registry/upload_errors.ts";
 import type { BlobInfoCache, CompressedInfo } from "./blob_info_cache.ts";
 import type { LayerCompressor } from "./layer_compressor.ts";
 

@@ -14,13 +14,8 @@ import type { RegistryClient } from "../registry/client.ts";
 import { answerOf } from "../registry/answer_class.ts";
 import type { ResumeStore } from "./resume_store.ts";
 import { attemptBlob } from "./blob_attempts.ts";
-import {
-  ChunkedUploadRefusedError,
-  type ChunkSettings,
-  SavedSessionGoneError,
-  type UploadOptions,
-  type UploadOutcome,
-} from "../registry/upload_common.ts";
+import type { ChunkSettings, UploadOptions, UploadOutcome } from "../registry/upload_common.ts";
+import { ChunkedUploadRefusedError, SavedSessionGoneError } from "../registry/upload_errors.ts";
 import { uploadBlob } from "../registry/uploads.ts";
 
 /**

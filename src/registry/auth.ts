@@ -9,10 +9,13 @@
  * has refused us, every other request fails at once instead of asking again.
  */
 import type { ProgressSink } from "../progress/events.ts";
-import { classifyAnswer } from "./answer_class.ts";
+import { classifyAnswer } from "./answer_table.ts";
+import { AuthError } from "./auth_error.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import { redactUrl } from "./redact.ts";
-import { parseErrorCodes, RegistryError } from "./registry_error.ts";
+import type { CredentialLookup, Credentials } from "./credentials.ts";
+import { parseErrorCodes } from "./error_codes.ts";
+import { RegistryError } from "./registry_error.ts";
 import {
   type CachedToken,
   encodeBasic,
@@ -21,18 +24,6 @@ import {
   tokenRequest,
 } from "./token.ts";
 import type { Transport, TransportResponse } from "./transport.ts";
-
-/** A username and password, or docker's OAuth2 refresh token (`identitytoken`). */
-export type Credentials =
-  | { username: string; password: string }
-  | { identityToken: string; username?: string };
-
-/**
- * Finds credentials when a registry first asks for them; resolves undefined when there are
- * none. It throws when the store holding them cannot be read (an unparsable config, a missing
- * or failing credential helper): the message names the store and why, never a secret.
- */
-export type CredentialLookup = (signal?: AbortSignal) => Promise<Credentials | undefined>;
 
 /** Who the credentials belong to, for messages (never the secret). */
 export function describeAccount(credentials: Credentials | undefined): string {
@@ -46,22 +37,6 @@ export function describeAccount(credentials: Credentials | undefined): string {
  * with its flags.
  */
 export const NO_CREDENTIALS_ADVICE = "pass credentials, or log in with docker login";
-
-/** The registry refused our credentials (or wants some we don't have). */
-export class AuthError extends Error {
-  /** Always "AuthError". */
-  override name = "AuthError";
-  /**
-   * The refusal as the registry (or its token service) answered it: status and error codes.
-   * Not a `cause`: the message quotes it already, and `--verbose` would say it twice.
-   */
-  readonly registryError: RegistryError | undefined;
-  /** A refusal in our words (`message`), with the registry's answer when there was one. */
-  constructor(message: string, options?: ErrorOptions & { registryError?: RegistryError }) {
-    super(message, options);
-    this.registryError = options?.registryError;
-  }
-}
 
 export interface AuthenticatorOptions {
   /** host[:port] of the registry API; the only host that gets registry credentials. */

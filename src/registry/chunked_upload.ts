@@ -10,13 +10,8 @@ import { answerOf } from "./answer_class.ts";
 import type { BlobSource } from "../image/graph.ts";
 import type { RegistryClient } from "./client.ts";
 import type { BodySource } from "./transport.ts";
-import {
-  ChunkedUploadRefusedError,
-  type ChunkSettings,
-  commitUpload,
-  digestMismatch,
-  type UploadOptions,
-} from "./upload_common.ts";
+import { type ChunkSettings, commitUpload, type UploadOptions } from "./upload_common.ts";
+import { ChunkedUploadRefusedError, digestMismatch } from "./upload_errors.ts";
 import { patchSession, recoverSession, resumeStatus } from "./upload_session.ts";
 
 /** Uploads `blob` in chunks into the session at `start`, which already holds `startOffset`. */

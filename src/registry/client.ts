@@ -4,16 +4,14 @@
  * `uploads.ts` and `manifests.ts`.
  */
 import type { ProgressSink, RetrySubject } from "../progress/events.ts";
-import { Authenticator, AuthError, type CredentialLookup, type Credentials } from "./auth.ts";
-import { classifyAnswer } from "./answer_class.ts";
+import { Authenticator } from "./auth.ts";
+import { AuthError } from "./auth_error.ts";
+import type { CredentialLookup, Credentials } from "./credentials.ts";
+import { classifyAnswer } from "./answer_table.ts";
 import { LoopbackSchemeTransport, mayUsePlainHttp } from "./loopback_scheme.ts";
 import { redactUrl } from "./redact.ts";
-import {
-  parseErrorCodes,
-  parseRetryAfter,
-  RegistryError,
-  registryErrorIn,
-} from "./registry_error.ts";
+import { parseErrorCodes } from "./error_codes.ts";
+import { parseRetryAfter, RegistryError, registryErrorIn } from "./registry_error.ts";
 import { abortableSleep, backoffDelay, type RetryOptions, withRetries } from "./retry.ts";
 import type { BodySource, Transport, TransportResponse } from "./transport.ts";
 

@@ -3,7 +3,7 @@ import { sha256Digest } from "../digest.ts";
 import type { RegistryClient } from "./client.ts";
 import { answerOf } from "./answer_class.ts";
 import { RegistryError } from "./registry_error.ts";
-import { writesRefused } from "./upload_common.ts";
+import { writesRefused } from "./upload_errors.ts";
 
 /** Pushes manifest bytes under `reference` (a tag or a digest); returns their digest. */
 export async function putManifest(

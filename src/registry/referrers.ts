@@ -32,7 +32,7 @@ import {
   readFallbackIndex,
   type ServedIndex,
 } from "./referrers_fallback.ts";
-import { parseErrorCodes } from "./registry_error.ts";
+import { parseErrorCodes } from "./error_codes.ts";
 import type { TransportResponse } from "./transport.ts";
 
 /** At most this many pages of a paginated referrers answer (a `Link` loop ends here). */

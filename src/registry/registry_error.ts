@@ -4,15 +4,8 @@
  * It carries the HTTP status, the method, the redacted URL, the distribution error codes the
  * registry sent (`{"errors":[{"code":"BLOB_UNKNOWN",…}]}`), and whether retrying can help.
  */
-import { isTemporaryAnswer } from "./answer_class.ts";
-
-/** One entry of the registry's `errors` array. */
-export interface DistributionErrorCode {
-  /** The code, e.g. `BLOB_UNKNOWN`, `UNAUTHORIZED`, `DENIED`. */
-  code: string;
-  /** The registry's message for it. */
-  message: string;
-}
+import { isTemporaryAnswer } from "./answer_table.ts";
+import type { DistributionErrorCode } from "./error_codes.ts";
 
 export interface RegistryErrorInit {
   method: string;
@@ -50,7 +43,7 @@ export class RegistryError extends Error {
   readonly retryAfterMs: number | undefined;
   /**
    * Whether the same request may succeed if tried again: the `retry` row of the answer table
-   * (`answer_class.ts`), which decides everything else about an answer too.
+   * (`answer_table.ts`), which decides everything else about an answer too.
    */
   readonly temporary: boolean;
   /**
@@ -126,25 +119,6 @@ export class NetworkError extends Error {
     this.method = method;
     this.url = url;
     this.temporary = options.temporary;
-  }
-}
-
-/** Parses the distribution spec's error body, tolerating anything else. */
-export function parseErrorCodes(body: string): DistributionErrorCode[] {
-  if (body.trim() === "") return [];
-  try {
-    const parsed: unknown = JSON.parse(body);
-    if (typeof parsed !== "object" || parsed === null) return [];
-    const errors = (parsed as { errors?: unknown }).errors;
-    if (!Array.isArray(errors)) return [];
-    return errors.flatMap((e): DistributionErrorCode[] => {
-      if (typeof e !== "object" || e === null) return [];
-      const { code, message } = e as { code?: unknown; message?: unknown };
-      if (typeof code !== "string") return [];
-      return [{ code, message: typeof message === "string" ? message : "" }];
-    });
-  } catch {
-    return [];
   }
 }
 

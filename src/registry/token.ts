@@ -2,7 +2,7 @@
  * Bearer token plumbing: the token request (Basic `GET` or OAuth2 refresh-token `POST`), the
  * token response, and scope lists.
  */
-import type { Credentials } from "./auth.ts";
+import type { Credentials } from "./credentials.ts";
 
 /** A token and when to replace it. */
 export interface CachedToken {

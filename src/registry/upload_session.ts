@@ -7,12 +7,13 @@
  * is continued by the same `GET`.
  */
 import type { RetrySubject } from "../progress/events.ts";
-import { type Answer, answerOf } from "./answer_class.ts";
+import { answerOf } from "./answer_class.ts";
+import type { Answer } from "./answer_table.ts";
 import type { RegistryClient } from "./client.ts";
 import { nextOffsetFromRange, resolveLocation } from "./location.ts";
 import { RegistryError } from "./registry_error.ts";
 import type { BodySource } from "./transport.ts";
-import { SavedSessionGoneError, UploadSessionLostError } from "./upload_common.ts";
+import { SavedSessionGoneError, UploadSessionLostError } from "./upload_errors.ts";
 
 /** Where a session stands: the URL to send its next request to, and the bytes it holds. */
 export interface SessionState {

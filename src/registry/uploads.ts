@@ -11,15 +11,13 @@ import type { RegistryClient } from "./client.ts";
 import { answerOf } from "./answer_class.ts";
 import { RegistryError } from "./registry_error.ts";
 import { patchChunks } from "./chunked_upload.ts";
+import { checkCommittedDigest, type UploadOptions, type UploadOutcome } from "./upload_common.ts";
 import {
   BlobDigestMismatchError,
-  checkCommittedDigest,
   ChunkedUploadRefusedError,
   digestMismatch,
-  type UploadOptions,
-  type UploadOutcome,
   writesRefused,
-} from "./upload_common.ts";
+} from "./upload_errors.ts";
 import { resumeStatus } from "./upload_session.ts";
 import { resolveLocation, withDigest } from "./location.ts";
 import type { BodySource, TransportResponse } from "./transport.ts";

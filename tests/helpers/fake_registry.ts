@@ -28,7 +28,7 @@
 
 import { createHash } from "node:crypto";
 import type { ProgressEvent } from "../../src/progress/events.ts";
-import type { Credentials } from "../../src/registry/auth.ts";
+import type { Credentials } from "../../src/registry/credentials.ts";
 import type { BlobSource } from "../../src/image/graph.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { createTransport, type Transport } from "../../src/registry/transport.ts";

@@ -6,7 +6,7 @@
  */
 import type { ArchiveBlob } from "../../src/archive/image.ts";
 import { type ChunkedMode, UploadPolicy } from "../../src/push/upload_policy.ts";
-import { UploadSessionLostError } from "../../src/registry/upload_common.ts";
+import { UploadSessionLostError } from "../../src/registry/upload_errors.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
   connectClient,

@@ -5,7 +5,8 @@
  * try without credentials (with one warning) when a token service might grant that, and a
  * refusal says why there were none. Token requests are reported for `--verbose`, redacted.
  */
-import { AuthError, type CredentialLookup, type Credentials } from "../../src/registry/auth.ts";
+import { AuthError } from "../../src/registry/auth_error.ts";
+import type { CredentialLookup, Credentials } from "../../src/registry/credentials.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { createTransport } from "../../src/registry/transport.ts";

@@ -3,7 +3,7 @@
  * dropped connections), auth (Basic, Bearer, refused credentials), redirects to other hosts,
  * and the manifest digest check. Every test asserts on the requests the fake recorded.
  */
-import { AuthError } from "../../src/registry/auth.ts";
+import { AuthError } from "../../src/registry/auth_error.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
 import type { RegistryClient } from "../../src/registry/client.ts";
 import { putManifest } from "../../src/registry/manifests.ts";

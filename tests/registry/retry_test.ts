@@ -1,6 +1,6 @@
 import { NetworkError, RegistryError } from "../../src/registry/registry_error.ts";
 import { backoffDelay, isRetryable, withRetries } from "../../src/registry/retry.ts";
-import { UploadSessionLostError } from "../../src/registry/upload_common.ts";
+import { UploadSessionLostError } from "../../src/registry/upload_errors.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 
 const unavailable = (retryAfterMs?: number) =>

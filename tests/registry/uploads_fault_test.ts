@@ -4,7 +4,7 @@
  * PATCH, digest verification, and a registry that refuses writes.
  */
 import { RegistryError } from "../../src/registry/registry_error.ts";
-import { BlobDigestMismatchError, WritesRefusedError } from "../../src/registry/upload_common.ts";
+import { BlobDigestMismatchError, WritesRefusedError } from "../../src/registry/upload_errors.ts";
 import { uploadBlob } from "../../src/registry/uploads.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
