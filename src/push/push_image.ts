@@ -31,7 +31,7 @@ import { verifyBlob } from "./verify.ts";
 import type { Writer } from "./writer.ts";
 import { commitGraph, type CommitReference } from "./commit_graph.ts";
 import { type PushedReferrer, referrerBlobs, withoutReferrers } from "./graph_referrers.ts";
-import { keepLayersFor, type ReferrerPolicy } from "./referrer_guard.ts";
+import { keepLayersFor, namesOf, type ReferrerPolicy } from "./referrer_guard.ts";
 
 export interface PushOptions {
   /** Upload blobs even when the registry has them (`--force-upload`). */
@@ -116,7 +116,7 @@ export async function pushImage(
   if (options.announce !== false) {
     announce(client, image, target, [...blobs, ...extra], options.sink);
   }
-  if (pinned !== undefined) keptAsStored(image, pinned, options.sink);
+  if (pinned !== undefined) keptAsStored(image, namesOf(root, pinned), pinned, options.sink);
   if (options.verify) await verifyAll(client, [...blobs, ...extra], options);
   const writer = writerFor(client, options);
   const { tally, compressible } = await placeAll(
@@ -205,8 +205,12 @@ function labelOf(image: ArchiveImage): string {
 }
 
 /** One notice: the image's layers go as stored, and why. */
-function keptAsStored(image: ArchiveImage, pinned: ManifestNode, sink: ProgressSink): void {
-  const count = pinned.referrers?.length ?? 0;
+function keptAsStored(
+  image: ArchiveImage,
+  count: number,
+  pinned: ManifestNode,
+  sink: ProgressSink,
+): void {
   sink({
     type: "notice",
     kind: "kept-as-stored-for-referrers",

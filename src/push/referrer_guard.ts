@@ -5,11 +5,20 @@
  * So an image whose graph has referrers keeps its layers as stored, unless the push leaves its
  * referrers behind (`referrers: false`); where compression was asked for explicitly, the push
  * is refused before anything is sent, saying how to go on.
+ *
+ * buildx attestation manifests name their platform manifest twice: in their index entry's
+ * `vnd.docker.reference.digest`, and as the subject of the in-toto statement inside. The
+ * annotation can follow a new digest (`manifest_rewrite.ts` moves it), the statement cannot.
+ * So a default push keeps an attested platform's layers as stored too; an explicit compression
+ * is the caller's choice, and the annotation follows.
  */
 import type { ArchiveImage } from "../archive/image.ts";
 import type { ManifestNode } from "../image/graph.ts";
 import type { Compression } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
+import { isIndexMediaType } from "../image/media_types.ts";
+import { parseManifest } from "../image/manifest.ts";
+import { ATTESTATION_DIGEST_ANNOTATION, isAttestationEntry } from "../image/referrer.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
 
 /** How a push treats referrers and compression. */
@@ -30,15 +39,44 @@ function changedByCompression(node: ManifestNode): boolean {
 
 /**
  * The first manifest of `root`'s graph that something refers to and that compressing layers
- * would change; undefined when there is none.
+ * would change; undefined when there is none. `attested` says whether buildx attestations of
+ * its index count (they do by default; an explicit compression lets them follow).
  */
-function pinnedManifest(root: ManifestNode): ManifestNode | undefined {
+function pinnedManifest(root: ManifestNode, attested: boolean): ManifestNode | undefined {
   if ((root.referrers?.length ?? 0) > 0 && changedByCompression(root)) return root;
+  const named = attested ? attestedDigests(root) : new Map<string, number>();
   for (const child of root.children) {
-    const pinned = pinnedManifest(child);
+    if (named.has(child.digest) && changedByCompression(child)) return child;
+    const pinned = pinnedManifest(child, attested);
     if (pinned !== undefined) return pinned;
   }
   return undefined;
+}
+
+/** Of an index, how many buildx attestation entries name each platform manifest's digest. */
+function attestedDigests(node: ManifestNode): Map<string, number> {
+  const named = new Map<string, number>();
+  if (!isIndexMediaType(node.mediaType)) return named;
+  const index = parseManifest(node.bytes, node.mediaType, node.digest);
+  if (index.kind !== "index") return named;
+  for (const entry of index.manifests) {
+    const digest = entry.annotations?.[ATTESTATION_DIGEST_ANNOTATION];
+    if (isAttestationEntry(entry) && digest !== undefined) {
+      named.set(digest, (named.get(digest) ?? 0) + 1);
+    }
+  }
+  return named;
+}
+
+/**
+ * How many referrers and buildx attestations of `root`'s graph name `node`: what a notice
+ * says kept its layers as stored.
+ */
+export function namesOf(root: ManifestNode, node: ManifestNode): number {
+  let count = node === root ? root.referrers?.length ?? 0 : 0;
+  count += attestedDigests(root).get(node.digest) ?? 0;
+  for (const child of root.children) count += namesOf(child, node);
+  return count;
 }
 
 /**
@@ -53,8 +91,9 @@ export function keepLayersFor(
   label: string,
 ): ManifestNode | undefined {
   if (!policy.referrers || policy.compression.codec === "none") return undefined;
-  const pinned = pinnedManifest(image.root);
-  if (pinned === undefined || !policy.compressionExplicit) return pinned;
+  if (!policy.compressionExplicit) return pinnedManifest(image.root, true);
+  const pinned = pinnedManifest(image.root, false);
+  if (pinned === undefined) return undefined;
   const count = pinned.referrers?.length ?? 0;
   throw new InvalidOptionError(
     `Compressing the uncompressed layers of ${label} with ${policy.compression.codec} would ` +
