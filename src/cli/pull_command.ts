@@ -1,4 +1,7 @@
-/** The `pull` command: settings → registries → one archive; one line per image on stdout. */
+/**
+ * The `pull` command: settings → registries → one archive; one line per image on stdout, or
+ * with `--json` one document (pull_report.ts).
+ */
 import { readCaFile } from "./ca_file.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
@@ -16,7 +19,8 @@ import { type PullFlags, type PullSettings, resolvePullSettings } from "./pull_o
 import { openPullOutput, type PullOutput, type PullOutputContext } from "./pull_output.ts";
 import { referrerCounts } from "./referrer_counts.ts";
 import { reporterFor } from "./reporter.ts";
-import { usageErrorOf } from "./usage_error.ts";
+import { UsageError, usageErrorOf } from "./usage_error.ts";
+import { pullJson } from "./pull_report.ts";
 import type { CommandContext } from "./push_command.ts";
 
 /** What `pull` needs from the process besides what `push` needs. */
@@ -40,11 +44,18 @@ export async function runPull(
   );
   const output = await openPullOutput(settings.output, context);
   try {
+    if (settings.json && output.kind === "stream" && output.toStdout) {
+      // Named another way (/dev/stdout): still the archive's stream, so no room for a document.
+      throw new UsageError(
+        `--json cannot be used with -o ${settings.output}: standard output carries the archive`,
+        { hint: "Write the archive to a file (-o app.tar) to get the JSON document on stdout" },
+      );
+    }
     context.onOutput?.(output);
     if (flags.passwordStdin) {
       settings = resolvePullSettings(sources, flags, context.env, await readStdinPassword(context));
     }
-    await pullInto(output, settings, context);
+    await pullInto(output, settings, sources, context);
   } catch (error) {
     // The core's refusals of an option (a password it cannot find) are said in terms of flags.
     throw usageErrorOf(error);
@@ -56,6 +67,7 @@ export async function runPull(
 async function pullInto(
   output: PullOutput,
   settings: PullSettings,
+  sources: readonly string[],
   context: PullContext,
 ): Promise<void> {
   context.onVerbose(settings.verbose);
@@ -76,6 +88,7 @@ async function pullInto(
     );
   }
   const system = realCredentialSystem(context.env);
+  const started = performance.now();
   try {
     const where = output.kind === "file" ? settings.output : output.label;
     let result;
@@ -122,7 +135,15 @@ async function pullInto(
         }): ${formatBytes(result.downloaded)} downloaded${kept}\n`,
       );
     }
-    if (output.kind === "file" || !output.toStdout) {
+    if (settings.json) {
+      const document = pullJson({
+        sources,
+        archive: settings.output,
+        result,
+        durationMs: Math.round(performance.now() - started),
+      });
+      context.writeOut(`${JSON.stringify(document, null, 2)}\n`);
+    } else if (output.kind === "file" || !output.toStdout) {
       for (const { name, digest } of result.images) {
         // A source named by digest already says it.
         context.writeOut(`${name.includes("@") ? name : `${name}@${digest}`}\n`);

@@ -27,6 +27,8 @@ export interface PullFlags extends SharedFlags {
   resume?: boolean;
   /** false with `--no-referrers`. */
   referrers?: boolean;
+  /** `--json`: a JSON document on stdout in place of the result lines. */
+  json?: boolean;
 }
 
 export interface PullSettings extends SharedSettings {
@@ -41,6 +43,8 @@ export interface PullSettings extends SharedSettings {
   resume: boolean;
   /** Bring signatures, SBOMs and attestations along (off with `--no-referrers`). */
   referrers: boolean;
+  /** Print the `pull --json` document (see pull_report.ts) in place of the result lines. */
+  json: boolean;
 }
 
 const EXAMPLE = "Example: docker-image-pusher pull registry.example.com/team/app:1.0 -o app.tar";
@@ -83,6 +87,11 @@ export function definePullCommand(
       "--no-referrers",
       "leave out what refers to the images (signatures, SBOMs, attestations)",
     ),
+    new Option(
+      "--json",
+      "print one JSON document on stdout when the pull ends, in place of the name@digest " +
+        "lines (not with -o -)",
+    ),
     ...outputFlags(),
   ]);
   return addHelpNotes(command, [
@@ -95,6 +104,9 @@ export function definePullCommand(
     "A FIFO or a device (/dev/null, /dev/fd/N) is written into as -o - is; a symbolic link's " +
     "target is written and the link kept.",
     "On success stdout has one line per image, <name>@<digest> (nothing with -o -).",
+    "--json prints one JSON document on stdout instead: each image with its digest, platforms " +
+    "and referrers, and the archive; a failure prints one too, with the error (exit code as " +
+    "without it). Progress, warnings and errors still go to stderr.",
     "Exit codes: 0 pulled, 1 failed, 2 usage error, 130 interrupted.",
   ])
     .action(async (sources: string[], flags: PullFlags) => {
@@ -111,6 +123,12 @@ export function resolvePullSettings(
 ): PullSettings {
   if (!flags.output) {
     throw new UsageError("No output: -o/--output is required", { hint: EXAMPLE });
+  }
+  if (flags.json && flags.output === "-") {
+    // stdout carries the archive: a document there would corrupt it.
+    throw new UsageError("--json cannot be used with -o -: standard output carries the archive", {
+      hint: "Write the archive to a file (-o app.tar) to get the JSON document on stdout",
+    });
   }
   checkSharedFlags(flags);
   let platform: PlatformChoice | undefined;
@@ -140,6 +158,7 @@ export function resolvePullSettings(
     passwordSource,
     resume: flags.resume !== false,
     referrers: flags.referrers !== false,
+    json: flags.json === true,
     ...sharedSettings(flags, envOf),
   };
 }

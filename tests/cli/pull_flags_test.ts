@@ -23,6 +23,8 @@ const covered = new Set<string>([
   "--no-resume",
   // tests/cli/referrers_pull_test.ts
   "--no-referrers",
+  // tests/cli/pull_json_test.ts
+  "--json",
   "-h",
   "--help",
 ]);
