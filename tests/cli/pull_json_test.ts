@@ -2,9 +2,12 @@
  * `pull --json` (issue 18 item 5): stdout carries one JSON document in place of the
  * `<name>@<digest>` lines, listing each image and the referrers that came with it (a cosign
  * signature, an SBOM and the SBOM's signature); `--no-referrers` lists none; with `-o -` it is a
- * usage error before any request; a failure prints the failure document, exit code unchanged.
+ * usage error before any request; a failure (an unknown image, an interruption) prints the
+ * failure document, exit code unchanged.
  */
+import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
 import { ReferrersSupport } from "../../src/registry/referrers.ts";
+import { startCli } from "../helpers/cli.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
 import {
@@ -15,7 +18,7 @@ import {
   pushSignatureReferrer,
   pushSmallImage,
 } from "../helpers/signed_fixtures.ts";
-import { pull, tempDir } from "../pull/_support.ts";
+import { pull, seed, tempDir } from "../pull/_support.ts";
 
 interface ReferrerJson {
   digest: string;
@@ -150,4 +153,38 @@ integrationTest("pull --json of an unknown image: the failure document, exit 1",
   const [error] = document.errors;
   assertEquals([error.kind, error.status], ["registry", 404]);
   assert(error.message.length > 0 && result.stderr.includes(error.message), result.stderr);
+});
+
+integrationTest("pull --json interrupted (SIGINT): the failure document, exit 130", async () => {
+  await using registry = await startRegistry();
+  await using dir = await tempDir();
+  await seed(registry, "big/app:1", [{ name: "big:1", layerSizes: [16 * 1024 * 1024] }], {
+    compression: "none",
+  });
+  const [hostname, port] = registry.host.split(":") as [string, string];
+  // 20 Mbit/s: the layer takes about 7 s, long enough to be interrupted in its middle.
+  await using slow = await startThrottleProxy({
+    target: { hostname, port: Number(port) },
+    bitsPerSecond: 20e6,
+  });
+  const out = `${dir.path}/big.tar`;
+  const running = startCli([
+    "pull",
+    `http://127.0.0.1:${slow.port}/big/app:1`,
+    "-o",
+    out,
+    "--json",
+  ]);
+  const deadline = Date.now() + 30_000;
+  // Interrupted once the download is under way (its state file is written at the start).
+  while (!(await Deno.stat(`${out}.partial.json`).then(() => true, () => false))) {
+    assert(Date.now() < deadline, "the download never started");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  running.child.kill("SIGINT");
+  const result = await running.done;
+  assertEquals(result.code, 130, result.stderr);
+  const document = JSON.parse(result.stdout);
+  assertEquals([document.success, document.images], [false, []]);
+  assertEquals(document.errors[0].kind, "interrupted");
 });
