@@ -25,16 +25,11 @@ import type { ArchiveBlob } from "../archive/image.ts";
 import type { ManifestNode } from "../image/graph.ts";
 import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
 import { asDescriptor, type Descriptor } from "../image/descriptor.ts";
-import {
-  asArray,
-  asObject,
-  type JsonObject,
-  JsonShapeError,
-  parseJson,
-} from "../image/json_guards.ts";
+import { asObject, type JsonObject, JsonShapeError, parseJson } from "../image/json_guards.ts";
 import { sha256Digest } from "../digest.ts";
 import { ArchiveError, InvalidOptionError } from "../errors.ts";
-import { formatPlatform, type Platform } from "../image/platform.ts";
+import { asPlatform, formatPlatform, type Platform } from "../image/platform.ts";
+import { parseManifest } from "../image/manifest.ts";
 import { isAttestationEntry } from "../image/referrer.ts";
 import { followAttestation } from "./manifest_rewrite.ts";
 
@@ -104,8 +99,9 @@ export async function readPlatform(
     const config = asObject(parseJson(bytes), "the image config");
     const missing = (["os", "architecture"] as const)
       .filter((key) => optionalText(config, key, "the image config") === undefined);
-    if (missing.length > 0) throw noPlatform(label, blob.digest, missing);
-    return platformOf(config, "the image config");
+    const platform = asPlatform(config, "the image config");
+    if (missing.length > 0 || platform === undefined) throw noPlatform(label, blob.digest, missing);
+    return platform;
   } catch (error) {
     throw archiveError(label, `config ${blob.digest}`, error);
   }
@@ -378,52 +374,22 @@ async function readConfig(
 function parseIndex(
   bytes: Uint8Array,
 ): { descriptor: Descriptor; platform: Platform | undefined }[] {
-  const index = asObject(parseJson(bytes), "the index");
-  return asArray(index["manifests"], "manifests").map((value, i) => {
-    const where = `manifests[${i}]`;
-    const descriptor = asDescriptor(value, where);
-    const platform = (value as JsonObject)["platform"];
-    return {
-      descriptor,
-      platform: platform === undefined || platform === null
-        ? undefined
-        : platformOf(asObject(platform, `${where}.platform`), `${where}.platform`),
-    };
-  });
-}
-
-/** The platform fields of an image config or an index entry's `platform`. */
-function platformOf(obj: JsonObject, where: string): Platform {
-  const required = (key: string) => {
-    const value = optionalText(obj, key, where);
-    if (value === undefined) {
+  const index = parseManifest(bytes, undefined, "the index");
+  if (index.kind !== "index") throw new JsonShapeError("the index lists no manifests");
+  const raw = asObject(parseJson(bytes), "the index")["manifests"] as unknown[];
+  return index.manifests.map((descriptor, i) => {
+    // An entry's platform may not be partial here: each names the platform it serves.
+    const given = (raw[i] as JsonObject)["platform"];
+    if (descriptor.platform === undefined && given !== undefined && given !== null) {
+      const where = `manifests[${i}].platform`;
+      const missing = (["os", "architecture"] as const)
+        .filter((key) => optionalText(asObject(given, where), key, where) === undefined);
       throw new JsonShapeError(
-        `${where} names no ${key}, which an image in a multi-platform index needs`,
+        `${where} names no ${missing.join(" or ")}, which an image in a multi-platform index needs`,
       );
     }
-    return value;
-  };
-  const os = required("os");
-  const architecture = required("architecture");
-  const variant = optionalText(obj, "variant", where);
-  const osVersion = optionalText(obj, "os.version", where);
-  const features = obj["os.features"];
-  let osFeatures: string[] | undefined;
-  if (features !== undefined && features !== null) {
-    osFeatures = asArray(features, `${where}["os.features"]`).map((f, i) => {
-      if (typeof f !== "string") {
-        throw new JsonShapeError(`${where}["os.features"][${i}] must be a string`);
-      }
-      return f;
-    });
-  }
-  return {
-    os,
-    architecture,
-    ...(variant !== undefined ? { variant } : {}),
-    ...(osVersion !== undefined ? { "os.version": osVersion } : {}),
-    ...(osFeatures !== undefined && osFeatures.length > 0 ? { "os.features": osFeatures } : {}),
-  };
+    return { descriptor, platform: descriptor.platform };
+  });
 }
 
 /** A string field; absent, null and "" are all "not given" (Go writes them with omitempty). */
