@@ -14,7 +14,6 @@
  * // listing.index.bytes: the index as served, to store byte for byte
  * ```
  */
-import { sha256Digest } from "../digest.ts";
 import {
   fallbackTag,
   parseReferrersIndex,
@@ -31,6 +30,7 @@ import {
   MAX_INDEX_BYTES,
   readFallbackIndex,
   type ServedIndex,
+  servedIndex,
 } from "./referrers_fallback.ts";
 import { parseErrorCodes } from "./error_codes.ts";
 import type { TransportResponse } from "./transport.ts";
@@ -233,7 +233,7 @@ async function queryReferrersApi(
       if (!(error instanceof ReferrersIndexError)) throw error;
       throw new ReferrersError(context, error.message, { cause: error });
     }
-    pages.push({ bytes, digest: sha256Digest(bytes), mediaType: REFERRERS_INDEX_MEDIA_TYPE });
+    pages.push(servedIndex(bytes));
     const applied = (response.headers.get("oci-filters-applied") ?? "").split(",")
       .map((f) => f.trim());
     if (artifactType !== undefined && !applied.includes("artifactType")) filteredBy = "client";
@@ -242,7 +242,8 @@ async function queryReferrersApi(
   const listed = filteredBy === "client"
     ? descriptors.filter((d) => d.artifactType === artifactType)
     : descriptors;
-  const index = pages.length === 1 ? pages[0] : pagedIndex(descriptors);
+  // A paged answer has no one served document: one index listing every page's entries.
+  const index = pages.length === 1 ? pages[0] : servedIndex(referrersIndexBytes(descriptors));
   return {
     subject,
     found: "api",
@@ -252,12 +253,6 @@ async function queryReferrersApi(
     paged: pages.length > 1,
     filteredBy,
   };
-}
-
-/** One index listing the entries of every page. */
-function pagedIndex(descriptors: ReferrerDescriptor[]): ServedIndex {
-  const bytes = referrersIndexBytes(descriptors);
-  return { bytes, digest: sha256Digest(bytes), mediaType: REFERRERS_INDEX_MEDIA_TYPE };
 }
 
 /**

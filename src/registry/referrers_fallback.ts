@@ -54,6 +54,11 @@ export interface ServedIndex {
   mediaType: string;
 }
 
+/** `bytes` as a served referrers index: its digest and the OCI index media type. */
+export function servedIndex(bytes: Uint8Array): ServedIndex {
+  return { bytes, digest: sha256Digest(bytes), mediaType: REFERRERS_INDEX_MEDIA_TYPE };
+}
+
 /** What the fallback tag holds. */
 export interface FallbackIndex {
   /** `sha256-<hex>`. */
@@ -137,7 +142,7 @@ export async function readFallbackIndex(
   }
   return {
     tag,
-    index: { bytes, digest: sha256Digest(bytes), mediaType: REFERRERS_INDEX_MEDIA_TYPE },
+    index: servedIndex(bytes),
     descriptors,
     json,
     etag: response.headers.get("etag") ?? undefined,
