@@ -49,34 +49,17 @@ export function bundleEntries(images: readonly BundleImage[]): LayoutInput[] {
   const seen = new Set<string>();
   const layers: LayoutInput[] = [];
   const small: LayoutInput[] = [];
+  const addBlob = ({ digest, size }: { digest: string; size: number }) => {
+    if (seen.has(digest)) return;
+    seen.add(digest);
+    layers.push({ kind: "blob", name: blobPath(digest), digest, size });
+  };
   for (const { resolved } of images) {
-    for (const manifest of resolved.manifests) {
-      for (const layer of manifest.manifest.layers) {
-        if (seen.has(layer.digest)) continue;
-        seen.add(layer.digest);
-        layers.push({
-          kind: "blob",
-          name: blobPath(layer.digest),
-          digest: layer.digest,
-          size: layer.size,
-        });
-      }
-    }
+    for (const manifest of resolved.manifests) manifest.manifest.layers.forEach(addBlob);
   }
   // A referrer's blobs (a signature's payload, an SBOM) download as layers do.
   for (const { referrers } of images) {
-    for (const referrer of referrers?.referrers ?? []) {
-      for (const blob of referrer.blobs) {
-        if (seen.has(blob.digest)) continue;
-        seen.add(blob.digest);
-        layers.push({
-          kind: "blob",
-          name: blobPath(blob.digest),
-          digest: blob.digest,
-          size: blob.size,
-        });
-      }
-    }
+    for (const referrer of referrers?.referrers ?? []) referrer.blobs.forEach(addBlob);
   }
   const addBytes = (digest: string, data: Uint8Array) => {
     if (seen.has(digest)) return;
