@@ -143,18 +143,7 @@ export async function findReferrers(
   const probed = new Set<string>();
   const probe = async (subject: string, depth: number): Promise<Probe> => {
     options.signal?.throwIfAborted();
-    const [listing, tags] = await Promise.all([
-      limiter.run(() =>
-        orWarn(
-          () => options.lookup.list(client, subject),
-          { descriptors: [], bytes: undefined },
-          warn(subject),
-        )
-      ),
-      limiter.run(() =>
-        orWarn(() => options.lookup.cosignTags(client, subject), [], warn(subject))
-      ),
-    ]);
+    const [listing, tags] = await lookUp(client, subject, options.lookup, limiter, warn(subject));
     const known = (options.known?.get(subject) ?? []).filter((d) =>
       !listing.descriptors.some((l) => l.digest === d.digest)
     );
@@ -223,6 +212,25 @@ async function orWarn<T>(
     warn(error.message);
     return none;
   }
+}
+
+/**
+ * Both lookups of a subject at once, each within the limiter: its OCI 1.1 referrer listing and
+ * its cosign-style tags; a refused lookup counts as none, with `warn` ({@linkcode orWarn}).
+ */
+function lookUp(
+  client: RegistryClient,
+  subject: string,
+  lookup: ReferrerLookup,
+  limiter: Limiter,
+  warn: (message: string) => void,
+): Promise<[ReferrerListing, CosignTagHit[]]> {
+  return Promise.all([
+    limiter.run(() =>
+      orWarn(() => lookup.list(client, subject), { descriptors: [], bytes: undefined }, warn)
+    ),
+    limiter.run(() => orWarn(() => lookup.cosignTags(client, subject), [], warn)),
+  ]);
 }
 
 /** The tree of probes, depth first in listing order, each referrer and list once. */
@@ -353,12 +361,6 @@ export async function countReferrers(
   lookup: ReferrerLookup,
   limiter: Limiter,
 ): Promise<number> {
-  const none = () => {};
-  const [listing, tags] = await Promise.all([
-    limiter.run(() =>
-      orWarn(() => lookup.list(client, subject), { descriptors: [], bytes: undefined }, none)
-    ),
-    limiter.run(() => orWarn(() => lookup.cosignTags(client, subject), [], none)),
-  ]);
+  const [listing, tags] = await lookUp(client, subject, lookup, limiter, () => {});
   return listing.descriptors.length + tags.length;
 }
