@@ -295,7 +295,7 @@ function announce(
     : "";
   sink({
     type: "plan",
-    image: image.names[0] === undefined ? image.root.digest : familiarName(image.names[0]),
+    image: labelOf(image),
     target: `${client.registryName}/${client.repository}${where}`,
     blobs: blobs.length,
     bytes: blobs.reduce((sum, b) => sum + b.size, 0),
