@@ -146,7 +146,7 @@ export async function runJobs(
   if (going.length > 0) announce(going, options.sink, options.push.referrers !== false);
   return await Promise.all(jobs.map(async (job): Promise<JobReport> => {
     const started = performance.now();
-    const refused = await reachable.get(job) as { error: unknown } | undefined;
+    const refused = await reachable.get(job);
     const report = emptyReport(job);
     try {
       // What the job was meant to push, said even when its registry refused it.
