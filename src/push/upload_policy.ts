@@ -4,12 +4,6 @@
  * size after a 413) hold for the rest of the push.
  */
 import type { ArchiveBlob } from "../archive/image.ts";
-
-/**
- * What a refusal of chunks advises when chunks were asked for, in the library's terms; the CLI
- * says the same with its flag.
- */
-export const ONE_REQUEST_ADVICE = "set chunked to false to upload in one request";
 import type { RegistryClient } from "../registry/client.ts";
 import { answerOf } from "../registry/answer_class.ts";
 import type { ResumeStore } from "./resume_store.ts";
@@ -17,6 +11,12 @@ import { attemptBlob } from "./blob_attempts.ts";
 import type { ChunkSettings, UploadOptions, UploadOutcome } from "../registry/upload_common.ts";
 import { ChunkedUploadRefusedError, SavedSessionGoneError } from "../registry/upload_errors.ts";
 import { uploadBlob } from "../registry/uploads.ts";
+
+/**
+ * What a refusal of chunks advises when chunks were asked for, in the library's terms; the CLI
+ * says the same with its flag.
+ */
+export const ONE_REQUEST_ADVICE = "set chunked to false to upload in one request";
 
 /**
  * `auto` chunks blobs at or above the threshold, but falls back to one PUT when the registry
