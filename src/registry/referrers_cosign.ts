@@ -4,7 +4,7 @@
  * referrers list. Probed with HEAD: Docker Hub counts manifest GETs against its pull rate
  * limit, and HEADs are not counted.
  */
-import { sha256Digest } from "../digest.ts";
+import { isSha256Digest, sha256Digest } from "../digest.ts";
 import { type CosignSuffix, cosignTag } from "../image/referrer.ts";
 import type { RegistryClient } from "./client.ts";
 import { referrersContext, ReferrersError } from "./referrers_error.ts";
@@ -71,7 +71,7 @@ async function probe(
   const digest = head.headers.get("docker-content-digest") ?? "";
   const mediaType = mediaTypeOf(head.headers.get("content-type"));
   const size = Number(head.headers.get("content-length") ?? "");
-  if (/^sha256:[0-9a-f]{64}$/.test(digest) && mediaType !== "" && Number.isSafeInteger(size)) {
+  if (isSha256Digest(digest) && mediaType !== "" && Number.isSafeInteger(size)) {
     return { tag, suffix, digest, mediaType, size };
   }
   // The HEAD answer left something out: one GET of this tag says it all.
