@@ -327,8 +327,8 @@ async function fetchReferrer(
   if (blobs.length > MAX_REFERRER_BLOBS) {
     throw new PullError(`${options.name}: referrer ${fetched.digest} names ${blobs.length} blobs`);
   }
-  const artifactType = artifactTypeOf(manifest) ?? descriptor.artifactType ??
-    manifest.config.mediaType;
+  // An image manifest always has one: its own `artifactType`, else its config's media type.
+  const artifactType = artifactTypeOf(manifest)!;
   return {
     mediaType: fetched.mediaType,
     digest: fetched.digest,
