@@ -6,7 +6,7 @@
  * committed after their subjects in `commit_graph.ts`.
  */
 import type { ArchiveBlob } from "../archive/image.ts";
-import type { ManifestNode, ReferrerNode } from "../image/graph.ts";
+import { type ManifestNode, referrersOf, uniqueBlobs } from "../image/graph.ts";
 import type { ReferrerKind } from "../image/referrer.ts";
 
 /** A referrer a push restored (or a dry run would). */
@@ -26,15 +26,6 @@ export interface PushedReferrer {
   listed?: "api" | "fallback-tag" | "planned";
 }
 
-/** Every node of `root`'s graph that something refers to, with those referrers' own graphs. */
-function* referrersBelow(root: ManifestNode): Generator<ReferrerNode> {
-  for (const referrer of root.referrers ?? []) {
-    yield referrer;
-    yield* referrersBelow(referrer.node);
-  }
-  for (const child of root.children) yield* referrersBelow(child);
-}
-
 /**
  * The blobs of every referrer in `root`'s graph that the image itself does not hold (`held`),
  * each digest once.
@@ -45,15 +36,13 @@ export function referrerBlobs(
 ): ArchiveBlob[] {
   const seen = new Set(held.map((b) => b.digest));
   const blobs: ArchiveBlob[] = [];
-  const visit = (node: ManifestNode) => {
-    for (const blob of node.blobs) {
+  for (const { referrer } of referrersOf(root)) {
+    for (const blob of uniqueBlobs(referrer.node)) {
       if (seen.has(blob.digest)) continue;
       seen.add(blob.digest);
       blobs.push(blob);
     }
-    node.children.forEach(visit);
-  };
-  for (const referrer of referrersBelow(root)) visit(referrer.node);
+  }
   return blobs;
 }
 
