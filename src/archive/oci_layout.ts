@@ -11,7 +11,7 @@
 import { ArchiveError } from "../errors.ts";
 import { MAX_MANIFEST_BYTES, readJsonEntry } from "./archive_reader.ts";
 import type { ArchiveImage } from "./image.ts";
-import type { Descriptor } from "../image/descriptor.ts";
+import { type Descriptor, REF_NAME_ANNOTATION } from "../image/descriptor.ts";
 import { JsonShapeError } from "../image/json_guards.ts";
 import { parseManifestValue } from "../image/manifest.ts";
 import { MEDIA_TYPES } from "../image/media_types.ts";
@@ -20,7 +20,7 @@ import { attachReferrers, classifyEntry, type ReferrerEntry } from "./oci_referr
 import type { TarIndex } from "./tar_index.ts";
 
 /** Annotations that name an image in an index: containerd's full name, then the OCI ref name. */
-const NAME_ANNOTATIONS = ["io.containerd.image.name", "org.opencontainers.image.ref.name"];
+const NAME_ANNOTATIONS = ["io.containerd.image.name", REF_NAME_ANNOTATION];
 
 /** Checks an OCI `index.json` (or an index blob): the descriptors of its manifests. */
 export function parseIndex(value: unknown): Descriptor[] {

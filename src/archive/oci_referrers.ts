@@ -16,7 +16,7 @@
  * a signature of an SBOM). None is an image of its own: no tag, no `all`, no `images` choice.
  */
 import { ArchiveError } from "../errors.ts";
-import type { Descriptor } from "../image/descriptor.ts";
+import { type Descriptor, REF_NAME_ANNOTATION } from "../image/descriptor.ts";
 import { isSha256Digest } from "../digest.ts";
 import { artifactTypeOf, type Manifest } from "../image/manifest.ts";
 import {
@@ -31,8 +31,6 @@ import type { ArchiveImage } from "./image.ts";
 import { hasBlob, loadNode, readManifest, type StoredManifest } from "./oci_nodes.ts";
 import type { TarIndex } from "./tar_index.ts";
 
-/** The annotation that carries an entry's tag in an OCI layout's `index.json`. */
-const REF_NAME = "org.opencontainers.image.ref.name";
 /** containerd's annotation on an exported referrer's `index.json` entry: its subject's digest. */
 export const REFERRER_SUBJECT_ANNOTATION = "org.opencontainers.image.referrer.subject";
 
@@ -63,7 +61,7 @@ export async function classifyEntry(
   index: TarIndex,
   descriptor: Descriptor,
 ): Promise<IndexEntry> {
-  const name = descriptor.annotations?.[REF_NAME];
+  const name = descriptor.annotations?.[REF_NAME_ANNOTATION];
   const tag = name === undefined ? undefined : parseReferrerTag(name);
   if (name !== undefined && tag?.suffix !== undefined) {
     const attached: Attachment = { by: "tag", tag: name };

@@ -7,6 +7,12 @@
 import { asArray, asDigest, asObject, asSize, asString } from "./json_guards.ts";
 import { asPlatform, type Platform } from "./platform.ts";
 
+/**
+ * The annotation that names an entry of an OCI layout's `index.json`: its tag (image-spec
+ * `image-layout.md`), which pull writes and the archive readers read.
+ */
+export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+
 /** A content descriptor (image-spec `descriptor.md`). */
 export interface Descriptor {
   mediaType: string;

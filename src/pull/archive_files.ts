@@ -17,6 +17,7 @@ import { familiarName } from "../image/reference.ts";
 import { formatPlatform, type Platform } from "../image/platform.ts";
 import { fallbackTag } from "../image/referrer.ts";
 import { MEDIA_TYPES } from "../image/media_types.ts";
+import { REF_NAME_ANNOTATION } from "../image/descriptor.ts";
 import type { FoundReferrers } from "./find_referrers.ts";
 import type { ResolvedImage } from "./resolve.ts";
 import type { LayoutInput } from "./tar_layout.ts";
@@ -31,9 +32,6 @@ export interface BundleImage {
   /** What refers to its manifests, stored with it; absent when referrers are left out. */
   referrers?: FoundReferrers;
 }
-
-/** The OCI layout's name annotation: a tag for one of `index.json`'s entries. */
-const REF_NAME = "org.opencontainers.image.ref.name";
 
 const encoder = new TextEncoder();
 const json = (value: unknown) => encoder.encode(JSON.stringify(value));
@@ -104,7 +102,7 @@ export function indexJson(images: readonly BundleImage[]): Uint8Array {
         size: root.bytes.length,
         annotations: {
           "io.containerd.image.name": name,
-          ...(tag !== undefined ? { [REF_NAME]: tag } : {}),
+          ...(tag !== undefined ? { [REF_NAME_ANNOTATION]: tag } : {}),
         },
         ...(root.platform ? { platform: ociPlatform(root.platform) } : {}),
       })),
@@ -128,7 +126,7 @@ function referrerEntries(images: readonly BundleImage[]): Record<string, unknown
         mediaType: MEDIA_TYPES.ociIndex,
         digest: list.digest,
         size: list.bytes.length,
-        annotations: { [REF_NAME]: tag },
+        annotations: { [REF_NAME_ANNOTATION]: tag },
       });
     }
     for (const referrer of referrers?.referrers ?? []) {
@@ -137,7 +135,7 @@ function referrerEntries(images: readonly BundleImage[]): Record<string, unknown
         mediaType: referrer.mediaType,
         digest: referrer.digest,
         size: referrer.bytes.length,
-        annotations: { [REF_NAME]: referrer.attached.tag },
+        annotations: { [REF_NAME_ANNOTATION]: referrer.attached.tag },
       });
     }
   }
