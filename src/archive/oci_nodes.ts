@@ -10,7 +10,7 @@ import type { Descriptor } from "../image/descriptor.ts";
 import type { ManifestNode } from "../image/graph.ts";
 import { JsonShapeError } from "../image/json_guards.ts";
 import { type ImageIndex, type Manifest, parseManifest } from "../image/manifest.ts";
-import { entryBlob, MAX_MANIFEST_BYTES, readEntry } from "./archive_reader.ts";
+import { entryBlob, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, readEntry } from "./archive_reader.ts";
 import type { TarEntry } from "./tar_names.ts";
 import type { TarIndex } from "./tar_index.ts";
 
@@ -90,7 +90,8 @@ export async function loadNode(
 ): Promise<ManifestNode> {
   if (depth > MAX_DEPTH) throw new ArchiveError(index.label, "indexes nested too deeply");
   const { bytes, manifest } = options.stored ?? await readManifest(index, descriptor);
-  const { mediaType, digest } = { mediaType: manifest.mediaType, digest: descriptor.digest };
+  const { mediaType } = manifest;
+  const { digest } = descriptor;
   if (manifest.kind === "index") {
     return await loadIndexNode(
       index,
@@ -102,7 +103,7 @@ export async function loadNode(
     );
   }
   const config = requireBlob(index, manifest.config, "config");
-  const configBytes = await readEntry(index, config, 64 * 1024 * 1024);
+  const configBytes = await readEntry(index, config, MAX_CONFIG_BYTES);
   if (sha256Digest(configBytes) !== manifest.config.digest) {
     throw new ArchiveError(index.label, `config ${config.name} does not match its digest`);
   }
