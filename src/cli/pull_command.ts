@@ -19,7 +19,7 @@ import { type PullFlags, type PullSettings, resolvePullSettings } from "./pull_o
 import { openPullOutput, type PullOutput, type PullOutputContext } from "./pull_output.ts";
 import { referrerCounts } from "./referrer_counts.ts";
 import { reporterFor } from "./reporter.ts";
-import { UsageError, usageErrorOf } from "./usage_error.ts";
+import { UsageError } from "./usage_error.ts";
 import { pullJson } from "./pull_report.ts";
 import type { CommandContext } from "./push_command.ts";
 
@@ -55,10 +55,9 @@ export async function runPull(
     if (flags.passwordStdin) {
       settings = resolvePullSettings(sources, flags, context.env, await readStdinPassword(context));
     }
+    // The core's refusals of an option (a password it cannot find) reach main.ts, which says
+    // them in terms of flags.
     await pullInto(output, settings, sources, context);
-  } catch (error) {
-    // The core's refusals of an option (a password it cannot find) are said in terms of flags.
-    throw usageErrorOf(error);
   } finally {
     if (output.kind === "stream") output.close();
   }

@@ -146,22 +146,18 @@ async function pushAll(
     sources.push(source.kind === "file" ? { kind: "file", path: file } : source);
     if (source.kind === "stream") archiveNames.set(source.label, file);
   }
-  try {
-    return await runPushSettings({
-      ...settings,
-      sources,
-      targets: targets.map((t) => t.reference),
-      credentialsFor: (index) => credentialsFor(targets[index]!, settings, reporter, context),
-      insecureHosts: insecure,
-      caCerts,
-      env: context.env,
-      sink: reporter.sink,
-      note: (note) => reporter.info(noteText(note)),
-      signal: context.signal,
-    });
-  } catch (error) {
-    throw usageErrorOf(error);
-  }
+  return await runPushSettings({
+    ...settings,
+    sources,
+    targets: targets.map((t) => t.reference),
+    credentialsFor: (index) => credentialsFor(targets[index]!, settings, reporter, context),
+    insecureHosts: insecure,
+    caCerts,
+    env: context.env,
+    sink: reporter.sink,
+    note: (note) => reporter.info(noteText(note)),
+    signal: context.signal,
+  });
 }
 
 /** A note of the run, as the log says it. */
