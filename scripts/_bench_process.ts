@@ -1,6 +1,7 @@
 /**
  * What the benchmark scripts share about running and observing processes: timing a command
- * under GNU time, giving skopeo a blob-info cache of its own, finding the registry's process.
+ * under GNU time, giving skopeo a blob-info cache of its own, finding the registry's process,
+ * and the curl push every benchmark measures against.
  */
 import type { TestRegistry } from "../tests/helpers/registry.ts";
 
@@ -77,4 +78,32 @@ export function parseArgs(argv: readonly string[]): Map<string, string> {
     if (!flag) i++;
   }
   return args;
+}
+
+/**
+ * The link limit: one POST per layer for a session, then every layer PUT at once by curl,
+ * `path` sent as the blob `digest`. Wall time for the whole; peak RSS and CPU summed over the
+ * curls.
+ */
+export async function curlPush(
+  registry: TestRegistry,
+  repo: string,
+  layers: readonly { path: string; digest: string }[],
+): Promise<{ seconds: number; rssMb: number; cpu: number }> {
+  const t = performance.now();
+  const each = await Promise.all(layers.map(async (layer) => {
+    const response = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+    await response.body?.cancel();
+    if (response.status !== 202) throw new Error(`Failed to start an upload: ${response.status}`);
+    const location = new URL(response.headers.get("Location")!, registry.url);
+    location.searchParams.set("digest", layer.digest);
+    // "Expect:" drops curl's 100-continue round trip.
+    const curl = ["curl", "-sSf", "-o", "/dev/null", "-H", "Expect:", "-X", "PUT", "-T"];
+    return await timed([...curl, layer.path, location.href]);
+  }));
+  return {
+    seconds: (performance.now() - t) / 1000,
+    rssMb: Math.max(...each.map((s) => s.rssMb)),
+    cpu: each.reduce((sum, s) => sum + s.cpu, 0),
+  };
 }

@@ -23,7 +23,7 @@ import { run } from "../tests/helpers/command.ts";
 import { makeBigLayerArchive } from "../tests/helpers/image_fixtures.ts";
 import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
 import { startThrottleProxy } from "./throttle_proxy.ts";
-import { findRegistryPid, timed, withBlobInfoCache } from "./_bench_process.ts";
+import { curlPush, findRegistryPid, timed, withBlobInfoCache } from "./_bench_process.ts";
 
 const argv = Deno.args;
 const option = (name: string) => argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined;
@@ -319,26 +319,6 @@ async function extractLayers(archive: string): Promise<Layer[]> {
     digest: rootfs.diff_ids[i]!,
     size: (await Deno.stat(`${dir}/${layer}`)).size,
   })));
-}
-
-/** The link limit: one POST per layer for a session, then all layers PUT at once by curl. */
-async function curlPush(registry: TestRegistry, repo: string, layers: Layer[]): Promise<Sample> {
-  const t = performance.now();
-  const each = await Promise.all(layers.map(async (layer) => {
-    const response = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
-    await response.body?.cancel();
-    if (response.status !== 202) throw new Error(`Failed to start an upload: ${response.status}`);
-    const location = new URL(response.headers.get("Location")!, registry.url);
-    location.searchParams.set("digest", layer.digest);
-    // "Expect:" drops curl's 100-continue round trip.
-    const curl = ["curl", "-sSf", "-o", "/dev/null", "-H", "Expect:", "-X", "PUT", "-T"];
-    return await timed([...curl, layer.path, location.href]);
-  }));
-  return {
-    seconds: (performance.now() - t) / 1000,
-    rssMb: Math.max(...each.map((s) => s.rssMb)),
-    cpu: each.reduce((sum, s) => sum + s.cpu, 0),
-  };
 }
 
 /**

@@ -14,9 +14,9 @@
  */
 // deno-lint-ignore-file no-console -- a benchmark reports to the terminal
 import { run } from "../tests/helpers/command.ts";
-import { startRegistry, type TestRegistry } from "../tests/helpers/registry.ts";
-import { type BenchImage, usrImage } from "./_bench_images.ts";
-import { parseArgs, timed } from "./_bench_process.ts";
+import { startRegistry } from "../tests/helpers/registry.ts";
+import { usrImage } from "./_bench_images.ts";
+import { curlPush, parseArgs, timed } from "./_bench_process.ts";
 
 const args = parseArgs(Deno.args);
 const mb = Number(args.get("--mb") || 1500);
@@ -28,6 +28,7 @@ const denoDir = Deno.env.get("DENO_DIR") ??
   `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`}/deno`;
 
 const image = await usrImage(work, mb * 1e6);
+const curlLayers = image.layers.map((l) => ({ path: l.path, digest: l.diffId }));
 await using registry = await startRegistry();
 await run("sh", ["-c", 'cat "$0" > /dev/null', image.archive]);
 for (const dir of checkouts) {
@@ -40,7 +41,7 @@ const add = (name: string, sample: { seconds: number; cpu: number }) =>
   samples.set(name, [...(samples.get(name) ?? []), sample]);
 for (let r = 1; r <= runs; r++) {
   await run("sync", []);
-  add("curl, parallel PUTs", await curlPush(registry, `curl-${r}`, image));
+  add("curl, parallel PUTs", await curlPush(registry, `curl-${r}`, curlLayers));
   for (const [i, dir] of checkouts.entries()) {
     await run("sync", []);
     const cache = await Deno.makeTempDir({ dir: work, prefix: "cache-" });
@@ -65,23 +66,4 @@ for (const [name, list] of samples) {
   const cells = [list.map((s) => s.seconds.toFixed(2)), list.map((s) => s.cpu.toFixed(2))];
   const ratio = (best(name) / best("curl, parallel PUTs")).toFixed(2);
   console.log(`| ${name} | ${cells[0]!.join(", ")} | ${cells[1]!.join(", ")} | ${ratio} |`);
-}
-
-/** One POST per layer for a session, then every layer PUT at once by curl. */
-async function curlPush(registry: TestRegistry, repo: string, image: BenchImage) {
-  const t = performance.now();
-  const each = await Promise.all(image.layers.map(async (layer) => {
-    const response = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
-    await response.body?.cancel();
-    if (response.status !== 202) throw new Error(`Failed to start an upload: ${response.status}`);
-    const location = new URL(response.headers.get("Location")!, registry.url);
-    location.searchParams.set("digest", layer.diffId);
-    // "Expect:" drops curl's 100-continue round trip.
-    const curl = ["curl", "-sSf", "-o", "/dev/null", "-H", "Expect:", "-X", "PUT", "-T"];
-    return await timed([...curl, layer.path, location.href]);
-  }));
-  return {
-    seconds: (performance.now() - t) / 1000,
-    cpu: each.reduce((sum, s) => sum + s.cpu, 0),
-  };
 }
