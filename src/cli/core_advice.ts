@@ -25,3 +25,8 @@ export function inCliTerms(text: string): string {
   for (const [core, cli] of ADVICE) result = result.replaceAll(core, cli);
   return result;
 }
+
+/** An error (or anything thrown) as one line of text, its advice in terms of flags. */
+export function describeError(error: unknown): string {
+  return inCliTerms(error instanceof Error ? error.message : String(error));
+}

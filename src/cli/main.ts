@@ -5,7 +5,7 @@
 import { CommanderError } from "commander";
 import { UsageError, usageErrorOf } from "./usage_error.ts";
 import { NAME } from "../version.ts";
-import { inCliTerms } from "./core_advice.ts";
+import { describeError } from "./core_advice.ts";
 import { archiveStdin } from "./archive_stdin.ts";
 import { runPush } from "./push_command.ts";
 import { buildProgram, withDefaultCommand } from "./program.ts";
@@ -69,19 +69,15 @@ export async function main(
       context.writeErr(`Error: ${error.message}\nHint: ${hint}\n`);
       return EXIT.usage;
     }
-    context.writeErr(`Error: ${describe(error)}\n`);
+    context.writeErr(`Error: ${describeError(error)}\n`);
     if (verbose) {
       for (let cause = (error as Error).cause; cause !== undefined;) {
-        context.writeErr(`  caused by: ${describe(cause)}\n`);
+        context.writeErr(`  caused by: ${describeError(cause)}\n`);
         cause = cause instanceof Error ? cause.cause : undefined;
       }
     }
     return EXIT.failed;
   }
-}
-
-function describe(error: unknown): string {
-  return inCliTerms(error instanceof Error ? error.message : String(error));
 }
 
 function capitalize(text: string): string {

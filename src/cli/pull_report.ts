@@ -7,7 +7,7 @@
 import { CommanderError } from "commander";
 import type { PulledImage, PullResult } from "../api/results.ts";
 import { registryErrorIn } from "../registry/registry_error.ts";
-import { describeError } from "./push_report.ts";
+import { describeError } from "./core_advice.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Version of the document's layout; bumped only when a field changes meaning or goes. */

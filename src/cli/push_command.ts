@@ -8,7 +8,7 @@ import { openSource } from "./push_input.ts";
 import { resolveCredentials } from "../credentials/resolve.ts";
 import { realCredentialSystem } from "../credentials/system.ts";
 import { usageErrorOf } from "./usage_error.ts";
-import { inCliTerms } from "./core_advice.ts";
+import { describeError, inCliTerms } from "./core_advice.ts";
 import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { CredentialLookup, Credentials } from "../registry/credentials.ts";
@@ -22,7 +22,7 @@ import {
 import { type PasswordInput, readStdinPassword } from "./password_input.ts";
 import { reportedAsJson } from "./json_failure.ts";
 import { type Reporter, reporterFor } from "./reporter.ts";
-import { describeError, jsonReport, pushedLines, targetText, textSummary } from "./push_report.ts";
+import { jsonReport, pushedLines, targetText, textSummary } from "./push_report.ts";
 
 /** What the command needs from the process, injectable for tests. */
 export interface CommandContext extends PasswordInput {

@@ -4,7 +4,7 @@
  * and the `--output json` document. The JSON fields are documented in the README; a test
  * holds them to it, so their names stay stable.
  */
-import { inCliTerms } from "./core_advice.ts";
+import { describeError } from "./core_advice.ts";
 import { registryErrorIn } from "../registry/registry_error.ts";
 import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
@@ -328,8 +328,4 @@ function errorJson(error: unknown): { message: string; status: number | null; co
     status: answer?.status ?? null,
     codes: answer?.codes.map((c) => c.code) ?? [],
   };
-}
-
-export function describeError(error: unknown): string {
-  return inCliTerms(error instanceof Error ? error.message : String(error));
 }

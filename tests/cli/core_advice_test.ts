@@ -2,8 +2,7 @@
  * The core's advice in an error names the library's options, never a flag; the CLI prints the
  * same error with its flags, as it always has.
  */
-import { inCliTerms } from "../../src/cli/core_advice.ts";
-import { describeError } from "../../src/cli/push_report.ts";
+import { describeError, inCliTerms } from "../../src/cli/core_advice.ts";
 import { NO_CREDENTIALS_ADVICE } from "../../src/registry/auth.ts";
 import { EITHER_NAME_SELECTS } from "../../src/archive/legacy_names.ts";
 import { toNetworkError } from "../../src/registry/transport.ts";
