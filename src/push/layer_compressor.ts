@@ -197,6 +197,8 @@ export class LayerCompressor {
         ownsChunks: false,
         segmentSize,
         onCommitted: (_location, offset) => held.confirm(offset),
+        // Read once as it streamed past: no later run can continue the session.
+        keepOnFailure: false,
         finish: () => {
           const summary = stream.summary();
           if (expected !== undefined && summary.inputDigest !== expected) {

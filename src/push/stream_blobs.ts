@@ -194,6 +194,8 @@ export class StreamBlobs {
         open: (from) => held.open(from),
         ownsChunks: false,
         segmentSize: this.#options.segmentSize,
+        // Read once as it streamed past: no later run can continue the session.
+        keepOnFailure: false,
         onCommitted: (_location, offset) => held.confirm(offset),
         onProgress: (done) =>
           sink({ type: "blob-progress", digest: source.digest, done, size: source.size }),

@@ -9,7 +9,7 @@ import { answerOf } from "./answer_class.ts";
 import type { RegistryClient } from "./client.ts";
 import type { BodySource } from "./transport.ts";
 import { commitUpload } from "./upload_common.ts";
-import { openSession } from "./uploads.ts";
+import { cancelSession, openSession } from "./uploads.ts";
 import { patchSession, recoverSession, resumeStatus } from "./upload_session.ts";
 
 export interface SegmentedBlob {
@@ -35,15 +35,39 @@ export interface SegmentedBlob {
   ownsChunks?: boolean;
   /** Bytes of the stream the registry has been sent so far (running total). */
   onProgress?: (sent: number) => void;
+  /**
+   * Whether a failed upload leaves its session for a later run to continue (default true).
+   * False for a source read once as it streams past (a pipe): no run can continue it, so the
+   * session is cancelled rather than left open in the registry.
+   */
+  keepOnFailure?: boolean;
 }
 
 /**
  * Uploads `blob`; returns the digest it was stored under. On failure the session is left for a
- * later run to continue (a session the registry dropped raises `UploadSessionLostError`).
+ * later run to continue (a session the registry dropped raises `UploadSessionLostError`), or
+ * cancelled when `keepOnFailure` is false.
  */
 export async function uploadInSegments(
   client: RegistryClient,
   blob: SegmentedBlob,
+): Promise<string> {
+  let location: URL | undefined;
+  try {
+    return await sendSegments(client, blob, (at) => location = at);
+  } catch (error) {
+    if (blob.keepOnFailure === false && location !== undefined) {
+      await cancelSession(client, location);
+    }
+    throw error;
+  }
+}
+
+/** {@linkcode uploadInSegments}'s work; `at` hears each session location as it changes. */
+async function sendSegments(
+  client: RegistryClient,
+  blob: SegmentedBlob,
+  at: (location: URL) => void,
 ): Promise<string> {
   let location: URL;
   let offset = 0;
@@ -52,6 +76,7 @@ export async function uploadInSegments(
   } else {
     location = (await openSession(client, `start upload of ${blob.describe}`)).url;
   }
+  at(location);
   let stream = blob.open(offset)[Symbol.asyncIterator]();
   /**
    * The stream failed while a segment was being sent (a truncated or stalled input): the
@@ -107,6 +132,7 @@ export async function uploadInSegments(
           ...(blob.onProgress ? { onBodyProgress: (n: number) => blob.onProgress!(from + n) } : {}),
         }));
         failures = 0;
+        at(location);
         await blob.onCommitted?.(location, offset);
         if (offset !== from + sent) {
           // The registry kept another amount than was sent: go on from what it has.
@@ -128,6 +154,7 @@ export async function uploadInSegments(
           location,
           ...(blob.onCommitted ? { onCommitted: blob.onCommitted } : {}),
         }));
+        at(location);
         // Waits for a read of the stream still under way; one that failed ends the upload.
         await stream.return?.();
         throwIfSourceFailed();

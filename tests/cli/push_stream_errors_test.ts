@@ -585,7 +585,36 @@ integrationTest("stream errors: the malformed-stream matrix through the CLI", as
       r.method === "PUT" && r.path.includes("/manifests/")
     );
     assertEquals(puts, []);
+    // Every upload session still open was cancelled: no later run can continue one a stream
+    // fed. (distribution answers the DELETE of a session a cut PATCH left behind with 404 and
+    // purges it itself later; a registry that takes the DELETE frees it at once.)
+    const deleted = new Set(
+      (await registry.requests()).filter((r) => r.method === "DELETE")
+        .map((r) => r.path.split("/").at(-1)),
+    );
+    const open = await openUploads(registry.storageDir);
+    assertEquals(open.filter((session) => !deleted.has(session.split("/").at(-1))), []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }, { tools: TOOLS });
+
+/** Upload sessions the registry holds open, as `repository/_uploads/<id>` paths. */
+async function openUploads(storageDir: string): Promise<string[]> {
+  const open: string[] = [];
+  const walk = async (dir: string, repository: string[]): Promise<void> => {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isDirectory) continue;
+      if (entry.name === "_uploads") {
+        for await (const session of Deno.readDir(`${dir}/_uploads`)) {
+          open.push(`${repository.join("/")}/_uploads/${session.name}`);
+        }
+      } else if (!entry.name.startsWith("_")) {
+        await walk(`${dir}/${entry.name}`, [...repository, entry.name]);
+      }
+    }
+  };
+  const root = `${storageDir}/docker/registry/v2/repositories`;
+  if (await Deno.stat(root).then(() => true, () => false)) await walk(root, []);
+  return open;
+}
