@@ -23,6 +23,7 @@ import {
   type Attachment,
   type CosignSuffix,
   cosignTag,
+  kindOfListed,
   parseReferrerTag,
   referrerKind,
 } from "../image/referrer.ts";
@@ -223,7 +224,7 @@ async function loadReferrer(
     return {
       node,
       attached: entry.attached,
-      kind: referrerKind(artifactType, entry.suffix),
+      kind: kindOfListed(entry.descriptor, artifactType, entry.suffix),
       artifactType,
     };
   } catch (error) {
@@ -242,7 +243,7 @@ function describeEntry(entry: ReferrerEntry): string {
     entry.descriptor.artifactType ?? "";
   const kind = type === "" && entry.suffix === undefined
     ? "referrer"
-    : referrerKind(type, entry.suffix);
+    : kindOfListed(entry.descriptor, type, entry.suffix);
   const via = entry.attached.by === "tag" ? ` (tag ${entry.attached.tag})` : "";
   return `${kind} ${entry.descriptor.digest}${via}`;
 }

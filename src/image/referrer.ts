@@ -95,6 +95,19 @@ export function referrerKind(artifactType: string, suffix?: CosignSuffix): Refer
   return "artifact";
 }
 
+/**
+ * What kind a listed referrer is: a buildx attestation by its list entry's annotations (its
+ * artifact type is only its config's media type), otherwise as {@linkcode referrerKind} says.
+ * Pull and the archive readers both ask this, so a referrer keeps its kind across the gap.
+ */
+export function kindOfListed(
+  entry: { annotations?: Readonly<Record<string, string>> | undefined },
+  artifactType: string,
+  suffix?: CosignSuffix,
+): ReferrerKind {
+  return isAttestationEntry(entry) ? "attestation" : referrerKind(artifactType, suffix);
+}
+
 /** The media type of the index the referrers API and the fallback tag hold. */
 export const REFERRERS_INDEX_MEDIA_TYPE: string = MEDIA_TYPES.ociIndex;
 

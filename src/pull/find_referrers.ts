@@ -21,10 +21,9 @@ import { ReferrersError } from "../registry/referrers_error.ts";
 import {
   type Attachment,
   type CosignSuffix,
-  isAttestationEntry,
+  kindOfListed,
   parseReferrerTag,
   type ReferrerKind,
-  referrerKind,
 } from "../image/referrer.ts";
 import { ImageNotFoundError, PullError } from "./pull_errors.ts";
 import { fetchManifest } from "./resolve.ts";
@@ -335,7 +334,7 @@ async function fetchReferrer(
     bytes: fetched.bytes,
     blobs,
     subject,
-    kind: isAttestationEntry(descriptor) ? "attestation" : referrerKind(artifactType, suffix),
+    kind: kindOfListed(descriptor, artifactType, suffix),
     artifactType,
     attached,
   };

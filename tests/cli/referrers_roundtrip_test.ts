@@ -39,7 +39,7 @@ async function copyBothWays(
   targets: [string, string],
   dir: string,
   pullArgs: string[] = [],
-): Promise<void> {
+): Promise<{ pulled: string; pushed: string }> {
   const archive = `${dir}/copy.tar`;
   const pulled = await pull([source, "-o", archive, ...pullArgs]);
   assertEquals(pulled.code, 0, pulled.stderr);
@@ -57,6 +57,7 @@ async function copyBothWays(
     env: { NO_COLOR: "1" },
   }).output();
   assertEquals(piped.code, 0, new TextDecoder().decode(piped.stderr));
+  return { pulled: pulled.stderr, pushed: pushed.stderr };
 }
 
 integrationTest(
@@ -140,12 +141,15 @@ integrationTest(
       }
     }
     const [arm, armAttestation] = [buildx.platforms[1]!, buildx.attestations[1]!];
-    await copyBothWays(
+    const said = await copyBothWays(
       `${source.url}/team/multi:1`,
       [`${target.url}/file/arm:1`, `${target.url}/pipe/arm:1`],
       dir.path,
       ["--platform", "linux/arm64"],
     );
+    // The attestation is one on both sides of the gap, not an "other artifact" on the push.
+    assert(said.pulled.includes("with 1 attestation into"), said.pulled);
+    assert(said.pushed.includes("Pushed with the image: 1 attestation"), said.pushed);
     for (const repo of ["file/arm", "pipe/arm"]) {
       assertEquals((await target.fetchManifest(repo, "1")).digest, arm.digest, repo);
       assertEquals(await listed(target, repo, arm.digest), [armAttestation.digest], repo);

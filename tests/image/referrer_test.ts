@@ -9,6 +9,7 @@ import {
   EMPTY_DESCRIPTOR,
   fallbackTag,
   isAttestationEntry,
+  kindOfListed,
   parseReferrersIndex,
   parseReferrerTag,
   referrerDescriptor,
@@ -85,6 +86,23 @@ Deno.test("referrerKind: suffixes decide, then artifact types; unknown types are
       `${type} ${suffix}`,
     );
   }
+});
+
+Deno.test("kindOfListed: a buildx attestation by its entry's annotations, else by type", () => {
+  const attestation = {
+    annotations: {
+      "vnd.docker.reference.type": "attestation-manifest",
+      "vnd.docker.reference.digest": `sha256:${"a".repeat(64)}`,
+    },
+  };
+  // Its artifact type is only its config's media type, which says nothing.
+  assertEquals(
+    kindOfListed(attestation, "application/vnd.oci.image.config.v1+json"),
+    "attestation",
+  );
+  assertEquals(kindOfListed({}, "application/vnd.oci.image.config.v1+json"), "artifact");
+  assertEquals(kindOfListed({ annotations: {} }, "application/spdx+json"), "sbom");
+  assertEquals(kindOfListed({}, "application/vnd.oci.image.config.v1+json", "sig"), "signature");
 });
 
 Deno.test("isAttestationEntry: only buildx's attestation-manifest annotation", () => {
