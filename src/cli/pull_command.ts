@@ -207,7 +207,7 @@ function pullLines(writeLine: (line: string) => void): ProgressSink {
     switch (event.type) {
       case "plan":
         total = event.bytes;
-        return `Pulling ${event.blobs} layer(s), ${formatBytes(event.bytes)}, into ${event.image}`;
+        return `Pulling ${event.blobs} blob(s), ${formatBytes(event.bytes)}, into ${event.image}`;
       case "blob-start": {
         started.set(event.digest, performance.now());
         const what = `${shortDigest(event.digest)} (${formatBytes(event.size)})`;

@@ -71,6 +71,8 @@ integrationTest(
       pulled.stderr.includes("Pulled 1 image(s) with 2 signatures, 1 SBOM into"),
       pulled.stderr,
     );
+    // The plan counts what is downloaded: configs and referrers' blobs too, not only layers.
+    assert(/Pulling \d+ blob\(s\), /.test(pulled.stderr), pulled.stderr);
     // Not a terminal: a line for each referrer found.
     const short = (digest: string) => digest.slice(7, 19);
     assert(
