@@ -7,6 +7,9 @@ import { InvalidOptionError } from "../errors.ts";
 import { TAG_PATTERN } from "../image/reference.ts";
 import { type CompressionOption, DEFAULTS } from "./options.ts";
 
+/** The smallest chunk a chunked upload sends (`chunkSize`, `--chunk-size`): 64 KiB. */
+export const MIN_CHUNK = 64 * 1024;
+
 /** `value` if it is an integer from `min` to `max`, else an error naming `option`. */
 export function integerOption(
   option: string,

@@ -9,15 +9,19 @@ import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { BlobTally } from "../push/push_result.ts";
 import { parseReference, parseRegistryPrefix } from "../image/reference.ts";
-import { compressionOption, exclusive, integerOption, nonEmptyList, tagsOption } from "./checks.ts";
+import {
+  compressionOption,
+  exclusive,
+  integerOption,
+  MIN_CHUNK,
+  nonEmptyList,
+  tagsOption,
+} from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
 import { DEFAULTS, type PushOptions } from "./options.ts";
 import { type RunNote, runPushSettings, type RunSource } from "./push_run.ts";
 import type { BlobCount, PushedImage, PushResult } from "./results.ts";
 import { abortable, defaultEnv, progressSink } from "./run_context.ts";
-
-/** The smallest chunk a chunked upload sends. */
-const MIN_CHUNK = 64 * 1024;
 
 /**
  * Pushes the image an archive holds to each target (or, with `all`, every image under its own

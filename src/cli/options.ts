@@ -3,6 +3,7 @@
  * defaults. Everything is validated here, so the core receives only sound values.
  */
 import { DEFAULTS } from "../api/options.ts";
+import { MIN_CHUNK } from "../api/checks.ts";
 import { asUsage, UsageError } from "./usage_error.ts";
 import {
   type ImageReference,
@@ -129,8 +130,6 @@ export const ENV = {
   compression: "DOCKER_PUSHER_COMPRESSION",
   compressionLevel: "DOCKER_PUSHER_COMPRESSION_LEVEL",
 } as const;
-
-const MIN_CHUNK = 64 * 1024;
 
 /** Merges flags, environment and defaults into validated settings. */
 export function resolveSettings(
