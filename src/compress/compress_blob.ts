@@ -168,9 +168,10 @@ export function compressBlob(
       if (wanted.length === 0) return;
       yield wanted;
       // Back here once the consumer has sent the block and wants the next. A pass's first
-      // block always keeps the upload waiting (the pipeline fills), and stored blocks say
-      // nothing about the level: neither counts.
-      if (!first && used > 0) {
+      // block always keeps the upload waiting (the pipeline fills), and stored or
+      // Huffman-only blocks (their cost hardly depends on the level) say nothing about the
+      // level: none of them counts.
+      if (!first && used > 0 && block.huffmanOnly !== true) {
         control.observe(got - asked, performance.now() - got);
       }
       first = false;

@@ -12,6 +12,8 @@ export interface CompressedBlock {
   input: ArrayBuffer;
   /** The level used: the one asked for, or 0 when the probe found the block incompressible. */
   level?: number;
+  /** gzip: coded with Huffman codes only, the sample having found matches not worth looking for. */
+  huffmanOnly?: boolean;
 }
 
 interface Job {
@@ -104,8 +106,8 @@ export class CompressorPool {
       if (job === undefined || job.id !== event.data.id) return;
       slot.job = undefined;
       if ("output" in event.data) {
-        const { output, input, level } = event.data;
-        job.resolve({ output: new Uint8Array(output), input, level });
+        const { output, input, level, huffmanOnly } = event.data;
+        job.resolve({ output: new Uint8Array(output), input, level, huffmanOnly });
       } else job.reject(new Error(`Compression failed: ${event.data.error}`));
       this.#dispatch();
     };
@@ -124,5 +126,5 @@ export class CompressorPool {
 }
 
 type WorkerReply =
-  | { id: number; output: ArrayBuffer; input: ArrayBuffer; level: number }
+  | { id: number; output: ArrayBuffer; input: ArrayBuffer; level: number; huffmanOnly: boolean }
   | { id: number; error: string; input: ArrayBuffer };

@@ -1,4 +1,5 @@
 import { Buffer } from "node:buffer";
+import { gzipSync } from "node:zlib";
 import { type Codec, LEVELS } from "../../src/compress/codec.ts";
 import {
   BLOCK_SIZE,
@@ -228,6 +229,8 @@ class RecordingPool extends CompressorPool {
   readonly levels: number[] = [];
   /** The level each block was made at: 0 when the worker's probe stored it. */
   readonly used: number[] = [];
+  /** Whether each block was Huffman-coded only. */
+  readonly huffmanOnly: boolean[] = [];
   override async compress(
     input: Uint8Array,
     codec: Codec,
@@ -237,6 +240,7 @@ class RecordingPool extends CompressorPool {
     const index = this.levels.push(level) - 1;
     const block = await super.compress(input, codec, level, probe);
     this.used[index] = block.level ?? level;
+    this.huffmanOnly[index] = block.huffmanOnly === true;
     return block;
   }
 }
@@ -510,6 +514,58 @@ Deno.test("compressBlob: mixed noise and text stays within GNU gzip -1's bytes +
     const gzip1 = await gnuGzip1Size(input);
     const size = stream.summary().size;
     assert(size <= gzip1 * 1.03, `${size} bytes stored, gzip -1: ${gzip1}, levels ${pool.used}`);
+  } finally {
+    pool.close();
+  }
+});
+
+/** The size of node:zlib's gzip of each block of `bytes` at `level`, summed. */
+function blockwiseGzipSize(bytes: Uint8Array, level: number): number {
+  let size = 0;
+  for (let at = 0; at < bytes.length; at += BLOCK_SIZE) {
+    size += gzipSync(bytes.subarray(at, at + BLOCK_SIZE), { level }).length;
+  }
+  return size;
+}
+
+Deno.test("compressBlob gzip: base64 is Huffman-coded at every level, seq output only where level 1's static codes lose", async () => {
+  const cases = [
+    ["base64", base64Text("huffman", 3 * BLOCK_SIZE), [1, 2, 6, 9], true],
+    ["seq output", seqText(3 * BLOCK_SIZE), [2, 6, 9], false],
+    ["seq output", seqText(3 * BLOCK_SIZE), [1], true],
+  ] as const;
+  for (const [name, input, levels, huffman] of cases) {
+    for (const level of levels) {
+      const pool = new RecordingPool(2);
+      try {
+        const control = new LevelControl("gzip", level);
+        const stream = compressBlob(memorySource(input), { pool, control, window: 2 });
+        const parts: Uint8Array[] = [];
+        for await (const chunk of stream.chunks) parts.push(chunk);
+        assertEquals(decompress("gzip", concat(...parts)), input);
+        assertEquals(pool.huffmanOnly, [huffman, huffman, huffman], `${name}, level ${level}`);
+        // Never more than 1 % over what the level itself makes of the same blocks.
+        const atLevel = blockwiseGzipSize(input, level);
+        const size = stream.summary().size;
+        assert(size <= atLevel * 1.01, `${name}, level ${level}: ${size} against ${atLevel}`);
+      } finally {
+        pool.close();
+      }
+    }
+  }
+});
+
+Deno.test("compressBlob gzip auto: Huffman-only blocks say nothing about the level", async () => {
+  // A slow consumer and idle cores: blocks coded with matches would raise the level (see the
+  // zstd test above); Huffman-only blocks cost the same at any level, so they must not.
+  const pool = new RecordingPool(2);
+  try {
+    const control = new LevelControl("gzip", "auto", { idleCores: () => 2 });
+    const input = base64Text("slow link", 10 * BLOCK_SIZE);
+    const stream = compressBlob(memorySource(input), { pool, control, window: 2 });
+    for await (const _ of stream.chunks) await new Promise((r) => setTimeout(r, 40));
+    assert(pool.huffmanOnly.every((h) => h), `${pool.huffmanOnly}`);
+    assert(pool.levels.every((l) => l === LEVELS.gzip.start), `levels ${pool.levels}`);
   } finally {
     pool.close();
   }
