@@ -51,7 +51,9 @@ export async function timed(
  */
 export function withBlobInfoCache(dir: string, cmd: string[]): string[] {
   if (Deno.uid() !== 0) return cmd;
-  const script = 'mount --bind "$0" /var/lib/containers/cache && exec "$@"';
+  // The mount point may not exist yet on a machine where skopeo never ran as root.
+  const script =
+    'mkdir -p /var/lib/containers/cache && mount --bind "$0" /var/lib/containers/cache && exec "$@"';
   return ["unshare", "--mount", "sh", "-c", script, dir, ...cmd];
 }
 
