@@ -4,7 +4,12 @@
  */
 import { type Compression, LEVELS } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { TAG_PATTERN } from "../image/reference.ts";
+import {
+  type ImageReference,
+  parseReference,
+  parseRegistryPrefix,
+  TAG_PATTERN,
+} from "../image/reference.ts";
 import { type CompressionOption, DEFAULTS } from "./options.ts";
 
 /** The smallest chunk a chunked upload sends (`chunkSize`, `--chunk-size`): 64 KiB. */
@@ -77,7 +82,7 @@ export function compressionOption(option: CompressionOption | undefined): Compre
 }
 
 /** Options that cannot go together. */
-export function exclusive(options: Record<string, boolean | undefined>): void {
+function exclusive(options: Record<string, boolean | undefined>): void {
   const given = Object.entries(options).filter(([, on]) => on === true).map(([name]) => name);
   if (given.length > 1) {
     throw new InvalidOptionError(`${given.join(" and ")} cannot be used together`, {
@@ -86,4 +91,57 @@ export function exclusive(options: Record<string, boolean | undefined>): void {
       value: given.join(","),
     });
   }
+}
+
+/**
+ * A push's targets, parsed (with `all`, registries and prefixes), once the run's shape is
+ * sound: `all` and `multiArch` apart, a multi-arch index to a tag, and several archives only
+ * with `all` or `multiArch`.
+ */
+export function pushTargets(
+  targets: readonly string[],
+  run: { archives: number; all: boolean; multiArch: boolean },
+): ImageReference[] {
+  const { archives, all, multiArch } = run;
+  exclusive({ all, multiArch });
+  const references = targets.map((t) => all ? parseRegistryPrefix(t) : parseReference(t));
+  if (multiArch && references.some((t) => t.digest !== undefined)) {
+    throw new InvalidOptionError("multiArch pushes an index under a tag, not to a digest", {
+      option: "targets",
+      reason: "multi-arch-digest",
+    });
+  }
+  if (archives > 1 && !all && !multiArch) {
+    throw new InvalidOptionError(
+      `${archives} archives and one image to push: several archives need all or multiArch`,
+      { option: "archive", reason: "several-archives", value: String(archives) },
+    );
+  }
+  return references;
+}
+
+/** A repository name, without registry, tag or digest (distribution's grammar). */
+const REPOSITORY =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+
+/** `mountFrom`: a repository name, not one of the targets' (it is mounted from, on their registry). */
+export function mountFromOption(
+  mountFrom: string | undefined,
+  targets: readonly ImageReference[],
+): string | undefined {
+  if (mountFrom === undefined) return undefined;
+  if (!REPOSITORY.test(mountFrom)) {
+    throw new InvalidOptionError(
+      `mountFrom expects a repository name (no registry, tag or digest), got "${mountFrom}"`,
+      { option: "mountFrom", reason: "invalid-repository", value: mountFrom },
+    );
+  }
+  if (targets.some((t) => t.repository === mountFrom)) {
+    throw new InvalidOptionError("mountFrom names the repository being pushed to", {
+      option: "mountFrom",
+      reason: "mount-from-target",
+      value: mountFrom,
+    });
+  }
+  return mountFrom;
 }

@@ -4,17 +4,16 @@
  * @module
  */
 import { openArchiveStream } from "../archive/stream_archive.ts";
-import { InvalidOptionError } from "../errors.ts";
 import { formatBytes } from "../byte_size.ts";
 import type { JobReport } from "../push/push_run.ts";
 import type { BlobTally } from "../push/push_result.ts";
-import { parseReference, parseRegistryPrefix } from "../image/reference.ts";
 import {
   compressionOption,
-  exclusive,
   integerOption,
   MIN_CHUNK,
+  mountFromOption,
   nonEmptyList,
+  pushTargets,
   tagsOption,
 } from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
@@ -54,28 +53,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const targetTexts = nonEmptyList("targets", options.targets);
   const all = options.all ?? false;
   const multiArch = options.multiArch ?? false;
-  exclusive({ all, multiArch });
-  const targets = targetTexts.map((t) => all ? parseRegistryPrefix(t) : parseReference(t));
-  if (multiArch && targets.some((t) => t.digest !== undefined)) {
-    throw new InvalidOptionError("multiArch pushes an index under a tag, not to a digest", {
-      option: "targets",
-      reason: "multi-arch-digest",
-    });
-  }
-  if (inputs.length > 1 && !all && !multiArch) {
-    throw new InvalidOptionError(
-      `${inputs.length} archives and one image to push: several archives need all or multiArch`,
-      { option: "archive", reason: "several-archives", value: String(inputs.length) },
-    );
-  }
-  const mountFrom = options.mountFrom;
-  if (mountFrom !== undefined && targets.some((t) => t.repository === mountFrom)) {
-    throw new InvalidOptionError("mountFrom names the repository being pushed to", {
-      option: "mountFrom",
-      reason: "mount-from-target",
-      value: mountFrom,
-    });
-  }
+  const targets = pushTargets(targetTexts, { archives: inputs.length, all, multiArch });
+  const mountFrom = mountFromOption(options.mountFrom, targets);
   const settings = {
     tags: tagsOption(options.tags),
     images: [...options.images ?? []],

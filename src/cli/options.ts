@@ -3,15 +3,9 @@
  * defaults. Everything is validated here, so the core receives only sound values.
  */
 import { DEFAULTS } from "../api/options.ts";
-import { MIN_CHUNK } from "../api/checks.ts";
+import { MIN_CHUNK, mountFromOption, pushTargets } from "../api/checks.ts";
 import { asUsage, UsageError } from "./usage_error.ts";
-import {
-  type ImageReference,
-  parseReference,
-  parseRegistryPrefix,
-  TAG_HINT,
-  TAG_PATTERN,
-} from "../image/reference.ts";
+import { type ImageReference, TAG_HINT, TAG_PATTERN } from "../image/reference.ts";
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from "./units.ts";
 import type { ChunkedMode } from "../push/upload_policy.ts";
 import { type Compression, LEVELS } from "../compress/codec.ts";
@@ -165,32 +159,7 @@ export function resolveSettings(
   checkSharedFlags(flags);
   const all = flags.all ?? false;
   const multiArch = flags.multiArch ?? false;
-  if (all && multiArch) {
-    throw new UsageError("--all and --multi-arch cannot be used together", {
-      hint: "--all pushes each image under its own name; --multi-arch joins images into one tag",
-    });
-  }
-  const references = urls.map((url) =>
-    asUsage(() => all ? parseRegistryPrefix(url) : parseReference(url))
-  );
-  if (multiArch) {
-    const byDigest = references.find((r) => r.digest !== undefined);
-    if (byDigest !== undefined) {
-      throw new UsageError("--multi-arch pushes an index under a tag, not to a digest", {
-        hint: "Name a tag in -r: registry.example.com/team/app:1.0",
-      });
-    }
-  }
-  if (files.length > 1 && !all && !multiArch) {
-    throw new UsageError(
-      `${files.length} archives and one image to push: -f is given more than once without ` +
-        `--all or --multi-arch`,
-      {
-        hint: "Add --multi-arch to join per-platform archives into one tag, or --all with " +
-          "-r REGISTRY[/PREFIX] to push every image under its own name",
-      },
-    );
-  }
+  const references = asUsage(() => pushTargets(urls, { archives: files.length, all, multiArch }));
   // Not list(): an empty --tag is a mistake to say (`--tag "$TAG"` with TAG unset), as an empty
   // tag in -r is, not a flag to drop.
   const tags = [...new Set(flags.tag === undefined ? [] : [flags.tag].flat())];
@@ -270,9 +239,7 @@ export function resolveSettings(
     dryRun: flags.dryRun ?? false,
     forceUpload,
     images: list(flags.image),
-    mountFrom: flags.mountFrom === undefined
-      ? undefined
-      : validateMountSource(flags.mountFrom, references.map((r) => r.repository)),
+    mountFrom: asUsage(() => mountFromOption(flags.mountFrom, references)),
     chunked: flags.chunked === undefined ? "auto" : flags.chunked ? "always" : "never",
     resume: flags.resume !== false,
     verify: flags.verify ?? false,
@@ -328,23 +295,6 @@ function compressionSetting(
     );
   }
   return { codec, level };
-}
-
-const REPOSITORY =
-  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-
-function validateMountSource(repository: string, targets: string[]): string {
-  if (!REPOSITORY.test(repository)) {
-    throw new UsageError(`--mount-from expects a repository name, got "${repository}"`, {
-      hint: "Name a repository on the same registry, e.g. --mount-from team/base",
-    });
-  }
-  if (targets.includes(repository)) {
-    throw new UsageError("--mount-from names the repository being pushed to", {
-      hint: "Name another repository of the same registry, one that holds the blobs",
-    });
-  }
-  return repository;
 }
 
 /** The flags push and pull share (defined once in `shared_flags.ts`). */

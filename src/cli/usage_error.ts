@@ -23,7 +23,36 @@ type Wording = (
 /** Library phrases for options, as the flags that set them. */
 const COMPRESSION_NONE = ['compression: "none"', "--compression none"] as const;
 
+/** A library option as its flag: `multiArch` is `--multi-arch`. */
+function flagOf(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 const WORDINGS: Record<string, Wording> = {
+  exclusive: (e) => ({
+    message: `${e.value?.split(",").map(flagOf).join(" and ")} cannot be used together`,
+    hint: e.value === "all,multiArch"
+      ? "--all pushes each image under its own name; --multi-arch joins images into one tag"
+      : undefined,
+  }),
+  "multi-arch-digest": () => ({
+    message: "--multi-arch pushes an index under a tag, not to a digest",
+    hint: "Name a tag in -r: registry.example.com/team/app:1.0",
+  }),
+  "several-archives": (e) => ({
+    message: `${e.value} archives and one image to push: -f is given more than once without ` +
+      `--all or --multi-arch`,
+    hint: "Add --multi-arch to join per-platform archives into one tag, or --all with " +
+      "-r REGISTRY[/PREFIX] to push every image under its own name",
+  }),
+  "invalid-repository": (e) => ({
+    message: `${flagOf(e.option)} expects a repository name, got "${e.value}"`,
+    hint: `Name a repository on the same registry, e.g. ${flagOf(e.option)} team/base`,
+  }),
+  "mount-from-target": () => ({
+    message: "--mount-from names the repository being pushed to",
+    hint: "Name another repository of the same registry, one that holds the blobs",
+  }),
   "stream-not-alone": (e) => ({
     message: `${e.value} is read as a stream (a pipe or a compressed archive), once: it can be ` +
       `the only -f, to one -r`,

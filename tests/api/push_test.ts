@@ -287,6 +287,23 @@ Deno.test("push: options that cannot go together are an InvalidOptionError, befo
   assertEquals(range.option, "maxConcurrent");
 });
 
+Deno.test("push: mountFrom must be a repository name, and not a target's", async () => {
+  const cases: [string, string][] = [
+    ["team//base", "invalid-repository"],
+    ["team/base:1", "invalid-repository"],
+    ["Team/Base", "invalid-repository"],
+    ["", "invalid-repository"],
+    ["team/app", "mount-from-target"],
+  ];
+  for (const [mountFrom, reason] of cases) {
+    const error = await assertRejects(
+      () => push({ archive: "/nonexistent.tar", targets: ["localhost:1/team/app:1"], mountFrom }),
+      InvalidOptionError,
+    );
+    assertEquals([error.option, error.reason, error.value], ["mountFrom", reason, mountFrom]);
+  }
+});
+
 integrationTest("push: aborted mid-upload, it rejects with the signal's reason", async () => {
   await using registry = await startRegistry();
   await withDir(async (dir, env) => {

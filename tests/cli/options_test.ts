@@ -383,6 +383,7 @@ Deno.test("resolveSettings refuses runs of several images that make no sense", (
       { mountFrom: "team/app", repositoryUrl: ["r.example/other:1", "r.example/team/app:1"] },
       "--mount-from",
     ],
+    [{ mountFrom: "team/base:1" }, '--mount-from expects a repository name, got "team/base:1"'],
   ];
   for (const [flags, needle] of bad) {
     assertThrows(() => resolve(flags), UsageError, needle);

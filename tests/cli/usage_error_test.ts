@@ -5,7 +5,8 @@
 import { InvalidOptionError } from "../../src/errors.ts";
 import { readPlatform } from "../../src/push/multi_arch.ts";
 import { checkTarget } from "../../src/push/target_check.ts";
-import { parseRegistryPrefix } from "../../src/image/reference.ts";
+import { parseReference, parseRegistryPrefix } from "../../src/image/reference.ts";
+import { mountFromOption, pushTargets } from "../../src/api/checks.ts";
 import { asUsage, UsageError, usageErrorOf } from "../../src/cli/usage_error.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../helpers/assert.ts";
 import type { ArchiveImage } from "../../src/archive/image.ts";
@@ -73,6 +74,39 @@ Deno.test("a config without a platform: the hint names --platform and --multi-ar
   const { hint } = cli(error);
   assert(hint?.includes("docker build --platform linux/amd64"), hint);
   assert(hint?.endsWith("without --multi-arch"), hint);
+});
+
+Deno.test("a push's shape and its mountFrom: the core's words, then the CLI's", () => {
+  const refusal = (check: () => unknown) => cli(assertThrows(check, InvalidOptionError));
+  const run = { archives: 1, all: false, multiArch: false };
+  assertEquals(
+    refusal(() => pushTargets(["r.example/a"], { ...run, all: true, multiArch: true })),
+    {
+      message: "--all and --multi-arch cannot be used together",
+      hint: "--all pushes each image under its own name; --multi-arch joins images into one tag",
+    },
+  );
+  const byDigest = `r.example/a@sha256:${"a".repeat(64)}`;
+  assertEquals(refusal(() => pushTargets([byDigest], { ...run, multiArch: true })), {
+    message: "--multi-arch pushes an index under a tag, not to a digest",
+    hint: "Name a tag in -r: registry.example.com/team/app:1.0",
+  });
+  assertEquals(refusal(() => pushTargets(["r.example/a:1"], { ...run, archives: 2 })), {
+    message: "2 archives and one image to push: -f is given more than once without --all or " +
+      "--multi-arch",
+    hint: "Add --multi-arch to join per-platform archives into one tag, or --all with " +
+      "-r REGISTRY[/PREFIX] to push every image under its own name",
+  });
+  const targets = [parseReference("r.example/team/app:1")];
+  assertEquals(refusal(() => mountFromOption("team/base:1", targets)), {
+    message: '--mount-from expects a repository name, got "team/base:1"',
+    hint: "Name a repository on the same registry, e.g. --mount-from team/base",
+  });
+  assertEquals(refusal(() => mountFromOption("team/app", targets)), {
+    message: "--mount-from names the repository being pushed to",
+    hint: "Name another repository of the same registry, one that holds the blobs",
+  });
+  assertEquals(mountFromOption("team/base", targets), "team/base");
 });
 
 Deno.test("anything but the core's refusal of an option is left as it is", () => {
