@@ -10,7 +10,7 @@ import {
   parseRegistryPrefix,
   TAG_PATTERN,
 } from "../image/reference.ts";
-import { type CompressionOption, DEFAULTS } from "./options.ts";
+import { type CompressionOption, DEFAULTS, type RegistryOptions } from "./options.ts";
 
 /** The smallest chunk a chunked upload sends (`chunkSize`, `--chunk-size`): 64 KiB. */
 export const MIN_CHUNK = 64 * 1024;
@@ -35,6 +35,35 @@ export function integerOption(
     );
   }
   return value;
+}
+
+/** The limits every run that talks to a registry takes, each in its range or its default. */
+export function registryLimits(
+  options: Pick<RegistryOptions, "maxConcurrent" | "retryAttempts" | "timeoutSeconds">,
+): { maxConcurrent: number; retryAttempts: number; timeoutSeconds: number } {
+  return {
+    maxConcurrent: integerOption(
+      "maxConcurrent",
+      options.maxConcurrent,
+      DEFAULTS.maxConcurrent,
+      1,
+      64,
+    ),
+    retryAttempts: integerOption(
+      "retryAttempts",
+      options.retryAttempts,
+      DEFAULTS.retryAttempts,
+      0,
+      100,
+    ),
+    timeoutSeconds: integerOption(
+      "timeoutSeconds",
+      options.timeoutSeconds,
+      DEFAULTS.timeoutSeconds,
+      1,
+      7 * 24 * 3600,
+    ),
+  };
 }
 
 /** A list option that must name at least one thing. */

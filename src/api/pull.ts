@@ -7,9 +7,9 @@
 import { InvalidOptionError } from "../errors.ts";
 import { parsePlatform, type PlatformChoice } from "../image/platform.ts";
 import { parseReference, registryBaseUrl } from "../image/reference.ts";
-import { integerOption, nonEmptyList } from "./checks.ts";
+import { nonEmptyList, registryLimits } from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
-import { DEFAULTS, type PullOptions } from "./options.ts";
+import type { PullOptions } from "./options.ts";
 import { runPullSettings } from "./pull_run.ts";
 import type { PullResult } from "./results.ts";
 import { abortable, defaultEnv, progressSink } from "./run_context.ts";
@@ -40,27 +40,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     signal?.throwIfAborted();
     const env = options.env ?? defaultEnv;
     const references = nonEmptyList("sources", options.sources).map((s) => parseReference(s));
-    const maxConcurrent = integerOption(
-      "maxConcurrent",
-      options.maxConcurrent,
-      DEFAULTS.maxConcurrent,
-      1,
-      64,
-    );
-    const retryAttempts = integerOption(
-      "retryAttempts",
-      options.retryAttempts,
-      DEFAULTS.retryAttempts,
-      0,
-      100,
-    );
-    const timeoutSeconds = integerOption(
-      "timeoutSeconds",
-      options.timeoutSeconds,
-      DEFAULTS.timeoutSeconds,
-      1,
-      7 * 24 * 3600,
-    );
+    const limits = registryLimits(options);
     const hosts = [...new Set(references.map((r) => registryBaseUrl(r).host))];
     const platform = platformOption(options.platform);
     return await abortable(signal, async () => {
@@ -72,9 +52,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
           : { kind: "stream", stream: output },
         platform,
         referrers: options.referrers ?? true,
-        maxConcurrent,
-        retryAttempts,
-        timeoutSeconds,
+        ...limits,
         insecureHosts: options.skipTls ? hosts : [],
         caCerts: options.caCerts === undefined ? undefined : [...options.caCerts],
         env,

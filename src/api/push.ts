@@ -14,6 +14,7 @@ import {
   mountFromOption,
   nonEmptyList,
   pushTargets,
+  registryLimits,
   tagsOption,
 } from "./checks.ts";
 import { credentialsFor } from "./credentials.ts";
@@ -59,27 +60,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
     tags: tagsOption(options.tags),
     images: [...options.images ?? []],
     compression: compressionOption(options.compression),
-    maxConcurrent: integerOption(
-      "maxConcurrent",
-      options.maxConcurrent,
-      DEFAULTS.maxConcurrent,
-      1,
-      64,
-    ),
-    retryAttempts: integerOption(
-      "retryAttempts",
-      options.retryAttempts,
-      DEFAULTS.retryAttempts,
-      0,
-      100,
-    ),
-    timeoutSeconds: integerOption(
-      "timeoutSeconds",
-      options.timeoutSeconds,
-      DEFAULTS.timeoutSeconds,
-      1,
-      7 * 24 * 3600,
-    ),
+    ...registryLimits(options),
     largeLayerThreshold: integerOption(
       "largeLayerThreshold",
       options.largeLayerThreshold,

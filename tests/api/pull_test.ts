@@ -9,6 +9,7 @@ import {
   InvalidOptionError,
   PlatformNotFoundError,
   pull,
+  type PullOptions,
   push,
 } from "../../mod.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
@@ -124,4 +125,22 @@ Deno.test("pull: a platform that cannot be parsed is an InvalidOptionError", asy
     InvalidOptionError,
   );
   assertEquals(error.option, "platform");
+});
+
+Deno.test("pull: maxConcurrent, retryAttempts and timeoutSeconds out of range, as push", async () => {
+  const cases: [keyof PullOptions, number][] = [
+    ["maxConcurrent", 0],
+    ["maxConcurrent", 65],
+    ["retryAttempts", -1],
+    ["retryAttempts", 101],
+    ["timeoutSeconds", 0],
+    ["timeoutSeconds", 1.5],
+  ];
+  for (const [option, value] of cases) {
+    const error = await assertRejects(
+      () => pull({ sources: ["localhost:1/a:1"], output: "/nonexistent/x.tar", [option]: value }),
+      InvalidOptionError,
+    );
+    assertEquals([error.option, error.reason, error.value], [option, "out-of-range", `${value}`]);
+  }
 });
