@@ -27,7 +27,7 @@ export async function credentialsFor(
   const username = nonEmpty(env(USERNAME_VARIABLE));
   const password = nonEmpty(env(PASSWORD_VARIABLE));
   const choice = await resolveCredentials(
-    { username, password, passwordSource: password === undefined ? undefined : "env" },
+    { username, password },
     reference.registry,
     realCredentialSystem(env),
   );

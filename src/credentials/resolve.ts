@@ -36,11 +36,10 @@ export type CredentialChoice =
     lookup: () => Promise<FoundCredentials | undefined>;
   };
 
+/** The username and password given explicitly; where they came from is the caller's to say. */
 export interface ExplicitCredentials {
   username: string | undefined;
   password: string | undefined;
-  /** `flag`, `stdin`, `env` or `url`, when a password was given. */
-  passwordSource: string | undefined;
 }
 
 /**

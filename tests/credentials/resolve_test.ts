@@ -44,36 +44,25 @@ function fake(config?: unknown, helpers: Record<string, HelperResult> = {}): Fak
   return { system, calls };
 }
 
-function explicit(
-  username?: string,
-  password?: string,
-  passwordSource?: string,
-): ExplicitCredentials {
-  return { username, password, passwordSource };
+function explicit(username?: string, password?: string): ExplicitCredentials {
+  return { username, password };
 }
 
 const auth = (user: string, password: string) => ({ auth: btoa(`${user}:${password}`) });
 
 Deno.test("explicit username and password win without reading docker's config", async () => {
-  // Where they came from is the caller's to say (the CLI: describePasswordSource).
-  for (const passwordSource of ["flag", "stdin", "env", "url", undefined]) {
-    const { system, calls } = fake({ auths: { "host:5000": auth("bob", "config-pw") } });
-    const resolved = await resolveCredentials(
-      explicit("alice", "cli-pw", passwordSource),
-      "host:5000",
-      system,
-    );
-    assertEquals(resolved, {
-      kind: "given",
-      credentials: { username: "alice", password: "cli-pw" },
-    });
-    assertEquals(calls, [], "docker's config must not be read");
-  }
+  const { system, calls } = fake({ auths: { "host:5000": auth("bob", "config-pw") } });
+  const resolved = await resolveCredentials(explicit("alice", "cli-pw"), "host:5000", system);
+  assertEquals(resolved, {
+    kind: "given",
+    credentials: { username: "alice", password: "cli-pw" },
+  });
+  assertEquals(calls, [], "docker's config must not be read");
 });
 
 Deno.test("an empty explicit password still counts as given", async () => {
   const { system, calls } = fake();
-  const resolved = await resolveCredentials(explicit("alice", "", "flag"), "h", system);
+  const resolved = await resolveCredentials(explicit("alice", ""), "h", system);
   assertEquals(resolved.kind === "given" && resolved.credentials, {
     username: "alice",
     password: "",
@@ -167,8 +156,7 @@ Deno.test("-u alone with a broken store is an InvalidOptionError saying why", as
 Deno.test("the source never holds the secret", async () => {
   const SECRET = "Sup3r-S3cret";
   const cases: [ExplicitCredentials, Fake][] = [
-    [explicit("alice", SECRET, "flag"), fake()],
-    [explicit("alice", SECRET, "url"), fake()],
+    [explicit("alice", SECRET), fake()],
     [explicit(), fake({ auths: { "host:5000": auth("alice", SECRET) } })],
     [explicit("alice"), fake({ auths: { "host:5000": auth("alice", SECRET) } })],
     [explicit(), fake({ auths: { "host:5000": { identitytoken: SECRET } } })],
