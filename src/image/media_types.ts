@@ -21,6 +21,19 @@ export const MEDIA_TYPES = {
   ociEmpty: "application/vnd.oci.empty.v1+json",
 } as const;
 
+/**
+ * The `Accept` of every manifest request (by tag or digest, the referrers fallback tag, the
+ * cosign tags): each manifest and index type we read, indexes first as docker pull sends them.
+ * A registry serves only a type the client accepts, so a tag holding an unexpected kind is still
+ * served, and reported for what it is rather than as missing.
+ */
+export const MANIFEST_ACCEPT: string = [
+  MEDIA_TYPES.ociIndex,
+  MEDIA_TYPES.dockerManifestList,
+  MEDIA_TYPES.ociManifest,
+  MEDIA_TYPES.dockerManifest,
+].join(", ");
+
 /** Whether a media type is an index (a list of manifests) rather than an image manifest. */
 export function isIndexMediaType(mediaType: string): boolean {
   return mediaType === MEDIA_TYPES.ociIndex || mediaType === MEDIA_TYPES.dockerManifestList;

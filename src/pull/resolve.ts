@@ -8,7 +8,7 @@ import { sha256Digest } from "../digest.ts";
 import type { Descriptor } from "../image/descriptor.ts";
 import { asObject, asOptionalString, JsonShapeError, parseJson } from "../image/json_guards.ts";
 import { type ImageManifest, type Manifest, parseManifest } from "../image/manifest.ts";
-import { isIndexMediaType, MEDIA_TYPES } from "../image/media_types.ts";
+import { isIndexMediaType, MANIFEST_ACCEPT } from "../image/media_types.ts";
 import { type Platform, type PlatformChoice, platformMatches } from "../image/platform.ts";
 import { ATTESTATION_DIGEST_ANNOTATION, isAttestationEntry } from "../image/referrer.ts";
 import type { RegistryClient } from "../registry/client.ts";
@@ -16,14 +16,6 @@ import { answerOf } from "../registry/answer_class.ts";
 import { RegistryError } from "../registry/registry_error.ts";
 import { BlobTally, downloadBlob } from "./blob_download.ts";
 import { ImageNotFoundError, PlatformNotFoundError, PullError } from "./pull_errors.ts";
-
-/** Every manifest type we can store, most wanted first (docker pull sends the same set). */
-export const MANIFEST_ACCEPT = [
-  MEDIA_TYPES.ociIndex,
-  MEDIA_TYPES.dockerManifestList,
-  MEDIA_TYPES.ociManifest,
-  MEDIA_TYPES.dockerManifest,
-].join(", ");
 
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 64 * 1024 * 1024;

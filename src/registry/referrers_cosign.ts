@@ -5,6 +5,7 @@
  * limit, and HEADs are not counted.
  */
 import { isSha256Digest, sha256Digest } from "../digest.ts";
+import { MANIFEST_ACCEPT } from "../image/media_types.ts";
 import { type CosignSuffix, cosignTag } from "../image/referrer.ts";
 import type { RegistryClient } from "./client.ts";
 import { referrersContext, ReferrersError } from "./referrers_error.ts";
@@ -12,13 +13,6 @@ import { MAX_INDEX_BYTES } from "./referrers_fallback.ts";
 
 /** The suffixes probed, in this order. */
 export const COSIGN_SUFFIXES: readonly CosignSuffix[] = ["sig", "att", "sbom"];
-
-const ACCEPT = [
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-].join(", ");
 
 /** A cosign-style tag that exists. */
 export interface CosignTagFound {
@@ -62,7 +56,7 @@ async function probe(
   const head = await client.request({
     method: "HEAD",
     url: client.url(`manifests/${tag}`),
-    headers: { Accept: ACCEPT },
+    headers: { Accept: MANIFEST_ACCEPT },
     expect: [200, 404],
     action: `look for ${client.repository}:${tag}`,
   });
@@ -78,7 +72,7 @@ async function probe(
   const get = await client.request({
     method: "GET",
     url: client.url(`manifests/${tag}`),
-    headers: { Accept: ACCEPT },
+    headers: { Accept: MANIFEST_ACCEPT },
     expect: [200, 404],
     action: `read ${client.repository}:${tag}`,
   });

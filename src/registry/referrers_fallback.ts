@@ -17,6 +17,7 @@
  * take turns (a push sending an image's SBOM and signature at once).
  */
 import { sha256Digest } from "../digest.ts";
+import { MANIFEST_ACCEPT } from "../image/media_types.ts";
 import {
   descriptorJson,
   fallbackTag,
@@ -35,14 +36,6 @@ export const MAX_INDEX_BYTES = 4 * 1024 * 1024;
 
 /** Read–merge–put rounds before giving up on a tag that keeps changing under us. */
 export const MAX_ROUNDS = 3;
-
-/** Every manifest type, so a fallback tag holding something odd is served, and reported. */
-const ACCEPT = [
-  REFERRERS_INDEX_MEDIA_TYPE,
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-].join(", ");
 
 /** An index as a registry served it. */
 export interface ServedIndex {
@@ -107,7 +100,7 @@ export async function readFallbackIndex(
   const response = await client.request({
     method: "GET",
     url: client.url(`manifests/${tag}`),
-    headers: { Accept: ACCEPT },
+    headers: { Accept: MANIFEST_ACCEPT },
     expect: [200, 404],
     action: `read fallback tag ${client.repository}:${tag}`,
   });
@@ -272,7 +265,7 @@ async function absentManifests(
     const response = await client.request({
       method: "HEAD",
       url: client.url(`manifests/${digest}`),
-      headers: { Accept: ACCEPT },
+      headers: { Accept: MANIFEST_ACCEPT },
       expect: [200, 404],
       action: `look for referrer ${client.repository}@${digest}`,
     });
