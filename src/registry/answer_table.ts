@@ -16,6 +16,9 @@
  * | `writes-refused` | 405                                                       | write                           |
  * | `too-large`      | 413                                                       | *-chunk, stream                 |
  * | `resume`         | 416                                                       | *-chunk                         |
+ * | `not-found`      | 404, 405, 501 with NAME_UNKNOWN or MANIFEST_UNKNOWN       | referrers                       |
+ * | `api-absent`     | 404, 405, 501                                             | referrers                       |
+ * | `tag-moved`      | 412                                                       | write                           |
  * | `retry`          | 408, 425, 429, 500, 502-504, TOOMANYREQUESTS, UNAVAILABLE | any                             |
  * | `too-large`      | 413                                                       | any                             |
  * | `not-found`      | 404, 403, 401                                             | probe                           |
@@ -61,6 +64,10 @@ export type AnswerKind =
   | "method-refused"
   /** The manifest, blob or repository asked for does not exist. */
   | "not-found"
+  /** The registry has no such API (the referrers API): use the fallback (the referrers tag). */
+  | "api-absent"
+  /** 412 to a write with `If-Match`: the tag moved since it was read; read it again, merge. */
+  | "tag-moved"
   /** Nothing to do but fail. */
   | "fatal";
 
@@ -80,6 +87,8 @@ export type RequestPhase =
   | "session-status"
   /** `HEAD` of a blob: does the repository have it? */
   | "probe"
+  /** `GET /v2/<name>/referrers/<digest>`: the referrers API, if the registry has it. */
+  | "referrers"
   /** A request to the token service named by a Bearer challenge. */
   | "token";
 
@@ -126,6 +135,9 @@ const CHUNKS_REFUSED: ReadonlySet<number> = new Set([400, 405, 415, 501]);
  * does not take such bodies at all.
  */
 const STREAM_REFUSED: ReadonlySet<number> = new Set([400, 405, 411, 415, 501]);
+
+/** Statuses of a registry whose router has no referrers route. */
+const NO_REFERRERS_ROUTE: ReadonlySet<number> = new Set([404, 405, 501]);
 
 /** The table, first match wins. */
 export const ANSWER_TABLE: readonly AnswerRow[] = [
@@ -175,6 +187,31 @@ export const ANSWER_TABLE: readonly AnswerRow[] = [
     matches: (status) => status === 416,
     because: "the session holds another amount than the Content-Range assumed: ask it " +
       "(GET, Range) and continue from there",
+  },
+  {
+    kind: "not-found",
+    phases: ["referrers"],
+    matches: (status, has) =>
+      NO_REFERRERS_ROUTE.has(status) && (has("NAME_UNKNOWN") || has("MANIFEST_UNKNOWN")),
+    because: "an API handler saying the repository or subject is unknown, which the spec " +
+      "forbids (an unknown subject has an empty list) but some registries do, or a registry " +
+      "without the API that words its 404s so: nothing listed there, and nothing learnt of the API",
+  },
+  {
+    kind: "api-absent",
+    phases: ["referrers"],
+    matches: (status) => NO_REFERRERS_ROUTE.has(status),
+    because: "a registry with the referrers API never answers 404; distribution 2.8 and 3.x " +
+      "have none and answer 404, other routers 405 or 501 for a route they lack: the " +
+      "fallback tag holds the referrers",
+  },
+  {
+    kind: "tag-moved",
+    phases: ["write"],
+    matches: (status) => status === 412,
+    because: "a registry that honours If-Match answers 412 when the tag moved since we read " +
+      "it (the referrers fallback tag, which every client pushing a referrer rewrites): read " +
+      "it again, merge, and put",
   },
   {
     kind: "retry",

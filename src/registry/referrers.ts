@@ -32,7 +32,7 @@ import {
   type ServedIndex,
   servedIndex,
 } from "./referrers_fallback.ts";
-import { parseErrorCodes } from "./error_codes.ts";
+import { answerOf } from "./answer_class.ts";
 import type { TransportResponse } from "./transport.ts";
 
 /** At most this many pages of a paginated referrers answer (a `Link` loop ends here). */
@@ -177,17 +177,13 @@ export function noteSubjectAnswer(
   return listed;
 }
 
-/** Statuses of a registry whose router has no referrers route. */
-const NO_ROUTE = [404, 405, 501];
-/** Codes of a 404 from an API handler rather than from a router with no such route. */
-const UNKNOWN_CODES = ["NAME_UNKNOWN", "MANIFEST_UNKNOWN"];
-
 /**
- * The referrers API's answer, every page of it; `absent` when the registry lacks the API;
- * `unsure` for a 404 that quotes a distribution error code (`NAME_UNKNOWN`,
- * `MANIFEST_UNKNOWN`): an API handler saying the repository or subject is unknown, which the
- * spec forbids but some registries do, or a registry without the API that words its 404s so.
- * Either way nothing is listed there; the caller reads the fallback tag and remembers nothing.
+ * The referrers API's answer, every page of it; `absent` when the registry lacks the API (the
+ * answer table's `api-absent`: a bare 404, 405 or 501); `unsure` for one of those quoting
+ * `NAME_UNKNOWN` or `MANIFEST_UNKNOWN` (`not-found`: an API handler saying the repository or
+ * subject is unknown, or a registry without the API that words its 404s so). Either way
+ * nothing is listed there; the caller reads the fallback tag, and after `unsure` remembers
+ * nothing.
  */
 async function queryReferrersApi(
   client: RegistryClient,
@@ -206,20 +202,22 @@ async function queryReferrersApi(
     if (pages.length === MAX_PAGES) {
       throw new ReferrersError(context, `the answer has more than ${MAX_PAGES} pages`);
     }
-    const response: TransportResponse = await client.request({
-      method: "GET",
-      url,
-      headers: { Accept: REFERRERS_INDEX_MEDIA_TYPE },
-      expect: [200, ...NO_ROUTE],
-      action: `list referrers of ${client.repository}@${subject}`,
-    });
-    if (NO_ROUTE.includes(response.status)) {
-      // A registry with the API never answers 404 (an unknown subject has an empty list).
-      const codes = parseErrorCodes(await response.text(64 * 1024).catch(() => ""));
-      if (pages.length === 0) {
-        return codes.some((c) => UNKNOWN_CODES.includes(c.code)) ? "unsure" : "absent";
-      }
-      throw new ReferrersError(context, `page ${pages.length + 1} answered ${response.status}`);
+    let response: TransportResponse;
+    try {
+      response = await client.request({
+        method: "GET",
+        url,
+        headers: { Accept: REFERRERS_INDEX_MEDIA_TYPE },
+        expect: [200],
+        action: `list referrers of ${client.repository}@${subject}`,
+      });
+    } catch (error) {
+      const answer = answerOf(error, "referrers");
+      if (answer.kind !== "api-absent" && answer.kind !== "not-found") throw error;
+      if (pages.length === 0) return answer.kind === "api-absent" ? "absent" : "unsure";
+      throw new ReferrersError(context, `page ${pages.length + 1} answered ${answer.httpStatus}`, {
+        cause: error,
+      });
     }
     const bytes = await response.bytes(MAX_INDEX_BYTES);
     if (!looksLikeIndex(response, bytes)) {

@@ -26,6 +26,7 @@ import {
   REFERRERS_INDEX_MEDIA_TYPE,
   ReferrersIndexError,
 } from "../image/referrer.ts";
+import { answerOf } from "./answer_class.ts";
 import type { RegistryClient } from "./client.ts";
 import { putManifestAnswer } from "./manifests.ts";
 import { referrersContext, ReferrersError } from "./referrers_error.ts";
@@ -227,8 +228,8 @@ async function mergeIntoTag(
         current?.etag !== undefined ? { "If-Match": current.etag } : {},
       );
     } catch (error) {
-      // 412: the tag moved since we read it (a registry that honours If-Match): merge again.
-      if (error instanceof RegistryError && error.status === 412) continue;
+      // The tag moved since we read it (a registry that honours If-Match): merge again.
+      if (answerOf(error, "write").kind === "tag-moved") continue;
       if (error instanceof RegistryError && error.hasCode("MANIFEST_BLOB_UNKNOWN")) {
         const context = referrersContext(client, subjectDigest, `update fallback tag ${tag}`);
         const gone = await absentManifests(client, [

@@ -11,7 +11,7 @@ import {
   type RequestPhase,
 } from "../../src/registry/answer_table.ts";
 
-const ALL_PHASES: RequestPhase[] = [
+const ALL_PHASES = [
   "request",
   "write",
   "first-chunk",
@@ -19,8 +19,13 @@ const ALL_PHASES: RequestPhase[] = [
   "stream",
   "session-status",
   "probe",
+  "referrers",
   "token",
-];
+] as const satisfies readonly RequestPhase[];
+/** A phase added to `RequestPhase` but not to `ALL_PHASES` fails to type-check here. */
+const EVERY_PHASE_LISTED: [Exclude<RequestPhase, (typeof ALL_PHASES)[number]>] extends [never]
+  ? true
+  : never = true;
 
 /** `[status, codes, phase, kind]`: what the table must say. */
 type Case = [number, string[], RequestPhase, AnswerKind];
@@ -73,6 +78,25 @@ const CASES: Case[] = [
   [416, [], "chunk", "resume"],
   [416, [], "stream", "fatal"],
   [416, [], "request", "fatal"],
+  // The referrers API: a registry without it (404, or 405/501 from its router) ...
+  [404, [], "referrers", "api-absent"],
+  [405, [], "referrers", "api-absent"],
+  [501, [], "referrers", "api-absent"],
+  [404, ["TOOMANYREQUESTS"], "referrers", "api-absent"],
+  [404, ["BLOB_UNKNOWN"], "referrers", "api-absent"],
+  // ... unless it quotes an unknown repository or subject: nothing is learnt of the API.
+  [404, ["NAME_UNKNOWN"], "referrers", "not-found"],
+  [404, ["MANIFEST_UNKNOWN"], "referrers", "not-found"],
+  [501, ["NAME_UNKNOWN"], "referrers", "not-found"],
+  [400, ["NAME_UNKNOWN"], "referrers", "fatal"],
+  [400, [], "referrers", "fatal"],
+  [401, [], "referrers", "refresh-auth"],
+  [405, [], "request", "fatal"],
+  [501, [], "probe", "fatal"],
+  // The fallback tag moved between our read and our PUT with If-Match.
+  [412, [], "write", "tag-moved"],
+  [412, [], "request", "fatal"],
+  [412, [], "chunk", "fatal"],
   // Back off and try again.
   ...ALL_PHASES.flatMap((phase): Case[] =>
     [408, 425, 429, 500, 502, 503, 504].map((status): Case => [status, [], phase, "retry"])
@@ -120,6 +144,7 @@ Deno.test("the answer table decides each status, code and phase as its rows say"
 });
 
 Deno.test("every row of the table decides at least one of the cases above", () => {
+  assertEquals(EVERY_PHASE_LISTED, true);
   const deciding = new Set(
     CASES.map(([status, names, phase]) =>
       classifyAnswer({ status, codes: names.map((code) => ({ code, message: "" })) }, phase)

@@ -7,6 +7,7 @@
 import { findCosignTags } from "../../src/registry/referrers_cosign.ts";
 import { listReferrers, ReferrersSupport } from "../../src/registry/referrers.ts";
 import { ReferrersError } from "../../src/registry/referrers_error.ts";
+import { RegistryError } from "../../src/registry/registry_error.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { sha256Digest } from "../helpers/random.ts";
 import { startReferrersRegistry } from "../helpers/referrers_registry.ts";
@@ -204,4 +205,40 @@ Deno.test("a bare 404 (a router without the route) marks the registry as lacking
   assertEquals(support.get(opened.client), false);
   await listReferrers(opened.client, SUBJECT, { support });
   assertEquals(server.asked.filter((p) => p.includes("/referrers/")).length, 1);
+});
+
+Deno.test("405 or 501 from a router without the route: no API, once per registry, no retry", async () => {
+  for (const status of [405, 501]) {
+    await using server = fake(() => new Response("no such route\n", { status }));
+    using opened = openClient(server.url, "app");
+    const support = new ReferrersSupport();
+    const listing = await listReferrers(opened.client, SUBJECT, { support });
+    assertEquals([listing.found, support.get(opened.client)], ["fallback-tag", false]);
+    assertEquals(server.asked.filter((p) => p.includes("/referrers/")).length, 1, `${status}`);
+  }
+});
+
+Deno.test("a later page answering 404 is an error, not a registry without the API", async () => {
+  await using server = fake((url) =>
+    url.searchParams.has("page")
+      ? new Response("gone\n", { status: 404 })
+      : index([ENTRY], { Link: `<${url.pathname}?page=2>; rel="next"` })
+  );
+  using opened = openClient(server.url, "app");
+  const support = new ReferrersSupport();
+  await assertRejects(
+    () => listReferrers(opened.client, SUBJECT, { support }),
+    ReferrersError,
+    "page 2 answered 404",
+  );
+  assertEquals(support.get(opened.client), undefined);
+});
+
+Deno.test("other refusals of the API are the registry's errors, not a missing API", async () => {
+  await using server = fake(() => new Response("bad\n", { status: 400 }));
+  using opened = openClient(server.url, "app");
+  const support = new ReferrersSupport();
+  const error = await assertRejects(() => listReferrers(opened.client, SUBJECT, { support }));
+  assert(error instanceof RegistryError, String(error));
+  assertEquals([error.status, support.get(opened.client)], [400, undefined]);
 });
