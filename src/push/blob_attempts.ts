@@ -20,24 +20,38 @@ export interface BlobAttemptsOptions {
    * forget what was saved of it, and pick how the next attempt sends it.
    */
   onSessionLost: (error: UploadSessionLostError) => Promise<void>;
+  /**
+   * Each attempt announces itself, calling the `started` it is given once its bytes are to go:
+   * an upload that tries a cross-repository mount first sends none when the mount takes the
+   * blob, and must not have said it was uploading. Default false: each attempt is announced as
+   * it begins.
+   */
+  startsLate?: boolean;
 }
 
 /**
  * Runs `attempt` for `blob` until it succeeds, fails in a way retrying can't help, or the
- * retries run out. Each attempt is announced (`blob-start` with its number), so the progress
- * display drops the bytes of a failed one; each retry says why (`retry`).
+ * retries run out. Each attempt is announced (`blob-start` with its number, once; see
+ * `startsLate`), so the progress display drops the bytes of a failed one; each retry says why
+ * (`retry`).
  */
 export async function attemptBlob<T>(
   client: RegistryClient,
   blob: AttemptedBlob,
-  attempt: () => Promise<T>,
+  attempt: (started: () => void) => Promise<T>,
   options: BlobAttemptsOptions,
 ): Promise<T> {
   const retry = client.retryOptions({ kind: "blob", digest: blob.digest });
   return await withRetries(async (n) => {
-    client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt: n });
+    let announced = false;
+    const started = () => {
+      if (announced) return;
+      announced = true;
+      client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt: n });
+    };
+    if (options.startsLate !== true) started();
     try {
-      return await attempt();
+      return await attempt(started);
     } catch (error) {
       if (error instanceof UploadSessionLostError && !client.signal?.aborted) {
         await options.onSessionLost(error);

@@ -34,6 +34,13 @@ export interface UploadPolicyOptions {
   resume?: ResumeStore;
 }
 
+/** What one attempt of a blob goes with: where to mount it from first, and how to announce it. */
+interface AttemptSettings {
+  mountFrom: string | undefined;
+  /** Announces the attempt (`blob-start`): called once its bytes are to go, not before a mount. */
+  started: () => void;
+}
+
 /** Smallest chunk a 413 may shrink chunks to. */
 const MIN_SHRUNK_CHUNK = 1024 * 1024;
 
@@ -77,14 +84,17 @@ export class UploadPolicy {
     mountFrom = this.#options.mountFrom,
     { inChunks = false } = {},
   ): Promise<UploadOutcome> {
-    const outcome = await attemptBlob(this.#client, blob, async () => {
+    const outcome = await attemptBlob(this.#client, blob, async (started) => {
       const chunked = inChunks || this.chunks(blob);
+      const how = { mountFrom, started };
       try {
-        return await this.#uploadOnce(blob, chunked, mountFrom);
+        return await this.#uploadOnce(blob, chunked, how);
       } catch (error) {
-        return await this.#fallBack(blob, chunked, error, mountFrom);
+        return await this.#fallBack(blob, chunked, error, how);
       }
     }, {
+      // A mount tried first may take the blob: it is announced only once its bytes are to go.
+      startsLate: true,
       onSessionLost: async () => {
         await this.forget(blob);
         this.sessionLost();
@@ -155,13 +165,13 @@ export class UploadPolicy {
   async #uploadOnce(
     blob: ArchiveBlob,
     chunked: boolean,
-    mountFrom: string | undefined,
+    how: AttemptSettings,
   ): Promise<UploadOutcome> {
     const store = this.#options.resume;
     const saved = chunked && store
       ? await store.load(this.#registry, this.#client.repository, blob.digest)
       : undefined;
-    const options = this.#uploadOptions(blob, chunked, mountFrom);
+    const options = this.#uploadOptions(blob, chunked, how);
     if (saved) {
       this.#client.sink({
         type: "notice",
@@ -192,13 +202,14 @@ export class UploadPolicy {
   #uploadOptions(
     blob: ArchiveBlob,
     chunked: boolean,
-    mountFrom: string | undefined,
+    { mountFrom, started }: AttemptSettings,
   ): UploadOptions {
     const client = this.#client;
     const store = this.#options.resume;
     return {
       ...(chunked ? { chunks: this.#chunks } : {}),
       ...(mountFrom !== undefined ? { mountFrom } : {}),
+      onStart: started,
       onProgress: (done) =>
         client.sink({ type: "blob-progress", digest: blob.digest, done, size: blob.size }),
       ...(chunked && store
@@ -223,7 +234,7 @@ export class UploadPolicy {
     blob: ArchiveBlob,
     chunked: boolean,
     error: unknown,
-    mountFrom: string | undefined,
+    how: AttemptSettings,
   ): Promise<UploadOutcome> {
     const client = this.#client;
     const mode = this.#options.chunked;
@@ -241,7 +252,7 @@ export class UploadPolicy {
           message: `${error.message}; uploading each blob in one request instead`,
         });
       }
-      return await uploadBlob(client, blob, this.#uploadOptions(blob, false, mountFrom));
+      return await uploadBlob(client, blob, this.#uploadOptions(blob, false, how));
     }
     const tooLarge = answerOf(error).kind === "too-large";
     if (tooLarge) this.#refusedTooLarge = true;
@@ -258,7 +269,7 @@ export class UploadPolicy {
         message: `${client.registryName} refused ${blob.size} bytes in one request (413); ` +
           `uploading ${blob.digest} in chunks`,
       });
-      return await uploadBlob(client, blob, this.#uploadOptions(blob, true, mountFrom));
+      return await uploadBlob(client, blob, this.#uploadOptions(blob, true, how));
     }
     throw error;
   }

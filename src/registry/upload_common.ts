@@ -20,6 +20,11 @@ export interface UploadOptions {
   chunks?: ChunkSettings;
   /** Try a cross-repository mount from this repository first. */
   mountFrom?: string;
+  /**
+   * Called once the blob's bytes are to go: its session is open (a mount, if tried, was
+   * declined) or continued. Never for a blob a mount took.
+   */
+  onStart?: () => void;
   /** Reports bytes of this blob the registry has been sent so far. */
   onProgress?: (done: number) => void;
   /** Chunked only: continue this saved session (its URL) instead of starting a new one. */

@@ -39,6 +39,7 @@ export async function uploadBlob(
     if (started === "mounted") return "mounted";
     session = started;
   }
+  options.onStart?.();
   try {
     if (options.chunks === undefined) await putMonolithic(client, blob, session.url, options);
     else {

@@ -533,6 +533,10 @@ flagTest(["--mount-from"], "mounts blobs from another repository (201), uploads 
   assertEquals(count(log, "PATCH") + count(log, "PUT"), 1, "only the manifest PUT");
   const { digest } = await registry.fetchManifest("team/app", "1");
   assertEquals(result.stdout, `${registry.host}/team/app:1@${digest}\n`);
+  // The mount is tried first: a blob it took was never announced as an upload.
+  const said = lines(result.stderr);
+  assertEquals(said.filter((l) => l.startsWith("Mounted ")).length, BLOBS, result.stderr);
+  assertEquals(said.filter((l) => l.startsWith("Uploading ")), [], result.stderr);
 });
 
 flagTest(["--ca-cert"], "trusts a certificate the system doesn't", async () => {

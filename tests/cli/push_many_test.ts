@@ -126,6 +126,10 @@ integrationTest(
       assertEquals(completedUploads(log).get(base), 1);
       const mounted = mounts(log).filter((m) => m.digest === base);
       assertEquals(mounted.length, 1, JSON.stringify(mounts(log)));
+      // Its log says so: one upload, one mount, and the mount never announced as an upload.
+      const said = lines(result.stderr).filter((l) => l.includes(base.slice(7, 19)));
+      assertEquals(said.filter((l) => l.startsWith("Uploading ")).length, 1, result.stderr);
+      assertEquals(said.filter((l) => l.startsWith("Mounted ")).length, 1, result.stderr);
       assertStringIncludes(result.stderr, "Summary: 3 push(es)");
     });
   },
