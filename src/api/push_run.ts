@@ -9,7 +9,8 @@ import type { Compression } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { forTarget } from "../progress/events.ts";
 import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
-import { LayerCompressor } from "../push/layer_compressor.ts";
+import type { LayerCompressor } from "../push/layer_compressor.ts";
+import { layerCompressor } from "../push/push_image.ts";
 import { type JobReport, prepareRun, runJobs } from "../push/push_run.ts";
 import {
   readStreamedArchive,
@@ -84,8 +85,8 @@ export async function runPushSettings(settings: PushRunSettings): Promise<RunOut
   const fileArchives = await openFiles(settings);
   const stores = await openStores(settings);
   const transport = createTransport(transportOptions(settings));
-  const compressor = settings.compression.codec === "none" ? undefined : new LayerCompressor({
-    ...settings.compression,
+  const compressor = layerCompressor({
+    compression: settings.compression,
     cache: stores.cache,
     ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
     ...(stores.resume ? { resume: stores.resume } : {}),

@@ -95,7 +95,22 @@ export interface PushOptions {
   compressionExplicit?: boolean;
   /** Announce the image with a `plan` event (default true; a run announces its own). */
   announce?: boolean;
+  /**
+   * What was decided about the image before the run sent anything (a run decides for all its
+   * images at once, checks each target, and says what it decided). Without it the push checks
+   * its target and decides itself, and says so.
+   */
+  prepared?: PreparedImage;
   sink: ProgressSink;
+}
+
+/** What is decided about an image before anything is sent. */
+export interface PreparedImage {
+  /**
+   * The manifest whose referrers keep the image's layers as stored (see `referrer_guard.ts`),
+   * or undefined when they go as `compression` says.
+   */
+  keptAsStoredFor: ManifestNode | undefined;
 }
 
 /** Pushes `image` into the client's repository (see the module's description). */
@@ -106,9 +121,8 @@ export async function pushImage(
   options: PushOptions,
 ): Promise<PushResult> {
   const root = options.referrers === false ? withoutReferrers(image.root) : image.root;
-  const pinned = keepLayersFor({ ...image, root }, referrerPolicy(options), labelOf(image));
+  const pinned = (options.prepared ?? prepareImage(image, target, options)).keptAsStoredFor;
   const compression = pinned === undefined ? options.compression : AS_STORED;
-  checkTarget(image, target, compression);
   const blobs = uniqueBlobs(root);
   const extra = referrerBlobs(root, blobs);
   // A run pings each registry once, before it announces anything.
@@ -116,7 +130,10 @@ export async function pushImage(
   if (options.announce !== false) {
     announce(client, image, target, [...blobs, ...extra], options.sink);
   }
-  if (pinned !== undefined) keptAsStored(image, namesOf(root, pinned), pinned, options.sink);
+  // A run said it once for every image it pushes (the same image may go to several targets).
+  if (pinned !== undefined && options.prepared === undefined) {
+    keptAsStored(image, pinned, options.sink);
+  }
   if (options.verify) await verifyAll(client, [...blobs, ...extra], options);
   const writer = writerFor(client, options);
   const { tally, compressible } = await placeAll(
@@ -190,13 +207,24 @@ async function placeAll(
 /** Layers as stored: what an image whose referrers name its digests gets. */
 const AS_STORED: Compression = { codec: "none" };
 
-/** How the push treats referrers and compression, from its options. */
-function referrerPolicy(options: PushOptions): ReferrerPolicy {
-  return {
+/**
+ * A push of its own decides for its image what a run decides before it starts: whether its
+ * referrers keep its layers as stored, and whether its target can be met (usage errors
+ * otherwise, before anything is sent).
+ */
+function prepareImage(
+  image: ArchiveImage,
+  target: PushTarget,
+  options: PushOptions,
+): PreparedImage {
+  const policy: ReferrerPolicy = {
     compression: options.compression,
     compressionExplicit: options.compressionExplicit === true,
     referrers: options.referrers !== false,
   };
+  const pinned = keepLayersFor(image, policy, labelOf(image));
+  checkTarget(image, target, pinned === undefined ? options.compression : AS_STORED);
+  return { keptAsStoredFor: pinned };
 }
 
 /** The image as messages name it: its first name, else its digest. */
@@ -204,13 +232,9 @@ function labelOf(image: ArchiveImage): string {
   return image.names[0] === undefined ? image.root.digest : familiarName(image.names[0]);
 }
 
-/** One notice: the image's layers go as stored, and why. */
-function keptAsStored(
-  image: ArchiveImage,
-  count: number,
-  pinned: ManifestNode,
-  sink: ProgressSink,
-): void {
+/** One notice: the image's layers go as stored, and why (`pinned`, of its graph, says so). */
+export function keptAsStored(image: ArchiveImage, pinned: ManifestNode, sink: ProgressSink): void {
+  const count = namesOf(image.root, pinned);
   sink({
     type: "notice",
     kind: "kept-as-stored-for-referrers",
@@ -267,12 +291,22 @@ function ownCompressor(
   blobs: readonly ArchiveBlob[],
   options: PushOptions,
 ): LayerCompressor | undefined {
-  const compression = options.compression;
-  if (compression.codec === "none" || !blobs.some((b) => isUncompressedLayer(b.mediaType))) {
-    return undefined;
-  }
+  if (!blobs.some((b) => isUncompressedLayer(b.mediaType))) return undefined;
+  return layerCompressor(options);
+}
+
+/**
+ * The compressor for layers stored uncompressed, as the push's options say, or undefined when
+ * they go as stored (`codec: "none"`). The one place one is made: for a run, which shares it
+ * between its images and its stream (`api/push_run.ts`), and for a push of its own. The caller
+ * closes it.
+ */
+export function layerCompressor(
+  options: Pick<PushOptions, "compression" | "cache" | "mountFrom" | "resume" | "workers">,
+): LayerCompressor | undefined {
+  if (options.compression.codec === "none") return undefined;
   return new LayerCompressor({
-    ...compression,
+    ...options.compression,
     ...(options.cache ? { cache: options.cache } : {}),
     ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
     ...(options.resume ? { resume: options.resume } : {}),

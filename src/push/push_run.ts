@@ -7,7 +7,7 @@
  * A job that fails does not stop the others; each reports on its own.
  */
 import type { ArchiveImage } from "../archive/image.ts";
-import { uniqueBlobs } from "../image/graph.ts";
+import { type ManifestNode, uniqueBlobs } from "../image/graph.ts";
 import { isIndexMediaType } from "../image/media_types.ts";
 import type { ProgressSink } from "../progress/events.ts";
 import type { RegistryClient } from "../registry/client.ts";
@@ -25,7 +25,7 @@ import {
 import { KeyedLocks, Limiter } from "../pool.ts";
 import { CompressedFanOut } from "./fan_out.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
-import { pushImage, type PushOptions } from "./push_image.ts";
+import { keptAsStored, type PreparedImage, pushImage, type PushOptions } from "./push_image.ts";
 import { type BlobTally, noBlobs, type PushResult } from "./push_result.ts";
 import { checkTarget } from "./target_check.ts";
 import { type PushedReferrer, referrerBlobs } from "./graph_referrers.ts";
@@ -61,32 +61,54 @@ export interface RunOptions {
   /** The client for a job's registry and repository (one auth session per target). */
   clientFor: (job: PushJob) => RegistryClient;
   /** Settings every image is pushed with. */
-  push: Omit<PushOptions, "shared" | "announce" | "sink">;
+  push: Omit<PushOptions, "shared" | "announce" | "prepared" | "sink">;
   sink: ProgressSink;
   signal?: AbortSignal;
+}
+
+/** What {@linkcode prepareRun} found and decided, for {@linkcode runJobs}. */
+export interface PreparedRun {
+  /** Each `multi-arch` job's platform entries. */
+  entries: ReadonlyMap<PushJob, PlatformEntry[]>;
+  /**
+   * Each image the run pushes, by its root manifest (a job's image, or a platform entry's):
+   * decided once, however many targets it goes to.
+   */
+  images: ReadonlyMap<ManifestNode, PreparedImage>;
 }
 
 /**
  * Checks what can be checked before a byte is sent: a digest target must be the manifest's,
  * compression asked for explicitly must not break a referrer (see `referrer_guard.ts`), and
  * the platforms `--multi-arch` joins must be distinct (usage errors otherwise). Returns each
- * `multi-arch` job's platform entries.
+ * `multi-arch` job's platform entries, and for each image whether its referrers keep its
+ * layers as stored.
  */
 export async function prepareRun(
   jobs: readonly PushJob[],
   compression: Compression,
   signal?: AbortSignal,
   referrers: Omit<ReferrerPolicy, "compression"> = { compressionExplicit: false, referrers: true },
-): Promise<Map<PushJob, PlatformEntry[]>> {
+): Promise<PreparedRun> {
   const entries = new Map<PushJob, PlatformEntry[]>();
+  const images = new Map<ManifestNode, PreparedImage>();
+  const policy = { ...referrers, compression };
+  /** An image pushed to several targets (or joined into several indexes) is decided once. */
+  const decide = (root: ManifestNode, label: string): PreparedImage => {
+    let prepared = images.get(root);
+    if (prepared === undefined) {
+      prepared = { keptAsStoredFor: keepLayersFor({ names: [], root, notes: [] }, policy, label) };
+      images.set(root, prepared);
+    }
+    return prepared;
+  };
   /** Every target joins the same sources: read them once. */
   const bySources = new Map<string, PlatformEntry[]>();
-  const policy = { ...referrers, compression };
   for (const job of jobs) {
     if (job.kind === "image") {
       const { image, label } = job.sources[0]!;
       // Layers kept as stored for the referrers' sake leave the digest as the archive has it.
-      const kept = keepLayersFor(image, policy, label) !== undefined;
+      const kept = decide(image.root, label).keptAsStoredFor !== undefined;
       checkTarget(image, {
         tags: job.tags,
         ...(job.digest !== undefined ? { digest: job.digest } : {}),
@@ -104,20 +126,18 @@ export async function prepareRun(
         );
       }
       checkDistinctPlatforms(found);
-      for (const entry of found) {
-        keepLayersFor({ names: [], root: entry.node, notes: [] }, policy, entry.label);
-      }
+      for (const entry of found) decide(entry.node, entry.label);
       bySources.set(key, found);
     }
     entries.set(job, found);
   }
-  return entries;
+  return { entries, images };
 }
 
 /** Runs every job; never throws for a job's failure (see {@linkcode JobReport.error}). */
 export async function runJobs(
   jobs: readonly PushJob[],
-  prepared: ReadonlyMap<PushJob, PlatformEntry[]>,
+  prepared: PreparedRun,
   options: RunOptions,
 ): Promise<JobReport[]> {
   const reachable = pingEach(jobs, options);
@@ -143,7 +163,10 @@ export async function runJobs(
     }
     return found;
   };
-  if (going.length > 0) announce(going, options.sink, options.push.referrers !== false);
+  if (going.length > 0) {
+    announce(going, options.sink, options.push.referrers !== false);
+    sayKeptAsStored(going, prepared, options.sink);
+  }
   return await Promise.all(jobs.map(async (job): Promise<JobReport> => {
     const started = performance.now();
     const refused = await reachable.get(job);
@@ -151,22 +174,25 @@ export async function runJobs(
     try {
       // What the job was meant to push, said even when its registry refused it.
       report.platforms = job.kind === "multi-arch"
-        ? (prepared.get(job) ?? []).filter((e) => !e.attestation).map((e) =>
+        ? (prepared.entries.get(job) ?? []).filter((e) => !e.attestation).map((e) =>
           describePlatform(e.platform)
         )
         : await platforms(job.sources[0]!.image, job.sources[0]!.archive);
       if (refused !== undefined) throw refused.error;
       const client = options.clientFor(job);
-      const push: PushOne = (image, tags, digest) =>
+      // An image is pushed as decided before the run; one the run did not decide on (none but
+      // the index it builds, which says so) would decide for itself.
+      const push: PushOne = (image, tags, digest, decided = prepared.images.get(image.root)) =>
         pushImage(client, image, { tags, ...(digest !== undefined ? { digest } : {}) }, {
           ...options.push,
           shared,
           announce: false,
+          ...(decided !== undefined ? { prepared: decided } : {}),
           // The client's: in a run to several registries it names the registry.
           sink: client.sink,
         });
       if (job.kind === "multi-arch") {
-        await pushJoined(push, prepared.get(job) ?? [], job.tags, report);
+        await pushJoined(push, prepared.entries.get(job) ?? [], job.tags, report);
       } else {
         const source = job.sources[0]!;
         const result = await push(source.image, job.tags, job.digest);
@@ -182,11 +208,15 @@ export async function runJobs(
   }));
 }
 
-/** One image of a job pushed to the job's repository, under `tags` (or by digest). */
+/**
+ * One image of a job pushed to the job's repository, under `tags` (or by digest), as decided
+ * before the run (`prepared`; by default what {@linkcode prepareRun} decided for the image).
+ */
 type PushOne = (
   image: ArchiveImage,
   tags: readonly string[],
   digest?: string,
+  prepared?: PreparedImage,
 ) => Promise<PushResult>;
 
 /**
@@ -252,8 +282,12 @@ async function pushJoined(
   const index = buildIndex(indexChildren(entries, pushed));
   report.manifest = { mediaType: index.mediaType, digest: index.digest, size: index.bytes.length };
   // The index, its platforms in place: a graph of one manifest, under the tags.
-  await push({ names: [], root: { ...index, blobs: [], children: [] }, notes: [] }, tags);
+  const root = { ...index, blobs: [], children: [] };
+  await push({ names: [], root, notes: [] }, tags, undefined, NOTHING_KEPT);
 }
+
+/** What an index the run builds is pushed as: it has no layers of its own to keep as stored. */
+const NOTHING_KEPT: PreparedImage = { keptAsStoredFor: undefined };
 
 /**
  * Which registries want each layer compressed on the way: with more than one, a layer is
@@ -261,33 +295,53 @@ async function pushJoined(
  */
 function fanOutOf(
   jobs: readonly PushJob[],
-  prepared: ReadonlyMap<PushJob, PlatformEntry[]>,
+  prepared: PreparedRun,
   options: RunOptions,
 ): CompressedFanOut | undefined {
   if (options.push.compression.codec === "none" || options.push.dryRun) return undefined;
   const fanOut = new CompressedFanOut();
-  const policy = {
-    compression: options.push.compression,
-    // Explicit compression that breaks a referrer was refused before the run (prepareRun).
-    compressionExplicit: false,
-    referrers: options.push.referrers !== false,
-  };
   const registries = new Set<string>();
   for (const job of jobs) {
     const client = options.clientFor(job);
     registries.add(client.baseUrl.href);
-    const roots = job.kind === "multi-arch"
-      ? (prepared.get(job) ?? []).map((e) => e.node)
-      : job.sources.map((s) => s.image.root);
-    for (const root of roots) {
+    for (const root of rootsOf(job, prepared)) {
       // An image whose referrers keep its layers as stored wants none compressed.
-      if (keepLayersFor({ names: [], root, notes: [] }, policy, root.digest)) continue;
+      if (prepared.images.get(root)?.keptAsStoredFor !== undefined) continue;
       for (const blob of uniqueBlobs(root)) {
         if (isUncompressedLayer(blob.mediaType)) fanOut.want(blob.digest, client);
       }
     }
   }
   return registries.size > 1 ? fanOut : undefined;
+}
+
+/** The images a job pushes, by their root manifests: its image, or the platforms it joins. */
+function rootsOf(job: PushJob, prepared: PreparedRun): ManifestNode[] {
+  return job.kind === "multi-arch"
+    ? (prepared.entries.get(job) ?? []).map((e) => e.node)
+    : job.sources.map((s) => s.image.root);
+}
+
+/**
+ * One notice for each image whose layers go as stored for its referrers' sake, however many
+ * targets it goes to: said by the run, after its plan, rather than by each push.
+ */
+function sayKeptAsStored(
+  jobs: readonly PushJob[],
+  prepared: PreparedRun,
+  sink: ProgressSink,
+): void {
+  const said = new Set<ManifestNode>();
+  for (const job of jobs) {
+    for (const root of rootsOf(job, prepared)) {
+      const pinned = prepared.images.get(root)?.keptAsStoredFor;
+      if (pinned === undefined || said.has(root)) continue;
+      said.add(root);
+      // Named as its push would name it: a job's image by its name, a platform by its digest.
+      const image = job.kind === "image" ? job.sources[0]!.image : { names: [], root, notes: [] };
+      keptAsStored(image, pinned, sink);
+    }
+  }
 }
 
 /** One `plan` event for the run: every blob it may send, each digest once. */

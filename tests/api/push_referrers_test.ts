@@ -78,6 +78,38 @@ integrationTest("push: the result lists the referrers that went with the image",
 }, { tools: TOOLS });
 
 integrationTest(
+  "push: an image whose signatures keep its layers as stored, to two targets, says so once",
+  async () => {
+    await using registry = await startRegistry();
+    await withSignedLayout(async (layout, set, env) => {
+      const events: ProgressEvent[] = [];
+      const result = await push({
+        archive: layout,
+        targets: [`${registry.host}/app:1`, `${registry.host}/copy:1`],
+        env,
+        onProgress: (event) => events.push(event),
+      });
+      // Each target's image keeps its layers, and its digest...
+      assertEquals(result.images.map((i) => i.keptAsStoredFor), [
+        [set.image.digest],
+        [set.image.digest],
+      ]);
+      assertEquals(result.images.map((i) => i.manifest.digest), [
+        set.image.digest,
+        set.image.digest,
+      ]);
+      // ...and the run says why once, after its plan.
+      const kept = events.flatMap((e, i) =>
+        e.type === "notice" && e.kind === "kept-as-stored-for-referrers" ? [i] : []
+      );
+      assertEquals(kept.length, 1, JSON.stringify(events.filter((e) => e.type === "notice")));
+      assert(events.findIndex((e) => e.type === "plan") < kept[0]!);
+    });
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
   "push: explicit compression that would break a signature is refused; referrers: false goes alone",
   async () => {
     await using registry = await startRegistry();
