@@ -22,7 +22,7 @@ import { planRun, type PushJob, type RunPlan, type SkippedImage } from "../push/
 import type { ChunkedMode } from "../push/upload_policy.ts";
 import { uniqueBlobs } from "../image/graph.ts";
 import type { CredentialLookup, Credentials } from "../registry/credentials.ts";
-import { RegistryClient } from "../registry/client.ts";
+import { RegistryClient, type RegistryClientOptions } from "../registry/client.ts";
 import { type ImageReference, registryBaseUrl, registryEndpoint } from "../image/reference.ts";
 import { createTransport, type Transport } from "../registry/transport.ts";
 import { type RunSettings, transportOptions } from "./run_context.ts";
@@ -93,9 +93,11 @@ export async function runPushSettings(settings: PushRunSettings): Promise<RunOut
   });
   try {
     const clients = await targetClients(settings, transport);
+    // A stream goes to one target, which names a repository (checkSources): its blobs go there.
+    const into = settings.targets[0]!.repository;
     const streamed = stream === undefined
       ? undefined
-      : await readStream(stream, clients[0]!, settings, stores.cache, compressor);
+      : await readStream(stream, clients[0]!(into), settings, stores.cache, compressor);
     const archives = streamed === undefined ? fileArchives : [streamed.archive];
     const plan = planJobs(archives, settings, streamed);
     const prepared = await prepareRun(plan.jobs, settings.compression, settings.signal, {
@@ -118,7 +120,7 @@ export async function runPushSettings(settings: PushRunSettings): Promise<RunOut
         compressionExplicit: settings.compressionExplicit,
         referrers: settings.referrers,
         cache: stores.cache,
-        ...(streamed ? { streamed: streamed.passed, streamedInto: clients[0]!.repository } : {}),
+        ...(streamed ? { streamed: streamed.passed, streamedInto: into } : {}),
         ...(compressor ? { compressor } : {}),
       },
       sink: settings.sink,
@@ -195,50 +197,63 @@ async function openStores(settings: PushRunSettings): Promise<Stores> {
   };
 }
 
-/** One client per target (one auth session each), in the targets' order. */
+/**
+ * A target's client for one of its repositories: the target's own, or with `all` one of the
+ * repositories its images go into (under the prefix, or with no prefix under their own names).
+ * The same repository always gets the same client.
+ */
+type TargetClients = (repository: string) => RegistryClient;
+
+/**
+ * The clients of each target, in the targets' order, each target's asked for its credentials
+ * once. A target's first client is made for the first repository asked for, and the others are
+ * views of it: one transport, one auth session (one login, one token cache) per target. A
+ * target with no repository (`all` with no prefix) has no client of its own: only the
+ * repositories its images go into are ever named to the registry.
+ */
 async function targetClients(
   settings: PushRunSettings,
   transport: Transport,
-): Promise<RegistryClient[]> {
+): Promise<TargetClients[]> {
   const { targets, signal } = settings;
   const registries = new Set(targets.map((t) => registryBaseUrl(t).href));
-  const clients: RegistryClient[] = [];
+  const clients: TargetClients[] = [];
   for (let index = 0; index < targets.length; index++) {
     const target = targets[index]!;
     const credentials = await settings.credentialsFor(index);
-    clients.push(
-      new RegistryClient({
-        ...registryEndpoint(target),
-        registryName: target.registry,
-        // Every image under its own name with no prefix: only views of it send requests.
-        repository: target.repository === "" ? "_" : target.repository,
-        transport,
-        retries: settings.retryAttempts,
-        // Pushing to several registries, each transfer of a blob says where it goes.
-        sink: registries.size > 1 ? forTarget(settings.sink, target.registry) : settings.sink,
-        ...(signal ? { signal } : {}),
-        ...(credentials !== undefined ? { credentials } : {}),
-        ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
-      }),
-    );
+    clients.push(repositoryClients({
+      ...registryEndpoint(target),
+      registryName: target.registry,
+      transport,
+      retries: settings.retryAttempts,
+      // Pushing to several registries, each transfer of a blob says where it goes.
+      sink: registries.size > 1 ? forTarget(settings.sink, target.registry) : settings.sink,
+      ...(signal ? { signal } : {}),
+      ...(credentials !== undefined ? { credentials } : {}),
+      ...(settings.mountFrom !== undefined ? { pullFrom: [settings.mountFrom] } : {}),
+    }));
   }
   return clients;
 }
 
-/** A job's client: its target's, or a view of it for the job's repository (one per repository). */
-function jobClients(clients: readonly RegistryClient[]): (job: PushJob) => RegistryClient {
-  const views = new Map<string, RegistryClient>();
-  return (job) => {
-    const base = clients[job.targetIndex]!;
-    if (base.repository === job.target.repository) return base;
-    const key = `${job.targetIndex} ${job.target.repository}`;
-    let view = views.get(key);
-    if (view === undefined) {
-      view = base.forRepository(job.target.repository);
-      views.set(key, view);
+/** One client per repository of a registry, made as asked for, sharing the first one's session. */
+function repositoryClients(options: Omit<RegistryClientOptions, "repository">): TargetClients {
+  const clients = new Map<string, RegistryClient>();
+  let first: RegistryClient | undefined;
+  return (repository) => {
+    let client = clients.get(repository);
+    if (client === undefined) {
+      client = first?.forRepository(repository) ?? new RegistryClient({ ...options, repository });
+      first ??= client;
+      clients.set(repository, client);
     }
-    return view;
+    return client;
   };
+}
+
+/** A job's client: its target's, for the job's repository. */
+function jobClients(clients: readonly TargetClients[]): (job: PushJob) => RegistryClient {
+  return (job) => clients[job.targetIndex]!(job.target.repository);
 }
 
 /** Reads a stream to its end, its large entries going up into `client`'s repository. */
