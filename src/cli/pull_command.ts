@@ -11,7 +11,7 @@ import { formatMillis, formatPercent, shortDigest } from "./progress/format.ts";
 import { retryText } from "./progress/retry_text.ts";
 import { PULL_WORDS } from "./progress/tty_frame.ts";
 import { partialPaths } from "../pull/partial_state.ts";
-import { DiskFullError, PlatformNotFoundError } from "../pull/pull_errors.ts";
+import { DiskFullError, OutputWriteError, PlatformNotFoundError } from "../pull/pull_errors.ts";
 import { registryBaseUrl } from "../image/reference.ts";
 import { runPullSettings } from "../api/pull_run.ts";
 import { readStdinPassword } from "./password_input.ts";
@@ -161,15 +161,16 @@ function reword(error: unknown, defaultPlatform: boolean, output: PullOutput): u
       : "; choose one of those with --platform, or --platform all";
     return new Error(`${error.message}${which}`, { cause: error });
   }
-  if (error instanceof DiskFullError && output.kind === "file") {
+  if (error instanceof OutputWriteError && output.kind === "file") {
     const { data, state } = partialPaths(output.path);
+    const room = error instanceof DiskFullError ? "free some space and " : "";
     return new Error(
-      `${error.message}. ${data} and ${state} are kept: free some space and run the same ` +
-        "command again to continue",
+      `${error.message}. ${data} and ${state} are kept: ${room}run the same command again to ` +
+        "continue",
       { cause: error },
     );
   }
-  if (output.kind === "stream" && error instanceof Deno.errors.BrokenPipe) {
+  if (output.kind === "stream" && error instanceof OutputWriteError && error.code === "EPIPE") {
     return new Error(
       `${
         output.toStdout ? "Standard output" : output.label

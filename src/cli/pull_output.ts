@@ -5,7 +5,13 @@
  */
 import { UsageError } from "./usage_error.ts";
 import { partialPaths } from "../pull/partial_state.ts";
-import { openOutputStream, OutputPathError, resolveOutputTarget } from "../pull/output_target.ts";
+import {
+  openOutputStream,
+  OutputPathError,
+  outputWritable,
+  resolveOutputTarget,
+} from "../pull/output_target.ts";
+import { OutputWriteError } from "../pull/pull_errors.ts";
 
 /** Where a pull writes, once checked. */
 export type PullOutput =
@@ -75,7 +81,7 @@ export async function openPullOutput(
     return {
       kind: "stream",
       label: output,
-      stream: file.writable,
+      stream: outputWritable(file, output),
       toStdout: false,
       close() {
         if (closed) return;
@@ -100,10 +106,26 @@ function standardOutput(context: PullOutputContext): PullOutput {
   return {
     kind: "stream",
     label: "standard output",
-    stream: (context.stdout ?? (() => Deno.stdout.writable))(),
+    stream: named((context.stdout ?? (() => Deno.stdout.writable))(), "standard output"),
     toStdout: true,
     close: () => {},
   };
+}
+
+/**
+ * `stream`, its write failures said as {@linkcode OutputWriteError}s naming `label`. Its writer
+ * is taken at the first write, so a run that writes nothing leaves it unlocked.
+ */
+function named(stream: WritableStream<Uint8Array>, label: string): WritableStream<Uint8Array> {
+  let writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  const named = (error: unknown) => {
+    throw error instanceof OutputWriteError ? error : new OutputWriteError(label, error);
+  };
+  return new WritableStream({
+    write: (chunk) => (writer ??= stream.getWriter()).write(chunk).catch(named),
+    close: () => (writer ??= stream.getWriter()).close().catch(named),
+    abort: (reason) => (writer ??= stream.getWriter()).abort(reason),
+  });
 }
 
 /**

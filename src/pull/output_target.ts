@@ -18,6 +18,7 @@
  * ```
  */
 import { dirname, resolve } from "node:path";
+import { osErrorWords, OutputWriteError } from "./pull_errors.ts";
 
 /** Where the archive is written. */
 export type OutputTarget =
@@ -79,7 +80,7 @@ export async function resolveOutputTarget(path: string): Promise<OutputTarget> {
           { cause: error },
         );
       }
-      throw new Error(`Cannot write the archive to ${path}: ${describe(error)}`, {
+      throw new Error(`Cannot write the archive to ${path}: ${osErrorWords(error)}`, {
         cause: error,
       });
     }
@@ -132,10 +133,32 @@ export async function openOutputStream(
     throw new OutputPathError(
       target.path,
       "unopenable",
-      `Cannot open ${target.path} for writing: ${describe(error)}`,
+      `Cannot open ${target.path} for writing: ${osErrorWords(error)}`,
       { cause: error },
     );
   }
+}
+
+/**
+ * The archive's way into an opened stream target: each chunk written whole before its write
+ * resolves, and a failed write rejected as an {@linkcode OutputWriteError} naming `path`.
+ *
+ * Not `file.writable`: in Deno 2.9.6 it gathers writes under 64 KiB and makes them later, and
+ * the error of that later write is lost: five 512-byte writes into `/dev/full` each resolved,
+ * and so did `close()`, while strace showed their one 2560-byte write fail with ENOSPC (three
+ * into a FIFO whose reader had gone: the same). A pull whose last writes failed would report an
+ * archive it never wrote.
+ */
+export function outputWritable(file: Deno.FsFile, path: string): WritableStream<Uint8Array> {
+  return new WritableStream({
+    async write(chunk) {
+      try {
+        for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+      } catch (error) {
+        throw new OutputWriteError(path, error);
+      }
+    },
+  });
 }
 
 /**
@@ -174,25 +197,11 @@ async function fileTarget(given: string, file: string): Promise<OutputTarget> {
     throw new OutputPathError(
       given,
       "unwritable-parent",
-      `Cannot write the archive to ${given}: cannot create files in ${dir} (${describe(error)})`,
+      `Cannot write the archive to ${given}: cannot create files in ${dir} (${
+        osErrorWords(error)
+      })`,
       { cause: error },
     );
   }
   return { kind: "file", path: file };
-}
-
-/** An OS error in a few words, without Deno's `(os error N): open '…'` tail. */
-function describe(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  switch (code) {
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EROFS":
-      return "read-only file system";
-    case "ENXIO":
-      return "no such device or address (a socket cannot be opened as a file)";
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/ \(os error \d+\).*$/, "").toLowerCase();
 }

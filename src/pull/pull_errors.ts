@@ -53,15 +53,42 @@ export class BlobDigestError extends PullError {
 }
 
 /**
+ * Writing the archive to its output failed: no space (ENOSPC), an I/O error (EIO), a reader
+ * that stopped reading (EPIPE), a permission taken away (EACCES)… The message names the output
+ * and the system's reason: `Cannot write the archive to /dev/full: no space left on device
+ * (ENOSPC)`.
+ */
+export class OutputWriteError extends PullError {
+  /** Always "OutputWriteError" (or a subclass's name). */
+  override name = "OutputWriteError";
+  /** The system's error code (`ENOSPC`, `EPIPE`…), when it has one. */
+  readonly code: string | undefined;
+  /**
+   * `path` names what was being written (a file, a device, "standard output"); `cause` is the
+   * system's error; `more` is said after the reason.
+   */
+  constructor(readonly path: string, cause: unknown, more?: string) {
+    const code = osErrorCode(cause);
+    super(
+      `Cannot write the archive to ${path}: ${osErrorWords(cause)}${code ? ` (${code})` : ""}${
+        more ? `; ${more}` : ""
+      }`,
+      { cause },
+    );
+    this.code = code;
+  }
+}
+
+/**
  * The disk is full (or the file size limit reached) while writing the archive. The partial
  * file and its state are kept, so a rerun once there is room continues.
  */
-export class DiskFullError extends PullError {
+export class DiskFullError extends OutputWriteError {
   /** Always "DiskFullError". */
   override name = "DiskFullError";
   /** `path` being written, the bytes `needed` for the archive, and the file system's error. */
-  constructor(readonly path: string, readonly needed: number, cause: unknown) {
-    super(`No space left to write ${path} (the archive needs ${needed} bytes)`, { cause });
+  constructor(path: string, readonly needed: number, cause: unknown) {
+    super(path, cause, `the archive needs ${needed} bytes`);
   }
 }
 
@@ -71,4 +98,27 @@ export function isNoSpace(error: unknown): boolean {
   const text = error instanceof Error ? error.message : String(error);
   return code === "ENOSPC" || code === "EFBIG" || code === "EDQUOT" ||
     /no space left|file too large|quota exceeded/i.test(text);
+}
+
+/** The system's code of an OS error (`ENOSPC`), as Deno gives it; undefined for other errors. */
+export function osErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** An OS error in a few words, without Deno's `(os error N): open '…'` tail. */
+export function osErrorWords(error: unknown): string {
+  switch (osErrorCode(error)) {
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EROFS":
+      return "read-only file system";
+    case "ENXIO":
+      return "no such device or address (a socket cannot be opened as a file)";
+    case "EPIPE":
+      return "the program reading it stopped";
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/ \(os error \d+\).*$/, "").toLowerCase();
 }

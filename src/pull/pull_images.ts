@@ -30,7 +30,7 @@ import {
 import type { ReferrerKind } from "../image/referrer.ts";
 import { type ResolvedImage, resolveImage } from "./resolve.ts";
 import { HashWorker } from "./running_hash.ts";
-import { openOutputStream, resolveOutputTarget } from "./output_target.ts";
+import { openOutputStream, outputWritable, resolveOutputTarget } from "./output_target.ts";
 import { layOut } from "./tar_layout.ts";
 import { writeArchiveFile } from "./write_file.ts";
 import { writeArchiveStream } from "./write_stream.ts";
@@ -114,7 +114,10 @@ export async function pullImages(
   }
   const file = await openOutputStream(target, options.signal);
   try {
-    return await pull(sources, options, { kind: "stream", stream: file.writable });
+    return await pull(sources, options, {
+      kind: "stream",
+      stream: outputWritable(file, target.path),
+    });
   } finally {
     try {
       file.close();

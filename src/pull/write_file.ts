@@ -19,7 +19,7 @@ import {
   savePartialState,
   StateSaver,
 } from "./partial_state.ts";
-import { DiskFullError, isNoSpace } from "./pull_errors.ts";
+import { DiskFullError, isNoSpace, OutputWriteError } from "./pull_errors.ts";
 import { localHash, type RunningHash } from "./running_hash.ts";
 import { type LaidOutEntry, padded, tarHeader, type TarLayout } from "./tar_layout.ts";
 
@@ -138,13 +138,18 @@ export async function writeArchiveFile(
     for (const { digest, done, sha256 } of taken) blobs[digest] = { done, sha256: await sha256 };
     return { version: 1 as const, layout: fingerprint, blobs };
   };
-  const noSpace = (error: unknown) =>
-    isNoSpace(error) ? new DiskFullError(paths.data, layout.totalSize, error) : error;
+  // A failed write to the archive file names it (the download's own errors pass as they are).
+  const writeError = (error: unknown) =>
+    error instanceof OutputWriteError
+      ? error
+      : isNoSpace(error)
+      ? new DiskFullError(paths.data, layout.totalSize, error)
+      : new OutputWriteError(paths.data, error);
 
   try {
     await layOutFile(paths.data, layout, saved === undefined ? 0 : layersEnd);
   } catch (error) {
-    throw noSpace(error);
+    throw writeError(error);
   }
   if (saved === undefined) await savePartialState(paths.state, await state());
 
@@ -167,7 +172,9 @@ export async function writeArchiveFile(
     await runBounded(blobs, options.maxConcurrent, async (entry) => {
       options.signal?.throwIfAborted();
       const tally = tallies.get(entry.digest)!;
-      using file = await Deno.open(paths.data, { write: true, read: true });
+      using file = await Deno.open(paths.data, { write: true, read: true }).catch((error) => {
+        throw writeError(error);
+      });
       const kept = saved?.blobs[entry.digest];
       if (kept !== undefined) {
         const matches = await prefixMatches(file, entry, kept, tally).finally(() => {
@@ -213,8 +220,12 @@ export async function writeArchiveFile(
               save();
               await saver.settled();
             }
-            if (position !== at) await file.seek(entry.dataOffset + at, Deno.SeekMode.Start);
-            writeAllSync(file, chunk);
+            try {
+              if (position !== at) await file.seek(entry.dataOffset + at, Deno.SeekMode.Start);
+              writeAllSync(file, chunk);
+            } catch (error) {
+              throw writeError(error);
+            }
             position = at + chunk.length;
             flusher.wrote(chunk.length);
           },
@@ -243,10 +254,12 @@ export async function writeArchiveFile(
             });
           },
         });
-        await flusher.done();
+        await flusher.done().catch((error) => {
+          throw writeError(error);
+        });
       } catch (error) {
         await flusher.done().catch(() => {});
-        throw noSpace(error);
+        throw error;
       } finally {
         downloaded += Math.max(0, tally.done - start);
       }
@@ -258,9 +271,11 @@ export async function writeArchiveFile(
       });
     });
     {
-      using file = await Deno.open(paths.data, { write: true });
+      using file = await Deno.open(paths.data, { write: true }).catch((error) => {
+        throw writeError(error);
+      });
       await file.syncData().catch((error) => {
-        throw noSpace(error);
+        throw writeError(error);
       });
     }
   } catch (error) {
@@ -270,7 +285,9 @@ export async function writeArchiveFile(
   }
   clearInterval(timer);
   await saver.settled();
-  await Deno.rename(paths.data, output);
+  await Deno.rename(paths.data, output).catch((error) => {
+    throw new OutputWriteError(output, error);
+  });
   await Deno.remove(paths.state).catch(() => {});
   return { downloaded, reused, resumed: saved !== undefined };
 }

@@ -123,6 +123,21 @@ integrationTest("pull -o DEVICE streams into it and leaves it a device", async (
   }
 }, { tools: ["docker-registry"] });
 
+integrationTest("pull -o /dev/full: one line naming it and why, exit 1, nothing left", async () => {
+  const { registry } = await seeded();
+  await using _ = registry;
+  const result = await pull([`${registry.url}/app:1`, "-o", "/dev/full"], { deadlineMs: 60_000 });
+  assert(!result.hung, "the pull hung");
+  assertEquals(result.code, 1, result.stderr);
+  const errors = lines(result.stderr).filter((line) => line.startsWith("Error"));
+  assertEquals(errors, [
+    "Error: Cannot write the archive to /dev/full: no space left on device (ENOSPC)",
+  ]);
+  assertEquals(lines(result.stdout), [], "no image is reported pulled");
+  assert((await Deno.lstat("/dev/full")).isCharDevice, "/dev/full is no longer a device");
+  assert(!(await Deno.lstat("/dev/full.partial").then(() => true, () => false)));
+}, { tools: ["docker-registry"] });
+
 integrationTest(
   "pull -o /dev/stdout, /dev/fd/1 or a link to them writes into a pipe, as -o - does",
   async () => {

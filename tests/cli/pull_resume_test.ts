@@ -135,7 +135,10 @@ integrationTest(
     const out = `${dir.path}/disk/app.tar`;
     const full = await pull([`${registry.url}/disk/app:1`, "-o", out]);
     assertEquals(full.code, 1, full.stderr);
-    assertStringIncludes(full.stderr, "No space left to write");
+    assertStringIncludes(
+      full.stderr,
+      `Error: Cannot write the archive to ${out}.partial: no space left on device (ENOSPC)`,
+    );
     assertStringIncludes(full.stderr, "run the same command again to continue");
     assert(!(await exists(out)), "no archive at the final path");
     assert(await exists(`${out}.partial.json`), "state kept");

@@ -7,8 +7,10 @@ import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
   openOutputStream,
   OutputPathError,
+  outputWritable,
   resolveOutputTarget,
 } from "../../src/pull/output_target.ts";
+import { OutputWriteError } from "../../src/pull/pull_errors.ts";
 import { tempDir } from "./_support.ts";
 
 async function problem(path: string): Promise<string> {
@@ -110,4 +112,39 @@ Deno.test("openOutputStream: an interruption stops the wait for a FIFO's reader"
   using reader = await Deno.open(fifo, { read: true });
   await new Promise((resolve) => setTimeout(resolve, 50));
   assertEquals(await reader.read(new Uint8Array(1)), null);
+});
+
+Deno.test("outputWritable: every failed write rejects, naming the output, small ones too", async () => {
+  using file = await Deno.open("/dev/full", { write: true });
+  const writer = outputWritable(file, "/dev/full").getWriter();
+  // Tar headers are 512 bytes: `file.writable` resolved such writes and lost their ENOSPC.
+  const error = await assertRejects(() => writer.write(new Uint8Array(512)), OutputWriteError);
+  assertEquals(
+    error.message,
+    "Cannot write the archive to /dev/full: no space left on device (ENOSPC)",
+  );
+  assertEquals(error.code, "ENOSPC");
+  // The stream stays failed with the same error.
+  assertEquals(await assertRejects(() => writer.write(new Uint8Array(512))), error);
+});
+
+Deno.test("outputWritable: a FIFO whose reader has gone is EPIPE, not a success", async () => {
+  await using dir = await tempDir();
+  const fifo = `${dir.path}/fifo`;
+  assert((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+  const reader = new Deno.Command("head", { args: ["-c", "1", fifo], stdout: "null" }).spawn();
+  using file = await Deno.open(fifo, { write: true });
+  const writer = outputWritable(file, fifo).getWriter();
+  // 64 KiB, which `file.writable` writes at once too, so the reader has its byte either way.
+  await writer.write(new Uint8Array(64 * 1024));
+  await reader.status;
+  const error = await assertRejects(async () => {
+    for (let i = 0; i < 3; i++) await writer.write(new Uint8Array(512));
+    await writer.close();
+  }, OutputWriteError);
+  assertEquals(error.code, "EPIPE");
+  assertEquals(
+    error.message,
+    `Cannot write the archive to ${fifo}: the program reading it stopped (EPIPE)`,
+  );
 });
