@@ -146,7 +146,8 @@ export function buildProgram(
     ...connectionFlags(),
     new Option(
       "--large-layer-threshold <bytes>",
-      `blobs this size or larger (before compression) upload in resumable chunks [default: 1GiB]` +
+      "blobs this size or larger (before compression) upload in resumable chunks; smaller ones " +
+        "go in one request, sent again from zero after an interruption [default: 1GiB]" +
         env(ENV.largeLayerThreshold),
     ),
     new Option(
