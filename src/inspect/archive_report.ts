@@ -6,20 +6,14 @@
  */
 import type { ArchiveBlob, ImageArchive } from "../archive/image.ts";
 import { type ManifestNode, type ReferrerNode, referrersOf } from "../image/graph.ts";
-import { artifactTypeOf, type Manifest, parseManifestValue } from "../image/manifest.ts";
+import { artifactTypeOf, type Manifest, parseManifest } from "../image/manifest.ts";
 import {
   ATTESTATION_DIGEST_ANNOTATION,
   isAttestationEntry,
   type ReferrerKind,
 } from "../image/referrer.ts";
 import { declaredCompression, isIndexMediaType } from "../image/media_types.ts";
-import {
-  asArray,
-  asObject,
-  type JsonObject,
-  JsonShapeError,
-  parseJson,
-} from "../image/json_guards.ts";
+import { type JsonObject, JsonShapeError, parseJson } from "../image/json_guards.ts";
 import { isSkippableFrameMagic } from "../archive/stream_format.ts";
 import type { TarIndex } from "../archive/tar_index.ts";
 import { ArchiveError } from "../errors.ts";
@@ -246,8 +240,7 @@ async function collectPlatforms(
 ): Promise<void> {
   const { index, notes } = walk;
   if (isIndexNode(node)) {
-    const hints = descriptorPlatforms(index, node);
-    const attestations = attestationSubjects(index, node);
+    const { hints, attestations } = indexEntries(index, node);
     for (const child of node.children) {
       const subject = attestations.get(child.digest);
       if (subject !== undefined) {
@@ -313,35 +306,26 @@ function parseManifestBytes(
   };
 }
 
-/** The platform each child of an index is listed for, by the child's digest. */
-function descriptorPlatforms(index: TarIndex, node: ManifestNode): Map<string, PlatformHint> {
-  const hints = new Map<string, PlatformHint>();
-  // A rebuilt index (some platforms missing from the archive) is still JSON of the same shape.
-  parseOrFail(index, `index ${node.digest}`, node.bytes, (json) => {
-    for (const item of asArray(json["manifests"], "manifests")) {
-      const descriptor = asObject(item, "manifests[]");
-      const platform = descriptor["platform"];
-      if (typeof descriptor["digest"] !== "string" || !isObject(platform)) continue;
-      hints.set(descriptor["digest"], platformFields(platform));
-    }
-  });
-  return hints;
-}
-
 /**
- * The index's buildx attestation entries: the digest of each attestation manifest, to the
- * digest of the platform manifest it attests.
+ * What an index says of its children, by digest: the platform each is listed for (`hints`),
+ * and for each buildx attestation manifest the digest of the platform manifest it attests
+ * (`attestations`). A rebuilt index (some platforms missing from the archive) reads the same.
  */
-function attestationSubjects(index: TarIndex, node: ManifestNode): Map<string, string> {
-  const subjects = new Map<string, string>();
+function indexEntries(
+  index: TarIndex,
+  node: ManifestNode,
+): { hints: Map<string, PlatformHint>; attestations: Map<string, string> } {
+  const hints = new Map<string, PlatformHint>();
+  const attestations = new Map<string, string>();
   const parsed = parseNode(index, `index ${node.digest}`, node);
-  if (parsed.kind !== "index") return subjects;
+  if (parsed.kind !== "index") return { hints, attestations };
   for (const entry of parsed.manifests) {
+    if (entry.platform !== undefined) hints.set(entry.digest, entry.platform);
     if (isAttestationEntry(entry)) {
-      subjects.set(entry.digest, entry.annotations?.[ATTESTATION_DIGEST_ANNOTATION] ?? "");
+      attestations.set(entry.digest, entry.annotations?.[ATTESTATION_DIGEST_ANNOTATION] ?? "");
     }
   }
-  return subjects;
+  return { hints, attestations };
 }
 
 /** A referrer hanging off `subject`, as the report lists it. */
@@ -398,8 +382,16 @@ function predicateTypes(manifest: Manifest): string[] {
   return [...new Set(types.filter((t): t is string => t !== undefined))];
 }
 
+/** `node`'s manifest through the shared parser; a malformed one is an `ArchiveError`. */
 function parseNode(index: TarIndex, what: string, node: ManifestNode): Manifest {
-  return parseOrFail(index, what, node.bytes, (json) => parseManifestValue(json, node.mediaType));
+  try {
+    return parseManifest(node.bytes, node.mediaType, what);
+  } catch (error) {
+    if (error instanceof JsonShapeError) {
+      throw new ArchiveError(index.label, error.message, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** os, architecture and variant from an image config; fields it lacks are absent. */
@@ -422,22 +414,6 @@ function platformFields(json: JsonObject): PlatformHint {
     if (typeof value === "string" && value !== "") hint[key] = value;
   }
   return hint;
-}
-
-function parseOrFail<T>(
-  index: TarIndex,
-  what: string,
-  bytes: Uint8Array,
-  check: (json: JsonObject) => T,
-): T {
-  try {
-    return check(asObject(parseJson(bytes), what));
-  } catch (error) {
-    if (error instanceof JsonShapeError) {
-      throw new ArchiveError(index.label, `${what}: ${error.message}`, { cause: error });
-    }
-    throw error;
-  }
 }
 
 /** Layers of every platform, each digest once, in the order they first appear. */
