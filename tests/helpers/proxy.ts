@@ -122,6 +122,67 @@ const UPLOAD_PATH = /\/blobs\/uploads\//;
 const BLOB_PATH = /^\/v2\/.+\/blobs\/[a-z0-9]+:[a-f0-9]+$/;
 const MANIFEST_PATH = /^\/v2\/.+\/manifests\/[^/]+$/;
 
+/** A registry's answer, read in full, as {@linkcode forwardRequest} relays it. */
+export interface ForwardedResponse {
+  status: number;
+  /** Its headers, `Location` rewritten. */
+  headers: Headers;
+  /** Its body; null for a HEAD. */
+  body: Uint8Array<ArrayBuffer> | null;
+}
+
+/** Options of {@linkcode forwardRequest}. */
+export interface ForwardOptions {
+  /**
+   * Where the answer's `Location` should point the client, resolved against `target`. Default:
+   * a `Location` on the registry's host is moved to the host the request came to (the
+   * client keeps talking through the proxy); any other is kept.
+   */
+  location?: (location: string, target: URL) => string;
+  /** Headers sent to the registry when the client sent none of that name. */
+  defaultHeaders?: Record<string, string>;
+}
+
+/**
+ * Relays `request` (its `body` already read) to `target` on the registry, without following
+ * redirects, and reads the answer in full. Both test proxies (this one and the referrers double
+ * in `referrers_registry.ts`) forward through it.
+ */
+export async function forwardRequest(
+  request: Request,
+  target: URL,
+  body: Uint8Array<ArrayBuffer> | undefined,
+  options: ForwardOptions = {},
+): Promise<ForwardedResponse> {
+  const method = request.method;
+  const headers = new Headers(request.headers);
+  headers.delete("host");
+  for (const [name, value] of Object.entries(options.defaultHeaders ?? {})) {
+    if (!headers.has(name)) headers.set(name, value);
+  }
+  const response = await fetch(target, {
+    method,
+    headers,
+    ...(body !== undefined && method !== "GET" && method !== "HEAD" ? { body } : {}),
+    redirect: "manual",
+  });
+  const out = new Headers(response.headers);
+  const location = out.get("location");
+  if (location) {
+    const here = new URL(request.url).origin;
+    const moved = options.location ?? ((location: string, target: URL) => {
+      const resolved = new URL(location, target);
+      return resolved.host === target.host
+        ? `${here}${resolved.pathname}${resolved.search}`
+        : location;
+    });
+    out.set("location", moved(location, target));
+  }
+  const bytes = method === "HEAD" ? null : new Uint8Array(await response.arrayBuffer());
+  if (method === "HEAD") await response.body?.cancel();
+  return { status: response.status, headers: out, body: bytes };
+}
+
 export function startProxy(options: ProxyOptions): TestProxy {
   const upstream = new URL(options.upstream);
   const quirks = options.quirks ?? {};
@@ -218,25 +279,15 @@ export function startProxy(options: ProxyOptions): TestProxy {
         ? url.pathname.slice(MIRROR_PREFIX.length)
         : url.pathname;
       const target = new URL(path + url.search, upstream);
-      const headers = new Headers(request.headers);
-      headers.delete("host");
-      if (listener === "other" && quirks.otherHostAuthorization && !headers.has("authorization")) {
-        headers.set("authorization", quirks.otherHostAuthorization);
-      }
-      const response = await fetch(target, {
-        method,
-        headers,
-        ...(body !== undefined && method !== "GET" && method !== "HEAD" ? { body } : {}),
-        redirect: "manual",
+      const authorization = listener === "other" ? quirks.otherHostAuthorization : undefined;
+      const forwarded = await forwardRequest(request, target, body, {
+        location: (location) => rewriteLocation(location, target, listener),
+        ...(authorization ? { defaultHeaders: { authorization } } : {}),
       });
-      const out = new Headers(response.headers);
-      const location = out.get("location");
-      if (location) out.set("location", rewriteLocation(location, target, listener));
-      const responseBody = method === "HEAD" ? null : new Uint8Array(await response.arrayBuffer());
-      if (method === "HEAD") await response.body?.cancel();
+      const { status, headers: out, body: responseBody } = forwarded;
 
       if (
-        quirks.headMissing !== undefined && method === "HEAD" && response.status === 404 &&
+        quirks.headMissing !== undefined && method === "HEAD" && status === 404 &&
         BLOB_PATH.test(path)
       ) {
         const quirk = new Headers(
@@ -247,7 +298,7 @@ export function startProxy(options: ProxyOptions): TestProxy {
       if (quirks.stripManifestDigest && method === "PUT" && MANIFEST_PATH.test(path)) {
         out.delete("docker-content-digest");
       }
-      return respond(response.status, out, responseBody);
+      return respond(status, out, responseBody);
     } finally {
       if (delayed) inFlight--;
     }

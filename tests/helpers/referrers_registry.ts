@@ -30,6 +30,7 @@
  * @module
  */
 import type { ReferrerDescriptor } from "../../src/image/referrer.ts";
+import { forwardRequest } from "./proxy.ts";
 import { sha256Digest } from "./random.ts";
 import { startRegistry, type StartRegistryOptions, type TestRegistry } from "./registry.ts";
 
@@ -194,7 +195,11 @@ export async function startReferrersRegistry(
         );
       }
     }
-    const forwarded = await forward(request, url, upstream, body);
+    const forwarded = await forwardRequest(
+      request,
+      new URL(url.pathname + url.search, upstream),
+      body,
+    );
     const headers = new Headers(forwarded.headers);
     const manifest = MANIFEST_PATH.exec(url.pathname);
     if (manifest !== null && forwarded.status >= 200 && forwarded.status < 300) {
@@ -291,36 +296,6 @@ export async function startReferrersRegistry(
     close,
     [Symbol.asyncDispose]: close,
   };
-}
-
-/** Relays a request to the registry, pointing an absolute `Location` back at the double. */
-async function forward(
-  request: Request,
-  url: URL,
-  upstream: URL,
-  body: Uint8Array<ArrayBuffer> | undefined,
-): Promise<{ status: number; headers: Headers; body: Uint8Array<ArrayBuffer> | null }> {
-  const headers = new Headers(request.headers);
-  headers.delete("host");
-  const response = await fetch(new URL(url.pathname + url.search, upstream), {
-    method: request.method,
-    headers,
-    ...(body !== undefined && request.method !== "GET" && request.method !== "HEAD"
-      ? { body }
-      : {}),
-    redirect: "manual",
-  });
-  const out = new Headers(response.headers);
-  const location = out.get("location");
-  if (location !== null) {
-    const resolved = new URL(location, upstream);
-    if (resolved.host === upstream.host) {
-      out.set("location", `${url.origin}${resolved.pathname}${resolved.search}`);
-    }
-  }
-  const bytes = request.method === "HEAD" ? null : new Uint8Array(await response.arrayBuffer());
-  if (request.method === "HEAD") await response.body?.cancel();
-  return { status: response.status, headers: out, body: bytes };
 }
 
 /** The request's `Authorization`, to ask the registry with the client's credentials. */
