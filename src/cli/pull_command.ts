@@ -110,7 +110,7 @@ async function pullInto(
         },
         output: output.kind === "file"
           ? { kind: "file", path: output.path, resume: settings.resume }
-          : { kind: "stream", stream: output.stream },
+          : { kind: "stream", stream: output.stream, label: output.label },
         insecureHosts: settings.skipTls ? hosts : [],
         caCerts,
         env: context.env,

@@ -50,7 +50,12 @@ export interface PullOptions {
      * streamed into. `resume: false` ignores a partial archive left by an earlier run.
      */
     | { kind: "file"; path: string; resume?: boolean }
-    | { kind: "stream"; stream: WritableStream<Uint8Array> };
+    | {
+      kind: "stream";
+      stream: WritableStream<Uint8Array>;
+      /** What progress calls the stream. Default: "standard output". */
+      label?: string;
+    };
   platform: PlatformChoice;
   /** The platform `manifest.json` describes when a whole index is kept (the host's). */
   defaultPlatform: Platform;
@@ -117,6 +122,7 @@ export async function pullImages(
     return await pull(sources, options, {
       kind: "stream",
       stream: outputWritable(file, target.path),
+      label: options.output.path,
     });
   } finally {
     try {
@@ -188,6 +194,7 @@ async function pull(
     downloaded = (await writeArchiveStream(output.stream, layout, {
       ...common,
       maxConcurrent: options.maxConcurrent,
+      ...(output.label !== undefined ? { label: output.label } : {}),
     })).downloaded;
   }
   return {

@@ -34,6 +34,8 @@ export interface WriteStreamOptions {
   aheadBytes?: number;
   /** Where each layer's running sha256 is kept. Default: this thread. */
   newHash?: () => RunningHash;
+  /** What progress calls the stream (a device's path, say). Default: "standard output". */
+  label?: string;
 }
 
 const DEFAULT_AHEAD_BYTES = 32 * 1024 * 1024;
@@ -55,7 +57,7 @@ export async function writeArchiveStream(
   const lanes = new Map(blobs.map((b) => [b.digest, new Lane(share)]));
   options.sink({
     type: "plan",
-    image: "standard output",
+    image: options.label ?? "standard output",
     blobs: blobs.length,
     bytes: blobs.reduce((sum, b) => sum + b.size, 0),
   });

@@ -134,6 +134,7 @@ integrationTest("pull -o /dev/full: one line naming it and why, exit 1, nothing 
     "Error: Cannot write the archive to /dev/full: no space left on device (ENOSPC)",
   ]);
   assertEquals(lines(result.stdout), [], "no image is reported pulled");
+  assert(lines(result.stderr)[0]!.endsWith(" into /dev/full"), result.stderr);
   assert((await Deno.lstat("/dev/full")).isCharDevice, "/dev/full is no longer a device");
   assert(!(await Deno.lstat("/dev/full.partial").then(() => true, () => false)));
 }, { tools: ["docker-registry"] });
