@@ -6,6 +6,7 @@ import { type Compression, LEVELS } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
 import {
   type ImageReference,
+  isRepositoryName,
   parseReference,
   parseRegistryPrefix,
   TAG_PATTERN,
@@ -149,17 +150,13 @@ export function pushTargets(
   return references;
 }
 
-/** A repository name, without registry, tag or digest (distribution's grammar). */
-const REPOSITORY =
-  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-
 /** `mountFrom`: a repository name, not one of the targets' (it is mounted from, on their registry). */
 export function mountFromOption(
   mountFrom: string | undefined,
   targets: readonly ImageReference[],
 ): string | undefined {
   if (mountFrom === undefined) return undefined;
-  if (!REPOSITORY.test(mountFrom)) {
+  if (!isRepositoryName(mountFrom)) {
     throw new InvalidOptionError(
       `mountFrom expects a repository name (no registry, tag or digest), got "${mountFrom}"`,
       { option: "mountFrom", reason: "invalid-repository", value: mountFrom },

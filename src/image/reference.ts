@@ -40,7 +40,9 @@ export const DOCKER_HUB = "docker.io";
 const DOCKER_HUB_API = "registry-1.docker.io";
 const DEFAULT_TAG = "latest";
 
-const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+/** A repository name: components joined by `/` (distribution's grammar; no length limit). */
+const REPOSITORY =
+  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 /** A tag as the distribution spec allows it. */
 export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 /** {@linkcode TAG_PATTERN} in words, for the hint of every refused tag. */
@@ -231,9 +233,26 @@ function tagAndDigest(parts: NameParts): { tag?: string; digest?: string } {
   return { tag: parts.tag ?? DEFAULT_TAG };
 }
 
+/**
+ * Whether `name` is a repository name as distribution's grammar writes it: lowercase
+ * components of letters and digits, separated inside by `.`, `_`, `__` or dashes, joined by
+ * `/`. No registry, tag or digest. The grammar only: a reference's repository is also refused
+ * over 255 characters ({@linkcode parseReference}).
+ *
+ * @example
+ * ```ts
+ * import { isRepositoryName } from "./reference.ts";
+ * isRepositoryName("team/base-image"); // true
+ * isRepositoryName("Team/Base"); // false
+ * isRepositoryName("team//base"); // false
+ * ```
+ */
+export function isRepositoryName(name: string): boolean {
+  return REPOSITORY.test(name);
+}
+
 function validateRepository(name: string): string {
-  const components = name.split("/");
-  if (name === "" || !components.every((c) => COMPONENT.test(c))) {
+  if (!isRepositoryName(name)) {
     throw invalidReference(`Invalid repository name "${name}"`, {
       hint: "Repository names are lowercase letters, digits and separators (. _ __ -), " +
         "in components joined by /",

@@ -3,6 +3,7 @@ import {
   familiarName,
   formatReference,
   type ImageReference,
+  isRepositoryName,
   parseReference,
   parseRegistryPrefix,
   registryBaseUrl,
@@ -216,6 +217,49 @@ Deno.test("parseReference rejects malformed input with an InvalidOptionError and
     const error = assertThrows(() => parseReference(input), InvalidOptionError, message);
     assert(error.hint !== undefined && error.hint.length > 0, `no hint for ${input}`);
   }
+});
+
+Deno.test("isRepositoryName: distribution's grammar, for references and mountFrom alike", () => {
+  const accepted = [
+    "a",
+    "a/b-c_d.e",
+    "team/base",
+    "a__b",
+    "a---b",
+    "0/9",
+    "x/".repeat(200) + "x",
+  ];
+  const refused = [
+    "",
+    "Team/Base",
+    "aB",
+    "a//b",
+    "/a",
+    "a/",
+    "a___b",
+    "a..b",
+    "a_.b",
+    "-a",
+    "a-",
+    "_a",
+    "a:1",
+    "a@sha256:00",
+    "host.example:5000/a",
+    "a b",
+    "a\n",
+  ];
+  for (const name of accepted) assert(isRepositoryName(name), name);
+  for (const name of refused) assert(!isRepositoryName(name), JSON.stringify(name));
+});
+
+Deno.test("parseReference takes a repository of 255 characters, not 256", () => {
+  const name = (length: number) => `team/${"a".repeat(length - 5)}`;
+  assertEquals(parseReference(`registry.example.com/${name(255)}:1`).repository, name(255));
+  assertThrows(
+    () => parseReference(`registry.example.com/${name(256)}:1`),
+    InvalidOptionError,
+    "Repository name is longer than 255 characters",
+  );
 });
 
 Deno.test("parseReference never puts the password of a bad URL in the error text", () => {
