@@ -38,32 +38,34 @@ export function integerOption(
   return value;
 }
 
+/**
+ * The range of each limit a run that talks to a registry takes, inclusive: the API's options
+ * ({@linkcode registryLimits}) and the CLI's flags and variables (`--max-concurrent`,
+ * `--retry-attempts`, `--timeout`) check against this one table.
+ */
+export const LIMITS = {
+  maxConcurrent: { min: 1, max: 64 },
+  retryAttempts: { min: 0, max: 100 },
+  /** One second to a week. */
+  timeoutSeconds: { min: 1, max: 7 * 24 * 3600 },
+} as const satisfies Record<string, { min: number; max: number }>;
+
 /** The limits every run that talks to a registry takes, each in its range or its default. */
 export function registryLimits(
-  options: Pick<RegistryOptions, "maxConcurrent" | "retryAttempts" | "timeoutSeconds">,
-): { maxConcurrent: number; retryAttempts: number; timeoutSeconds: number } {
+  options: Pick<RegistryOptions, keyof typeof LIMITS>,
+): Record<keyof typeof LIMITS, number> {
+  const limit = (option: keyof typeof LIMITS) =>
+    integerOption(
+      option,
+      options[option],
+      DEFAULTS[option],
+      LIMITS[option].min,
+      LIMITS[option].max,
+    );
   return {
-    maxConcurrent: integerOption(
-      "maxConcurrent",
-      options.maxConcurrent,
-      DEFAULTS.maxConcurrent,
-      1,
-      64,
-    ),
-    retryAttempts: integerOption(
-      "retryAttempts",
-      options.retryAttempts,
-      DEFAULTS.retryAttempts,
-      0,
-      100,
-    ),
-    timeoutSeconds: integerOption(
-      "timeoutSeconds",
-      options.timeoutSeconds,
-      DEFAULTS.timeoutSeconds,
-      1,
-      7 * 24 * 3600,
-    ),
+    maxConcurrent: limit("maxConcurrent"),
+    retryAttempts: limit("retryAttempts"),
+    timeoutSeconds: limit("timeoutSeconds"),
   };
 }
 

@@ -3,7 +3,7 @@
  * defaults. Everything is validated here, so the core receives only sound values.
  */
 import { DEFAULTS } from "../api/options.ts";
-import { MIN_CHUNK, mountFromOption, pushTargets } from "../api/checks.ts";
+import { LIMITS, MIN_CHUNK, mountFromOption, pushTargets } from "../api/checks.ts";
 import { asUsage, UsageError } from "./usage_error.ts";
 import { type ImageReference, TAG_HINT, TAG_PATTERN } from "../image/reference.ts";
 import { parseBoolean, parseBytes, parseDuration, parseInteger } from "./units.ts";
@@ -349,21 +349,21 @@ export function sharedSettings(
       flags.timeout,
       "--timeout",
       ENV.timeout,
-      (t, n) => parseDuration(t, n, 1, 7 * 24 * 3600),
+      (t, n) => parseDuration(t, n, LIMITS.timeoutSeconds.min, LIMITS.timeoutSeconds.max),
       DEFAULTS.timeoutSeconds,
     ),
     maxConcurrent: setting(
       flags.maxConcurrent,
       "--max-concurrent",
       ENV.maxConcurrent,
-      (t, n) => parseInteger(t, n, 1, 64),
+      (t, n) => parseInteger(t, n, LIMITS.maxConcurrent.min, LIMITS.maxConcurrent.max),
       DEFAULTS.maxConcurrent,
     ),
     retryAttempts: setting(
       flags.retryAttempts,
       "--retry-attempts",
       ENV.retryAttempts,
-      (t, n) => parseInteger(t, n, 0, 100),
+      (t, n) => parseInteger(t, n, LIMITS.retryAttempts.min, LIMITS.retryAttempts.max),
       DEFAULTS.retryAttempts,
     ),
     skipTls: pickBool(flags.skipTls, ENV.skipTls) ?? false,

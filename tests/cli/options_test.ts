@@ -8,6 +8,8 @@ import {
   resolveSettings,
 } from "../../src/cli/options.ts";
 import { TAG_HINT } from "../../src/image/reference.ts";
+import { LIMITS, registryLimits } from "../../src/api/checks.ts";
+import { InvalidOptionError } from "../../src/errors.ts";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../helpers/assert.ts";
 
 const BASE: RawFlags = { file: "app.tar", repositoryUrl: "registry.example.com/team/app:1" };
@@ -260,6 +262,36 @@ Deno.test("resolveSettings validates counts and sizes from flags and environment
   assertEquals(resolve({ chunkSize: "64KiB" }).chunkSize, 64 * 1024);
   assertEquals(resolve({ timeout: "604800" }).timeoutSeconds, 7 * 24 * 3600);
   assertThrows(() => resolve({ timeout: "604801" }), UsageError, "--timeout");
+});
+
+Deno.test("the shared flags and the API's options take the ranges of one table, LIMITS", () => {
+  const flags = {
+    maxConcurrent: "maxConcurrent",
+    retryAttempts: "retryAttempts",
+    timeoutSeconds: "timeout",
+  } as const;
+  for (const [option, { min, max }] of Object.entries(LIMITS)) {
+    const key = option as keyof typeof LIMITS;
+    for (const bound of [min, max]) {
+      assertEquals(resolve({ [flags[key]]: String(bound) })[key], bound, `${option} ${bound}`);
+      assertEquals(registryLimits({ [key]: bound })[key], bound, `${option} ${bound}`);
+    }
+    for (const past of [min - 1, max + 1].filter((n) => n >= 0)) {
+      assertThrows(() => resolve({ [flags[key]]: String(past) }), UsageError);
+      assertThrows(() => registryLimits({ [key]: past }), InvalidOptionError);
+    }
+  }
+  // The words users see, unchanged since the ranges moved into the table.
+  const words: [RawFlags, string][] = [
+    [{ maxConcurrent: "0" }, '--max-concurrent expects a whole number from 1 to 64, got "0"'],
+    [{ maxConcurrent: "65" }, '--max-concurrent expects a whole number from 1 to 64, got "65"'],
+    [{ retryAttempts: "101" }, '--retry-attempts expects a whole number from 0 to 100, got "101"'],
+    [{ timeout: "0" }, '--timeout expects a duration from 1s to 168h, got "0"'],
+    [{ timeout: "8d" }, '--timeout expects a duration from 1s to 168h, got "8d"'],
+  ];
+  for (const [flag, message] of words) {
+    assertEquals(assertThrows(() => resolve(flag), UsageError).message, message);
+  }
 });
 
 Deno.test("resolveSettings: every bad environment value gets a hint that names the variable", () => {
