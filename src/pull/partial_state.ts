@@ -20,6 +20,7 @@
 import { createHash } from "node:crypto";
 import { isSha256Hex } from "../digest.ts";
 import { writeFileAtomic } from "../state_files.ts";
+import { StateWriteError } from "./pull_errors.ts";
 import type { TarLayout } from "./tar_layout.ts";
 
 /** Saved progress of one layer. */
@@ -105,12 +106,19 @@ export function encodePartialState(state: Omit<PartialState, "updatedAt">): Uint
   );
 }
 
-/** Writes the state atomically. */
+/**
+ * Writes the state atomically; a failure is a {@linkcode StateWriteError} naming `path` and
+ * why (the system's own error names no path, or the temporary file's).
+ */
 export async function savePartialState(
   path: string,
   state: Omit<PartialState, "updatedAt">,
 ): Promise<void> {
-  await writeFileAtomic(path, encodePartialState(state));
+  try {
+    await writeFileAtomic(path, encodePartialState(state));
+  } catch (error) {
+    throw new StateWriteError(path, error);
+  }
 }
 
 /**

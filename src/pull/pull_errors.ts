@@ -68,15 +68,34 @@ export class OutputWriteError extends PullError {
    * system's error; `more` is said after the reason.
    */
   constructor(readonly path: string, cause: unknown, more?: string) {
-    const code = osErrorCode(cause);
-    super(
-      `Cannot write the archive to ${path}: ${osErrorWords(cause)}${code ? ` (${code})` : ""}${
-        more ? `; ${more}` : ""
-      }`,
-      { cause },
-    );
-    this.code = code;
+    super(cannotWrite("the archive", path, cause, more), { cause });
+    this.code = osErrorCode(cause);
   }
+}
+
+/**
+ * Writing a pull's resume state (`OUTPUT.partial.json`, beside `OUTPUT.partial`) failed. The
+ * message names the state file and the system's reason: `Cannot write the pull's resume state
+ * to out.tar.partial.json: read-only file system (EROFS)`.
+ */
+export class StateWriteError extends PullError {
+  /** Always "StateWriteError". */
+  override name = "StateWriteError";
+  /** The system's error code (`ENOSPC`, `EACCES`…), when it has one. */
+  readonly code: string | undefined;
+  /** `path` is the state file; `cause` the system's error. */
+  constructor(readonly path: string, cause: unknown) {
+    super(cannotWrite("the pull's resume state", path, cause), { cause });
+    this.code = osErrorCode(cause);
+  }
+}
+
+/** `Cannot write WHAT to PATH: why (CODE); more`, the one line of a failed write. */
+function cannotWrite(what: string, path: string, cause: unknown, more?: string): string {
+  const code = osErrorCode(cause);
+  return `Cannot write ${what} to ${path}: ${osErrorWords(cause)}${code ? ` (${code})` : ""}${
+    more ? `; ${more}` : ""
+  }`;
 }
 
 /**

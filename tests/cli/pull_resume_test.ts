@@ -2,7 +2,8 @@
  * A pull that stops part-way continues where it stopped: killed with SIGKILL in the middle of
  * a 64 MiB layer, the rerun asks for the rest with a Range request (counted in the registry's
  * access log) and the archive is whole; `--no-resume` downloads it all again; a full disk
- * leaves no archive at the final path and keeps the state for the rerun.
+ * leaves no archive at the final path and keeps the state for the rerun; a state file that
+ * cannot be written is one line naming it.
  */
 import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
@@ -148,6 +149,31 @@ integrationTest(
     await Deno.copyFile(`${out}.partial.json`, `${roomy}.partial.json`);
     const rerun = await pull([`${registry.url}/disk/app:1`, "-o", roomy]);
     assertEquals(rerun.code, 0, rerun.stderr);
+  },
+  { tools: ["docker-registry"] },
+);
+
+integrationTest(
+  "a state file that cannot be written: one line naming it and why, nothing downloaded",
+  async () => {
+    await using registry = await startRegistry();
+    await using dir = await tempDir();
+    const { fixture } = await seed(registry, "state/app:1", [{
+      name: "s:1",
+      layerSizes: [40_000],
+    }]);
+    const out = `${dir.path}/app.tar`;
+    // A directory where the state file goes: the archive's directory takes files, the state's
+    // rename over it fails (EISDIR), as root or not.
+    await Deno.mkdir(`${out}.partial.json`);
+    const result = await pull([`${registry.url}/state/app:1`, "-o", out]);
+    assertEquals(result.code, 1, result.stderr);
+    const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
+    assertEquals(errors, [
+      `Error: Cannot write the pull's resume state to ${out}.partial.json: is a directory (EISDIR)`,
+    ]);
+    assert(!(await exists(out)), "no archive at the final path");
+    assertEquals(await blobGets(registry, fixture.images[0]!.layerDigests[0]!), []);
   },
   { tools: ["docker-registry"] },
 );
