@@ -75,7 +75,7 @@ export type { ArchiveKind } from "./src/inspect/archive_kind.ts";
 export { ArchiveError, InvalidOptionError } from "./src/errors.ts";
 export type { DistributionErrorCode } from "./src/registry/error_codes.ts";
 export { NetworkError, RegistryError } from "./src/registry/registry_error.ts";
-export { AuthError } from "./src/registry/auth_error.ts";
+export { AuthError, TokenServiceError } from "./src/registry/auth_error.ts";
 export { CredentialStoreError } from "./src/credentials/docker_config.ts";
 export {
   BlobDigestError,

@@ -7,7 +7,9 @@
  * code raised from a decided answer keep that decision: {@linkcode UploadSessionLostError} is
  * `session-gone`, {@linkcode WritesRefusedError} `writes-refused`,
  * {@linkcode ChunkedUploadRefusedError} `method-refused`, and {@linkcode AuthError}
- * `auth-refused`. It sits above both the table and the error classes, and neither imports it.
+ * `auth-refused`. A {@linkcode TokenServiceError} is `fatal`: the token request was retried
+ * already (its `token` phase), and retrying the request it was for would retry it again. It
+ * sits above both the table and the error classes, and neither imports it.
  *
  * @example Asking about a failed request without reading its status
  * ```ts
@@ -22,7 +24,7 @@
  * ```
  */
 import { type Answer, type AnswerKind, classifyAnswer, type RequestPhase } from "./answer_table.ts";
-import { AuthError } from "./auth_error.ts";
+import { AuthError, TokenServiceError } from "./auth_error.ts";
 import { NetworkError, RegistryError } from "./registry_error.ts";
 import {
   ChunkedUploadRefusedError,
@@ -56,6 +58,9 @@ export function answerOf(error: unknown, phase: RequestPhase = "request"): Answe
   }
   if (error instanceof ChunkedUploadRefusedError) {
     return decided("method-refused", error.name, "the registry refused chunked uploads");
+  }
+  if (error instanceof TokenServiceError) {
+    return decided("fatal", error.name, "the token request was retried as far as it may be");
   }
   if (error instanceof AuthError) {
     return decided("auth-refused", error.name, "the credentials were refused");

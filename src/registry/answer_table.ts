@@ -22,10 +22,15 @@
  * | `retry`          | 408, 425, 429, 500, 502-504, TOOMANYREQUESTS, UNAVAILABLE | any                             |
  * | `too-large`      | 413                                                       | any                             |
  * | `not-found`      | 404, 403, 401                                             | probe                           |
- * | `auth-refused`   | 401, 403                                                  | token                           |
+ * | `auth-refused`   | 401, 403; 400 with a refusal code (see below)             | token                           |
  * | `refresh-auth`   | 401                                                       | any but token                   |
  * | `not-found`      | 404, MANIFEST_UNKNOWN, NAME_UNKNOWN, BLOB_UNKNOWN         | request                         |
  * | `fatal`          | anything else                                             | any                             |
+ *
+ * A token service's 5xx, 429 and dropped connections are retried as the registry's are (the
+ * `retry` row); its refusal of the credentials is not (a wrong password stays wrong): 401,
+ * 403, or 400 with distribution's UNAUTHORIZED or DENIED or an OAuth2 refusal of the grant
+ * (`invalid_grant`, `invalid_client`, `unauthorized_client`, `unauthorized`).
  *
  * The table reads facts only (a status and codes), never an error class, so the errors can
  * ask it: `registry_error.ts` reads {@linkcode isTemporaryAnswer} for
@@ -136,6 +141,20 @@ const CHUNKS_REFUSED: ReadonlySet<number> = new Set([400, 405, 415, 501]);
  */
 const STREAM_REFUSED: ReadonlySet<number> = new Set([400, 405, 411, 415, 501]);
 
+/**
+ * Codes with which a token service refuses the credentials on a 400: distribution's, and
+ * OAuth2's (RFC 6749 5.2: an OAuth2 token endpoint answers a refresh token it does not take,
+ * docker's `identitytoken`, with 400 `invalid_grant`).
+ */
+const TOKEN_REFUSAL_CODES: readonly string[] = [
+  "UNAUTHORIZED",
+  "DENIED",
+  "invalid_grant",
+  "invalid_client",
+  "unauthorized_client",
+  "unauthorized",
+];
+
 /** Statuses of a registry whose router has no referrers route. */
 const NO_REFERRERS_ROUTE: ReadonlySet<number> = new Set([404, 405, 501]);
 
@@ -235,8 +254,10 @@ export const ANSWER_TABLE: readonly AnswerRow[] = [
   {
     kind: "auth-refused",
     phases: ["token"],
-    matches: (status) => status === 401 || status === 403,
-    because: "the token service refused the credentials",
+    matches: (status, has) =>
+      status === 401 || status === 403 || (status === 400 && TOKEN_REFUSAL_CODES.some(has)),
+    because: "the token service refused the credentials (OAuth2 token endpoints say so with " +
+      "400 invalid_grant): asking again cannot change its mind",
   },
   {
     kind: "refresh-auth",

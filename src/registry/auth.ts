@@ -7,19 +7,25 @@
  * depends on a store that may be broken. Tokens are cached per scope set and refreshed before
  * they expire; one fetch serves every concurrent request that needs it; and once the registry
  * has refused us, every other request fails at once instead of asking again.
+ *
+ * A token request is retried as a registry request is (the client's policy: attempts,
+ * backoff, `Retry-After`, the abort signal), as the answer table's `token` rows say: a 5xx,
+ * 429 or dropped connection is tried again, a refusal of the credentials never is.
  */
 import type { ProgressSink } from "../progress/events.ts";
+import { answerOf } from "./answer_class.ts";
 import { classifyAnswer } from "./answer_table.ts";
-import { AuthError } from "./auth_error.ts";
+import { AuthError, TokenServiceError } from "./auth_error.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import { redactUrl } from "./redact.ts";
 import type { CredentialLookup, Credentials } from "./credentials.ts";
-import { parseErrorCodes } from "./error_codes.ts";
-import { RegistryError } from "./registry_error.ts";
+import { NetworkError, parseRetryAfter, RegistryError } from "./registry_error.ts";
+import { type RetryOptions, withRetries } from "./retry.ts";
 import {
   type CachedToken,
   encodeBasic,
   mergeScopes,
+  parseTokenErrorCodes,
   parseTokenResponse,
   tokenRequest,
 } from "./token.ts";
@@ -45,8 +51,13 @@ export interface AuthenticatorOptions {
   /** Credentials known now, or a lookup run at the registry's first challenge. */
   credentials?: Credentials | CredentialLookup;
   transport: Transport;
-  /** Receives an `http` event per token request (for `--verbose`) and warnings. */
+  /** Receives an `http` event per token request (for `--verbose`), `retry` events and warnings. */
   sink?: ProgressSink;
+  /**
+   * How a failed token request is retried: the registry client's policy (`--retry-attempts`,
+   * backoff tuning). The abort signal is each call's own. Default: no retries.
+   */
+  retry?: Omit<RetryOptions, "signal" | "retryable" | "onRetry">;
   now?: () => number;
 }
 
@@ -243,10 +254,77 @@ export class Authenticator {
     return token;
   }
 
+  /**
+   * Asks the token service for a token, as often as the retry policy allows when it fails in
+   * a way that may pass; after the last attempt (or a failure no retry can change), one
+   * {@linkcode TokenServiceError} names the realm, the answer and the attempts made.
+   */
   async #fetch(scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
-    const bearer = this.#bearer!;
-    const url = new URL(bearer.realm);
-    const request = tokenRequest(url, bearer.service, scopes, this.#credentials);
+    const realm = new URL(this.#bearer!.realm);
+    const action = `get a token from ${redactUrl(realm)}`;
+    let attempts = 0;
+    try {
+      return await withRetries(() => {
+        attempts++;
+        return this.#fetchOnce(realm, scopes, action, signal);
+      }, {
+        ...(this.#options.retry ?? { retries: 0 }),
+        ...(signal ? { signal } : {}),
+        retryable: (error) => answerOf(error, "token").kind === "retry",
+        onRetry: ({ attempt, delayMs, error }) => {
+          this.#options.sink?.({
+            type: "retry",
+            subject: { kind: "request", action },
+            attempt,
+            delayMs,
+            reason: error.message,
+            ...(error instanceof RegistryError ? { status: error.status } : {}),
+          });
+        },
+      });
+    } catch (error) {
+      if (signal?.aborted || error instanceof AuthError || error instanceof TokenServiceError) {
+        throw error;
+      }
+      throw this.#serviceFailed(realm, error, attempts);
+    }
+  }
+
+  /** The one-line error for a token service that failed `attempts` times, the last with `error`. */
+  #serviceFailed(realm: URL, error: unknown, attempts: number): TokenServiceError {
+    const after = answerOf(error, "token").kind === "retry"
+      ? ` after ${attempts} attempt${attempts === 1 ? "" : "s"}`
+      : "";
+    const where = `Token request to ${redactUrl(realm)} for ${this.#options.registryName}`;
+    if (error instanceof RegistryError) {
+      // Its answer says "<method> <url> answered <status> (<codes>)"; the realm is named already.
+      const said = error.answer.slice(`${error.method} ${error.url} answered `.length);
+      return new TokenServiceError(`${where} answered ${said}${after}`, {
+        registryError: error,
+        attempts,
+      });
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    // A network error says "<method> <url> failed: <reason>"; the realm is named already.
+    const reason = error instanceof NetworkError &&
+        message.startsWith(`${error.method} ${error.url} failed: `)
+      ? message.slice(`${error.method} ${error.url} failed: `.length)
+      : message;
+    return new TokenServiceError(`${where} failed${after}: ${reason}`, { cause: error, attempts });
+  }
+
+  /**
+   * One token request. Throws the answer as a {@linkcode RegistryError} (for the retry policy
+   * to decide on), a refusal as an {@linkcode AuthError}, and a 200 without a token as a
+   * `SyntaxError`.
+   */
+  async #fetchOnce(
+    realm: URL,
+    scopes: string[],
+    action: string,
+    signal?: AbortSignal,
+  ): Promise<CachedToken> {
+    const request = tokenRequest(realm, this.#bearer!.service, scopes, this.#credentials);
     const started = performance.now();
     let response: TransportResponse;
     try {
@@ -255,33 +333,31 @@ export class Authenticator {
       this.#logHttp(request.method, request.url, "error", started);
       throw error;
     }
-    // The URL holds service and scopes only; a refresh token travels in the body, never logged.
+    // The URL holds service and scopes only; a refresh token travels in the body, never logged,
+    // and Basic credentials in a header, never logged either.
     this.#logHttp(request.method, request.url, response.status, started);
-    // 401 and 403 refuse the credentials; any other failure is not retried here (the answer
-    // table's token rows).
-    if (classifyAnswer(response, "token").kind === "auth-refused") {
-      const text = await response.text(64 * 1024).catch(() => "");
-      throw this.#refuse(
-        undefined,
-        false,
-        new RegistryError({
-          method: request.method,
-          url: redactUrl(url),
-          status: response.status,
-          statusText: response.statusText,
-          codes: parseErrorCodes(text),
-        }),
-      );
-    }
     if (response.status !== 200) {
-      await response.discard();
-      throw new AuthError(
-        `Token request to ${redactUrl(url)} for ${this.#options.registryName} answered ` +
-          `${response.status} ${response.statusText}`,
-      );
+      const text = await response.text(64 * 1024).catch(() => "");
+      const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
+      const codes = parseTokenErrorCodes(text);
+      const answer = new RegistryError({
+        method: request.method,
+        url: redactUrl(request.url),
+        status: response.status,
+        statusText: response.statusText,
+        codes,
+        action,
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      });
+      // 401, 403, or a 400 that says so, refuse the credentials (the answer table's token rows).
+      if (classifyAnswer(answer, "token").kind === "auth-refused") {
+        throw this.#refuse(undefined, false, answer);
+      }
+      throw answer;
     }
     const token = parseTokenResponse(await response.text(1024 * 1024), this.#now());
-    if (!token) throw new AuthError(`Token server ${redactUrl(url)} sent no token`);
+    // Not worth another attempt: a server that answers 200 without a token does so again.
+    if (!token) throw new SyntaxError("its 200 answer holds no token");
     return token;
   }
 

@@ -1,8 +1,9 @@
 /**
  * Bearer token plumbing: the token request (Basic `GET` or OAuth2 refresh-token `POST`), the
- * token response, and scope lists.
+ * token response, the token service's error body, and scope lists.
  */
 import type { Credentials } from "./credentials.ts";
+import { type DistributionErrorCode, parseErrorCodes } from "./error_codes.ts";
 
 /** A token and when to replace it. */
 export interface CachedToken {
@@ -45,6 +46,27 @@ export function parseTokenResponse(body: string, now: number): CachedToken | und
   const lifetime = expiresIn * 1000;
   const margin = Math.min(REFRESH_MARGIN_MS, lifetime / 4);
   return { value, refreshAt: issuedAt + lifetime - margin };
+}
+
+/**
+ * The codes of a token service's error answer, for the answer table's `token` rows: the
+ * distribution spec's `errors` (`UNAUTHORIZED`, `DENIED`), or an OAuth2 error (RFC 6749 5.2:
+ * `{"error":"invalid_grant","error_description":…}`), which a refresh-token `POST` gets, its
+ * `error` taken as the code as it is written.
+ */
+export function parseTokenErrorCodes(body: string): DistributionErrorCode[] {
+  const codes = parseErrorCodes(body);
+  if (codes.length > 0) return codes;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  if (typeof parsed !== "object" || parsed === null) return [];
+  const { error, error_description: description } = parsed as Record<string, unknown>;
+  if (typeof error !== "string" || error === "") return [];
+  return [{ code: error, message: typeof description === "string" ? description : "" }];
 }
 
 /**

@@ -5,7 +5,7 @@
 import { assertEquals } from "../helpers/assert.ts";
 import { answerOf } from "../../src/registry/answer_class.ts";
 import type { AnswerKind } from "../../src/registry/answer_table.ts";
-import { AuthError } from "../../src/registry/auth_error.ts";
+import { AuthError, TokenServiceError } from "../../src/registry/auth_error.ts";
 import { NetworkError, RegistryError } from "../../src/registry/registry_error.ts";
 import {
   ChunkedUploadRefusedError,
@@ -40,6 +40,14 @@ Deno.test("answerOf keeps the decision an upload error was raised from", () => {
     [new ChunkedUploadRefusedError("no chunks", { cause }), "method-refused"],
     [new AuthError("refused", { registryError: cause }), "auth-refused"],
     [new AuthError("no token"), "auth-refused"],
+    // Retried already as a token request: the request it was for must not retry it again.
+    [
+      new TokenServiceError("503 after 4 attempts", {
+        registryError: new RegistryError({ method: "GET", url, status: 503 }),
+        attempts: 4,
+      }),
+      "fatal",
+    ],
     [new NetworkError("GET", url, "reset", { temporary: true }), "retry"],
     [new NetworkError("GET", url, "certificate", { temporary: false }), "fatal"],
     [

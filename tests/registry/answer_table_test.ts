@@ -113,6 +113,13 @@ const CASES: Case[] = [
   // Credentials.
   [401, [], "token", "auth-refused"],
   [403, [], "token", "auth-refused"],
+  // A token service refuses a grant with 400 too (OAuth2's invalid_grant): never retried.
+  [400, ["invalid_grant"], "token", "auth-refused"],
+  [400, ["unauthorized"], "token", "auth-refused"],
+  [400, ["UNAUTHORIZED"], "token", "auth-refused"],
+  [400, ["invalid_grant"], "request", "fatal"],
+  [400, [], "token", "fatal"],
+  [400, ["invalid_request"], "token", "fatal"],
   [401, [], "request", "refresh-auth"],
   [401, [], "write", "refresh-auth"],
   [401, [], "chunk", "refresh-auth"],

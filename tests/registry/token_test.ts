@@ -1,4 +1,4 @@
-import { mergeScopes, parseTokenResponse } from "../../src/registry/token.ts";
+import { mergeScopes, parseTokenErrorCodes, parseTokenResponse } from "../../src/registry/token.ts";
 import { assertEquals } from "../helpers/assert.ts";
 
 const NOW = Date.parse("2024-05-01T12:00:00Z");
@@ -108,4 +108,20 @@ Deno.test("mergeScopes joins actions per resource, push first, keeping other sco
     [["odd"], ["odd"]],
   ];
   for (const [input, expected] of cases) assertEquals(mergeScopes(input), expected);
+});
+
+Deno.test("parseTokenErrorCodes reads distribution's errors and an OAuth2 error", () => {
+  assertEquals(parseTokenErrorCodes('{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}'), [
+    { code: "UNAUTHORIZED", message: "no" },
+  ]);
+  assertEquals(
+    parseTokenErrorCodes('{"error":"invalid_grant","error_description":"token revoked"}'),
+    [{ code: "invalid_grant", message: "token revoked" }],
+  );
+  assertEquals(parseTokenErrorCodes('{"error":"unauthorized"}'), [
+    { code: "unauthorized", message: "" },
+  ]);
+  for (const body of ["", "<html>503</html>", "null", '{"error":""}', '{"error":3}', "[1]"]) {
+    assertEquals(parseTokenErrorCodes(body), [], body);
+  }
 });
