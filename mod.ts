@@ -12,7 +12,9 @@
  * the work and rejects with the signal's reason. Failures are typed: an
  * {@linkcode InvalidOptionError} before anything is sent, an {@linkcode ArchiveError} for an
  * unreadable archive, an {@linkcode AuthError} or a {@linkcode RegistryError} (status and the
- * registry's error codes) for a registry's refusal. The library never writes to stdout or
+ * registry's error codes) for a registry's refusal, a {@linkcode TokenServiceError} when the
+ * registry's token service keeps failing, an {@linkcode OutputWriteError} when a pull's output
+ * can't be written. The library never writes to stdout or
  * stderr and never exits the process.
  *
  * @example Push an archive, pull it back, and inspect what came back
@@ -81,6 +83,8 @@ export {
   BlobDigestError,
   DiskFullError,
   ImageNotFoundError,
+  OutputWriteError,
   PlatformNotFoundError,
   PullError,
+  StateWriteError,
 } from "./src/pull/pull_errors.ts";
