@@ -1,4 +1,5 @@
 import { readRange, readRangeBytes } from "../../src/archive/byte_range.ts";
+import { POOLED_SIZE, release } from "../../src/release.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { concat, openFileCount, tempDir, writeFile } from "./_tar_fixtures.ts";
 
@@ -37,6 +38,71 @@ Deno.test("readRange yields a fresh buffer per chunk that the consumer may keep"
   for (const chunk of kept) assert(chunk.byteOffset === 0 && chunk.buffer.byteLength === 512);
   const again = await collect(readRange(path, 512, 512, { chunkSize: 512 }));
   assertEquals(again[0], DATA.subarray(512, 1024));
+});
+
+Deno.test("readRange reuses the chunks its consumer releases, every byte intact", async () => {
+  await using dir = await tempDir();
+  const data = Uint8Array.from({ length: 3 * POOLED_SIZE + 12_345 }, (_, i) => (i * 7) % 253);
+  const path = await writeFile(dir.path, "data", data);
+  const out = new Uint8Array(data.length);
+  let at = 0;
+  for await (const chunk of readRange(path, 0, data.length)) {
+    out.set(chunk, at);
+    at += chunk.length;
+    release(chunk); // the next chunk may be this one's memory, filled again
+  }
+  assertEquals(at, data.length);
+  assertEquals(out, data);
+  // A range that starts mid-file reads from there, whatever a reused buffer held before.
+  const tail = await collect(readRange(path, POOLED_SIZE + 1, POOLED_SIZE));
+  assertEquals(concat(...tail), data.subarray(POOLED_SIZE + 1, 2 * POOLED_SIZE + 1));
+});
+
+/** Counts the synchronous and asynchronous reads of every FsFile while `body` runs. */
+async function countReads(body: () => Promise<void>): Promise<{ sync: number; async: number }> {
+  const counts = { sync: 0, async: 0 };
+  const proto = Deno.FsFile.prototype;
+  const { read, readSync } = proto;
+  proto.read = function (buffer) {
+    counts.async++;
+    return read.call(this, buffer);
+  };
+  proto.readSync = function (buffer) {
+    counts.sync++;
+    return readSync.call(this, buffer);
+  };
+  try {
+    await body();
+  } finally {
+    proto.read = read;
+    proto.readSync = readSync;
+  }
+  return counts;
+}
+
+Deno.test("readRange reads a regular file synchronously, every 8th read async", async () => {
+  // Sync reads save a thread round trip per chunk; the async ones give the event loop a turn
+  // even when the consumer never waits (a hash), so timers and Ctrl-C still get in.
+  await using dir = await tempDir();
+  const path = await writeFile(dir.path, "data", DATA);
+  const counts = await countReads(async () => {
+    const chunks = await collect(readRange(path, 0, 6400, { chunkSize: 64 }));
+    assertEquals(concat(...chunks), DATA.subarray(0, 6400));
+  });
+  assertEquals(counts, { sync: 88, async: 12 });
+});
+
+Deno.test({
+  name: "readRange reads what is not a regular file asynchronously",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    // A device (or a FIFO) may block for as long as it likes: never on the event loop.
+    const counts = await countReads(async () => {
+      const chunks = await collect(readRange("/dev/zero", 0, 640, { chunkSize: 64 }));
+      assertEquals(concat(...chunks), new Uint8Array(640));
+    });
+    assertEquals(counts, { sync: 0, async: 10 });
+  },
 });
 
 Deno.test("readRange closes its file when done, failed or stopped early", async () => {
