@@ -85,28 +85,38 @@ export function createTransport(options: TransportOptions): Transport {
 /**
  * Fails an exchange when no bytes move for the configured time. Our own timer rather than
  * `req.setTimeout`: a socket timeout is lost when node:http moves the request to a new socket.
+ * A kick only notes the time, and a timer that fires early waits out the rest: re-arming a
+ * node timer for every chunk of a body took about 0.03 CPU-s per 1.4 GB sent (issue 21).
  */
 class Watchdog {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ms: number;
   #onExpire: () => void;
+  #last = 0;
+  #stopped = false;
   expired = false;
   constructor(ms: number, onExpire: () => void) {
     this.#ms = ms;
     this.#onExpire = onExpire;
     this.kick();
+    this.#arm(ms);
   }
   /** Bytes moved: start counting again. */
   kick(): void {
-    if (this.expired) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.expired = true;
-      this.#onExpire();
-    }, this.#ms);
+    this.#last = performance.now();
   }
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
+  }
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      if (this.#stopped) return;
+      const idle = performance.now() - this.#last;
+      if (idle < this.#ms) return this.#arm(this.#ms - idle);
+      this.expired = true;
+      this.#onExpire();
+    }, ms);
   }
 }
 
