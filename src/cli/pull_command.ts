@@ -11,7 +11,13 @@ import { formatMillis, formatPercent, shortDigest } from "./progress/format.ts";
 import { retryText } from "./progress/retry_text.ts";
 import { PULL_WORDS } from "./progress/tty_frame.ts";
 import { partialPaths } from "../pull/partial_state.ts";
-import { DiskFullError, OutputWriteError, PlatformNotFoundError } from "../pull/pull_errors.ts";
+import {
+  DiskFullError,
+  isNoSpace,
+  OutputWriteError,
+  PlatformNotFoundError,
+  StateWriteError,
+} from "../pull/pull_errors.ts";
 import { registryBaseUrl } from "../image/reference.ts";
 import { runPullSettings } from "../api/pull_run.ts";
 import { readStdinPassword } from "./password_input.ts";
@@ -118,7 +124,7 @@ async function pullInto(
         signal: context.signal,
       });
     } catch (error) {
-      throw reword(error, settings.platform === undefined, output);
+      throw await reword(error, settings.platform === undefined, output);
     } finally {
       reporter.stop();
     }
@@ -154,16 +160,29 @@ async function pullInto(
 }
 
 /** Adds what only the CLI knows to a core error: which flag changes it, what a rerun does. */
-function reword(error: unknown, defaultPlatform: boolean, output: PullOutput): unknown {
+async function reword(
+  error: unknown,
+  defaultPlatform: boolean,
+  output: PullOutput,
+): Promise<unknown> {
   if (error instanceof PlatformNotFoundError) {
     const which = defaultPlatform
       ? ` (this machine's platform); choose one with --platform, or --platform all`
       : "; choose one of those with --platform, or --platform all";
     return new Error(`${error.message}${which}`, { cause: error });
   }
-  if (error instanceof OutputWriteError && output.kind === "file") {
+  if (
+    (error instanceof OutputWriteError || error instanceof StateWriteError) &&
+    output.kind === "file"
+  ) {
+    // A rerun continues only once there is room, or the device is back; any other failure
+    // (a directory in the way, a permission, a read-only file system) it would meet again.
+    const noRoom = error instanceof DiskFullError || isNoSpace(error.cause);
+    if (!noRoom && error.code !== "EIO") return error;
     const { data, state } = partialPaths(output.path);
-    const room = error instanceof DiskFullError ? "free some space and " : "";
+    // Only files that are there: a failure before the first state save keeps nothing.
+    if (!(await isFile(data)) || !(await isFile(state))) return error;
+    const room = noRoom ? "free some space and " : "";
     return new Error(
       `${error.message}. ${data} and ${state} are kept: ${room}run the same command again to ` +
         "continue",
@@ -180,6 +199,10 @@ function reword(error: unknown, defaultPlatform: boolean, output: PullOutput): u
     );
   }
   return error;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((info) => info.isFile, () => false);
 }
 
 const KIND_WORDS = {

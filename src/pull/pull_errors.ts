@@ -99,8 +99,9 @@ function cannotWrite(what: string, path: string, cause: unknown, more?: string):
 }
 
 /**
- * The disk is full (or the file size limit reached) while writing the archive. The partial
- * file and its state are kept, so a rerun once there is room continues.
+ * The disk is full (or the file size limit reached) while writing the archive. Once the
+ * pull's first state is saved, the partial file and its state are kept, so a rerun once there
+ * is room continues; before that, the partial file the run made is removed.
  */
 export class DiskFullError extends OutputWriteError {
   /** Always "DiskFullError". */

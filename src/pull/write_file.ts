@@ -146,12 +146,21 @@ export async function writeArchiveFile(
       ? new DiskFullError(paths.data, layout.totalSize, error)
       : new OutputWriteError(paths.data, error);
 
+  // A `.partial` this run makes is removed if it fails before its first state is saved: a
+  // full-size file with no state beside it continues nothing, and the next run would say it
+  // "belongs to another pull". One an earlier run left is never removed.
+  const made = !(await lexists(paths.data));
   try {
-    await layOutFile(paths.data, layout, saved === undefined ? 0 : layersEnd);
+    try {
+      await layOutFile(paths.data, layout, saved === undefined ? 0 : layersEnd);
+    } catch (error) {
+      throw writeError(error);
+    }
+    if (saved === undefined) await savePartialState(paths.state, await state());
   } catch (error) {
-    throw writeError(error);
+    if (made) await Deno.remove(paths.data).catch(() => {});
+    throw error;
   }
-  if (saved === undefined) await savePartialState(paths.state, await state());
 
   let reused = 0;
   let downloaded = 0;
@@ -390,4 +399,9 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** Whether anything is at `path`, a dangling symbolic link included. */
+async function lexists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
 }

@@ -2,8 +2,9 @@
  * `pull -o PATH` for every kind of PATH, against the real registry: a regular file is replaced
  * only when the archive is complete, anything else (a FIFO, a device, standard output by name)
  * is written into and left as it was, a symbolic link is kept and its target written; a path
- * that cannot take the archive is a usage error before the first request. Also `pull A A`,
- * and what an interruption says a rerun will find.
+ * that cannot take the archive is a usage error before the first request, and a directory in
+ * the way of its `.partial` one line with no advice to rerun. Also `pull A A`, and what an
+ * interruption says a rerun will find.
  */
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "../helpers/assert.ts";
 import { interruptedPull, openPullOutput } from "../../src/cli/pull_output.ts";
@@ -204,6 +205,29 @@ integrationTest(
     assertEquals(await leftovers(dir.path), []);
   },
   { tools: ["docker-registry", IS_ROOT ? "chattr" : "chmod"] },
+);
+
+integrationTest(
+  "a directory where OUTPUT.partial goes: one line naming it, no advice to run again",
+  async () => {
+    const { registry } = await seeded();
+    await using _ = registry;
+    await using dir = await tempDir();
+    const out = `${dir.path}/app.tar`;
+    // A rerun meets the same directory: saying the partial archive is kept for it would be
+    // wrong twice over (there is no state file either).
+    await Deno.mkdir(`${out}.partial`);
+    const result = await pull([`${registry.url}/app:1`, "-o", out]);
+    assertEquals(result.code, 1, result.stderr);
+    const errors = lines(result.stderr).filter((line) => line.startsWith("Error"));
+    assertEquals(errors, [
+      `Error: Cannot write the archive to ${out}.partial: is a directory (EISDIR)`,
+    ]);
+    assert(!result.stderr.includes("run the same command again"), result.stderr);
+    assert((await Deno.lstat(`${out}.partial`)).isDirectory, "the directory was removed");
+    assertEquals((await leftovers(dir.path)).sort(), ["app.tar.partial"]);
+  },
+  { tools: ["docker-registry"] },
 );
 
 integrationTest("pull A A writes the image once; skopeo reads the archive", async () => {

@@ -2,8 +2,9 @@
  * A pull that stops part-way continues where it stopped: killed with SIGKILL in the middle of
  * a 64 MiB layer, the rerun asks for the rest with a Range request (counted in the registry's
  * access log) and the archive is whole; `--no-resume` downloads it all again; a full disk
- * leaves no archive at the final path and keeps the state for the rerun; a state file that
- * cannot be written is one line naming it.
+ * leaves no archive at the final path and keeps the state for the rerun, but one full before
+ * the first state save keeps nothing and advises no rerun; a state file that cannot be written
+ * is one line naming it, and the partial archive it would have described is removed.
  */
 import { startThrottleProxy } from "../../scripts/throttle_proxy.ts";
 import { assert, assertEquals, assertStringIncludes } from "../helpers/assert.ts";
@@ -154,6 +155,48 @@ integrationTest(
 );
 
 integrationTest(
+  "a disk full before the first state save: one line, no advice, nothing left",
+  async (t) => {
+    await using registry = await startRegistry();
+    await using dir = await tempDir();
+    await seed(registry, "full/app:1", [{ name: "f:1", layerSizes: [40_000] }]);
+    await Deno.mkdir(`${dir.path}/disk`);
+    await using disk = await smallDisk(`${dir.path}/disk`);
+    if (disk === undefined) {
+      await t.step({ name: "needs root to mount a tmpfs", ignore: true, fn: () => {} });
+      return;
+    }
+    // Filled to the last byte: laying out the archive (its holes take no room) fails at its
+    // first header, before any state is written.
+    {
+      using filler = await Deno.open(`${dir.path}/disk/filler`, { write: true, create: true });
+      const block = new Uint8Array(64 * 1024);
+      try {
+        for (;;) await filler.write(block);
+      } catch (error) {
+        if (!(error instanceof Error) || !/no space left/i.test(error.message)) throw error;
+      }
+    }
+    const out = `${dir.path}/disk/app.tar`;
+    const result = await pull([`${registry.url}/full/app:1`, "-o", out]);
+    assertEquals(result.code, 1, result.stderr);
+    const errors = result.stderr.split("\n").filter((line) => line.startsWith("Error: "));
+    assertEquals(errors.length, 1, result.stderr);
+    assert(
+      errors[0]!.startsWith(
+        `Error: Cannot write the archive to ${out}.partial: no space left on device (ENOSPC)`,
+      ),
+      result.stderr,
+    );
+    // Nothing is kept: no state file to name, and no partial archive without one.
+    assert(!result.stderr.includes("run the same command again"), result.stderr);
+    assert(!(await exists(`${out}.partial`)), "the partial archive was left");
+    assert(!(await exists(`${out}.partial.json`)));
+  },
+  { tools: ["docker-registry"] },
+);
+
+integrationTest(
   "a state file that cannot be written: one line naming it and why, nothing downloaded",
   async () => {
     await using registry = await startRegistry();
@@ -173,6 +216,9 @@ integrationTest(
       `Error: Cannot write the pull's resume state to ${out}.partial.json: is a directory (EISDIR)`,
     ]);
     assert(!(await exists(out)), "no archive at the final path");
+    // The full-size archive this run laid out goes too: with no state beside it, a rerun
+    // could not continue it.
+    assert(!(await exists(`${out}.partial`)), "the partial archive was left");
     assertEquals(await blobGets(registry, fixture.images[0]!.layerDigests[0]!), []);
   },
   { tools: ["docker-registry"] },

@@ -8,19 +8,24 @@
  * - a prefix kept from an earlier run stays claimed while other layers download before it, and
  *   its layer's `blob-start` says where it starts (the rate counts only bytes moved);
  * - a kept prefix that turns out wrong stops being claimed when its layer starts over, and the
- *   new attempt is saved by bytes from its start.
+ *   new attempt is saved by bytes from its start;
+ * - a first state save that fails removes the partial file this run made (never one an earlier
+ *   run left).
  */
 import { createHash } from "node:crypto";
 import { type ProgressEvent, type ProgressSink, silentSink } from "../../src/progress/events.ts";
 import { layoutFingerprint, partialPaths, savePartialState } from "../../src/pull/partial_state.ts";
+import { StateWriteError } from "../../src/pull/pull_errors.ts";
 import { layOut, type TarLayout } from "../../src/pull/tar_layout.ts";
 import { writeArchiveFile, type WriteFileResult } from "../../src/pull/write_file.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { createFetchTransport } from "../../src/registry/fetch_transport.ts";
-import { assert, assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { tempDir } from "./_support.ts";
 
 const MiB = 1024 * 1024;
+
+const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -206,4 +211,30 @@ Deno.test("a kept prefix that proves wrong is no longer claimed once its layer s
     return at - 4 * MiB > saved ? `${at / MiB} MiB sent, ${saved / MiB} MiB saved` : undefined;
   });
   assertEquals(written.resumed, true);
+});
+
+Deno.test("a first state save that fails removes the partial archive this run made, only that", async () => {
+  await using dir = await tempDir();
+  const big = layer(2 * MiB, 4);
+  const layout = layoutOf([big]);
+  const pullInto = (output: string) =>
+    writeArchiveFile(output, layout, {
+      clientFor: () => {
+        throw new Error("nothing is downloaded when the state cannot be saved");
+      },
+      maxConcurrent: 1,
+      sink: silentSink,
+    });
+  // A directory where the state goes: its rename over it fails (EISDIR), as root or not.
+  const made = partialPaths(`${dir.path}/made.tar`);
+  await Deno.mkdir(made.state);
+  const first = await assertRejects(() => pullInto(`${dir.path}/made.tar`), StateWriteError);
+  assertEquals(first.code, "EISDIR");
+  assert(!(await exists(made.data)), "the partial archive this run made was left");
+  // An earlier run's partial archive (its state lost) stays: this run did not make it.
+  const earlier = partialPaths(`${dir.path}/earlier.tar`);
+  await Deno.mkdir(earlier.state);
+  await Deno.writeFile(earlier.data, new Uint8Array(1000).fill(7));
+  await assertRejects(() => pullInto(`${dir.path}/earlier.tar`), StateWriteError);
+  assert(await exists(earlier.data), "an earlier run's partial archive was removed");
 });
