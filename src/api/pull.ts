@@ -16,15 +16,18 @@ import { abortable, defaultEnv, progressSink } from "./run_context.ts";
 
 /**
  * Pulls `sources` into one archive at `output`. Layers are verified against their digests as
- * they arrive; a pull to a path that fails keeps `<path>.partial` and resumes from it when run
- * again. What refers to each image (signatures, SBOMs, attestations) comes along unless
- * `referrers` is false: stored byte for byte, and named in `index.json` by the fallback tag or
- * the cosign tag they were found under, as a registry without the referrers API holds them.
+ * they arrive; a pull to a path that fails once its progress is saved keeps `<path>.partial`
+ * and `<path>.partial.json`, and resumes from them when run again. What refers to each image
+ * (signatures, SBOMs, attestations) comes along unless `referrers` is false: stored byte for
+ * byte, and named in `index.json` by the fallback tag or the cosign tag they were found under,
+ * as a registry without the referrers API holds them.
  *
  * Rejects with an `InvalidOptionError` for options it cannot act on, an `AuthError` or a
- * `RegistryError` for a registry's refusal, an `ImageNotFoundError` or
- * `PlatformNotFoundError` when the image (or its platform) is not there, and the signal's
- * reason when `signal` aborts.
+ * `RegistryError` for a registry's refusal, a `TokenServiceError` when the registry's token
+ * service still fails after the retries, an `ImageNotFoundError` or `PlatformNotFoundError`
+ * when the image (or its platform) is not there, an `OutputWriteError` (a `DiskFullError`
+ * when there is no room) when the archive cannot be written, a `StateWriteError` when the
+ * resume state beside a path cannot be, and the signal's reason when `signal` aborts.
  *
  * @example Pull an image into a file
  * ```ts

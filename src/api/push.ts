@@ -30,7 +30,8 @@ import { abortable, defaultEnv, progressSink } from "./run_context.ts";
  *
  * Rejects with an `InvalidOptionError` (before anything is sent) for options it cannot act
  * on, an `ArchiveError` for an archive it cannot read, an `AuthError` or a `RegistryError`
- * (status, codes) for a registry's refusal, and the signal's reason when `signal` aborts. A
+ * (status, codes) for a registry's refusal, a `TokenServiceError` when the registry's token
+ * service still fails after the retries, and the signal's reason when `signal` aborts. A
  * run of several pushes (targets, or images with `all`) with failures rejects with a
  * {@linkcode PushError} holding each failure and what was pushed.
  *
