@@ -10,7 +10,10 @@ import { WORKER_SOURCE } from "./worker_source.ts";
 export interface CompressedBlock {
   output: Uint8Array;
   input: ArrayBuffer;
-  /** The level used: the one asked for, or 0 when the probe found the block incompressible. */
+  /**
+   * The level used: the one asked for, or 0 when the block was stored (the probe found it
+   * incompressible, or deflating it came out larger).
+   */
   level?: number;
   /** gzip: coded with Huffman codes only, the sample having found matches not worth looking for. */
   huffmanOnly?: boolean;

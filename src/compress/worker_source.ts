@@ -28,6 +28,10 @@
  * when the pieces Huffman-coded come within 1 % of the pieces at the block's level, the block is
  * Huffman-coded, and the answer says `huffmanOnly`. That too depends on the block and its level
  * alone.
+ *
+ * Both verdicts give up on matches, so each is confirmed on two pieces of 48 KiB, longer than
+ * deflate's 32 KiB window, before it is taken (see `LONG`). Blocks under 192 KiB (a layer's
+ * last) are deflated at their level unsampled.
  */
 export const WORKER_SOURCE = `
 import zlib from "node:zlib";
@@ -36,31 +40,49 @@ const owned = (out) => out.byteOffset === 0 && out.buffer.byteLength > Buffer.po
 const free = (out) => {
   if (owned(out)) out.buffer.transfer(0);
 };
-const SAMPLES = 4;
-const SAMPLE_BYTES = 16384;
+/** The quick sample: four evenly spaced pieces of 16 KiB, 3 % of a block. */
+const QUICK = { count: 4, size: 16384 };
+/**
+ * Deflate looks for repeats up to 32 KiB back, so a 16 KiB piece misses those 16 to 32 KiB back,
+ * which deflating the whole block (and GNU gzip -1) finds: a block of one 20 KB base64 unit
+ * repeated looks like plain base64 to the quick sample, and Huffman-coded only it kept 37 times
+ * gzip -1's bytes. So a verdict that gives up on matches (store the block, or code it
+ * Huffman-only) is taken only when pieces longer than the window agree.
+ */
+const LONG = { count: 2, size: 49152 };
+/** Blocks shorter than this are deflated at their level, unsampled. */
+const SAMPLED = 2 * LONG.count * LONG.size;
 const HUFFMAN_ONLY = { strategy: zlib.constants.Z_HUFFMAN_ONLY };
-/** Bytes of evenly spaced pieces of \`bytes\` deflated with \`options\` (all of them: null). */
-const sampleSize = (bytes, options) => {
-  if (bytes.length < SAMPLES * SAMPLE_BYTES * 2) return null;
-  const step = Math.floor((bytes.length - SAMPLE_BYTES) / (SAMPLES - 1));
+/** Bytes of \`sample\`'s evenly spaced pieces of \`bytes\` deflated with \`options\`. */
+const sampleSize = (bytes, options, sample) => {
+  const step = Math.floor((bytes.length - sample.size) / (sample.count - 1));
   let out = 0;
-  for (let i = 0; i < SAMPLES; i++) {
-    const piece = bytes.subarray(i * step, i * step + SAMPLE_BYTES);
+  for (let i = 0; i < sample.count; i++) {
+    const piece = bytes.subarray(i * step, i * step + sample.size);
     out += zlib.deflateRawSync(piece, options).length;
   }
   return out;
 };
+/** Whether \`sample\` of \`bytes\` shrinks below 98 % at \`level\`. */
+const shrinks = (bytes, level, sample) =>
+  sampleSize(bytes, { level }, sample) < sample.count * sample.size * 0.98;
+/** Whether \`sample\` of \`bytes\` Huffman-coded only comes within 1 % of it at \`level\`. */
+const huffmanKeepsUp = (bytes, level, sample, atLevel = sampleSize(bytes, { level }, sample)) =>
+  sampleSize(bytes, { level, ...HUFFMAN_ONLY }, sample) <= atLevel * 1.01;
 /**
- * How a gzip block at \`level\` is coded: stored (level 0) when the sample at the \`probe\` level
- * doesn't shrink below 98 %; Huffman-only when that comes within 1 % of the sample at \`level\`.
+ * How a gzip block at \`level\` is coded: stored (level 0) when it doesn't shrink below 98 % at
+ * the \`probe\` level; Huffman-only when that comes within 1 % of deflating at \`level\`. Both
+ * judged on the quick sample, and confirmed on the long one.
  */
 const gzipCoding = (bytes, level, probe) => {
-  const atProbe = sampleSize(bytes, { level: probe });
-  if (atProbe === null) return { level, huffmanOnly: false };
-  if (atProbe >= SAMPLES * SAMPLE_BYTES * 0.98) return { level: 0, huffmanOnly: false };
-  const atLevel = level === probe ? atProbe : sampleSize(bytes, { level });
-  const huffman = sampleSize(bytes, { level, ...HUFFMAN_ONLY });
-  return { level, huffmanOnly: huffman <= atLevel * 1.01 };
+  const coded = { level, huffmanOnly: false };
+  if (bytes.length < SAMPLED) return coded;
+  const atProbe = sampleSize(bytes, { level: probe }, QUICK);
+  if (atProbe >= QUICK.count * QUICK.size * 0.98) {
+    return shrinks(bytes, probe, LONG) ? coded : { level: 0, huffmanOnly: false };
+  }
+  const quick = huffmanKeepsUp(bytes, level, QUICK, level === probe ? atProbe : undefined);
+  return { level, huffmanOnly: quick && huffmanKeepsUp(bytes, level, LONG) };
 };
 self.onmessage = (event) => {
   const { id, input, length, codec, probe } = event.data;

@@ -570,3 +570,41 @@ Deno.test("compressBlob gzip auto: Huffman-only blocks say nothing about the lev
     pool.close();
   }
 });
+
+Deno.test("compressBlob gzip: repeats 16 to 32 KiB back are found: such blocks are neither stored nor Huffman-coded", async () => {
+  // One 20 KB unit over and over: every repeat is 20 KB back, inside deflate's 32 KiB window but
+  // past a 16 KiB sample piece. Base64 looked like plain base64 (Huffman-only kept 37 times gzip
+  // -1's bytes); packed bytes looked incompressible (stored whole).
+  const repeated = (unit: Uint8Array) => {
+    const out = new Uint8Array(3 * BLOCK_SIZE);
+    for (let at = 0; at < out.length; at += unit.length) {
+      out.set(unit.subarray(0, out.length - at), at);
+    }
+    return out;
+  };
+  for (
+    const [name, input] of [
+      ["base64 unit", repeated(base64Text("unit", 20_000))],
+      ["packed unit", repeated(seededBytes("unit", 20_000))],
+    ] as const
+  ) {
+    // Against deflate at level 2 of the same blocks, not gzip -1 of the whole: each block starts
+    // without history, which on a unit repeated costs a unit per block.
+    const atLevel2 = blockwiseGzipSize(input, 2);
+    for (const level of ["auto", 2] as const) {
+      const pool = new RecordingPool(2);
+      try {
+        const control = level === "auto" ? atTheFloor() : new LevelControl("gzip", level);
+        const stream = compressBlob(memorySource(input), { pool, control, window: 2 });
+        const parts: Uint8Array[] = [];
+        for await (const chunk of stream.chunks) parts.push(chunk);
+        assertEquals(decompress("gzip", concat(...parts)), input);
+        const size = stream.summary().size;
+        assert(!pool.huffmanOnly.includes(true) && !pool.used.includes(0), `${name}: ${pool.used}`);
+        assert(size <= atLevel2 * 1.03, `${name}, ${level}: ${size} bytes, level 2: ${atLevel2}`);
+      } finally {
+        pool.close();
+      }
+    }
+  }
+});
