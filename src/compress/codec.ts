@@ -30,3 +30,11 @@ export const LEVELS: Record<
   gzip: { min: 1, max: 9, start: 6, autoMin: 2, autoMax: 9 },
   zstd: { min: 1, max: 19, start: 3, autoMin: 1, autoMax: 9 },
 };
+
+/**
+ * Which coder made a compressed stream: raised whenever the same block at the same level comes
+ * out as other bytes (2: gzip blocks Huffman-coded only where matches buy nothing). A resumed
+ * upload makes its blocks again at the levels saved and must send the bytes an earlier run
+ * would have; state saved by another coder is not resumed.
+ */
+export const CODER = 2;

@@ -5,7 +5,7 @@
  * nothing).
  */
 import type { ArchiveBlob } from "../archive/image.ts";
-import type { Codec } from "../compress/codec.ts";
+import { type Codec, CODER } from "../compress/codec.ts";
 import { BlockBudget, compressBlob, type CompressedStream } from "../compress/compress_blob.ts";
 import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
@@ -167,9 +167,12 @@ export class LayerCompressor {
     return results;
   }
 
-  /** Resume state is saved per compression setting: another level would make another stream. */
+  /**
+   * Resume state is saved per compression setting and coder: another level, or another coder
+   * (`CODER`), would make another stream.
+   */
   #key(blob: ArchiveBlob): string {
-    return `${blob.digest} ${this.#options.codec}:${this.#options.level}`;
+    return `${blob.digest} ${this.#options.codec}:${this.#options.level} coder ${CODER}`;
   }
 
   /**
