@@ -62,7 +62,11 @@ export type NoticeKind =
 export type RetrySubject =
   /** One request, by what it does: `action` is the request's own description. */
   | { kind: "request"; action: string }
-  /** A whole blob upload, started again (every attempt is its own `blob-start`). */
+  /**
+   * A whole blob upload, started again. The failed attempt had its own `blob-start` only if it
+   * got as far as its bytes: one of a blob sent as stored that failed at a mount or at opening
+   * its session had none (see `blob-start` in {@linkcode ProgressEvent}).
+   */
   | { kind: "blob"; digest: string }
   /** A blob download, continued from what it received. */
   | { kind: "download"; digest: string }
@@ -85,8 +89,14 @@ export type ProgressEvent =
    */
   | { type: "plan"; image: string; target?: string; blobs: number; bytes: number }
   /**
-   * A blob starts uploading (or starts again after a retry, with `attempt` > 1); `from` bytes
-   * are in place already (kept by an earlier run): done, but not moved by this one.
+   * A blob's bytes are about to move: at most once per upload attempt (`attempt` > 1 after a
+   * retry), or once per download (its retries continue it). A blob sent as stored is announced
+   * once its session is open or continued, after a cross-repository mount tried first has
+   * declined: a blob a mount took, or that the registry already had (`blob-done` with `mounted`
+   * or `skipped`), has none, nor has an attempt that failed before its session was open. `from`
+   * bytes are in place already (confirmed to the upload session the attempt continues, sent by
+   * an earlier attempt or run, or kept on disk by an earlier pull): done, but not moved by this
+   * attempt, so a rate counts only what moves from here.
    */
   | {
     type: "blob-start";
