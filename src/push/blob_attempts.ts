@@ -21,10 +21,10 @@ export interface BlobAttemptsOptions {
    */
   onSessionLost: (error: UploadSessionLostError) => Promise<void>;
   /**
-   * Each attempt announces itself, calling the `started` it is given once its bytes are to go:
-   * an upload that tries a cross-repository mount first sends none when the mount takes the
-   * blob, and must not have said it was uploading. Default false: each attempt is announced as
-   * it begins.
+   * Each attempt announces itself, calling the `started` it is given once its bytes are to go
+   * (with `from`, the bytes its session holds already, when it continues one): an upload that
+   * tries a cross-repository mount first sends none when the mount takes the blob, and must not
+   * have said it was uploading. Default false: each attempt is announced as it begins.
    */
   startsLate?: boolean;
 }
@@ -38,16 +38,23 @@ export interface BlobAttemptsOptions {
 export async function attemptBlob<T>(
   client: RegistryClient,
   blob: AttemptedBlob,
-  attempt: (started: () => void) => Promise<T>,
+  attempt: (started: (from?: number) => void) => Promise<T>,
   options: BlobAttemptsOptions,
 ): Promise<T> {
   const retry = client.retryOptions({ kind: "blob", digest: blob.digest });
   return await withRetries(async (n) => {
     let announced = false;
-    const started = () => {
+    const started = (from = 0) => {
       if (announced) return;
       announced = true;
-      client.sink({ type: "blob-start", digest: blob.digest, size: blob.size, attempt: n });
+      client.sink({
+        type: "blob-start",
+        digest: blob.digest,
+        size: blob.size,
+        attempt: n,
+        // Bytes the registry confirmed already: the rate and ETA count only what moves now.
+        ...(from > 0 ? { from } : {}),
+      });
     };
     if (options.startsLate !== true) started();
     try {

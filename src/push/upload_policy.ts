@@ -37,8 +37,11 @@ export interface UploadPolicyOptions {
 /** What one attempt of a blob goes with: where to mount it from first, and how to announce it. */
 interface AttemptSettings {
   mountFrom: string | undefined;
-  /** Announces the attempt (`blob-start`): called once its bytes are to go, not before a mount. */
-  started: () => void;
+  /**
+   * Announces the attempt (`blob-start`): called once its bytes are to go, not before a mount,
+   * with what a continued session holds already (`from`).
+   */
+  started: (from: number) => void;
 }
 
 /** Smallest chunk a 413 may shrink chunks to. */

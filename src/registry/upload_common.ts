@@ -22,9 +22,11 @@ export interface UploadOptions {
   mountFrom?: string;
   /**
    * Called once the blob's bytes are to go: its session is open (a mount, if tried, was
-   * declined) or continued. Never for a blob a mount took.
+   * declined) or continued. `from` is what the session holds already: the offset the registry
+   * confirmed for a continued session (`resume`), 0 for a new one. Never for a blob a mount
+   * took.
    */
-  onStart?: () => void;
+  onStart?: (from: number) => void;
   /** Reports bytes of this blob the registry has been sent so far. */
   onProgress?: (done: number) => void;
   /** Chunked only: continue this saved session (its URL) instead of starting a new one. */

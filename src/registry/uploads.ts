@@ -39,7 +39,7 @@ export async function uploadBlob(
     if (started === "mounted") return "mounted";
     session = started;
   }
-  options.onStart?.();
+  options.onStart?.(startOffset);
   try {
     if (options.chunks === undefined) await putMonolithic(client, blob, session.url, options);
     else {

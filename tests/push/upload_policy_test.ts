@@ -2,10 +2,15 @@
  * UploadPolicy in process, against the scripted fake: sessions lost to bodies cut off mid-way
  * (the fake keeps the partial bytes, as distribution does, so the session's `_state` no longer
  * matches) start the blob again in a new session, as often as `--retry-attempts` allows, and
- * in `auto` mode the rest goes in one request.
+ * in `auto` mode the rest goes in one request. Against the real registry: an upload resumed
+ * from a saved session announces the bytes the registry confirmed as already in place.
  */
 import type { ArchiveBlob } from "../../src/archive/image.ts";
+import type { ProgressEvent } from "../../src/progress/events.ts";
+import { ResumeStore, type UploadRecord } from "../../src/push/resume_store.ts";
 import { type ChunkedMode, UploadPolicy } from "../../src/push/upload_policy.ts";
+import { RegistryClient } from "../../src/registry/client.ts";
+import { createTransport } from "../../src/registry/transport.ts";
 import { UploadSessionLostError } from "../../src/registry/upload_errors.ts";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
@@ -15,6 +20,7 @@ import {
   memoryBlob,
 } from "../helpers/fake_registry.ts";
 import { seededBytes } from "../helpers/random.ts";
+import { integrationTest, startRegistry } from "../helpers/registry.ts";
 
 const KIB = 1024;
 const CHUNK = 64 * KIB;
@@ -113,3 +119,74 @@ Deno.test("UploadPolicy: lost sessions count against the retries", async () => {
   assertEquals(harness.events.filter((e) => e.type === "blob-start").length, 3);
   assertEquals(fake.blobs.has(blob.digest), false);
 });
+
+/** A store that stops the push (aborts `stop`) once it has saved `offset` bytes of progress. */
+class StoppingStore extends ResumeStore {
+  constructor(dir: string, readonly stop: AbortController, readonly offset: number) {
+    super(dir);
+  }
+
+  override async save(record: Omit<UploadRecord, "updatedAt">): Promise<void> {
+    await super.save(record);
+    // Between chunks: the next PATCH never starts, so the registry's session stays whole.
+    if (record.offset >= this.offset) this.stop.abort(new Error("stopped by the test"));
+  }
+}
+
+integrationTest(
+  "UploadPolicy: a resumed upload's blob-start says what the registry confirmed (from)",
+  async () => {
+    await using registry = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "dip-policy-resume-" });
+    const transport = createTransport({ inactivityTimeoutMs: 30_000 });
+    const events: ProgressEvent[] = [];
+    const clientFor = (signal?: AbortSignal) =>
+      new RegistryClient({
+        baseUrl: new URL(`${registry.url}/`),
+        registryName: registry.host,
+        repository: "team/resumed",
+        transport,
+        retries: 1,
+        sink: (event) => events.push(event),
+        ...(signal ? { signal } : {}),
+      });
+    const settings = { largeLayerThreshold: 1, chunkSize: CHUNK, chunked: "always" } as const;
+    try {
+      const { blob, bytes } = layer("resumed", 5 * CHUNK + 99);
+      const stop = new AbortController();
+      const first = new UploadPolicy(clientFor(stop.signal), {
+        ...settings,
+        resume: new StoppingStore(dir, stop, 2 * CHUNK),
+      });
+      await assertRejects(() => first.upload(blob));
+      const store = new ResumeStore(dir);
+      const saved = await store.load(registry.host, "team/resumed", blob.digest);
+      assertEquals(saved?.offset, 2 * CHUNK, "the first run saved two chunks");
+
+      events.length = 0;
+      const second = new UploadPolicy(clientFor(), { ...settings, resume: store });
+      assertEquals(await second.upload(blob), "uploaded");
+
+      assertEquals(await registry.fetchBlob("team/resumed", blob.digest), bytes);
+      assert(
+        events.some((e) => e.type === "notice" && e.kind === "upload-resumed"),
+        JSON.stringify(events),
+      );
+      const starts = events.filter((e) => e.type === "blob-start");
+      // The registry's offset is in place already: done, but not sent by this run.
+      assertEquals(starts, [{
+        type: "blob-start",
+        digest: blob.digest,
+        size: blob.size,
+        attempt: 1,
+        from: 2 * CHUNK,
+      }]);
+      const progress = events.filter((e) => e.type === "blob-progress").map((e) => e.done);
+      assert(progress.every((done) => done >= 2 * CHUNK), progress.join(", "));
+    } finally {
+      transport.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { tools: ["docker-registry"] },
+);
