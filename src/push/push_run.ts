@@ -174,25 +174,24 @@ export async function runJobs(
     try {
       // What the job was meant to push, said even when its registry refused it.
       report.platforms = job.kind === "multi-arch"
-        ? (prepared.entries.get(job) ?? []).filter((e) => !e.attestation).map((e) =>
+        ? entriesOf(prepared, job).filter((e) => !e.attestation).map((e) =>
           describePlatform(e.platform)
         )
         : await platforms(job.sources[0]!.image, job.sources[0]!.archive);
       if (refused !== undefined) throw refused.error;
       const client = options.clientFor(job);
-      // An image is pushed as decided before the run; one the run did not decide on (none but
-      // the index it builds, which says so) would decide for itself.
-      const push: PushOne = (image, tags, digest, decided = prepared.images.get(image.root)) =>
+      // An image is pushed as decided before the run (the index it builds says its own).
+      const push: PushOne = (image, tags, digest, decided = decidedFor(prepared, image.root)) =>
         pushImage(client, image, { tags, ...(digest !== undefined ? { digest } : {}) }, {
           ...options.push,
           shared,
           announce: false,
-          ...(decided !== undefined ? { prepared: decided } : {}),
+          prepared: decided,
           // The client's: in a run to several registries it names the registry.
           sink: client.sink,
         });
       if (job.kind === "multi-arch") {
-        await pushJoined(push, prepared.entries.get(job) ?? [], job.tags, report);
+        await pushJoined(push, entriesOf(prepared, job), job.tags, report);
       } else {
         const source = job.sources[0]!;
         const result = await push(source.image, job.tags, job.digest);
@@ -306,7 +305,7 @@ function fanOutOf(
     registries.add(client.baseUrl.href);
     for (const root of rootsOf(job, prepared)) {
       // An image whose referrers keep its layers as stored wants none compressed.
-      if (prepared.images.get(root)?.keptAsStoredFor !== undefined) continue;
+      if (decidedFor(prepared, root).keptAsStoredFor !== undefined) continue;
       for (const blob of uniqueBlobs(root)) {
         if (isUncompressedLayer(blob.mediaType)) fanOut.want(blob.digest, client);
       }
@@ -318,8 +317,33 @@ function fanOutOf(
 /** The images a job pushes, by their root manifests: its image, or the platforms it joins. */
 function rootsOf(job: PushJob, prepared: PreparedRun): ManifestNode[] {
   return job.kind === "multi-arch"
-    ? (prepared.entries.get(job) ?? []).map((e) => e.node)
+    ? entriesOf(prepared, job).map((e) => e.node)
     : job.sources.map((s) => s.image.root);
+}
+
+/**
+ * What {@linkcode prepareRun} decided for the image at `root`. A miss is a caller's bug
+ * (`runJobs` given jobs `prepareRun` never saw), never the user's: taking it for "not kept as
+ * stored" would compress layers whose referrers need them as the archive has them.
+ */
+function decidedFor(prepared: PreparedRun, root: ManifestNode): PreparedImage {
+  const decided = prepared.images.get(root);
+  if (decided === undefined) throw notPrepared(`image ${root.digest}`);
+  return decided;
+}
+
+/** The platforms {@linkcode prepareRun} read for a `multi-arch` job (a miss: as above). */
+function entriesOf(prepared: PreparedRun, job: PushJob): PlatformEntry[] {
+  const entries = prepared.entries.get(job);
+  if (entries === undefined) throw notPrepared(`multi-arch push to ${formatReference(job.target)}`);
+  return entries;
+}
+
+function notPrepared(what: string): Error {
+  return new Error(
+    `Internal error: the run was not prepared for the ${what} (runJobs needs what prepareRun ` +
+      "made of the same jobs)",
+  );
 }
 
 /**
@@ -334,7 +358,7 @@ function sayKeptAsStored(
   const said = new Set<ManifestNode>();
   for (const job of jobs) {
     for (const root of rootsOf(job, prepared)) {
-      const pinned = prepared.images.get(root)?.keptAsStoredFor;
+      const pinned = decidedFor(prepared, root).keptAsStoredFor;
       if (pinned === undefined || said.has(root)) continue;
       said.add(root);
       // Named as its push would name it: a job's image by its name, a platform by its digest.

@@ -1,7 +1,7 @@
 /**
  * A run against two real registries: each layer compressed on the way is read once and
  * compressed once for both (one stream, broadcast), and both registries end up with the same
- * bytes, so the same manifest digest.
+ * bytes, so the same manifest digest. A run given jobs it was not prepared for refuses them.
  */
 import type { ArchiveBlob, ArchiveImage } from "../../src/archive/image.ts";
 import type { ManifestNode } from "../../src/image/graph.ts";
@@ -14,7 +14,7 @@ import { planRun } from "../../src/push/run_plan.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { parseReference } from "../../src/image/reference.ts";
 import { createTransport } from "../../src/registry/transport.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
 
@@ -105,3 +105,65 @@ integrationTest("two registries: each layer is read and compressed once, for bot
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+integrationTest(
+  "a run not prepared for its jobs throws an internal error, and sends nothing",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dip-push-run-" });
+    await using registry = await startRegistry();
+    const transport = createTransport({ inactivityTimeoutMs: 30_000 });
+    try {
+      const fixture = await writeDockerSaveLegacy(`${dir}/app.tar`, [
+        { name: "app:1", layerSizes: [10_000] },
+      ]);
+      const archive = await openImageArchive(fixture.path);
+      const target = parseReference(`http://${registry.host}/app:1`);
+      const plan = planRun([archive], {
+        targets: [target],
+        tags: [],
+        all: false,
+        multiArch: false,
+        images: [],
+      });
+      const client = new RegistryClient({
+        baseUrl: new URL(`http://${target.registry}/`),
+        registryName: target.registry,
+        repository: target.repository,
+        transport,
+        retries: 1,
+        sink: silentSink,
+      });
+      // Decided for none of the jobs: taking a miss for "not kept as stored" could compress
+      // layers a signature needs as the archive has them.
+      const error = await assertRejects(() =>
+        runJobs(plan.jobs, { entries: new Map(), images: new Map() }, {
+          clientFor: () => client,
+          push: {
+            forceUpload: false,
+            largeLayerThreshold: 1024 ** 3,
+            chunkSize: 64 * 1024 ** 2,
+            chunked: "auto",
+            maxConcurrent: 3,
+            dryRun: false,
+            compression: { codec: "gzip", level: "auto" },
+          },
+          sink: silentSink,
+        })
+      );
+      assertEquals(
+        (error as Error).message,
+        `Internal error: the run was not prepared for the image ${
+          archive.images[0]!.root.digest
+        } (runJobs needs what prepareRun made of the same jobs)`,
+      );
+      assertEquals(await registry.listTags("app"), []);
+      assertEquals(
+        (await registry.requests()).filter((r) => r.method !== "GET" && r.method !== "HEAD"),
+        [],
+      );
+    } finally {
+      transport.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
