@@ -19,10 +19,11 @@
  * | `not-found`      | 404, 405, 501 with NAME_UNKNOWN or MANIFEST_UNKNOWN       | referrers                       |
  * | `api-absent`     | 404, 405, 501                                             | referrers                       |
  * | `tag-moved`      | 412                                                       | write                           |
- * | `retry`          | 408, 425, 429, 500, 502-504, TOOMANYREQUESTS, UNAVAILABLE | any                             |
+ * | `auth-refused`   | 401, 403; 400 with a refusal code (see below)             | token                           |
+ * | `retry`          | 408, 425, 429, 500, 502-504; TOOMANYREQUESTS, UNAVAILABLE | any                             |
+ * |                  | on any status but 401                                     |                                 |
  * | `too-large`      | 413                                                       | any                             |
  * | `not-found`      | 404, 403, 401                                             | probe                           |
- * | `auth-refused`   | 401, 403; 400 with a refusal code (see below)             | token                           |
  * | `refresh-auth`   | 401                                                       | any but token                   |
  * | `not-found`      | 404, MANIFEST_UNKNOWN, NAME_UNKNOWN, BLOB_UNKNOWN         | request                         |
  * | `fatal`          | anything else                                             | any                             |
@@ -30,7 +31,10 @@
  * A token service's 5xx, 429 and dropped connections are retried as the registry's are (the
  * `retry` row); its refusal of the credentials is not (a wrong password stays wrong): 401,
  * 403, or 400 with distribution's UNAUTHORIZED or DENIED or an OAuth2 refusal of the grant
- * (`invalid_grant`, `invalid_client`, `unauthorized_client`, `unauthorized`).
+ * (`invalid_grant`, `invalid_client`, `unauthorized_client`, `unauthorized`), whatever codes
+ * it carries besides (its row comes before `retry`). Nor is a registry's 401 retried for its
+ * codes: it is `refresh-auth` (once), `not-found` on a probe, never the same credentials sent
+ * again after a backoff. A 429 is retried whatever its codes.
  *
  * The table reads facts only (a status and codes), never an error class, so the errors can
  * ask it: `registry_error.ts` reads {@linkcode isTemporaryAnswer} for
@@ -130,7 +134,10 @@ export interface AnswerRow {
 
 /** Statuses worth retrying: timeouts, rate limits and server-side failures. */
 const TEMPORARY_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
-/** Codes that mean "try again later" even when the status alone doesn't say so. */
+/**
+ * Codes that mean "try again later" even when the status alone doesn't say so; not on a 401,
+ * which refuses the credentials whatever else it says.
+ */
 const TEMPORARY_CODES: readonly string[] = ["TOOMANYREQUESTS", "UNAVAILABLE"];
 /** Statuses with which registries turn chunked uploads away (ECR-like setups, old proxies). */
 const CHUNKS_REFUSED: ReadonlySet<number> = new Set([400, 405, 415, 501]);
@@ -233,10 +240,21 @@ export const ANSWER_TABLE: readonly AnswerRow[] = [
       "it again, merge, and put",
   },
   {
+    // Before `retry`: a refusal that also says TOOMANYREQUESTS or UNAVAILABLE is a refusal.
+    kind: "auth-refused",
+    phases: ["token"],
+    matches: (status, has) =>
+      status === 401 || status === 403 || (status === 400 && TOKEN_REFUSAL_CODES.some(has)),
+    because: "the token service refused the credentials (OAuth2 token endpoints say so with " +
+      "400 invalid_grant): asking again cannot change its mind, and sending a wrong password " +
+      "again can lock the account, whatever codes the refusal carries",
+  },
+  {
     kind: "retry",
     matches: isTemporaryAnswerStatus,
     because: "timeouts, rate limits (429, Docker Hub's TOOMANYREQUESTS on other statuses) and " +
-      "server-side failures pass",
+      "server-side failures pass; a 401's codes never make it one (the credentials or token " +
+      "it refused would go again unchanged)",
   },
   {
     kind: "too-large",
@@ -250,14 +268,6 @@ export const ANSWER_TABLE: readonly AnswerRow[] = [
     matches: (status) => status === 404 || status === 403 || status === 401,
     because: "GCR and Artifactory answer 403 rather than 404 for a blob the account can't see " +
       'yet, and Artifactory and some GAR setups 401 even with a fresh token: never "exists"',
-  },
-  {
-    kind: "auth-refused",
-    phases: ["token"],
-    matches: (status, has) =>
-      status === 401 || status === 403 || (status === 400 && TOKEN_REFUSAL_CODES.some(has)),
-    because: "the token service refused the credentials (OAuth2 token endpoints say so with " +
-      "400 invalid_grant): asking again cannot change its mind",
   },
   {
     kind: "refresh-auth",
@@ -278,7 +288,7 @@ export const ANSWER_TABLE: readonly AnswerRow[] = [
 const FATAL = "no row matches: retrying or sending another way cannot help";
 
 function isTemporaryAnswerStatus(status: number, has: (code: string) => boolean): boolean {
-  return TEMPORARY_STATUSES.has(status) || TEMPORARY_CODES.some(has);
+  return TEMPORARY_STATUSES.has(status) || (status !== 401 && TEMPORARY_CODES.some(has));
 }
 
 /**

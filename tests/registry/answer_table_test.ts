@@ -103,7 +103,24 @@ const CASES: Case[] = [
   ),
   [403, ["TOOMANYREQUESTS"], "request", "retry"],
   [400, ["UNAVAILABLE"], "session-status", "retry"],
-  [403, ["TOOMANYREQUESTS"], "token", "retry"],
+  [429, ["UNAUTHORIZED"], "token", "retry"],
+  [429, ["DENIED"], "request", "retry"],
+  [400, ["TOOMANYREQUESTS"], "token", "retry"],
+  // A refusal of the credentials is never retried for the codes it carries: the token
+  // service's 401 and 403 (and 400 with a refusal code), and the registry's 401.
+  [401, ["TOOMANYREQUESTS"], "token", "auth-refused"],
+  [403, ["TOOMANYREQUESTS"], "token", "auth-refused"],
+  [401, ["UNAVAILABLE"], "token", "auth-refused"],
+  [403, ["UNAVAILABLE"], "token", "auth-refused"],
+  [400, ["UNAUTHORIZED", "TOOMANYREQUESTS"], "token", "auth-refused"],
+  [400, ["invalid_grant", "UNAVAILABLE"], "token", "auth-refused"],
+  ...ALL_PHASES.filter((phase) => phase !== "token" && phase !== "probe").flatMap((
+    phase,
+  ): Case[] => [
+    [401, ["TOOMANYREQUESTS"], phase, "refresh-auth"],
+    [401, ["UNAVAILABLE"], phase, "refresh-auth"],
+  ]),
+  [401, ["TOOMANYREQUESTS"], "probe", "not-found"],
   // A blob HEAD: 403 and 401 are "absent" on some registries, never "exists".
   [404, [], "probe", "not-found"],
   [403, [], "probe", "not-found"],
@@ -187,4 +204,7 @@ Deno.test("isTemporaryAnswer is the retry row whatever the phase (RegistryError.
     isTemporaryAnswer({ status: 403, codes: [{ code: "UNAVAILABLE", message: "" }] }),
     true,
   );
+  // A 401 refuses the credentials whatever else it says: sent again, they would be refused again.
+  assertEquals(isTemporaryAnswer({ status: 401, codes }), false);
+  assertEquals(isTemporaryAnswer({ status: 429, codes }), true);
 });
