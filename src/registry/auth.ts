@@ -10,7 +10,11 @@
  *
  * A token request is retried as a registry request is (the client's policy: attempts,
  * backoff, `Retry-After`, the abort signal), as the answer table's `token` rows say: a 5xx,
- * 429 or dropped connection is tried again, a refusal of the credentials never is.
+ * 429 or dropped connection is tried again, a refusal of the credentials never is. A realm is
+ * retried by one token request at a time: its first, and any that failed and tries again,
+ * make the others (for other scopes: other repositories, a mount's source) wait; and a realm
+ * that failed after its retries fails every later token request at once, so a run over many
+ * repositories waits out the backoff once, not once per repository.
  */
 import type { ProgressSink } from "../progress/events.ts";
 import { answerOf } from "./answer_class.ts";
@@ -19,7 +23,12 @@ import { AuthError, TokenServiceError } from "./auth_error.ts";
 import { type Challenge, parseChallenges } from "./challenge.ts";
 import { redactUrl } from "./redact.ts";
 import type { CredentialLookup, Credentials } from "./credentials.ts";
-import { NetworkError, parseRetryAfter, RegistryError } from "./registry_error.ts";
+import {
+  NetworkError,
+  parseRetryAfter,
+  RegistryError,
+  type RegistryErrorInit,
+} from "./registry_error.ts";
 import { type RetryOptions, withRetries } from "./retry.ts";
 import {
   type CachedToken,
@@ -72,6 +81,19 @@ export interface UnauthorizedOptions {
   answer?: RegistryError;
 }
 
+/** What an {@linkcode Authenticator} knows of a token realm (see the module's description). */
+interface RealmState {
+  /** It has given us a token: token requests for new scopes go side by side. */
+  answered: boolean;
+  /**
+   * Settles when the token request the others wait for does: the realm's first, or one that
+   * failed and tries again.
+   */
+  gate: Promise<void> | undefined;
+  /** Its failure after the retries, thrown at once to every later token request. */
+  failure: TokenServiceError | undefined;
+}
+
 /** Decides the `Authorization` header for each request and reacts to 401 challenges. */
 export class Authenticator {
   #options: AuthenticatorOptions;
@@ -83,6 +105,8 @@ export class Authenticator {
   #learned: string[] = [];
   /** Set once the registry has refused us for good. */
   #refusal: AuthError | undefined;
+  /** Token realms by URL: which has answered, which is being retried, which failed. */
+  #realms = new Map<string, RealmState>();
   #now: () => number;
   /** The credentials in use: given, or found by the lookup. */
   #credentials: Credentials | undefined;
@@ -261,16 +285,37 @@ export class Authenticator {
    */
   async #fetch(scopes: string[], signal?: AbortSignal): Promise<CachedToken> {
     const realm = new URL(this.#bearer!.realm);
+    const realmState = this.#realms.get(realm.href) ??
+      { answered: false, gate: undefined, failure: undefined };
+    this.#realms.set(realm.href, realmState);
     const action = `get a token from ${redactUrl(realm)}`;
     let attempts = 0;
+    /** The last answer, for the copy the failure carries. */
+    let lastAnswer: RegistryErrorInit | undefined;
+    /** Opens the gate this request holds (if it holds it). */
+    let release: (() => void) | undefined;
+    /** Makes the others wait for this request, unless another request holds the gate. */
+    const hold = () => {
+      if (realmState.gate !== undefined) return;
+      realmState.gate = new Promise((resolve) => release = resolve);
+    };
     try {
-      return await withRetries(() => {
+      const token = await withRetries(async () => {
+        while (realmState.gate !== undefined && release === undefined) {
+          await settled(realmState.gate, signal);
+        }
+        if (realmState.failure) throw realmState.failure;
+        if (!realmState.answered) hold();
         attempts++;
-        return this.#fetchOnce(realm, scopes, action, signal);
+        return await this.#fetchOnce(realm, scopes, action, (init) => lastAnswer = init, signal);
       }, {
         ...(this.#options.retry ?? { retries: 0 }),
         ...(signal ? { signal } : {}),
-        retryable: (error) => answerOf(error, "token").kind === "retry",
+        retryable: (error) => {
+          if (answerOf(error, "token").kind !== "retry") return false;
+          hold();
+          return true;
+        },
         onRetry: ({ attempt, delayMs, error }) => {
           this.#options.sink?.({
             type: "retry",
@@ -282,16 +327,33 @@ export class Authenticator {
           });
         },
       });
+      realmState.answered = true;
+      return token;
     } catch (error) {
       if (signal?.aborted || error instanceof AuthError || error instanceof TokenServiceError) {
         throw error;
       }
-      throw this.#serviceFailed(realm, error, attempts);
+      const failure = this.#serviceFailed(realm, error, attempts, lastAnswer);
+      realmState.failure ??= failure;
+      throw failure;
+    } finally {
+      if (release !== undefined) {
+        realmState.gate = undefined;
+        release();
+      }
     }
   }
 
-  /** The one-line error for a token service that failed `attempts` times, the last with `error`. */
-  #serviceFailed(realm: URL, error: unknown, attempts: number): TokenServiceError {
+  /**
+   * The one-line error for a token service that failed `attempts` times, the last with `error`
+   * (`lastAnswer` is what that answer was made from, when it was one).
+   */
+  #serviceFailed(
+    realm: URL,
+    error: unknown,
+    attempts: number,
+    lastAnswer: RegistryErrorInit | undefined,
+  ): TokenServiceError {
     const after = answerOf(error, "token").kind === "retry"
       ? ` after ${attempts} attempt${attempts === 1 ? "" : "s"}`
       : "";
@@ -300,7 +362,9 @@ export class Authenticator {
       // Its answer says "<method> <url> answered <status> (<codes>)"; the realm is named already.
       const said = error.answer.slice(`${error.method} ${error.url} answered `.length);
       return new TokenServiceError(`${where} answered ${said}${after}`, {
-        registryError: error,
+        // Not temporary: it was retried already; a caller that retried the push for it would
+        // only retry it again.
+        registryError: lastAnswer ? new RegistryError({ ...lastAnswer, temporary: false }) : error,
         attempts,
       });
     }
@@ -322,6 +386,7 @@ export class Authenticator {
     realm: URL,
     scopes: string[],
     action: string,
+    onAnswer: (init: RegistryErrorInit) => void,
     signal?: AbortSignal,
   ): Promise<CachedToken> {
     const request = tokenRequest(realm, this.#bearer!.service, scopes, this.#credentials);
@@ -340,7 +405,7 @@ export class Authenticator {
       const text = await response.text(64 * 1024).catch(() => "");
       const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
       const codes = parseTokenErrorCodes(text);
-      const answer = new RegistryError({
+      const init: RegistryErrorInit = {
         method: request.method,
         url: redactUrl(request.url),
         status: response.status,
@@ -348,7 +413,9 @@ export class Authenticator {
         codes,
         action,
         ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      });
+      };
+      onAnswer(init);
+      const answer = new RegistryError(init);
       // 401, 403, or a 400 that says so, refuse the credentials (the answer table's token rows).
       if (classifyAnswer(answer, "token").kind === "auth-refused") {
         throw this.#refuse(undefined, false, answer);
@@ -370,4 +437,21 @@ export class Authenticator {
       ms: Math.round(performance.now() - started),
     });
   }
+}
+
+/** Waits until `gate` settles, or rejects with the abort reason when `signal` fires first. */
+function settled(gate: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return gate;
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    gate.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
 }

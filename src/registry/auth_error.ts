@@ -26,12 +26,16 @@ export class AuthError extends Error {
  * The token service failed to give us a token, not because it refused the credentials: it
  * answered 5xx or 429 (or the connection dropped) on every attempt the retry policy allows, or
  * answered something no retry can change (404, a body with no token). Retrying the registry
- * request it was for cannot help: the token request was already retried.
+ * request it was for cannot help: the token request was already retried. The authenticator
+ * that raised it raises it again at once for every later token request to the same realm.
  */
 export class TokenServiceError extends Error {
   /** Always "TokenServiceError". */
   override name = "TokenServiceError";
-  /** The token service's last answer (status and codes), when it answered at all. */
+  /**
+   * The token service's last answer (status and codes), when it answered at all. Its
+   * `temporary` is false even for a 503: the token request was retried already.
+   */
   readonly registryError: RegistryError | undefined;
   /** Token requests made, the first included. */
   readonly attempts: number;

@@ -19,6 +19,11 @@ export interface RegistryErrorInit {
   action?: string;
   /** The answer's body, when read: some answers say more than their status (see below). */
   body?: string;
+  /**
+   * Whether retrying may help, when the caller knows better than the answer table: false for
+   * an answer that was retried already (a token service's last). Default: the table's `retry` row.
+   */
+  temporary?: boolean;
 }
 
 /**
@@ -73,7 +78,7 @@ export class RegistryError extends Error {
     this.status = init.status;
     this.codes = codes;
     this.retryAfterMs = init.retryAfterMs;
-    this.temporary = isTemporaryAnswer({ status: init.status, codes });
+    this.temporary = init.temporary ?? isTemporaryAnswer({ status: init.status, codes });
   }
 
   /** Whether the registry sent this distribution error code. */

@@ -9,7 +9,7 @@
  * through the public `push` and `pull`; the fake registry's token route for what needs a
  * dropped connection or a look at each backoff delay.
  */
-import { AuthError, pull, push, TokenServiceError } from "../../mod.ts";
+import { AuthError, pull, push, PushError, TokenServiceError } from "../../mod.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { abortableSleep } from "../../src/registry/retry.ts";
@@ -216,6 +216,8 @@ integrationTest(
     );
     assertEquals(error.attempts, 3);
     assertEquals(error.registryError?.status, 503);
+    // Retried already: a caller reading `temporary` must not retry the push for it.
+    assertEquals(error.registryError?.temporary, false);
     // Retried as a token request, not once more for each request that needed the token.
     assertEquals(statusesSince(s.double, 0), [503, 503, 503]);
     assertEquals(await s.registry.listTags("team/app"), []);
@@ -264,6 +266,70 @@ integrationTest(
     assert(refused.message.includes("invalid_grant"), refused.message);
     assert(!refused.message.includes(REFRESH_TOKEN), refused.message);
     assertEquals(await s.registry.listTags("team/app"), []);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "token service: a 401 or 403 saying TOOMANYREQUESTS refuses the password: asked once",
+  async () => {
+    await using s = await setup();
+    for (const status of [401, 403]) {
+      const before = s.double.seen.length;
+      s.double.answer = () =>
+        Response.json({ errors: [{ code: "TOOMANYREQUESTS", message: "slow down" }] }, {
+          status,
+        });
+      const error = await assertRejects(
+        () =>
+          push({
+            archive: s.archive,
+            targets: [`${s.registry.host}/team/app:1`],
+            credentials: ALICE,
+            retryAttempts: 3,
+            env: s.env,
+          }),
+        AuthError,
+      );
+      // Sent once: the same password again could lock the account, whatever the codes say.
+      assertEquals(statusesSince(s.double, before), [status], String(status));
+      assertEquals(error.registryError?.status, status);
+      assert(error.message.includes("TOOMANYREQUESTS"), error.message);
+    }
+    assertEquals(await s.registry.listTags("team/app"), []);
+  },
+  { tools: TOOLS },
+);
+
+integrationTest(
+  "token service: always 503 for a push of two repositories: one realm, retried once",
+  async () => {
+    await using s = await setup();
+    const archive = await writeOciArchive(`${s.dir}/two.tar`, [
+      { name: "app:1" },
+      { name: "web:1" },
+    ], { refName: "full" });
+    s.double.answer = () => unavailable();
+    const error = await assertRejects(
+      () =>
+        push({
+          archive: archive.path,
+          targets: [`${s.registry.host}/team`],
+          all: true,
+          credentials: ALICE,
+          retryAttempts: 2,
+          env: s.env,
+        }),
+      PushError,
+    );
+    // Each repository's token (two scope sets) failed with the realm's one failure.
+    assertEquals(error.errors.length, 2);
+    assert(error.errors.every((e) => e === error.errors[0]), String(error.errors));
+    assert(error.errors[0] instanceof TokenServiceError, String(error.errors[0]));
+    assertEquals(error.errors[0].attempts, 3);
+    assertEquals(statusesSince(s.double, 0), [503, 503, 503]);
+    assertEquals(await s.registry.listTags("team/app"), []);
+    assertEquals(await s.registry.listTags("team/web"), []);
   },
   { tools: TOOLS },
 );
@@ -380,6 +446,59 @@ Deno.test("token service: a refusal with a 400 and UNAUTHORIZED is not retried",
   assertEquals(error.registryError?.status, 400);
   assertEquals(fake.requests.map((r) => `${r.route} ${r.outcome}`), ["ping 401", "token 400"]);
   assertEquals(harness.sleeps, []);
+});
+
+Deno.test("token service: a failed realm fails the next scope set at once, not after a backoff", async () => {
+  await using fake = await FakeRegistry.start({
+    auth: BEARER,
+    faults: [{ route: "token", action: respond(503) }],
+  });
+  using harness = connectClient(fake, { retries: 2, credentials: ALICE });
+  const first = await assertRejects(() => harness.client.ping(), TokenServiceError);
+  assertEquals(first.registryError?.status, 503);
+  assertEquals(first.registryError?.temporary, false);
+  // Another repository (its own scopes) of the same session, then a mount's source scope.
+  const other = harness.client.forRepository("team/other");
+  assertEquals(await assertRejects(() => other.ping(), TokenServiceError), first);
+  other.addPullScope("team/base");
+  const digest = `sha256:${"d".repeat(64)}`;
+  assertEquals(await assertRejects(() => blobExists(other, digest), TokenServiceError), first);
+  assertEquals(fake.requests.filter((r) => r.route === "token").map((r) => r.outcome), [
+    503,
+    503,
+    503,
+  ]);
+  assertEquals(harness.sleeps.length, 2);
+});
+
+Deno.test("token service: scope sets asking at once wait for the realm's first request", async () => {
+  await using fake = await FakeRegistry.start({
+    auth: BEARER,
+    faults: [{ route: "token", nth: [1, 2], action: respond(503) }],
+  });
+  using harness = connectClient(fake, { retries: 3, credentials: ALICE });
+  const clients = ["team/app", "team/web", "team/db"].map((r) => harness.client.forRepository(r));
+  await Promise.all(clients.map((client) => client.ping()));
+  // The first is retried alone; once the realm has answered, the others ask side by side.
+  assertEquals(fake.requests.filter((r) => r.route === "token").map((r) => r.outcome), [
+    503,
+    503,
+    200,
+    200,
+    200,
+  ]);
+  assertEquals(harness.retryEvents.length, 2);
+
+  await using down = await FakeRegistry.start({
+    auth: BEARER,
+    faults: [{ route: "token", action: respond(503) }],
+  });
+  using failing = connectClient(down, { retries: 2, credentials: ALICE });
+  const views = ["team/app", "team/web", "team/db"].map((r) => failing.client.forRepository(r));
+  const results = await Promise.allSettled(views.map((client) => client.ping()));
+  const reasons = results.map((r) => r.status === "rejected" ? r.reason : r);
+  assert(reasons.every((r) => r instanceof TokenServiceError && r === reasons[0]), String(reasons));
+  assertEquals(down.requests.filter((r) => r.route === "token").length, 3);
 });
 
 Deno.test("token service: requests waiting for one token share its retries", async () => {

@@ -45,6 +45,11 @@ Deno.test("RegistryError is temporary for timeouts, rate limits and server failu
   }
 });
 
+Deno.test("RegistryError's temporary may be said by its maker (an answer retried already)", () => {
+  assertEquals(new RegistryError({ ...init, status: 503, temporary: false }).temporary, false);
+  assertEquals(new RegistryError({ ...init, status: 503 }).temporary, true);
+});
+
 Deno.test("RegistryError is temporary when a 4xx carries TOOMANYREQUESTS", () => {
   const codes = [{ code: "TOOMANYREQUESTS", message: "slow down" }];
   for (const status of [400, 403]) {
