@@ -69,6 +69,23 @@ const shrinks = (bytes, level, sample) =>
 /** Whether \`sample\` of \`bytes\` Huffman-coded only comes within 1 % of it at \`level\`. */
 const huffmanKeepsUp = (bytes, level, sample, atLevel = sampleSize(bytes, { level }, sample)) =>
   sampleSize(bytes, { level, ...HUFFMAN_ONLY }, sample) <= atLevel * 1.01;
+const counts = new Uint32Array(256);
+/**
+ * About the fewest bytes Huffman coding can take for \`sample\`'s pieces: the entropy of each
+ * piece's bytes. Far cheaper than coding them, it rules Huffman-only out for most blocks (a
+ * /usr layer's, or text that repeats) without a second deflate of the sample.
+ */
+const entropyBytes = (bytes, sample) => {
+  const step = Math.floor((bytes.length - sample.size) / (sample.count - 1));
+  let bits = 0;
+  for (let i = 0; i < sample.count; i++) {
+    counts.fill(0);
+    const end = i * step + sample.size;
+    for (let at = i * step; at < end; at++) counts[bytes[at]]++;
+    for (const n of counts) if (n > 0) bits -= n * Math.log2(n / sample.size);
+  }
+  return bits / 8;
+};
 /**
  * How a gzip block at \`level\` is coded: stored (level 0) when it doesn't shrink below 98 % at
  * the \`probe\` level; Huffman-only when that comes within 1 % of deflating at \`level\`. Both
@@ -81,7 +98,10 @@ const gzipCoding = (bytes, level, probe) => {
   if (atProbe >= QUICK.count * QUICK.size * 0.98) {
     return shrinks(bytes, probe, LONG) ? coded : { level: 0, huffmanOnly: false };
   }
-  const quick = huffmanKeepsUp(bytes, level, QUICK, level === probe ? atProbe : undefined);
+  const atLevel = level === probe ? atProbe : sampleSize(bytes, { level }, QUICK);
+  // (3 %: the entropy is a bound for one table per piece; deflate may split a piece in two.)
+  if (entropyBytes(bytes, QUICK) > atLevel * 1.03) return coded;
+  const quick = huffmanKeepsUp(bytes, level, QUICK, atLevel);
   return { level, huffmanOnly: quick && huffmanKeepsUp(bytes, level, LONG) };
 };
 self.onmessage = (event) => {
