@@ -217,10 +217,12 @@ for (const codec of ["gzip", "zstd"] as const) {
   });
 }
 
-Deno.test("compressBlob gzip auto: a consumer faster than the workers lowers the level", async () => {
-  const { summary, control } = await run(memorySource(largeText()), { level: "auto" });
+Deno.test("compressBlob gzip auto: starts at the floor, and a consumer faster than the workers keeps it there", async () => {
+  const pool = new RecordingPool(2);
+  const { summary, control } = await run(memorySource(largeText()), { level: "auto", pool });
   assertEquals(summary.inputDigest, sha256Digest(largeText()));
-  assert(control.level < LEVELS.gzip.start, `level ${control.level}`);
+  assertEquals(pool.levels[0], LEVELS.gzip.autoMin);
+  assertEquals(control.level, LEVELS.gzip.autoMin);
 });
 
 /** The real pool, noting the level each block was asked for. */
@@ -268,16 +270,18 @@ Deno.test("compressBlob zstd auto: a consumer slower than the workers raises the
 /** A pool that answers after `delay` ms (0: at once) and records the level of each block. */
 class ScriptedPool extends CompressorPool {
   readonly levels: number[] = [];
-  #delay: number;
-  constructor(delay: number) {
+  #delay: (level: number) => number;
+  /** Each block takes `delay` ms, or what `delay` says for its level. */
+  constructor(delay: number | ((level: number) => number)) {
     super(1);
-    this.#delay = delay;
+    this.#delay = typeof delay === "number" ? () => delay : delay;
   }
   override compress(input: Uint8Array, _codec: Codec, level: number): Promise<CompressedBlock> {
     this.levels.push(level);
     const output = { output: new Uint8Array([level]), input: input.buffer as ArrayBuffer };
-    if (this.#delay === 0) return Promise.resolve(output);
-    return new Promise((resolve) => setTimeout(() => resolve(output), this.#delay));
+    const delay = this.#delay(level);
+    if (delay === 0) return Promise.resolve(output);
+    return new Promise((resolve) => setTimeout(() => resolve(output), delay));
   }
 }
 
@@ -296,8 +300,8 @@ async function drive(pool: ScriptedPool, blocks: number, delay = 0): Promise<Lev
 Deno.test("compressBlob auto: blocks ready before they are wanted raise the level step by step", async () => {
   const pool = new ScriptedPool(0);
   try {
-    const control = await drive(pool, 20, 1);
-    assertEquals(pool.levels.slice(0, 2), [6, 6]);
+    const control = await drive(pool, 40, 1);
+    assertEquals(pool.levels.slice(0, 2), [LEVELS.gzip.start, LEVELS.gzip.start]);
     assert(pool.levels.every((l, i) => i === 0 || l - pool.levels[i - 1]! <= 1), `${pool.levels}`);
     assertEquals(control.level, LEVELS.gzip.max);
   } finally {
@@ -306,14 +310,18 @@ Deno.test("compressBlob auto: blocks ready before they are wanted raise the leve
 });
 
 Deno.test("compressBlob auto: a consumer kept waiting lowers the level step by step", async () => {
-  const pool = new ScriptedPool(5);
+  // Levels up to 4 are ready at once, so the level climbs from the floor; from 5 on a block takes
+  // 8 ms, far longer than the consumer's 1 ms, so the upload waits and the level comes down.
+  const pool = new ScriptedPool((level) => level >= 5 ? 8 : 0);
   try {
-    const control = await drive(pool, 40);
-    assertEquals(pool.levels[0], 6);
-    assert(pool.levels.every((l, i) => i === 0 || pool.levels[i - 1]! - l <= 1), `${pool.levels}`);
-    assert(pool.levels.every((l, i) => i === 0 || l <= pool.levels[i - 1]!), `${pool.levels}`);
-    assertEquals(control.level, LEVELS.gzip.autoMin);
-    assert(pool.levels.every((l) => l >= LEVELS.gzip.autoMin), `${pool.levels}`);
+    const control = await drive(pool, 60, 1);
+    const { levels } = pool;
+    assertEquals(levels[0], LEVELS.gzip.autoMin);
+    assert(levels.every((l, i) => i === 0 || Math.abs(l - levels[i - 1]!) <= 1), `${levels}`);
+    const top = levels.indexOf(5);
+    assert(top > 0 && levels.slice(top).some((l) => l < 5), `${levels}`);
+    assert(levels.every((l) => l >= LEVELS.gzip.autoMin && l <= 6), `${levels}`);
+    assert(control.level <= 6, `${control.level}`);
   } finally {
     pool.close();
   }
