@@ -2,8 +2,9 @@
  * How a retry is done: exponential backoff with jitter, or as long as `Retry-After` asks, up to
  * `--retry-attempts`. Which answers are retried is the answer table's `retry` row
  * (`answer_class.ts`): 408, 425, 429 and 5xx but 501, the TOOMANYREQUESTS and UNAVAILABLE
- * codes, and network errors other than TLS verification failures. A 401 is not retried here:
- * the client refreshes credentials once (the table's `refresh-auth` row).
+ * codes (but not on a 401, nor on a token service's refusal), and network errors other than TLS
+ * verification failures. A 401 is not retried here: the client refreshes credentials once (the
+ * table's `refresh-auth` row), and a refused password is never sent again.
  *
  * Callers supply an attempt function that re-creates its request body each time.
  */
