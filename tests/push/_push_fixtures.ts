@@ -12,6 +12,7 @@ import { MEDIA_TYPES } from "../../src/image/media_types.ts";
 import { type ProgressEvent, silentSink } from "../../src/progress/events.ts";
 import { BlobInfoCache } from "../../src/push/blob_info_cache.ts";
 import type { PushOptions } from "../../src/push/push_image.ts";
+import type { RunOptions } from "../../src/push/push_run.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { createTransport, type Transport } from "../../src/registry/transport.ts";
 import { fakeBlob } from "./_multi_arch_fixtures.ts";
@@ -26,7 +27,17 @@ export function clientFor(
   sink: (event: ProgressEvent) => void = silentSink,
 ): { client: RegistryClient; transport: Transport } {
   const transport = createTransport({ inactivityTimeoutMs: 30_000 });
-  const client = new RegistryClient({
+  return { client: clientOn(transport, host, repository, sink), transport };
+}
+
+/** A client for `repository` of the registry at `host`, over a transport the caller owns. */
+export function clientOn(
+  transport: Transport,
+  host: string,
+  repository: string,
+  sink: (event: ProgressEvent) => void = silentSink,
+): RegistryClient {
+  return new RegistryClient({
     baseUrl: new URL(`http://${host}/`),
     registryName: host,
     repository,
@@ -34,11 +45,13 @@ export function clientFor(
     retries: 1,
     sink,
   });
-  return { client, transport };
 }
 
-/** The options of a default push: layers stored uncompressed go up gzip-compressed. */
-export function defaultPush(overrides: Partial<PushOptions> = {}): PushOptions {
+/**
+ * The push options of a default run (`runJobs`): layers stored uncompressed go up
+ * gzip-compressed; no cache of its own, no sink (a run's pushes use their client's).
+ */
+export function defaultRunPush(overrides: Partial<RunOptions["push"]> = {}): RunOptions["push"] {
   return {
     forceUpload: false,
     largeLayerThreshold: 1024 ** 3,
@@ -47,6 +60,14 @@ export function defaultPush(overrides: Partial<PushOptions> = {}): PushOptions {
     maxConcurrent: 3,
     dryRun: false,
     compression: { codec: "gzip", level: "auto" },
+    ...overrides,
+  };
+}
+
+/** The options of a default push: layers stored uncompressed go up gzip-compressed. */
+export function defaultPush(overrides: Partial<PushOptions> = {}): PushOptions {
+  return {
+    ...defaultRunPush(),
     cache: BlobInfoCache.inMemory(),
     workers: 1,
     sink: silentSink,

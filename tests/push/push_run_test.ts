@@ -11,12 +11,12 @@ import { BlobInfoCache } from "../../src/push/blob_info_cache.ts";
 import { LayerCompressor } from "../../src/push/layer_compressor.ts";
 import { prepareRun, runJobs } from "../../src/push/push_run.ts";
 import { planRun } from "../../src/push/run_plan.ts";
-import { RegistryClient } from "../../src/registry/client.ts";
 import { parseReference } from "../../src/image/reference.ts";
 import { createTransport } from "../../src/registry/transport.ts";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { writeDockerSaveLegacy } from "../helpers/image_fixtures.ts";
 import { integrationTest, startRegistry } from "../helpers/registry.ts";
+import { clientOn, defaultRunPush } from "./_push_fixtures.ts";
 
 /** `image` with every blob's reads counted in `reads` (by digest). */
 function counted(image: ArchiveImage, reads: Map<string, number>): ArchiveImage {
@@ -61,29 +61,11 @@ integrationTest("two registries: each layer is read and compressed once, for bot
       multiArch: false,
       images: [],
     });
-    const clients = targets.map((target) =>
-      new RegistryClient({
-        baseUrl: new URL(`http://${target.registry}/`),
-        registryName: target.registry,
-        repository: target.repository,
-        transport,
-        retries: 1,
-        sink: silentSink,
-      })
-    );
+    const clients = targets.map((t) => clientOn(transport, t.registry, t.repository));
     const compression = { codec: "gzip", level: "auto" } as const;
     const reports = await runJobs(plan.jobs, await prepareRun(plan.jobs, compression), {
       clientFor: (job) => clients[job.targetIndex]!,
-      push: {
-        forceUpload: false,
-        largeLayerThreshold: 1024 ** 3,
-        chunkSize: 64 * 1024 ** 2,
-        chunked: "auto",
-        maxConcurrent: 3,
-        dryRun: false,
-        compression,
-        compressor,
-      },
+      push: defaultRunPush({ compression, compressor }),
       sink: silentSink,
     });
     assertEquals(reports.map((r) => [r.status, r.error]), [["pushed", undefined], [
@@ -125,28 +107,13 @@ integrationTest(
         multiArch: false,
         images: [],
       });
-      const client = new RegistryClient({
-        baseUrl: new URL(`http://${target.registry}/`),
-        registryName: target.registry,
-        repository: target.repository,
-        transport,
-        retries: 1,
-        sink: silentSink,
-      });
+      const client = clientOn(transport, target.registry, target.repository);
       // Decided for none of the jobs: taking a miss for "not kept as stored" could compress
       // layers a signature needs as the archive has them.
       const error = await assertRejects(() =>
         runJobs(plan.jobs, { entries: new Map(), images: new Map() }, {
           clientFor: () => client,
-          push: {
-            forceUpload: false,
-            largeLayerThreshold: 1024 ** 3,
-            chunkSize: 64 * 1024 ** 2,
-            chunked: "auto",
-            maxConcurrent: 3,
-            dryRun: false,
-            compression: { codec: "gzip", level: "auto" },
-          },
+          push: defaultRunPush(),
           sink: silentSink,
         })
       );

@@ -9,7 +9,15 @@
  * through the public `push` and `pull`; the fake registry's token route for what needs a
  * dropped connection or a look at each backoff delay.
  */
-import { AuthError, pull, push, PushError, TokenServiceError } from "../../mod.ts";
+import {
+  AuthError,
+  pull,
+  push,
+  PushError,
+  type PushResult,
+  type RegistryCredentials,
+  TokenServiceError,
+} from "../../mod.ts";
 import { blobExists } from "../../src/registry/blobs.ts";
 import { RegistryClient } from "../../src/registry/client.ts";
 import { abortableSleep } from "../../src/registry/retry.ts";
@@ -159,21 +167,37 @@ function statusesSince(double: TokenDouble, from: number): number[] {
   return double.seen.slice(from).map((r) => r.status);
 }
 
+/** An integration test run against a fresh {@linkcode setup}, disposed after it. */
+function tokenTest(name: string, fn: (s: Setup) => Promise<void>): void {
+  integrationTest(name, async () => {
+    await using s = await setup();
+    await fn(s);
+  }, { tools: TOOLS });
+}
+
+/** A push of the setup's archive to `team/app:1`, its token asked of the double. */
+function pushApp(
+  s: Setup,
+  credentials: RegistryCredentials,
+  retryAttempts: number,
+): Promise<PushResult> {
+  return push({
+    archive: s.archive,
+    targets: [`${s.registry.host}/team/app:1`],
+    credentials,
+    retryAttempts,
+    env: s.env,
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Push and pull against the real registry
 
-integrationTest(
+tokenTest(
   "token service: 503 twice, then a token: the push and the pull go through",
-  async () => {
-    await using s = await setup();
+  async (s) => {
     s.double.answer = (n) => n <= 2 ? unavailable() : undefined;
-    const pushed = await push({
-      archive: s.archive,
-      targets: [`${s.registry.host}/team/app:1`],
-      credentials: ALICE,
-      retryAttempts: 3,
-      env: s.env,
-    });
+    const pushed = await pushApp(s, ALICE, 3);
     assertEquals(statusesSince(s.double, 0), [503, 503, 200]);
     const digest = pushed.images[0]!.manifest.digest;
     assertEquals((await s.registry.fetchManifest("team/app", "1")).digest, digest);
@@ -190,25 +214,13 @@ integrationTest(
     assertEquals(pulled.images[0]!.digest, digest);
     assertEquals(statusesSince(s.double, before), [503, 503, 200]);
   },
-  { tools: TOOLS },
 );
 
-integrationTest(
+tokenTest(
   "token service: always 503: the push fails after --retry-attempts, in one line",
-  async () => {
-    await using s = await setup();
+  async (s) => {
     s.double.answer = () => unavailable();
-    const error = await assertRejects(
-      () =>
-        push({
-          archive: s.archive,
-          targets: [`${s.registry.host}/team/app:1`],
-          credentials: ALICE,
-          retryAttempts: 2,
-          env: s.env,
-        }),
-      TokenServiceError,
-    );
+    const error = await assertRejects(() => pushApp(s, ALICE, 2), TokenServiceError);
     assertEquals(
       error.message,
       `Token request to ${s.double.realm} for ${s.registry.host} answered 503 Service ` +
@@ -222,22 +234,13 @@ integrationTest(
     assertEquals(statusesSince(s.double, 0), [503, 503, 503]);
     assertEquals(await s.registry.listTags("team/app"), []);
   },
-  { tools: TOOLS },
 );
 
-integrationTest(
+tokenTest(
   "token service: a wrong password (401) and a refused refresh token (400) are asked once",
-  async () => {
-    await using s = await setup();
+  async (s) => {
     const wrong = await assertRejects(
-      () =>
-        push({
-          archive: s.archive,
-          targets: [`${s.registry.host}/team/app:1`],
-          credentials: { username: ALICE.username, password: "wrong-Zz9.not-alices" },
-          retryAttempts: 3,
-          env: s.env,
-        }),
+      () => pushApp(s, { username: ALICE.username, password: "wrong-Zz9.not-alices" }, 3),
       AuthError,
     );
     assertEquals(statusesSince(s.double, 0), [401]);
@@ -251,14 +254,7 @@ integrationTest(
         status: 400,
       });
     const refused = await assertRejects(
-      () =>
-        push({
-          archive: s.archive,
-          targets: [`${s.registry.host}/team/app:1`],
-          credentials: { identityToken: REFRESH_TOKEN },
-          retryAttempts: 3,
-          env: s.env,
-        }),
+      () => pushApp(s, { identityToken: REFRESH_TOKEN }, 3),
       AuthError,
     );
     assertEquals(s.double.seen.slice(before), [{ method: "POST", status: 400 }]);
@@ -267,30 +263,18 @@ integrationTest(
     assert(!refused.message.includes(REFRESH_TOKEN), refused.message);
     assertEquals(await s.registry.listTags("team/app"), []);
   },
-  { tools: TOOLS },
 );
 
-integrationTest(
+tokenTest(
   "token service: a 401 or 403 saying TOOMANYREQUESTS refuses the password: asked once",
-  async () => {
-    await using s = await setup();
+  async (s) => {
     for (const status of [401, 403]) {
       const before = s.double.seen.length;
       s.double.answer = () =>
         Response.json({ errors: [{ code: "TOOMANYREQUESTS", message: "slow down" }] }, {
           status,
         });
-      const error = await assertRejects(
-        () =>
-          push({
-            archive: s.archive,
-            targets: [`${s.registry.host}/team/app:1`],
-            credentials: ALICE,
-            retryAttempts: 3,
-            env: s.env,
-          }),
-        AuthError,
-      );
+      const error = await assertRejects(() => pushApp(s, ALICE, 3), AuthError);
       // Sent once: the same password again could lock the account, whatever the codes say.
       assertEquals(statusesSince(s.double, before), [status], String(status));
       assertEquals(error.registryError?.status, status);
@@ -298,13 +282,11 @@ integrationTest(
     }
     assertEquals(await s.registry.listTags("team/app"), []);
   },
-  { tools: TOOLS },
 );
 
-integrationTest(
+tokenTest(
   "token service: always 503 for a push of two repositories: one realm, retried once",
-  async () => {
-    await using s = await setup();
+  async (s) => {
     const archive = await writeOciArchive(`${s.dir}/two.tar`, [
       { name: "app:1" },
       { name: "web:1" },
@@ -331,7 +313,6 @@ integrationTest(
     assertEquals(await s.registry.listTags("team/app"), []);
     assertEquals(await s.registry.listTags("team/web"), []);
   },
-  { tools: TOOLS },
 );
 
 // ---------------------------------------------------------------------------------------------
