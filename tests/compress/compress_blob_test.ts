@@ -311,8 +311,9 @@ Deno.test("compressBlob auto: blocks ready before they are wanted raise the leve
 
 Deno.test("compressBlob auto: a consumer kept waiting lowers the level step by step", async () => {
   // Levels up to 4 are ready at once, so the level climbs from the floor; from 5 on a block takes
-  // 8 ms, far longer than the consumer's 1 ms, so the upload waits and the level comes down.
-  const pool = new ScriptedPool((level) => level >= 5 ? 8 : 0);
+  // 60 ms (the scripted pool runs a window's blocks at once: 20 ms a block), far longer than the
+  // consumer's 1 ms (a few on a loaded machine), so the upload waits and the level comes down.
+  const pool = new ScriptedPool((level) => level >= 5 ? 60 : 0);
   try {
     const control = await drive(pool, 60, 1);
     const { levels } = pool;
