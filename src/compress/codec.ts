@@ -10,9 +10,9 @@ export type Compression =
   | { codec: Codec; level: number | "auto" };
 
 /**
- * The levels each codec accepts; where `auto` starts, and the range it moves in. zstd above 9 costs several times the CPU and memory (over 200 MB at 19
- * with four layers at once) for under 1 % smaller layers here; it stays available as a fixed
- * level.
+ * The levels each codec accepts; where `auto` starts, and the range it moves in. zstd above 9
+ * costs several times the CPU and memory (over 200 MB at 19 with four layers at once) for under
+ * 1 % smaller layers here; it stays available as a fixed level.
  *
  * `autoMin` is the floor: an image is pushed once and pulled many times, often over slower
  * links than the push had, so `auto` never stores more than GNU `gzip -1` would, plus 3 %.

@@ -13,21 +13,21 @@
  * stream (RFC 1952 §2.2 members; RFC 8878 §3.1 frames).
  *
  * `probe` (gzip only; 0: none) is the level a sample of the block is deflated at first: four
- * 8 KiB pieces, 1.6 % of a block. When the sample doesn't shrink below 98 % (media, model weights,
- * archives inside the tar), the block is stored (level 0) instead of burning CPU for nothing,
- * and the answer's `level` says so. It is judged at the automatic level's floor (2), not at
- * zlib-ng's level 1, which codes with static Huffman tables only and keeps 99.9 % of base64 text
- * (level 2 keeps 76 %). The sample depends on the block alone, so a fixed level gives the same
- * bytes every time.
+ * 8 KiB pieces, 1.6 % of a block. When the sample doesn't shrink below 98 % (media, model
+ * weights, archives inside the tar), the block is stored (level 0) instead of burning CPU for
+ * nothing, and the answer's `level` says so. It is judged at the automatic level's floor (2),
+ * not at zlib-ng's level 1, which codes with static Huffman tables only and keeps 99.9 % of
+ * base64 text (level 2 keeps 76 %). The sample depends on the block alone, so a fixed level
+ * gives the same bytes every time.
  *
  * The same pieces, Huffman-coded only (no matches: `Z_HUFFMAN_ONLY`), decide whether looking for
  * matches buys anything. Text whose bytes hardly repeat (base64 of packed data, say) loses
- * nothing without them: on base64 of random bytes, Huffman-only stores 0.7564 of
- * the input where level 2 stores 0.7566 and level 6 0.7566, and zlib-ng codes it three times as
- * fast as level 2 (177 against 60 MiB/s here; level 1, with static codes only, keeps 99.9 %). So
- * when the pieces Huffman-coded come within 1 % of the pieces at the block's level, the block is
- * Huffman-coded, and the answer says `huffmanOnly`. That too depends on the block and its level
- * alone.
+ * nothing without them: on base64 of random bytes, Huffman-only stores 0.7564 of the input where
+ * level 2 stores 0.7566 and level 6 0.7566, and zlib-ng codes it three times as fast as level 2
+ * (177 against 60 MiB/s here; level 1, with static codes only, keeps 99.9 %). So when the pieces
+ * Huffman-coded come within 1 % of the pieces at the block's level, the block is Huffman-coded,
+ * and the answer says `huffmanOnly`; a count of the pieces' byte entropy rules that out first
+ * where it can't be so. That too depends on the block and its level alone.
  *
  * Both verdicts give up on matches, so each is confirmed on two pieces of 48 KiB, longer than
  * deflate's 32 KiB window, before it is taken (see `LONG`). Blocks under 192 KiB (a layer's
@@ -49,22 +49,24 @@ const QUICK = { count: 4, size: 8192 };
 /**
  * Deflate looks for repeats up to 32 KiB back, so a quick piece misses those further back than
  * itself, which deflating the whole block (and GNU gzip -1) finds: a block of one 20 KB base64
- * unit repeated looks like plain base64 to the quick sample, and Huffman-coded only it kept 37 times
- * gzip -1's bytes. So a verdict that gives up on matches (store the block, or code it
+ * unit repeated looks like plain base64 to the quick sample, and Huffman-coded only it kept 37
+ * times gzip -1's bytes. So a verdict that gives up on matches (store the block, or code it
  * Huffman-only) is taken only when pieces longer than the window agree.
  */
 const LONG = { count: 2, size: 49152 };
 /** Blocks shorter than this are deflated at their level, unsampled. */
 const SAMPLED = 2 * LONG.count * LONG.size;
 const HUFFMAN_ONLY = { strategy: zlib.constants.Z_HUFFMAN_ONLY };
-/** Bytes of \`sample\`'s evenly spaced pieces of \`bytes\` deflated with \`options\`. */
-const sampleSize = (bytes, options, sample) => {
+/** \`sample\`'s evenly spaced pieces of \`bytes\`, first at the start and last at the end. */
+const piecesOf = (bytes, sample) => {
   const step = Math.floor((bytes.length - sample.size) / (sample.count - 1));
+  return Array.from({ length: sample.count }, (_, i) =>
+    bytes.subarray(i * step, i * step + sample.size));
+};
+/** Bytes of \`sample\`'s pieces of \`bytes\` deflated with \`options\`. */
+const sampleSize = (bytes, options, sample) => {
   let out = 0;
-  for (let i = 0; i < sample.count; i++) {
-    const piece = bytes.subarray(i * step, i * step + sample.size);
-    out += zlib.deflateRawSync(piece, options).length;
-  }
+  for (const piece of piecesOf(bytes, sample)) out += zlib.deflateRawSync(piece, options).length;
   return out;
 };
 /** Whether \`sample\` of \`bytes\` shrinks below 98 % at \`level\`. */
@@ -80,13 +82,11 @@ const counts = new Uint32Array(256);
  * /usr layer's, or text that repeats) without a second deflate of the sample.
  */
 const entropyBytes = (bytes, sample) => {
-  const step = Math.floor((bytes.length - sample.size) / (sample.count - 1));
   let bits = 0;
-  for (let i = 0; i < sample.count; i++) {
+  for (const piece of piecesOf(bytes, sample)) {
     counts.fill(0);
-    const end = i * step + sample.size;
-    for (let at = i * step; at < end; at++) counts[bytes[at]]++;
-    for (const n of counts) if (n > 0) bits -= n * Math.log2(n / sample.size);
+    for (const byte of piece) counts[byte]++;
+    for (const n of counts) if (n > 0) bits -= n * Math.log2(n / piece.length);
   }
   return bits / 8;
 };
