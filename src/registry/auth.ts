@@ -16,7 +16,7 @@
  * that failed after its retries fails every later token request at once, so a run over many
  * repositories waits out the backoff once, not once per repository.
  */
-import type { ProgressSink } from "../progress/events.ts";
+import type { ProgressSink, RetrySubject } from "../progress/events.ts";
 import { answerOf } from "./answer_class.ts";
 import { classifyAnswer } from "./answer_table.ts";
 import { AuthError, TokenServiceError } from "./auth_error.ts";
@@ -60,13 +60,15 @@ export interface AuthenticatorOptions {
   /** Credentials known now, or a lookup run at the registry's first challenge. */
   credentials?: Credentials | CredentialLookup;
   transport: Transport;
-  /** Receives an `http` event per token request (for `--verbose`), `retry` events and warnings. */
+  /** Receives an `http` event per token request (for `--verbose`) and warnings. */
   sink?: ProgressSink;
   /**
-   * How a failed token request is retried: the registry client's policy (`--retry-attempts`,
-   * backoff tuning). The abort signal is each call's own. Default: no retries.
+   * How a failed token request is retried: the registry client's policy for `subject`
+   * (`--retry-attempts`, backoff tuning, its `retry` events; see `RegistryClient.retryOptions`).
+   * The abort signal is each call's own, and the answer table's token rows decide what is
+   * retried. Default: no retries.
    */
-  retry?: Omit<RetryOptions, "signal" | "retryable" | "onRetry">;
+  retryOptions?: (subject: RetrySubject) => RetryOptions;
   now?: () => number;
 }
 
@@ -299,6 +301,11 @@ export class Authenticator {
       if (realmState.gate !== undefined) return;
       realmState.gate = new Promise((resolve) => release = resolve);
     };
+    // The client's policy, but with this call's signal (or none) instead of the client's.
+    const { signal: _clientSignal, ...policy } = this.#options.retryOptions?.({
+      kind: "request",
+      action,
+    }) ?? { retries: 0 };
     try {
       const token = await withRetries(async () => {
         while (realmState.gate !== undefined && release === undefined) {
@@ -309,22 +316,12 @@ export class Authenticator {
         attempts++;
         return await this.#fetchOnce(realm, scopes, action, (init) => lastAnswer = init, signal);
       }, {
-        ...(this.#options.retry ?? { retries: 0 }),
+        ...policy,
         ...(signal ? { signal } : {}),
         retryable: (error) => {
           if (answerOf(error, "token").kind !== "retry") return false;
           hold();
           return true;
-        },
-        onRetry: ({ attempt, delayMs, error }) => {
-          this.#options.sink?.({
-            type: "retry",
-            subject: { kind: "request", action },
-            attempt,
-            delayMs,
-            reason: error.message,
-            ...(error instanceof RegistryError ? { status: error.status } : {}),
-          });
         },
       });
       realmState.answered = true;

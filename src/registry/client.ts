@@ -117,8 +117,8 @@ export class RegistryClient {
       // Token requests to a realm on the registry's own port go where the registry is found.
       transport: this.#transport,
       sink: options.sink,
-      // Token requests are retried as the registry's own are.
-      retry: { retries: options.retries, ...options.retryTuning },
+      // Token requests are retried as the registry's own are, and reported as they are.
+      retryOptions: (subject) => this.retryOptions(subject),
       ...(options.credentials ? { credentials: options.credentials } : {}),
     });
     this.#options = { ...options, transport: this.#transport, authenticator: this.#auth };
