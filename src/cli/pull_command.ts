@@ -12,7 +12,6 @@ import { retryText } from "./progress/retry_text.ts";
 import { PULL_WORDS } from "./progress/tty_frame.ts";
 import { partialPaths } from "../pull/partial_state.ts";
 import {
-  DiskFullError,
   isNoSpace,
   OutputWriteError,
   PlatformNotFoundError,
@@ -177,7 +176,8 @@ async function reword(
   ) {
     // A rerun continues only once there is room, or the device is back; any other failure
     // (a directory in the way, a permission, a read-only file system) it would meet again.
-    const noRoom = error instanceof DiskFullError || isNoSpace(error.cause);
+    // (A DiskFullError is made only for such a cause.)
+    const noRoom = isNoSpace(error.cause);
     if (!noRoom && error.code !== "EIO") return error;
     const { data, state } = partialPaths(output.path);
     // Only files that are there: a failure before the first state save keeps nothing.

@@ -114,14 +114,14 @@ export class DiskFullError extends OutputWriteError {
 
 /** Whether a file system error means "no room": ENOSPC, EFBIG, EDQUOT. */
 export function isNoSpace(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = osErrorCode(error);
   const text = error instanceof Error ? error.message : String(error);
   return code === "ENOSPC" || code === "EFBIG" || code === "EDQUOT" ||
     /no space left|file too large|quota exceeded/i.test(text);
 }
 
 /** The system's code of an OS error (`ENOSPC`), as Deno gives it; undefined for other errors. */
-export function osErrorCode(error: unknown): string | undefined {
+function osErrorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
 }
