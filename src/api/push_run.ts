@@ -9,8 +9,7 @@ import type { Compression } from "../compress/codec.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { forTarget } from "../progress/events.ts";
 import { BlobInfoCache, defaultCacheDir } from "../push/blob_info_cache.ts";
-import type { LayerCompressor } from "../push/layer_compressor.ts";
-import { layerCompressor } from "../push/push_image.ts";
+import { type LayerCompressor, layerCompressor } from "../push/layer_compressor.ts";
 import { type JobReport, prepareRun, runJobs } from "../push/push_run.ts";
 import {
   readStreamedArchive,

@@ -5,7 +5,7 @@
  * nothing).
  */
 import type { ArchiveBlob } from "../archive/image.ts";
-import { type Codec, CODER } from "../compress/codec.ts";
+import { type Codec, CODER, type Compression } from "../compress/codec.ts";
 import { BlockBudget, compressBlob, type CompressedStream } from "../compress/compress_blob.ts";
 import { LevelControl } from "../compress/level_control.ts";
 import { CompressorPool } from "../compress/worker_pool.ts";
@@ -341,4 +341,34 @@ export class LayerCompressor {
   #mediaType(blob: ArchiveBlob): string {
     return compressedLayerType(blob.mediaType, this.#options.codec);
   }
+}
+
+/** A push's settings that {@linkcode layerCompressor} makes a compressor from. */
+export interface LayerCompressorSettings {
+  /** How layers the archive holds uncompressed go up; `codec: "none"` makes no compressor. */
+  compression: Compression;
+  cache?: BlobInfoCache;
+  /** Where resumable uploads save their progress; absent with `--no-resume`. */
+  resume?: ResumeStore;
+  /** `--mount-from`: tried first for layers whose compressed form the cache knows. */
+  mountFrom?: string;
+  /** Workers (default: one per core). */
+  workers?: number;
+}
+
+/**
+ * The compressor for layers stored uncompressed, as the push's settings say, or undefined when
+ * they go as stored (`codec: "none"`). The one place one is made: for a run, which shares it
+ * between its images and its stream (`api/push_run.ts`), and for a push of its own
+ * (`push_image.ts`). The caller closes it.
+ */
+export function layerCompressor(settings: LayerCompressorSettings): LayerCompressor | undefined {
+  if (settings.compression.codec === "none") return undefined;
+  return new LayerCompressor({
+    ...settings.compression,
+    ...(settings.cache ? { cache: settings.cache } : {}),
+    ...(settings.mountFrom !== undefined ? { mountFrom: settings.mountFrom } : {}),
+    ...(settings.resume ? { resume: settings.resume } : {}),
+    ...(settings.workers !== undefined ? { workers: settings.workers } : {}),
+  });
 }

@@ -19,7 +19,7 @@ import type { BlobInfoCache } from "./blob_info_cache.ts";
 import { type BlobSources, compressible, placeBlob } from "./blob_sources.ts";
 import { DryRunWriter } from "./dry_run_writer.ts";
 import type { CompressedFanOut } from "./fan_out.ts";
-import { LayerCompressor } from "./layer_compressor.ts";
+import { type LayerCompressor, layerCompressor } from "./layer_compressor.ts";
 import { isUncompressedLayer, rewriteTree } from "./manifest_rewrite.ts";
 import { type PushResult, PushTally } from "./push_result.ts";
 import { RegistryWriter } from "./registry_writer.ts";
@@ -293,25 +293,6 @@ function ownCompressor(
 ): LayerCompressor | undefined {
   if (!blobs.some((b) => isUncompressedLayer(b.mediaType))) return undefined;
   return layerCompressor(options);
-}
-
-/**
- * The compressor for layers stored uncompressed, as the push's options say, or undefined when
- * they go as stored (`codec: "none"`). The one place one is made: for a run, which shares it
- * between its images and its stream (`api/push_run.ts`), and for a push of its own. The caller
- * closes it.
- */
-export function layerCompressor(
-  options: Pick<PushOptions, "compression" | "cache" | "mountFrom" | "resume" | "workers">,
-): LayerCompressor | undefined {
-  if (options.compression.codec === "none") return undefined;
-  return new LayerCompressor({
-    ...options.compression,
-    ...(options.cache ? { cache: options.cache } : {}),
-    ...(options.mountFrom !== undefined ? { mountFrom: options.mountFrom } : {}),
-    ...(options.resume ? { resume: options.resume } : {}),
-    ...(options.workers !== undefined ? { workers: options.workers } : {}),
-  });
 }
 
 /** The image's `plan` event (a run announces itself instead). */
