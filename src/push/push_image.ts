@@ -121,7 +121,12 @@ export async function pushImage(
   options: PushOptions,
 ): Promise<PushResult> {
   const root = options.referrers === false ? withoutReferrers(image.root) : image.root;
-  const pinned = (options.prepared ?? prepareImage(image, target, options)).keptAsStoredFor;
+  const policy: ReferrerPolicy = {
+    compression: options.compression,
+    compressionExplicit: options.compressionExplicit === true,
+    referrers: options.referrers !== false,
+  };
+  const pinned = (options.prepared ?? prepareImage(image, target, { policy })).keptAsStoredFor;
   const compression = pinned === undefined ? options.compression : AS_STORED;
   const blobs = uniqueBlobs(root);
   const extra = referrerBlobs(root, blobs);
@@ -207,24 +212,36 @@ async function placeAll(
 /** Layers as stored: what an image whose referrers name its digests gets. */
 const AS_STORED: Compression = { codec: "none" };
 
+/** What {@linkcode prepareImage} decides with. */
+export interface PrepareImageOptions {
+  /** How the push treats referrers and compression. */
+  policy: ReferrerPolicy;
+  /** The image as messages name it (default: its first name, else its digest). */
+  label?: string;
+  /**
+   * What was decided already for the same root (a run decides each image once, however many
+   * targets it goes to): only the target is checked.
+   */
+  decided?: PreparedImage;
+}
+
 /**
- * A push of its own decides for its image what a run decides before it starts: whether its
- * referrers keep its layers as stored, and whether its target can be met (usage errors
- * otherwise, before anything is sent).
+ * Decides for an image what must be known before anything is sent: whether its referrers keep
+ * its layers as stored, and whether `target` can be met with the compression that follows
+ * (usage errors otherwise). A push of its own calls it for its image; a run, for each image
+ * job's target.
  */
-function prepareImage(
+export function prepareImage(
   image: ArchiveImage,
   target: PushTarget,
-  options: PushOptions,
+  options: PrepareImageOptions,
 ): PreparedImage {
-  const policy: ReferrerPolicy = {
-    compression: options.compression,
-    compressionExplicit: options.compressionExplicit === true,
-    referrers: options.referrers !== false,
-  };
-  const pinned = keepLayersFor(image, policy, labelOf(image));
-  checkTarget(image, target, pinned === undefined ? options.compression : AS_STORED);
-  return { keptAsStoredFor: pinned };
+  const prepared = options.decided ??
+    { keptAsStoredFor: keepLayersFor(image, options.policy, options.label ?? labelOf(image)) };
+  // Layers kept as stored for the referrers' sake leave the digest as the archive has it.
+  const kept = prepared.keptAsStoredFor !== undefined;
+  checkTarget(image, target, kept ? AS_STORED : options.policy.compression);
+  return prepared;
 }
 
 /** The image as messages name it: its first name, else its digest. */

@@ -25,9 +25,14 @@ import {
 import { KeyedLocks, Limiter } from "../pool.ts";
 import { CompressedFanOut } from "./fan_out.ts";
 import { isUncompressedLayer } from "./manifest_rewrite.ts";
-import { keptAsStored, type PreparedImage, pushImage, type PushOptions } from "./push_image.ts";
+import {
+  keptAsStored,
+  type PreparedImage,
+  prepareImage,
+  pushImage,
+  type PushOptions,
+} from "./push_image.ts";
 import { type BlobTally, noBlobs, type PushResult } from "./push_result.ts";
-import { checkTarget } from "./target_check.ts";
 import { type PushedReferrer, referrerBlobs } from "./graph_referrers.ts";
 import { keepLayersFor, type ReferrerPolicy } from "./referrer_guard.ts";
 import type { Compression } from "../compress/codec.ts";
@@ -107,12 +112,14 @@ export async function prepareRun(
   for (const job of jobs) {
     if (job.kind === "image") {
       const { image, label } = job.sources[0]!;
-      // Layers kept as stored for the referrers' sake leave the digest as the archive has it.
-      const kept = decide(image.root, label).keptAsStoredFor !== undefined;
-      checkTarget(image, {
-        tags: job.tags,
-        ...(job.digest !== undefined ? { digest: job.digest } : {}),
-      }, kept ? { codec: "none" } : compression);
+      const decided = images.get(image.root);
+      images.set(
+        image.root,
+        prepareImage(image, {
+          tags: job.tags,
+          ...(job.digest !== undefined ? { digest: job.digest } : {}),
+        }, { policy, label, ...(decided ? { decided } : {}) }),
+      );
       continue;
     }
     const key = job.sources.map((s) => `${s.archive} ${s.image.root.digest}`).join("\n");
